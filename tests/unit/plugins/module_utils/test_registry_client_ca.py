@@ -1,0 +1,163 @@
+"""CA discovery reads a certs.d directory the way dockerd does, and ``ca_path`` replaces it."""
+
+import datetime
+import ssl
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ansible_collections.dockyard.registry.plugins.module_utils._registry_client import (
+    CertsDir,
+    Trust,
+    TrustConfigError,
+    system_ca_bundle,
+)
+
+REGISTRY = "registry.example.com:5000"
+
+
+def ca_pem(common_name: str) -> bytes:
+    """A self-signed CA certificate, real enough for OpenSSL to load as a trust anchor."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def subjects(bundle: str) -> list[str]:
+    """The common names of the CAs OpenSSL finds in ``bundle``, in file order."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cafile=bundle)
+    return [dict(part[0] for part in cert["subject"])["commonName"] for cert in context.get_ca_certs()]
+
+
+@pytest.fixture
+def certs_d(tmp_path) -> Path:
+    (tmp_path / REGISTRY).mkdir()
+    return tmp_path
+
+
+@pytest.fixture
+def system_roots(tmp_path) -> Path:
+    path = tmp_path / "system-roots.pem"
+    path.write_bytes(ca_pem("System Root"))
+    return path
+
+
+def test_empty_directory_trusts_the_system_roots_only(certs_d, system_roots):
+    trust = Trust(REGISTRY, certs_d=certs_d, system_roots=system_roots)
+    assert (trust.verify, trust.cert) == (str(system_roots), None)
+    assert trust.source == f"the system roots only (no *.crt in {certs_d / REGISTRY})"
+
+
+def test_missing_directory_is_the_same_as_an_empty_one(tmp_path):
+    trust = Trust(REGISTRY, certs_d=tmp_path / "nowhere", system_roots=None)
+    assert (trust.verify, trust.cert) == (True, None)
+
+
+def test_one_crt_is_trusted_besides_the_system_roots(certs_d, system_roots):
+    (certs_d / REGISTRY / "ca.crt").write_bytes(ca_pem("Registry CA"))
+    trust = Trust(REGISTRY, certs_d=certs_d, system_roots=system_roots)
+    try:
+        assert subjects(trust.verify) == ["System Root", "Registry CA"]
+        assert trust.source == f"the system roots and {certs_d / REGISTRY / 'ca.crt'}"
+    finally:
+        trust.close()
+
+
+def test_several_crts_are_concatenated_into_one_private_bundle(certs_d):
+    for name in ("b.crt", "a.crt", "c.crt"):
+        (certs_d / REGISTRY / name).write_bytes(ca_pem(f"CA {name}"))
+    # One file lacks its final newline: the bundle must still separate the certificates.
+    (certs_d / REGISTRY / "a.crt").write_bytes(ca_pem("CA a.crt").rstrip(b"\n"))
+    trust = Trust(REGISTRY, certs_d=certs_d, system_roots=None)
+    bundle = Path(trust.verify)
+    try:
+        assert subjects(trust.verify) == ["CA a.crt", "CA b.crt", "CA c.crt"]
+        assert stat.S_IMODE(bundle.stat().st_mode) == 0o600
+    finally:
+        trust.close()
+    assert not bundle.exists()
+
+
+def test_close_twice_is_harmless(certs_d):
+    (certs_d / REGISTRY / "ca.crt").write_bytes(ca_pem("Registry CA"))
+    trust = Trust(REGISTRY, certs_d=certs_d, system_roots=None)
+    trust.close()
+    trust.close()
+
+
+def test_cert_and_key_pair_is_the_client_certificate(certs_d):
+    directory = certs_d / REGISTRY
+    for name in ("client.cert", "client.key", "ca.crt"):
+        (directory / name).write_bytes(ca_pem("Registry CA") if name == "ca.crt" else b"not read here")
+    trust = Trust(REGISTRY, certs_d=certs_d, system_roots=None)
+    try:
+        assert trust.cert == (str(directory / "client.cert"), str(directory / "client.key"))
+        assert subjects(trust.verify) == ["Registry CA"]  # the key and cert are not CAs
+    finally:
+        trust.close()
+
+
+def test_several_pairs_are_listed_in_name_order_and_the_first_is_used(certs_d):
+    directory = certs_d / REGISTRY
+    for name in ("b.cert", "b.key", "a.cert", "a.key"):
+        (directory / name).write_bytes(b"")
+    pairs = ((directory / "a.cert", directory / "a.key"), (directory / "b.cert", directory / "b.key"))
+    assert CertsDir.read(directory).client_certs == pairs
+    first = Trust(REGISTRY, certs_d=certs_d, system_roots=None).cert
+    assert first == (str(directory / "a.cert"), str(directory / "a.key"))
+
+
+def test_cert_without_key_fails_like_dockerd(certs_d):
+    (certs_d / REGISTRY / "client.cert").write_bytes(b"")
+    with pytest.raises(TrustConfigError, match=r"missing key .*client\.key for client certificate .*client\.cert; "
+                                               r"CA certificates must use the extension \.crt"):
+        Trust(REGISTRY, certs_d=certs_d)
+
+
+def test_key_without_cert_fails_like_dockerd(certs_d):
+    (certs_d / REGISTRY / "client.key").write_bytes(b"")
+    with pytest.raises(TrustConfigError, match=r"missing client certificate .*client\.cert for key .*client\.key"):
+        Trust(REGISTRY, certs_d=certs_d)
+
+
+def test_other_files_and_subdirectories_are_ignored(certs_d):
+    directory = certs_d / REGISTRY
+    (directory / "ca.pem").write_bytes(ca_pem("Not read"))
+    (directory / "nested.crt").mkdir()
+    assert CertsDir.read(directory) == CertsDir(directory, (), ())
+
+
+def test_ca_path_replaces_the_certs_d_cas_but_keeps_its_client_certificate(certs_d, tmp_path):
+    directory = certs_d / REGISTRY
+    for name in ("ca.crt", "client.cert", "client.key"):
+        (directory / name).write_bytes(ca_pem("Registry CA"))
+    own = tmp_path / "own-ca.pem"
+    own.write_bytes(ca_pem("Own CA"))
+    trust = Trust(REGISTRY, ca_path=str(own), certs_d=certs_d, system_roots=None)
+    assert (trust.verify, trust.source) == (str(own), f"ca_path {own}")
+    assert trust.cert == (str(directory / "client.cert"), str(directory / "client.key"))
+    assert "ca_path must name the CA" in trust.fix
+
+
+def test_the_fix_names_the_certs_d_file_the_daemon_reads(certs_d):
+    trust = Trust(REGISTRY, certs_d=certs_d, system_roots=None)
+    assert f"{certs_d / REGISTRY}/ca.crt" in trust.fix
+
+
+def test_system_ca_bundle_is_the_first_candidate_that_exists(tmp_path):
+    present = tmp_path / "second.pem"
+    present.write_bytes(b"")
+    assert system_ca_bundle((str(tmp_path / "first.pem"), str(present))) == present
+    assert system_ca_bundle((str(tmp_path / "none.pem"),)) is None
