@@ -1,0 +1,40 @@
+"""Fixtures for the integration suite: a real Docker daemon, a real registry over real TLS.
+
+The registry is the one ``playbooks/site.yml`` deploys on the local inventory, reached at this
+machine's default IPv4 address (never loopback: Docker skips TLS checks for 127.0.0.0/8).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from support import PlaybookRun, Registry, default_ipv4, run_playbook
+
+
+@pytest.fixture(scope="session")
+def machine_ip() -> str:
+    return default_ipv4()
+
+
+@pytest.fixture(scope="session")
+def site_run(machine_ip) -> PlaybookRun:
+    """``playbooks/site.yml`` on the local inventory, run once for the session (the first run of it)."""
+    run = run_playbook("playbooks/site.yml")
+    assert run.returncode == 0, str(run)
+    return run
+
+
+@pytest.fixture(scope="session")
+def registry(request, machine_ip) -> Registry:
+    """The registry under test.
+
+    ``DOCKYARD_TEST_REGISTRY=host:port`` points the module tests at a registry that already runs and is
+    trusted through certs.d (handy while working on a module); otherwise the suite deploys its own.
+    """
+    given = os.environ.get("DOCKYARD_TEST_REGISTRY")
+    if given:
+        return Registry(given)
+    request.getfixturevalue("site_run")
+    return Registry(f"{machine_ip}:5000")

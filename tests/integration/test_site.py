@@ -1,0 +1,131 @@
+"""The main job on this machine: ``playbooks/site.yml`` on the local inventory, checked from outside.
+
+Every check goes to the machine's default IPv4 address: Docker skips TLS for loopback, so a test
+through 127.0.0.1 would prove nothing about trust.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from support import CERTS_D, ROOT, run_module, run_playbook
+
+PKI_DIR = ROOT / "inventories" / "local" / "pki"
+TLS_DIR = "/etc/dockyard/registry/tls"
+SMOKE_REPOSITORY = "dockyard/smoke"
+
+
+def curl_v2(registry, *options):
+    env = {k: v for k, v in os.environ.items() if k not in ("CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")}
+    return subprocess.run(["curl", "--silent", "--show-error", "--max-time", "10", *options, f"{registry.url}/v2/"],
+                          check=False, capture_output=True, text=True, env=env)
+
+
+def test_registry_answers_over_tls_verified_with_the_certs_d_ca(registry):
+    answer = curl_v2(registry, "--cacert", str(registry.ca_path))
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout == "{}"
+
+
+def test_registry_tls_check_fails_without_the_ca(registry):
+    answer = curl_v2(registry)
+    assert answer.returncode == 60, answer  # curl: peer certificate cannot be authenticated
+    assert "certificate" in answer.stderr
+
+
+def test_second_run_changes_nothing(site_run):
+    rerun = run_playbook("playbooks/site.yml")
+    assert rerun.returncode == 0, str(rerun)
+    assert rerun.changed == 0, str(rerun)
+
+
+def test_skopeo_module_and_daemon_agree_on_the_smoke_digest(registry):
+    reference = f"{registry.address}/{SMOKE_REPOSITORY}:1"
+    skopeo = subprocess.run(["skopeo", "inspect", "--cert-dir", str(CERTS_D / registry.address),
+                             f"docker://{reference}"], capture_output=True, text=True, check=True)
+    skopeo_digest = json.loads(skopeo.stdout)["Digest"]
+
+    verified = run_module("dockyard.registry.registry_image", {"name": reference, "state": "verified"})
+    assert not verified.get("failed"), verified
+    module_digest = verified["digest"]
+
+    inspect = subprocess.run(["docker", "image", "inspect", f"{registry.address}/{SMOKE_REPOSITORY}@{skopeo_digest}"],
+                             capture_output=True, text=True, check=True)
+    repo_digests = json.loads(inspect.stdout)[0]["RepoDigests"]
+
+    assert module_digest == skopeo_digest
+    assert f"{registry.address}/{SMOKE_REPOSITORY}@{skopeo_digest}" in repo_digests
+
+
+def test_ca_key_stays_on_the_controller_and_keys_are_private(site_run):
+    assert stat.S_IMODE(os.stat(PKI_DIR).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(PKI_DIR / "ca.key").st_mode) == 0o600
+    server_key = os.stat(f"{TLS_DIR}/server.key")
+    assert (stat.S_IMODE(server_key.st_mode), server_key.st_uid) == (0o400, 0)
+    for public in ("server.crt", "ca.crt"):
+        assert stat.S_IMODE(os.stat(f"{TLS_DIR}/{public}").st_mode) == 0o444
+
+
+def test_certs_d_holds_the_ca_root_owned_and_read_only(registry):
+    ca = os.stat(registry.ca_path)
+    directory = os.stat(registry.ca_path.parent)
+    assert (stat.S_IMODE(ca.st_mode), ca.st_uid, ca.st_gid) == (0o444, 0, 0)
+    assert stat.S_IMODE(directory.st_mode) == 0o755
+    assert registry.ca_path.read_bytes() == (PKI_DIR / "ca.crt").read_bytes()
+    assert not (CERTS_D / f"127.0.0.1:{registry.address.rsplit(':', 1)[1]}").exists()
+
+
+def test_server_certificate_names_every_client_address(registry, machine_ip):
+    certificate = x509.load_pem_x509_certificate(Path(TLS_DIR, "server.crt").read_bytes())
+    sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert machine_ip in [str(ip) for ip in sans.get_values_for_type(x509.IPAddress)]
+    assert "dockyard-local" in sans.get_values_for_type(x509.DNSName)
+    usage = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    ca = x509.load_pem_x509_certificate((PKI_DIR / "ca.crt").read_bytes())
+    assert certificate.issuer == ca.subject
+    certificate.verify_directly_issued_by(ca)
+
+
+def test_trust_absent_removes_the_ca_and_present_puts_it_back(registry):
+    removed = run_playbook("playbooks/trust.yml", extra_vars={"registry_trust_state": "absent"})
+    assert removed.returncode == 0, str(removed)
+    assert not registry.ca_path.parent.exists()
+    restored = run_playbook("playbooks/trust.yml")
+    assert restored.returncode == 0, str(restored)
+    assert registry.ca_path.is_file()
+    assert curl_v2(registry, "--cacert", str(registry.ca_path)).stdout == "{}"
+
+
+BAD_INPUT = [
+    ({"registry_trust_mode": "bogus"}, "registry_trust_mode must be one of: ca"),
+    ({"registry_image_source": "ftp"}, "registry_image_source must be one of: pull, archive, package, auto"),
+    ({"registry_port": 0}, "registry_port accepts a TCP port from 1 to 65535"),
+    ({"registry_port": 70000}, "registry_port accepts a TCP port from 1 to 65535"),
+    ({"registry_names": ["registry.example.com", ""]}, "entry 1: an empty entry"),
+    ({"registry_names": ["bad name"]}, "registry_names accepts a list of DNS names and IP addresses"),
+    ({"registry_names": ["registry.example.com:5000"]}, "the port is registry_port"),
+    ({"registry_image_source": "archive"}, "registry_image_archive"),
+    ({"registry_image_source": "archive", "registry_image_archive": "/nonexistent/registry.tar"},
+     "/nonexistent/registry.tar"),
+    ({"registry_image": "Not A Reference!"}, "registry_image"),
+]
+
+
+@pytest.mark.parametrize(("extra_vars", "message"), BAD_INPUT, ids=[str(v) for v, _ in BAD_INPUT])
+def test_bad_input_fails_before_anything_changes(extra_vars, message, tmp_path):
+    fresh_pki = tmp_path / "pki"
+    run = run_playbook("playbooks/site.yml", extra_vars={**extra_vars, "registry_pki_dir": str(fresh_pki)})
+    assert run.returncode != 0, str(run)
+    assert message in run.output, str(run)
+    assert run.changed == 0, str(run)
+    assert "PLAY [Issue the registry's certificates]" not in run.output, str(run)
+    assert not fresh_pki.exists()
