@@ -66,17 +66,13 @@ def san_entry(name):
     return f"IP:{ip.compressed}" if ip is not None else f"DNS:{name.lower()}"
 
 
-def san_entries(names, skip_invalid=False):
+def san_entries(names):
     """subjectAltName entries for ``names``, duplicates dropped (the first one kept).
 
-    Empty and None entries are skipped: they stand for facts a host does not have. With
-    ``skip_invalid``, so are names that cannot be in a certificate (an inventory name with an
-    underscore, say); otherwise they raise ValueError.
+    Raises ValueError naming the first malformed name.
     """
     entries = []
     for name in names:
-        if name is None or name == "" or (skip_invalid and name_problem(name)):
-            continue
         entry = san_entry(name)
         if entry not in entries:
             entries.append(entry)
@@ -92,7 +88,7 @@ def client_addresses(sans, port):
     """
     addresses = []
     for entry in sans:
-        kind, _, value = entry.partition(":")
+        kind, _colon, value = entry.partition(":")
         if kind == "IP":
             ip = ipaddress.ip_address(value)
             if ip.is_loopback:

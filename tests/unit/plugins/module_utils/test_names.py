@@ -46,18 +46,13 @@ def test_name_problems_rejects_a_string_where_a_list_belongs():
 
 
 def test_san_entries_tell_ips_from_dns_names_and_drop_duplicates():
-    assert san_entries(["Registry", "192.0.2.10", None, "", "registry", "[2001:db8:0::1]", "192.0.2.10"]) == [
+    assert san_entries(["Registry", "192.0.2.10", "registry", "[2001:db8:0::1]", "192.0.2.10"]) == [
         "DNS:registry", "IP:192.0.2.10", "IP:2001:db8::1"]
 
 
 def test_san_entries_raise_on_a_malformed_name():
     with pytest.raises(ValueError, match="white space"):
         san_entries(["good", "not good"])
-
-
-def test_san_entries_can_skip_names_a_certificate_cannot_hold():
-    assert san_entries(["dockyard_local", "node1", "192.0.2.10"], skip_invalid=True) == [
-        "DNS:node1", "IP:192.0.2.10"]
 
 
 def test_client_addresses_leave_out_loopback_and_wildcards():
