@@ -31,7 +31,7 @@ attributes:
     description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details:
-      - Check mode predicts RV(action) and returns the diff; it runs the validation too.
+      - Check mode predicts RV(daemon_action) and returns the diff; it runs the validation too.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
@@ -129,7 +129,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-action:
+daemon_action:
   description: What was done (or, in check mode, would be done) to the running daemon.
   returned: always
   type: str
@@ -175,9 +175,9 @@ diff:
 """
 
 import os
+import shlex
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 import traceback
@@ -280,9 +280,16 @@ class Daemon:
 
     def _restart_directly(self) -> None:
         argv = self.argv()
+        log = self.params["dockerd_log"]
+        if not os.path.isdir(os.path.dirname(log) or "."):
+            raise DaemonConfigError(f"the directory of dockerd_log {log} does not exist")
         self._stop()
-        with open(self.params["dockerd_log"], "ab") as log, open(os.devnull, "rb") as devnull:
-            subprocess.Popen(argv, stdin=devnull, stdout=log, stderr=log, start_new_session=True, close_fds=True)
+        # setsid and nohup detach the daemon from the module's session, so that it outlives the module;
+        # run_command returns once the shell has put it in the background, since it keeps none of the pipes.
+        command = f"setsid nohup {shlex.join(argv)} >>{shlex.quote(log)} 2>&1 </dev/null &"
+        rc, out, err = self.module.run_command(command, use_unsafe_shell=True)
+        if rc != 0:
+            raise DaemonConfigError(f"starting {argv[0]} again failed: {(out + err).strip()}")
 
     def _stop(self) -> None:
         os.kill(self.pid, signal.SIGTERM)
@@ -373,13 +380,13 @@ class DaemonConfig:
         keys = changed_keys(before, after)
         self._warn_about_insecure_registries(after)
         pid = self.daemon.pid
-        result = {"changed": bool(keys), "changed_keys": keys, "action": "none", "pid_before": pid, "pid_after": pid}
+        result = {"changed": bool(keys), "changed_keys": keys, "daemon_action": "none", "pid_before": pid, "pid_after": pid}
         if not keys:
             return result
         after_text = render(after)
         result["diff"] = {"before": before_text, "after": after_text,
                           "before_header": self.path, "after_header": self.path}
-        result["action"] = self._action(keys)
+        result["daemon_action"] = self._action(keys)
         self._check_flags(after)
         with self._staged(after_text) as staged:
             result["validated_with"] = self.daemon.validate(staged)
@@ -388,7 +395,7 @@ class DaemonConfig:
             if self.params["backup"] and os.path.exists(self.path):
                 result["backup_file"] = self.module.backup_local(self.path)
             self._install(staged)
-        self._apply(result["action"])
+        self._apply(result["daemon_action"])
         result["pid_after"] = self.daemon.pid
         return result
 
