@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Writes the README's table of public variables from the roles' meta/argument_specs.yml.
 
-    scripts/variables_table.py           rewrite the table in README.md
-    scripts/variables_table.py --check   exit 1 when README.md is stale
+    .venv/bin/python scripts/variables_table.py           rewrite the table in README.md
+    .venv/bin/python scripts/variables_table.py --check   exit 1 when README.md is stale
 """
 
 from __future__ import annotations
@@ -63,7 +62,7 @@ def table(root: Path = ROOT) -> str:
 
 def render(readme: str, root: Path = ROOT) -> str:
     before, rest = readme.split(BEGIN, 1)
-    _, after = rest.split(END, 1)
+    _table, after = rest.split(END, 1)
     return f"{before}{BEGIN}\n{table(root)}\n{END}{after}"
 
 
@@ -75,7 +74,7 @@ def main() -> int:
     wanted = render(current)
     if args.check:
         if current != wanted:
-            print("README.md's variable table is stale: run scripts/variables_table.py", file=sys.stderr)
+            print("README.md's variable table is stale: run .venv/bin/python scripts/variables_table.py", file=sys.stderr)
             return 1
         return 0
     README.write_text(wanted)

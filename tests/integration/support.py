@@ -93,5 +93,3 @@ class Registry:
     @property
     def url(self) -> str:
         return f"https://{self.address}"
-
-

@@ -120,7 +120,7 @@ BAD_INPUT = [
 ]
 
 
-@pytest.mark.parametrize(("extra_vars", "message"), BAD_INPUT, ids=[str(v) for v, _ in BAD_INPUT])
+@pytest.mark.parametrize(("extra_vars", "message"), BAD_INPUT, ids=[str(case[0]) for case in BAD_INPUT])
 def test_bad_input_fails_before_anything_changes(extra_vars, message, tmp_path):
     fresh_pki = tmp_path / "pki"
     run = run_playbook("playbooks/site.yml", extra_vars={**extra_vars, "registry_pki_dir": str(fresh_pki)})

@@ -1,0 +1,123 @@
+"""ansible-doc renders every role, module, filter and test of the collection, and says what the code does."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+COLLECTION = "dockyard.registry"
+
+ROLES = sorted(p.parent.parent.name for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
+MODULES = sorted(p.stem for p in ROOT.glob("plugins/modules/*.py") if p.stem != "__init__")
+
+
+def _jinja_plugins(kind: str, class_name: str, method: str) -> list[str]:
+    names = []
+    for path in sorted(ROOT.glob(f"plugins/{kind}/*.py")):
+        module = importlib.import_module(f"ansible_collections.dockyard.registry.plugins.{kind}.{path.stem}")
+        names += getattr(getattr(module, class_name)(), method)()
+    return sorted(names)
+
+
+FILTERS = _jinja_plugins("filter", "FilterModule", "filters")
+TESTS = _jinja_plugins("test", "TestModule", "tests")
+
+
+@functools.cache
+def ansible_doc(plugin_type: str, name: str) -> dict:
+    """``ansible-doc --json`` of one plugin; fails the test on an error or a warning."""
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_DEPRECATION_WARNINGS": "1"}
+    args = [str(BIN / "ansible-doc"), "-t", plugin_type, "--json", f"{COLLECTION}.{name}"]
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"{' '.join(args)} (exit {proc.returncode}):\n{proc.stderr}"
+    assert "[WARNING]" not in proc.stderr and "[ERROR]" not in proc.stderr, proc.stderr
+    docs = json.loads(proc.stdout)
+    assert list(docs) == [f"{COLLECTION}.{name}"], f"ansible-doc found {list(docs)}"
+    return docs[f"{COLLECTION}.{name}"]
+
+
+def test_the_collection_has_what_the_readme_lists():
+    assert set(ROLES) >= {"docker_engine", "registry_pki", "registry_server", "registry_trust"}
+    assert "registry_image" in MODULES
+    assert set(FILTERS) >= {"name_problems", "san_entries", "client_addresses", "missing_names"}
+    assert "image_reference" in TESTS
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_documentation_renders_with_every_default(role):
+    doc = ansible_doc("role", role)
+    main = doc["entry_points"]["main"]
+    assert main["short_description"]
+    defaults = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text()) or {}
+    assert sorted(main["options"]) == sorted(defaults)
+    undocumented = [name for name, option in main["options"].items() if not option.get("description")]
+    assert undocumented == []
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_documentation_renders_with_attributes(module):
+    doc = ansible_doc("module", module)["doc"]
+    assert doc["short_description"] and doc["description"]
+    attributes = doc.get("attributes", {})
+    assert set(attributes) >= {"check_mode", "diff_mode", "idempotent"}
+    for name, attribute in attributes.items():
+        assert attribute["support"] in ("full", "partial", "none", "N/A"), name
+        if attribute["support"] == "partial":
+            assert attribute.get("details"), f"{name}: partial support must say what is missing"
+
+
+def _module_source_facts(module: str) -> tuple[bool, bool]:
+    """(supports_check_mode given to AnsibleModule, whether the module ever returns a ``diff``)."""
+    tree = ast.parse((ROOT / "plugins" / "modules" / f"{module}.py").read_text())
+    supports_check_mode = False
+    returns_diff = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "AnsibleModule":
+            for keyword in node.keywords:
+                if keyword.arg == "supports_check_mode":
+                    supports_check_mode = bool(ast.literal_eval(keyword.value))
+        if isinstance(node, ast.Call) and any(keyword.arg == "diff" for keyword in node.keywords):
+            returns_diff = True
+        if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and node.slice.value == "diff":
+            returns_diff = True
+        if isinstance(node, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "diff" for k in node.keys):
+            returns_diff = True
+    return supports_check_mode, returns_diff
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_attributes_match_the_code(module):
+    attributes = ansible_doc("module", module)["doc"]["attributes"]
+    supports_check_mode, returns_diff = _module_source_facts(module)
+    assert (attributes["check_mode"]["support"] != "none") == supports_check_mode
+    assert (attributes["diff_mode"]["support"] != "none") == returns_diff
+
+
+@pytest.mark.parametrize("name", FILTERS)
+def test_filter_documentation_renders(name):
+    doc = ansible_doc("filter", name)["doc"]
+    assert doc["name"] == name
+    assert doc["short_description"] and doc["description"]
+    assert "_input" in doc["options"]
+    assert ansible_doc("filter", name)["examples"].strip()
+    assert ansible_doc("filter", name)["return"]["_value"]["description"]
+
+
+@pytest.mark.parametrize("name", TESTS)
+def test_test_plugin_documentation_renders(name):
+    doc = ansible_doc("test", name)["doc"]
+    assert doc["name"] == name
+    assert doc["short_description"] and doc["description"]
+    assert ansible_doc("test", name)["examples"].strip()

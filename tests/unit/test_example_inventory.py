@@ -1,0 +1,111 @@
+"""inventories/example: a fleet inventory a user can copy, that keeps the inventory contract and passes preflight.
+
+Nothing here connects to a host: the preflight play only asserts on variables, on the controller.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+EXAMPLE = ROOT / "inventories" / "example"
+# Keys of an argument spec option that are not documentation.
+SPEC_KEYS = {"type", "elements", "choices", "default", "required", "options", "no_log"}
+
+
+def ansible(tool: str, *args: str) -> subprocess.CompletedProcess:
+    # An unreachable example host fails fast, should a future preflight task ever try to connect.
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_TIMEOUT": "5"}
+    return subprocess.run([str(BIN / tool), *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+def inventory(path: Path = EXAMPLE) -> dict:
+    run = ansible("ansible-inventory", "-i", str(path), "--list")
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def role_options() -> dict[str, dict]:
+    """Every public role variable with its spec (the variables several roles share have one spec)."""
+    options: dict[str, dict] = {}
+    for spec_file in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
+        for name, option in yaml.safe_load(spec_file.read_text())["argument_specs"]["main"]["options"].items():
+            options[name] = {key: value for key, value in option.items() if key in SPEC_KEYS}
+    return options
+
+
+def example_variables() -> dict[str, dict]:
+    """group_vars and host_vars files of the example, by file."""
+    return {
+        str(path.relative_to(EXAMPLE)): yaml.safe_load(path.read_text()) or {}
+        for path in sorted(EXAMPLE.glob("*_vars/**/*.y*ml"))
+    }
+
+
+def test_example_inventory_has_the_contract_groups():
+    groups = inventory()
+    registry = groups["registry"]["hosts"]
+    docker_hosts = groups["docker_hosts"]["hosts"]
+    assert len(registry) >= 1
+    assert len(docker_hosts) >= 2, "a fleet example has several Docker hosts"
+    # The registry host pushes and pulls too, so it is a Docker host as well (see the README).
+    assert set(registry) <= set(docker_hosts)
+
+
+def test_example_hosts_have_addresses():
+    hostvars = inventory()["_meta"]["hostvars"]
+    assert hostvars
+    assert all(variables.get("ansible_host") for variables in hostvars.values())
+
+
+def test_example_has_group_vars_to_copy():
+    assert "group_vars/all.yml" in example_variables()
+
+
+@pytest.mark.parametrize("path", sorted(example_variables()))
+def test_example_variables_are_documented_role_variables(path):
+    options = role_options()
+    variables = example_variables()[path]
+    unknown = [name for name in variables if not name.startswith("ansible_") and name not in options]
+    assert unknown == [], f"{path}: not a variable of any role (a typo?)"
+
+
+@pytest.mark.parametrize("path", sorted(example_variables()))
+def test_example_variables_match_the_argument_specs(path):
+    options = role_options()
+    variables = {name: value for name, value in example_variables()[path].items() if name in options}
+    spec = {name: options[name] for name in variables}
+    result = ArgumentSpecValidator(spec).validate(variables)
+    assert result.error_messages == []
+
+
+def test_example_passes_preflight():
+    run = ansible("ansible-playbook", "-i", str(EXAMPLE), "playbooks/preflight.yml")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr
+    recap = dict(re.findall(r"^(\S+)\s+: (ok=.*)$", run.stdout, re.MULTILINE))
+    assert set(recap) == set(inventory()["_meta"]["hostvars"])
+    assert all("unreachable=0" in line and "failed=0" in line and "changed=0" in line for line in recap.values())
+
+
+def test_preflight_refuses_a_broken_copy_of_the_example(tmp_path):
+    """Proves the preflight run above reads the example's group_vars: a name with a port stops it."""
+    broken = tmp_path / "example"
+    shutil.copytree(EXAMPLE, broken)
+    group_vars = broken / "group_vars" / "all.yml"
+    variables = yaml.safe_load(group_vars.read_text())
+    variables["registry_names"] = ["registry.example.com:5000"]
+    group_vars.write_text(yaml.safe_dump(variables))
+    run = ansible("ansible-playbook", "-i", str(broken), "playbooks/preflight.yml")
+    assert run.returncode != 0
+    assert "'registry.example.com:5000' has a port" in run.stdout
