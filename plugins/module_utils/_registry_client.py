@@ -63,13 +63,21 @@ MANIFEST_ACCEPT = f"{DOCKER_MANIFEST}, {DOCKER_MANIFEST_LIST}, {OCI_MANIFEST}, {
 DIGEST_HEADER = "Docker-Content-Digest"
 
 
-def registry_common_argument_spec() -> dict:
-    """The options every module of the collection shares; a module adds its own to a copy of this."""
+def registry_connection_argument_spec() -> dict:
+    """The options that say how a module reaches a registry: what it trusts, how long it waits."""
     return {
-        "docker_host": {"type": "str", "default": DEFAULT_DOCKER_HOST, "fallback": (env_fallback, ["DOCKER_HOST"])},
         "ca_path": {"type": "path"},
         "timeout": {"type": "int", "default": DEFAULT_TIMEOUT},
     }
+
+
+def registry_common_argument_spec() -> dict:
+    """The options every module that also talks to the Docker daemon shares; a module adds its own to a copy."""
+    spec = {
+        "docker_host": {"type": "str", "default": DEFAULT_DOCKER_HOST, "fallback": (env_fallback, ["DOCKER_HOST"])},
+    }
+    spec.update(registry_connection_argument_spec())
+    return spec
 
 
 def require_libraries(module, need_docker: bool = True) -> None:
@@ -143,19 +151,23 @@ class Trust:
 
     ``verify`` and ``cert`` are what ``requests`` takes. When certs.d holds CAs, they and the system
     roots are written to a private temporary bundle (requests takes one file); :meth:`close` removes it.
+    ``ca_files`` lists the PEM files trusted, for code that checks a chain itself.
     """
 
     def __init__(self, registry: str, ca_path: str | None = None, certs_d: Path = CERTS_D,
                  system_roots: Path | None = None) -> None:
         certs = CertsDir.read(Path(certs_d) / registry)
+        self.certs_dir = certs.path
         self.cert = tuple(str(part) for part in certs.client_certs[0]) if certs.client_certs else None
         self._bundle = None
         if ca_path:
             self.verify, self.source = ca_path, f"ca_path {ca_path}"
+            self.ca_files = (Path(ca_path),)
             self.fix = "ca_path must name the CA that signed the registry's certificate"
             return
         self.fix = (f"put the CA that signed the registry's certificate in {certs.path}/ca.crt, where the Docker "
                     "daemon looks, or name it with ca_path")
+        self.ca_files = ((Path(system_roots),) if system_roots else ()) + certs.ca_files
         if not certs.ca_files:
             self.verify = str(system_roots) if system_roots else True
             self.source = f"the system roots only (no *.crt in {certs.path})"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from scratch_registry import REGISTRY_IMAGE, registry_image_present
 
 from support import PlaybookRun, Registry, default_ipv4, run_playbook
 
@@ -38,3 +39,11 @@ def registry(request, machine_ip) -> Registry:
         return Registry(given)
     request.getfixturevalue("site_run")
     return Registry(f"{machine_ip}:5000")
+
+
+@pytest.fixture(scope="session")
+def scratch_registry_image(request) -> str:
+    """The image the tests' own registries (``scratch_registry``) run: ``playbooks/site.yml`` builds it if missing."""
+    if not registry_image_present():
+        request.getfixturevalue("site_run")
+    return REGISTRY_IMAGE

@@ -151,6 +151,20 @@ def test_ca_path_replaces_the_certs_d_cas_but_keeps_its_client_certificate(certs
     assert "ca_path must name the CA" in trust.fix
 
 
+def test_ca_files_lists_what_is_trusted_for_code_that_checks_chains_itself(certs_d, system_roots, tmp_path):
+    for name in ("b.crt", "a.crt"):
+        (certs_d / REGISTRY / name).write_bytes(ca_pem(f"CA {name}"))
+    trust = Trust(REGISTRY, certs_d=certs_d, system_roots=system_roots)
+    try:
+        assert trust.ca_files == (system_roots, certs_d / REGISTRY / "a.crt", certs_d / REGISTRY / "b.crt")
+        assert trust.certs_dir == certs_d / REGISTRY
+    finally:
+        trust.close()
+    own = tmp_path / "own-ca.pem"
+    assert Trust(REGISTRY, ca_path=str(own), certs_d=certs_d, system_roots=system_roots).ca_files == (own,)
+    assert Trust("other:5000", certs_d=certs_d, system_roots=None).ca_files == ()
+
+
 def test_the_fix_names_the_certs_d_file_the_daemon_reads(certs_d):
     trust = Trust(REGISTRY, certs_d=certs_d, system_roots=None)
     assert f"{certs_d / REGISTRY}/ca.crt" in trust.fix
