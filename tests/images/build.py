@@ -1,0 +1,268 @@
+"""Build the images the molecule scenarios run on, each cached by a hash of its recipe.
+
+Nothing can be pulled on these machines, so everything is built here:
+
+* the Docker host image ``dockyard/molecule-docker-host:<hash>`` (also tagged ``latest``, which the
+  scenarios use): Debian bookworm from ``debootstrap --variant=minbase`` with Debian's docker.io and the
+  Python libraries the collection's modules need on a host, imported with ``docker import``. Its command
+  (``tini`` in front of ``dockyard-dind``) runs the host's own ``dockerd``;
+* the registry image archive ``.cache/molecule/registry-<hash>.tar`` (``docker save``, with the link
+  ``.cache/molecule/registry-image.tar`` to it) for ``registry_image_source: archive``: CNCF Distribution
+  built FROM scratch from Debian's docker-registry package by the registry_server role's own tasks
+  (``image_package.yml`` and its templates), tagged ``registry:2`` inside the archive only, as an air-gapped
+  site would receive it.
+
+A rerun whose recipe did not change costs one ``docker image inspect`` and one ``stat``. The script
+installs what it needs (debootstrap) itself: CI starts on a machine where nothing was installed by hand.
+It needs a running Docker daemon (``make engine``).
+
+Usage (as root, with the virtualenv's Python, as ``make test-images`` does): python tests/images/build.py [--force]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+CACHE = ROOT / ".cache" / "molecule"
+
+SUITE = "bookworm"
+DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+FALLBACK_MIRROR = "http://deb.debian.org/debian"
+# What a Docker host of the fleet needs: the engine, and what community.docker, community.crypto and
+# the collection's modules import on the host. iproute2 gives Ansible its network facts.
+# python3-cffi-backend is named because debootstrap does not resolve the virtual package
+# (python3-cffi-backend-api-*) that python3-cryptography depends on.
+HOST_PACKAGES = [
+    "ca-certificates",
+    "docker.io",
+    "iproute2",
+    "iptables",
+    "python3",
+    "python3-cffi-backend",
+    "python3-cryptography",
+    "python3-docker",
+    "python3-requests",
+    "tini",
+]
+HOST_IMAGE = "dockyard/molecule-docker-host"
+HOST_COMMAND = ["/usr/bin/tini", "--", "/usr/local/sbin/dockyard-dind"]
+
+REGISTRY_TAG = "registry:2"  # what registry_image defaults to
+REGISTRY_BUILD_NAME = "dockyard/molecule-registry-build"  # on this machine's daemon during the build only
+REGISTRY_ARCHIVE_LINK = CACHE / "registry-image.tar"
+
+# Everything each artifact is made from: when one of these changes, the artifact is built again.
+HOST_RECIPE = [HERE / "build.py", HERE / "dockyard-dind"]
+REGISTRY_RECIPE = [
+    HERE / "build.py",
+    HERE / "registry-image.yml",
+    ROOT / "roles" / "registry_server" / "tasks" / "image_package.yml",
+    *sorted((ROOT / "roles" / "registry_server" / "templates" / "package").iterdir()),
+]
+
+
+def log(message: str) -> None:
+    print(f"[images] {message}", flush=True)
+
+
+def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(args, check=True, **kwargs)
+
+
+def recipe_hash(files: list[Path], *extra: str) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for item in extra:
+        digest.update(item.encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def debian_mirror() -> str:
+    """The machine's own Debian mirror (the first deb822 stanza that serves the suite)."""
+    if os.environ.get("DOCKYARD_DEBIAN_MIRROR"):
+        return os.environ["DOCKYARD_DEBIAN_MIRROR"]
+    if DEBIAN_SOURCES.exists():
+        for stanza in DEBIAN_SOURCES.read_text().split("\n\n"):
+            pairs = (line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith("#"))
+            fields = {key.strip(): value.strip() for key, value in pairs}
+            if SUITE in fields.get("Suites", "").split() and fields.get("URIs"):
+                return fields["URIs"].split()[0]
+    return FALLBACK_MIRROR
+
+
+def installed(package: str) -> bool:
+    status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], check=False, capture_output=True, text=True)
+    return status.stdout == "install ok installed"
+
+
+def apt_install(*packages: str) -> None:
+    missing = [package for package in packages if not installed(package)]
+    if missing:
+        log(f"installing {' '.join(missing)}")
+        run("apt-get", "update", "-qq")
+        run("apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+
+
+def image_exists(reference: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", reference], check=False, capture_output=True).returncode == 0
+
+
+def remove_other_tags(repository: str, keep: set[str]) -> None:
+    """Drop this script's older builds (only tags of its own repository)."""
+    tags = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", repository],
+                          check=True, capture_output=True, text=True).stdout.split()
+    for tag in tags:
+        if tag not in keep and not tag.endswith(":<none>"):
+            subprocess.run(["docker", "image", "rm", tag], check=False, capture_output=True)
+
+
+def build_host_image(force: bool) -> str:
+    mirror = debian_mirror()
+    tag = f"{HOST_IMAGE}:{recipe_hash(HOST_RECIPE, mirror)}"
+    if image_exists(tag) and not force:
+        log(f"{tag} is up to date")
+    else:
+        started = time.monotonic()
+        apt_install("debootstrap")
+        with tempfile.TemporaryDirectory(prefix="dockyard-molecule-rootfs-") as tmp:
+            rootfs = Path(tmp) / "rootfs"
+            log(f"debootstrap {SUITE} from {mirror} into {rootfs}")
+            bootstrap = subprocess.run(
+                ["debootstrap", "--variant=minbase", f"--include={','.join(HOST_PACKAGES)}", SUITE, str(rootfs),
+                 mirror],
+                check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if bootstrap.returncode != 0:
+                details = rootfs / "debootstrap" / "debootstrap.log"
+                tail = details.read_text().splitlines()[-40:] if details.exists() else []
+                raise SystemExit("debootstrap failed:\n" + "\n".join(bootstrap.stdout.splitlines()[-20:] + tail))
+            # The package lists debootstrap leaves stay in the image: registry_image_source package reads
+            # the candidate version of docker-registry on the host and downloads it with apt-get.
+            # The downloaded packages go.
+            for deb in (rootfs / "var" / "cache" / "apt" / "archives").glob("*.deb"):
+                deb.unlink()
+            # Docker writes these per container.
+            for name in ("resolv.conf", "hostname", "hosts"):
+                (rootfs / "etc" / name).unlink(missing_ok=True)
+            shutil.copy(HERE / "dockyard-dind", rootfs / "usr" / "local" / "sbin" / "dockyard-dind")
+            (rootfs / "usr" / "local" / "sbin" / "dockyard-dind").chmod(0o755)
+            log(f"docker import as {tag}")
+            tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", "-", "."],
+                                   stdout=subprocess.PIPE)
+            run("docker", "import", "--change", f"CMD {json.dumps(HOST_COMMAND)}", "--change", "ENV container=docker",
+                "-", tag, stdin=tar.stdout, stdout=subprocess.DEVNULL)
+            if tar.wait() != 0:
+                raise SystemExit("tar of the host root file system failed")
+        log(f"{tag} built in {time.monotonic() - started:.0f}s")
+    run("docker", "tag", tag, f"{HOST_IMAGE}:latest")
+    remove_other_tags(HOST_IMAGE, {tag, f"{HOST_IMAGE}:latest"})
+    return tag
+
+
+def retag_archive(source: Path, target: Path, tag: str) -> None:
+    """Copy a ``docker save`` archive with ``tag`` as its only name (manifest.json, repositories, index.json)."""
+    repository, version = tag.rsplit(":", 1)
+    image_id = ""
+    with tarfile.open(source) as src, tarfile.open(target, "w") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read() if member.isfile() else None
+            if member.name == "manifest.json":
+                manifest = json.loads(data)
+                if len(manifest) != 1:
+                    raise SystemExit(f"{source} holds {len(manifest)} images, expected one")
+                manifest[0]["RepoTags"] = [tag]
+                image_id = manifest[0]["Config"].rsplit("/", 1)[-1].removesuffix(".json")
+                data = json.dumps(manifest).encode()
+            elif member.name == "repositories":
+                layers = json.loads(data)
+                top = next(iter(next(iter(layers.values())).values()))
+                data = json.dumps({repository: {version: top}}).encode()
+            elif member.name == "index.json":
+                index = json.loads(data)
+                for entry in index.get("manifests", []):
+                    annotations = entry.setdefault("annotations", {})
+                    full_name = tag if "/" in repository else f"docker.io/library/{tag}"
+                    annotations["io.containerd.image.name"] = full_name
+                    annotations["org.opencontainers.image.ref.name"] = version
+                data = json.dumps(index).encode()
+            if data is not None:
+                member.size = len(data)
+                dst.addfile(member, io.BytesIO(data))
+            else:
+                dst.addfile(member)
+    log(f"archive {target.name}: {tag}, image sha256:{image_id}")
+
+
+def build_registry_archive(force: bool) -> Path:
+    archive = CACHE / f"registry-{recipe_hash(REGISTRY_RECIPE, REGISTRY_TAG)}.tar"
+    if archive.exists() and not force:
+        log(f"{archive.relative_to(ROOT)} is up to date")
+    else:
+        started = time.monotonic()
+        CACHE.mkdir(parents=True, exist_ok=True)
+        policy = subprocess.run(["apt-cache", "policy", "docker-registry"], check=False, capture_output=True,
+                                text=True, env={**os.environ, "LC_ALL": "C"}).stdout
+        if "Candidate:" not in policy or "Candidate: (none)" in policy:
+            run("apt-get", "update", "-qq")
+        # A stale image of an older recipe would be reused by the role (it builds only when absent).
+        remove_other_tags(REGISTRY_BUILD_NAME, set())
+        with tempfile.TemporaryDirectory(prefix="dockyard-molecule-registry-") as tmp:
+            result = Path(tmp) / "result"
+            saved = Path(tmp) / "saved.tar"
+            env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+            playbook = subprocess.run(
+                [str(BIN / "ansible-playbook"), "-i", "localhost,", str(HERE / "registry-image.yml"),
+                 "-e", json.dumps({"dockyard_images_registry_name": REGISTRY_BUILD_NAME,
+                                   "dockyard_images_result_file": str(result)})],
+                check=False, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if playbook.returncode != 0:
+                raise SystemExit("building the registry image with the role failed:\n" + playbook.stdout[-6000:])
+            source, image = result.read_text().split()
+            if source != "package":
+                raise SystemExit(f"the role reported image source {source}, expected package")
+            run("docker", "save", "-o", str(saved), image)
+            retag_archive(saved, Path(tmp) / "archive.tar", REGISTRY_TAG)
+            shutil.move(Path(tmp) / "archive.tar", archive)
+            archive.chmod(0o644)
+            subprocess.run(["docker", "image", "rm", image], check=False, capture_output=True)
+        log(f"{archive.relative_to(ROOT)} built in {time.monotonic() - started:.0f}s")
+    for old in CACHE.glob("registry-*.tar"):
+        if old not in (archive, REGISTRY_ARCHIVE_LINK):
+            old.unlink()
+    link_tmp = REGISTRY_ARCHIVE_LINK.with_suffix(".tmp")
+    link_tmp.unlink(missing_ok=True)
+    link_tmp.symlink_to(archive.name)
+    link_tmp.replace(REGISTRY_ARCHIVE_LINK)
+    return archive
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--force", action="store_true", help="build again even when the recipe did not change")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("build.py runs debootstrap and apt-get: run it as root")
+    host = build_host_image(args.force)
+    archive = build_registry_archive(args.force)
+    log(f"Docker host image: {host} ({HOST_IMAGE}:latest)")
+    log(f"registry archive: {archive} ({REGISTRY_ARCHIVE_LINK.relative_to(ROOT)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

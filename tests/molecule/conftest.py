@@ -1,0 +1,283 @@
+"""Shared by the testinfra suites of the molecule scenarios (``molecule verify`` runs them).
+
+The fleet is what molecule's inventory says (``MOLECULE_INVENTORY_FILE``): commands run in each host through
+testinfra's ansible backend (``docker exec`` into the host's container, where the host's own dockerd answers),
+modules through ``ansible``. What the tests expect is worked out independently of the roles: the registry's
+addresses from the inventory and from this machine's Docker daemon, the CA from the controller's PKI directory.
+
+``DOCKYARD_MOLECULE_WRONG_CA=1`` swaps a CA of the same name but another key into every certs.d entry of the
+pulling host for the whole session (and puts the real one back at the end). The trust tests run the pull tests
+that way to prove that they fail, and say where, when trust is broken.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import datetime
+import functools
+import json
+import os
+import shlex
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import testinfra
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from testinfra.utils.ansible_runner import AnsibleRunner
+
+SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "")
+INVENTORY_FILE = os.environ.get("MOLECULE_INVENTORY_FILE", "")
+WRONG_CA = os.environ.get("DOCKYARD_MOLECULE_WRONG_CA") == "1"
+CERTS_D = "/etc/docker/certs.d"
+UNKNOWN_AUTHORITY = "x509: certificate signed by unknown authority"
+TEST_REPOSITORY = "dockyard/fleet-test"
+
+
+@dataclasses.dataclass(frozen=True)
+class PushedImage:
+    """An image built on one host and pushed with the registry_image module."""
+
+    pusher: str
+    repository: str  # inside the registry, e.g. dockyard/fleet-test
+    tag: str
+    digest: str  # what the module returned
+
+    def by_digest(self, address: str) -> str:
+        return f"{address}/{self.repository}@{self.digest}"
+
+
+class Fleet:
+    """The scenario's hosts, as molecule's inventory and this machine's Docker daemon describe them."""
+
+    def __init__(self, inventory_file: str) -> None:
+        self.inventory = Path(inventory_file).parent  # the directory: host_vars and group_vars are beside the file
+        self.runner = AnsibleRunner(str(self.inventory))
+        self._hosts: dict = {}
+        self._variables: dict[str, dict] = {}
+
+    def group(self, name: str) -> list[str]:
+        return self.runner.get_hosts(name)
+
+    def host(self, name: str):
+        if name not in self._hosts:
+            self._hosts[name] = testinfra.get_host(f"ansible://{name}?ansible_inventory={self.inventory}")
+        return self._hosts[name]
+
+    def variables(self, name: str) -> dict:
+        if name not in self._variables:
+            self._variables[name] = self.runner.get_variables(name)
+        return self._variables[name]
+
+    @functools.cached_property
+    def registry(self) -> str:
+        return self.group("registry")[0]
+
+    @functools.cached_property
+    def port(self) -> int:
+        return int(self.variables(self.registry).get("registry_port", 5000))
+
+    @functools.cached_property
+    def docker_hosts(self) -> list[str]:
+        return self.group("docker_hosts")
+
+    @functools.cached_property
+    def pusher(self) -> str:
+        """node1 of the fleet: the first Docker host that is not the registry, where there are two."""
+        others = [name for name in self.docker_hosts if name != self.registry]
+        return others[0] if len(others) > 1 else self.registry
+
+    @functools.cached_property
+    def puller(self) -> str:
+        """node2 of the fleet: the last Docker host that is not the registry."""
+        others = [name for name in self.docker_hosts if name != self.registry]
+        return others[-1] if others else self.registry
+
+    def container(self, name: str) -> str:
+        return self.variables(name).get("ansible_host", name)
+
+    @functools.cached_property
+    def registry_ips(self) -> list[str]:
+        """The registry host's addresses on the scenario's networks, from this machine's daemon."""
+        networks = json.loads(_local("docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}",
+                                     self.container(self.registry)))
+        return [network["IPAddress"] for network in networks.values() if network.get("IPAddress")]
+
+    @functools.cached_property
+    def addresses(self) -> list[str]:
+        """Every address clients may write in an image reference: host name, container name, IPs, aliases."""
+        names = [self.registry, self.container(self.registry), *self.registry_ips,
+                 *self.variables(self.registry).get("registry_names", [])]
+        return list(dict.fromkeys(f"{name}:{self.port}" for name in names))
+
+    @functools.cached_property
+    def pki_dir(self) -> Path:
+        return self.inventory.parent / "pki"
+
+    @functools.cached_property
+    def ca_pem(self) -> bytes:
+        return (self.pki_dir / "ca.crt").read_bytes()
+
+    def ansible_playbook(self, playbook: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+        return subprocess.run(["ansible-playbook", "-i", str(self.inventory), str(playbook)], check=False,
+                              capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"})
+
+
+def _local(*args: str) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True).stdout
+
+
+def run_ok(host, command: str, *args: str) -> str:
+    """Run ``command`` (testinfra quotes ``args``) on ``host``; fail with what it printed when it fails."""
+    result = host.run(command, *args)
+    if result.rc != 0:
+        command_line = result.command.decode() if isinstance(result.command, bytes) else result.command
+        said = (result.stderr or result.stdout).strip()
+        pytest.fail(f"{host.backend.host}: `{command_line}` exited {result.rc}: {said}", pytrace=False)
+    return result.stdout
+
+
+def write_file(host, path: str, content: bytes, mode: str = "0444") -> None:
+    encoded = base64.b64encode(content).decode()
+    run_ok(host, f"echo {encoded} | base64 -d > {shlex.quote(path)} && chmod {mode} {shlex.quote(path)}")
+
+
+def ca_path(address: str) -> str:
+    return f"{CERTS_D}/{address}/ca.crt"
+
+
+@contextlib.contextmanager
+def swapped_ca(host, address: str, replacement: bytes | None):
+    """certs.d's CA for ``address`` moved away (``replacement`` None) or replaced, and always put back."""
+    path = ca_path(address)
+    backup = f"/root/dockyard-molecule-{uuid.uuid4().hex}.ca.crt"  # swaps may nest (the trust tests' own runs)
+    run_ok(host, "mv %s %s", path, backup)
+    try:
+        if replacement is not None:
+            write_file(host, path, replacement)
+        yield
+    finally:
+        run_ok(host, "mv -f %s %s", backup, path)
+
+
+def wrong_ca_pem() -> bytes:
+    """A CA with the real one's name and constraints, and another key: only the signature tells them apart."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard registry CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def pull(host, reference: str):
+    return host.run("docker pull %s", reference)
+
+
+def local_image_id(host, reference: str) -> str | None:
+    result = host.run("docker image inspect --format %s %s", "{{.Id}}", reference)
+    return result.stdout.strip() if result.rc == 0 else None
+
+
+def repo_digests(host, reference: str) -> list[str]:
+    return json.loads(run_ok(host, "docker image inspect --format %s %s", "{{json .RepoDigests}}", reference))
+
+
+def assert_pulls_by_digest(fleet: Fleet, name: str, address: str, image: PushedImage) -> None:
+    """``name`` pulls ``image`` by digest through ``address`` (its local copy removed first), and the
+    daemon records the module's digest for it. The message names the host, the address and the daemon's words."""
+    host = fleet.host(name)
+    reference = image.by_digest(address)
+    image_id = local_image_id(host, reference)
+    if image_id:
+        run_ok(host, "docker image rm --force %s", image_id)
+    result = pull(host, reference)
+    if result.rc != 0:
+        pytest.fail(f"{name}: `docker pull {reference}` through {address} failed (exit {result.rc}); "
+                    f"the daemon said: {(result.stderr or result.stdout).strip()}", pytrace=False)
+    digests = repo_digests(host, reference)
+    if reference not in digests:
+        pytest.fail(f"{name}: after pulling through {address}, RepoDigests are {digests}; "
+                    f"expected {reference} (the digest registry_image returned on {image.pusher})", pytrace=False)
+
+
+def _fleet_or_none() -> Fleet | None:
+    return _session_fleet() if INVENTORY_FILE else None
+
+
+@functools.cache
+def _session_fleet() -> Fleet:
+    return Fleet(INVENTORY_FILE)
+
+
+def pytest_generate_tests(metafunc):
+    fleet = _fleet_or_none()
+    if "address" in metafunc.fixturenames:
+        metafunc.parametrize("address", fleet.addresses if fleet else ["no-fleet"])
+    if "docker_host" in metafunc.fixturenames:
+        metafunc.parametrize("docker_host", fleet.docker_hosts if fleet else ["no-fleet"])
+    if "any_host" in metafunc.fixturenames:
+        metafunc.parametrize("any_host", fleet.group("all") if fleet else ["no-fleet"])
+
+
+def pytest_collection_modifyitems(config, items):
+    if not INVENTORY_FILE:
+        skip = pytest.mark.skip(reason="needs a molecule scenario: `molecule verify -s <scenario>`, `make molecule`")
+        for item in items:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Fleet:
+    return _session_fleet()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _wrong_ca_on_the_puller(request):
+    """With DOCKYARD_MOLECULE_WRONG_CA=1: the puller trusts a wrong CA for every address, for the session."""
+    if not (WRONG_CA and INVENTORY_FILE):
+        yield
+        return
+    fleet = request.getfixturevalue("fleet")
+    host = fleet.host(fleet.puller)
+    wrong = wrong_ca_pem()
+    with contextlib.ExitStack() as stack:
+        for address in fleet.addresses:
+            stack.enter_context(swapped_ca(host, address, wrong))
+        yield
+
+
+@pytest.fixture(scope="session")
+def pushed_image(fleet) -> PushedImage:
+    """An image built on the pusher FROM scratch (nothing pulled), with content of its own so that its digest
+    is new to the registry, pushed by the registry_image module through the registry's host name."""
+    host = fleet.host(fleet.pusher)
+    tag = uuid.uuid4().hex[:12]
+    context = f"/tmp/dockyard-molecule-{tag}"
+    run_ok(host, "mkdir -p %s", context)
+    write_file(host, f"{context}/Dockerfile", b"FROM scratch\nCOPY payload.txt /payload.txt\n", "0644")
+    write_file(host, f"{context}/payload.txt", f"dockyard molecule {SCENARIO} {tag}\n".encode(), "0644")
+    local = f"{TEST_REPOSITORY}:{tag}"
+    run_ok(host, "docker build --quiet --tag %s %s", local, context)
+    address = f"{fleet.registry}:{fleet.port}"
+    arguments = {"name": f"{address}/{TEST_REPOSITORY}:{tag}", "source": local, "state": "pushed"}
+    result = host.ansible("dockyard.registry.registry_image", json.dumps(arguments), check=False)
+    assert result.get("changed") is True, f"{fleet.pusher}: pushing {local} to {address} changed nothing: {result}"
+    assert str(result.get("digest", "")).startswith("sha256:"), f"{fleet.pusher}: no digest from the push: {result}"
+    return PushedImage(fleet.pusher, TEST_REPOSITORY, tag, result["digest"])
