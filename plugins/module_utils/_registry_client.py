@@ -215,12 +215,17 @@ class Manifest:
 class RegistryClient:
     """Read manifests from one registry over HTTPS (Distribution API v2), trusting what dockerd trusts.
 
+    For a registry the daemon treats as insecure (``insecure=True``), it does what the daemon does: HTTPS
+    without verifying the certificate, and plain HTTP where the registry does not speak TLS.
     Use it as a context manager: it may hold a temporary CA bundle and a connection pool.
     """
 
-    def __init__(self, registry: str, ca_path: str | None = None, timeout: int = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, registry: str, ca_path: str | None = None, timeout: int = DEFAULT_TIMEOUT,
+                 insecure: bool = False) -> None:
         self.registry = registry
         self.timeout = timeout
+        self.insecure = insecure
+        self.scheme = "https"
         self.trust = Trust(registry, ca_path, system_roots=system_ca_bundle())
         self.session = requests.Session()
         self.session.trust_env = False
@@ -253,11 +258,17 @@ class RegistryClient:
         return Manifest(response.content, response.headers.get("Content-Type"), digest)
 
     def _request(self, method: str, reference: ImageReference):
-        url = f"https://{self.registry}/v2/{reference.repository}/manifests/{reference.manifest_reference}"
+        path = f"/v2/{reference.repository}/manifests/{reference.manifest_reference}"
+        url = f"{self.scheme}://{self.registry}{path}"
+        verify = False if self.insecure else self.trust.verify
         try:
-            response = self.session.request(method, url, verify=self.trust.verify, cert=self.trust.cert,
+            response = self.session.request(method, url, verify=verify, cert=self.trust.cert,
                                             timeout=self.timeout, allow_redirects=True)
         except requests.exceptions.SSLError as exc:
+            if self.insecure and self.scheme == "https":
+                # The daemon's fallback for an insecure registry that does not speak TLS at all.
+                self.scheme = "http"
+                return self._request(method, reference)
             raise RegistryTLSError(
                 f"TLS verification of https://{self.registry} failed: {_reason(exc)}. "
                 f"Trusted CAs: {self.trust.source}; {self.trust.fix}") from exc

@@ -99,6 +99,15 @@ options:
         task reports C(changed=true).
     type: bool
     default: true
+  insecure:
+    description:
+      - Treat the registry as the Docker daemon treats one listed in its C(insecure-registries), with HTTPS that does
+        not verify the certificate, and plain HTTP where the registry does not speak TLS.
+      - Not given, the module asks the Docker daemon on this host whether it lists the registry as insecure, by
+        name or by an address in its insecure CIDRs, and does the same. Without the daemon (O(state=verified) with
+        O(pull=false) and no Docker SDK) the registry is taken as secure.
+      - With O(verify=blobs) over HTTPS, blob downloads still verify the certificate.
+    type: bool
   docker_host:
     description:
       - The Docker daemon's API address, as C(DOCKER_HOST) takes it.
@@ -256,6 +265,8 @@ blobs:
 """
 
 import contextlib
+import ipaddress
+import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -323,6 +334,22 @@ class Daemon:
                 return self.api.inspect_image(image)
             except docker.errors.NotFound:
                 return None
+
+    def treats_as_insecure(self, registry: str) -> bool:
+        """Whether the daemon lists ``registry`` (host:port) as insecure: by name, or by an address in its CIDRs."""
+        with self._errors("describe its registry configuration"):
+            config = self.api.info().get("RegistryConfig") or {}
+        index = (config.get("IndexConfigs") or {}).get(registry)
+        if index is not None:
+            return not index.get("Secure", True)
+        host = registry.rsplit(":", 1)[0].strip("[]")
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        except socket.gaierror:
+            return False
+        networks = [ipaddress.ip_network(cidr) for cidr in config.get("InsecureRegistryCIDRs") or []]
+        return any(ipaddress.ip_address(address) in network for address in addresses for network in networks
+                   if ipaddress.ip_address(address).version == network.version)
 
     def tag(self, image_id: str, reference: ImageReference) -> None:
         with self._errors(f"tag image {image_id} as {reference.tagged}"):
@@ -402,10 +429,18 @@ class RegistryImage:
         self.platform = parse_platform(self.params["platform"]) if self.params["platform"] else None
         action = {"pushed": self.push, "pulled": self.pull, "verified": self.verify}[state]
         with RegistryClient(self.reference.registry, ca_path=self.params["ca_path"],
-                            timeout=self.params["timeout"]) as registry:
+                            timeout=self.params["timeout"], insecure=self._insecure()) as registry:
             self.registry = registry
             action()
         return self.result
+
+    def _insecure(self) -> bool:
+        """Whether to treat the registry as insecure: as told, or as the Docker daemon on this host treats it."""
+        if self.params["insecure"] is not None:
+            return self.params["insecure"]
+        if docker is None:  # state=verified with pull=false needs no daemon, and asks none
+            return False
+        return self._daemon().treats_as_insecure(self.reference.registry)
 
     def _daemon(self) -> Daemon:
         return Daemon(self.params["docker_host"], self.params["timeout"])
@@ -499,7 +534,7 @@ class RegistryImage:
         """Re-hash every blob that the manifest (and, for an index, each selected platform's manifest) names."""
         plan = plan_image(manifest.content, digest, manifest.media_type, self._child_manifest, self.platform)
         verifier = BlobVerifier(self.reference.registry, self.reference.repository, self.registry.trust,
-                                self.params["timeout"])
+                                self.params["timeout"], scheme=self.registry.scheme)
         self.result["blobs"] = verifier.verify(plan)
 
     def _child_manifest(self, child) -> tuple[bytes, str | None]:
@@ -563,6 +598,7 @@ def argument_spec() -> dict:
         verify={"type": "str", "default": "manifest", "choices": ["manifest", "blobs"]},
         platform={"type": "str"},
         pull={"type": "bool", "default": True},
+        insecure={"type": "bool"},
     )
     return spec
 

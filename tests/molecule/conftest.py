@@ -84,6 +84,14 @@ class Fleet:
         return int(self.variables(self.registry).get("registry_port", 5000))
 
     @functools.cached_property
+    def trust_mode(self) -> str:
+        return self.variables(self.registry).get("registry_trust_mode", "ca")
+
+    @functools.cached_property
+    def tls(self) -> bool:
+        return bool(self.variables(self.registry).get("registry_tls", True))
+
+    @functools.cached_property
     def docker_hosts(self) -> list[str]:
         return self.group("docker_hosts")
 
