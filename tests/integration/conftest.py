@@ -6,12 +6,15 @@ machine's default IPv4 address (never loopback: Docker skips TLS checks for 127.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 
+import docker
 import pytest
 from scratch_registry import REGISTRY_IMAGE, registry_image_present
 
-from support import PlaybookRun, Registry, default_ipv4, run_playbook
+from support import PlaybookRun, Registry, default_ipv4, run_playbook, scratch_context
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +50,22 @@ def scratch_registry_image(request) -> str:
     if not registry_image_present():
         request.getfixturevalue("site_run")
     return REGISTRY_IMAGE
+
+
+@pytest.fixture(scope="session")
+def daemon():
+    """This machine's Docker daemon, through the Docker SDK."""
+    client = docker.from_env()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def image(daemon):
+    """A local image no registry has seen: ``FROM scratch`` with one file of unique content. Removed afterwards."""
+    marker = uuid.uuid4().hex
+    built, _logs = daemon.images.build(fileobj=scratch_context(marker), custom_context=True,
+                                       tag=f"dockyard-test/image:{marker}", rm=True)
+    yield built
+    with contextlib.suppress(docker.errors.ImageNotFound):  # some tests remove it to play a host without it
+        daemon.images.remove(built.id, force=True)

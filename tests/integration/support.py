@@ -7,11 +7,13 @@ machine's default IPv4 address (never loopback: Docker skips TLS checks for 127.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,3 +95,16 @@ class Registry:
     @property
     def url(self) -> str:
         return f"https://{self.address}"
+
+
+def scratch_context(marker: str) -> io.BytesIO:
+    """An in-memory build context: a Dockerfile that copies one file of content ``marker`` into an empty image."""
+    files = {"Dockerfile": b"FROM scratch\nCOPY marker.txt /marker.txt\n", "marker.txt": marker.encode()}
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    archive.seek(0)
+    return archive

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import filecmp
-import io
 import os
 import re
 import shutil
@@ -141,32 +140,6 @@ def test_installed_collection_is_the_only_one_found(installed):
     assert f"# {installed / 'ansible_collections'}" in listing.output
     assert len(re.findall(r"^dockyard\.registry\s+" + re.escape(GALAXY["version"]), listing.output, re.MULTILINE)) == 1
     assert ".collections" not in listing.output
-
-
-@pytest.fixture
-def daemon():
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def image(daemon):
-    """A local image no registry has seen (``FROM scratch`` with one file of unique content); removed afterwards."""
-    marker = uuid.uuid4().hex
-    files = {"Dockerfile": b"FROM scratch\nCOPY marker.txt /marker.txt\n", "marker.txt": marker.encode()}
-    context = io.BytesIO()
-    with tarfile.open(fileobj=context, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    context.seek(0)
-    built, _logs = daemon.images.build(fileobj=context, custom_context=True, tag=f"dockyard-test/galaxy:{marker}",
-                                       rm=True)
-    yield built
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        daemon.images.remove(built.id, force=True)
 
 
 PLAYBOOK = """\

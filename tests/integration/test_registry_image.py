@@ -6,12 +6,9 @@ to its own repository, so tests neither pull from the internet nor depend on eac
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import io
 import json
 import subprocess
-import tarfile
 import uuid
 
 import docker
@@ -22,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from support import run_module
+from support import run_module, scratch_context
 
 MODULE = "dockyard.registry.registry_image"
 MANIFEST_TYPES = (
@@ -33,41 +30,10 @@ MANIFEST_TYPES = (
 )
 
 
-@pytest.fixture(scope="module")
-def daemon():
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def image(daemon):
-    """A local image no registry has seen: ``FROM scratch`` with one file of unique content. Removed afterwards."""
-    marker = uuid.uuid4().hex
-    built, _logs = daemon.images.build(fileobj=_context(marker), custom_context=True,
-                                       tag=f"dockyard-test/registry-image:{marker}", rm=True)
-    yield built
-    with contextlib.suppress(docker.errors.ImageNotFound):  # some tests remove it to play a host without it
-        daemon.images.remove(built.id, force=True)
-
-
 @pytest.fixture
 def repository(registry) -> str:
     """``<registry>/test/<unique name>``: a repository the registry has never seen."""
     return f"{registry.address}/test/registry-image-{uuid.uuid4().hex[:12]}"
-
-
-def _context(marker: str) -> io.BytesIO:
-    """An in-memory build context: a Dockerfile that copies one file into an empty image."""
-    files = {"Dockerfile": b"FROM scratch\nCOPY marker.txt /marker.txt\n", "marker.txt": marker.encode()}
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    archive.seek(0)
-    return archive
 
 
 def push(name: str, image, *extra: str) -> dict:
@@ -143,7 +109,7 @@ def test_push_four_times_check_real_check_real(registry, repository, image, daem
 def test_push_of_another_image_to_the_same_tag_is_a_change(repository, image, daemon):
     name = f"{repository}:1.0"
     first = assert_ok(push(name, image))
-    other, _logs = daemon.images.build(fileobj=_context(uuid.uuid4().hex), custom_context=True, rm=True)
+    other, _logs = daemon.images.build(fileobj=scratch_context(uuid.uuid4().hex), custom_context=True, rm=True)
     try:
         second = assert_ok(push(name, other))
         assert second["changed"] is True

@@ -28,13 +28,6 @@ def trusted_ca() -> CA:
     return CA("probe test CA")
 
 
-@pytest.fixture(scope="module")
-def daemon():
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
 @pytest.fixture
 def scratch(machine_ip, tmp_path, trusted_ca, scratch_registry_image):
     """Start a registry: ``scratch(certificate=..., htpasswd=..., trust=CA or None)``; all removed afterwards."""
