@@ -180,7 +180,6 @@ import shutil
 import signal
 import tempfile
 import time
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
@@ -193,14 +192,10 @@ from ansible_collections.dockyard.registry.plugins.module_utils._daemon_json imp
     parse,
     render,
 )
-
-try:
-    import docker
-except ImportError:
-    docker = None
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
-else:
-    DOCKER_IMPORT_ERROR = None
+from ansible_collections.dockyard.registry.plugins.module_utils._registry_client import (
+    DOCKER_IMPORT_ERROR,
+    daemon_client,
+)
 
 
 class DaemonConfigError(Exception):
@@ -325,7 +320,7 @@ class Daemon:
     def _client(self):
         if DOCKER_IMPORT_ERROR:
             self.module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-        return docker.APIClient(base_url=self.params["docker_host"], version="auto", timeout=self.params["timeout"])
+        return daemon_client(self.params["docker_host"], self.params["timeout"])
 
     def _find_pid(self) -> int | None:
         """The daemon's pid from its pid file when that names a live dockerd, else any dockerd process."""
