@@ -244,8 +244,10 @@ class BlobVerifier:
     """
 
     def __init__(self, registry: str, repository: str, trust, timeout: float, workers: int = WORKERS,
-                 chunk_size: int = CHUNK_SIZE, scheme: str = "https") -> None:
+                 chunk_size: int = CHUNK_SIZE, scheme: str = "https", authorization: str | None = None) -> None:
         self.registry, self.repository, self.timeout = registry, repository, timeout
+        # Sent to the registry itself, over HTTPS only: never to a host it redirects to, never in clear.
+        self.authorization = authorization if scheme == "https" else None
         self.workers, self.chunk_size, self.scheme = max(1, workers), chunk_size, scheme
         self.context = tls_context(trust) if scheme == "https" else None
         self._local = threading.local()
@@ -367,12 +369,15 @@ class BlobVerifier:
             split = urlsplit(url)
             connection = self._connection(split.netloc, split.scheme)
             path = split.path + (f"?{split.query}" if split.query else "")
+            headers = {"Accept": "*/*"}
+            if self.authorization and split.scheme == "https" and split.netloc == self.registry:
+                headers["Authorization"] = self.authorization
             try:
-                connection.request("GET", path, headers={"Accept": "*/*"})
+                connection.request("GET", path, headers=headers)
                 response = connection.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 connection.close()  # a kept-alive connection the server had closed: once more on a new one
-                connection.request("GET", path, headers={"Accept": "*/*"})
+                connection.request("GET", path, headers=headers)
                 response = connection.getresponse()
             if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
                 location = response.getheader("Location")

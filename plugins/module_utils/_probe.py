@@ -38,6 +38,7 @@ HTTPS_EXPECTED = "https_expected"
 CONNECTION_REFUSED = "connection_refused"
 TIMEOUT = "timeout"
 AUTH_REQUIRED = "auth_required"
+AUTH_REFUSED = "auth_refused"
 UNRESOLVED = "unresolved"
 UNREACHABLE = "unreachable"
 TLS_ERROR = "tls_error"
@@ -59,6 +60,7 @@ SUMMARIES = {
     CONNECTION_REFUSED: "nothing listens on the port (Docker: connect: connection refused)",
     TIMEOUT: "no answer in time (Docker: i/o timeout, TLS handshake timeout)",
     AUTH_REQUIRED: "the registry answers 401 to anonymous requests: it needs credentials",
+    AUTH_REFUSED: "the registry refused the credentials stored for it (Docker: unauthorized: authentication required)",
     UNRESOLVED: "the registry's host name does not resolve (Docker: no such host)",
     UNREACHABLE: "the registry's address cannot be reached (no route, network unreachable)",
     TLS_ERROR: "the TLS handshake failed for a reason other than the certificate",
@@ -359,7 +361,9 @@ def remedy(verdict: str, address: RegistryAddress, certs_dir: str = "", certific
                  f"{name} did not answer in time: check firewalls and routes, and that the port belongs to the "
                  "registry.",
         AUTH_REQUIRED: f"The registry needs credentials: run docker login {name} on this host (for the user that "
-                       "pulls), or allow anonymous reads.",
+                       "pulls; playbooks/trust.yml does with registry_users), or allow anonymous reads.",
+        AUTH_REFUSED: f"The password stored for {name} on this host is wrong or its account is gone: log in again "
+                      f"(docker login {name}, or playbooks/trust.yml with the account in registry_users).",
         UNRESOLVED: f"{address.host} does not resolve on this host: fix DNS or /etc/hosts, or address the registry "
                     "by an IP address its certificate names.",
         UNREACHABLE: f"{address.host} cannot be reached from this host: check its routes and the registry host's "

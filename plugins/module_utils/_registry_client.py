@@ -9,10 +9,15 @@ never reports "fine" for a registry the daemon would refuse (or the reverse): th
 ``*.crt`` in ``/etc/docker/certs.d/<host:port>/``, and the ``*.cert``/``*.key`` pair there as client
 certificate. It ignores ``REQUESTS_CA_BUNDLE`` and proxies from the environment (``trust_env = False``):
 the daemon does not read them either.
+
+Credentials are the daemon client's too: those ``docker login`` stored for the registry in the Docker
+client configuration (``~/.docker/config.json``, or a credential helper it names), unless a module is
+given ``username`` and ``password``. They go out as HTTP Basic auth over HTTPS only, never over plain HTTP.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import tempfile
@@ -68,7 +73,51 @@ def registry_connection_argument_spec() -> dict:
     return {
         "ca_path": {"type": "path"},
         "timeout": {"type": "int", "default": DEFAULT_TIMEOUT},
+        "username": {"type": "str"},
+        "password": {"type": "str", "no_log": True},
     }
+
+
+def registry_connection_requirements() -> dict:
+    """The AnsibleModule arguments that go with :func:`registry_connection_argument_spec`."""
+    return {"required_together": [("username", "password")]}
+
+
+@dataclasses.dataclass(frozen=True)
+class Credentials:
+    """A registry account, and where it came from (for messages: never the password)."""
+
+    username: str
+    password: str = dataclasses.field(repr=False)
+    source: str
+
+    @property
+    def basic(self) -> str:
+        """The ``Authorization`` header value of HTTP Basic auth."""
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        return f"Basic {token}"
+
+
+def registry_credentials(registry: str, username: str | None = None, password: str | None = None,
+                         config_path: str | None = None) -> Credentials | None:
+    """The account to use for ``registry`` (host:port): as given, else what ``docker login`` stored for it.
+
+    The Docker client configuration is read with the Docker SDK (``docker.auth``), credential helpers
+    included, just as the daemon client would; without the SDK, only given credentials count.
+    """
+    if username is not None and password is not None:
+        return Credentials(username, password, "the username and password options")
+    if docker is None:
+        return None
+    try:
+        config = docker.auth.load_config(config_path=config_path)
+        entry = config.resolve_authconfig(registry)
+    except (docker.errors.DockerException, OSError, ValueError):
+        return None
+    if not entry or not entry.get("username") or entry.get("password") is None:
+        return None
+    where = config_path or docker.utils.config.find_config_file() or "the Docker client configuration"
+    return Credentials(entry["username"], entry["password"], f"the Docker login stored in {where}")
 
 
 def registry_common_argument_spec() -> dict:
@@ -98,7 +147,7 @@ class RegistryError(Exception):
 
 
 class RegistryAuthError(RegistryError):
-    """The registry answered 401: it needs credentials."""
+    """The registry answered 401 (it needs credentials, or refused those sent), or credentials would go in clear."""
 
 
 class ManifestUnknownError(RegistryError):
@@ -221,15 +270,21 @@ class RegistryClient:
     """
 
     def __init__(self, registry: str, ca_path: str | None = None, timeout: int = DEFAULT_TIMEOUT,
-                 insecure: bool = False) -> None:
+                 insecure: bool = False, credentials: Credentials | None = None) -> None:
         self.registry = registry
         self.timeout = timeout
         self.insecure = insecure
+        self.credentials = credentials
         self.scheme = "https"
         self.trust = Trust(registry, ca_path, system_roots=system_ca_bundle())
         self.session = requests.Session()
         self.session.trust_env = False
         self.session.headers["Accept"] = MANIFEST_ACCEPT
+
+    @property
+    def authorization(self) -> str | None:
+        """The ``Authorization`` header for requests to the registry itself (HTTPS only), or None."""
+        return self.credentials.basic if self.credentials and self.scheme == "https" else None
 
     def __enter__(self):
         return self
@@ -261,12 +316,19 @@ class RegistryClient:
         path = f"/v2/{reference.repository}/manifests/{reference.manifest_reference}"
         url = f"{self.scheme}://{self.registry}{path}"
         verify = False if self.insecure else self.trust.verify
+        headers = {"Authorization": self.authorization} if self.authorization else {}
         try:
-            response = self.session.request(method, url, verify=verify, cert=self.trust.cert,
+            response = self.session.request(method, url, verify=verify, cert=self.trust.cert, headers=headers,
                                             timeout=self.timeout, allow_redirects=True)
         except requests.exceptions.SSLError as exc:
             if self.insecure and self.scheme == "https":
-                # The daemon's fallback for an insecure registry that does not speak TLS at all.
+                # The daemon's fallback for an insecure registry that does not speak TLS at all; but a password
+                # never goes over plain HTTP.
+                if self.credentials:
+                    raise RegistryAuthError(
+                        f"registry {self.registry} does not speak TLS, and credentials ({self.credentials.source}, "
+                        f"user {self.credentials.username}) are not sent over plain HTTP, where anyone on the path "
+                        "reads them: serve the registry over TLS (registry_tls: true)") from exc
                 self.scheme = "http"
                 return self._request(method, reference)
             raise RegistryTLSError(
@@ -278,7 +340,7 @@ class RegistryClient:
                 "(option timeout)") from exc
         except requests.exceptions.RequestException as exc:
             raise RegistryConnectionError(f"cannot reach registry https://{self.registry}: {_reason(exc)}") from exc
-        _raise_for_status(response, method, reference)
+        _raise_for_status(response, method, reference, self.credentials)
         return response
 
     @staticmethod
@@ -289,16 +351,28 @@ class RegistryClient:
             raise RegistryError(f"{url} sent an unusable {DIGEST_HEADER} header: {exc}") from None
 
 
-def _raise_for_status(response, method: str, reference: ImageReference) -> None:
+def unauthorized_message(registry: str, what: str, credentials: Credentials | None, challenge: str = "") -> str:
+    """Why a 401 came, and what to do: log in, or use other credentials."""
+    if credentials is None:
+        return (f"registry {registry} answered 401 Unauthorized to {what}: it needs credentials and none are known "
+                f"for {registry}. Log this host in (`docker login {registry}`, or the registry_trust role with "
+                "registry_users), or give username and password")
+    if challenge and not challenge.lower().startswith("basic"):
+        return (f"registry {registry} answered 401 Unauthorized to {what}: it asks for {challenge.split(' ', 1)[0]} "
+                "authentication, and this module speaks HTTP Basic only")
+    return (f"registry {registry} refused the credentials of user {credentials.username} ({credentials.source}) "
+            f"with 401 Unauthorized to {what}: the password is wrong or the account does not exist; log in again")
+
+
+def _raise_for_status(response, method: str, reference: ImageReference, credentials: Credentials | None = None) -> None:
     status = response.status_code
     if status < 400:
         return
     separator = "@" if reference.digest else ":"
     wanted = f"{reference.repository}{separator}{reference.manifest_reference}"
     if status == 401:
-        raise RegistryAuthError(
-            f"registry {reference.registry} answered 401 Unauthorized to {method} of the manifest of {wanted}: "
-            "credentials are needed, and this module sends none yet; allow anonymous reads of the repository")
+        raise RegistryAuthError(unauthorized_message(reference.registry, f"{method} of the manifest of {wanted}",
+                                                     credentials, response.headers.get("WWW-Authenticate", "")))
     if status == 404:
         raise ManifestUnknownError(
             f"manifest unknown: registry {reference.registry} has no manifest for {wanted} (404)")

@@ -126,6 +126,19 @@ options:
       - Seconds to wait for an answer from the registry, and from the Docker daemon.
     type: int
     default: 60
+  username:
+    description:
+      - Account to use with the registry, for the module's own registry API calls and the daemon's push and pull.
+      - Not given, the module uses what C(docker login) stored for the registry's C(host:port) in the Docker client
+        configuration of the user it runs as (C(~/.docker/config.json) or the credential helper it names), as the
+        Docker CLI would; without one it asks anonymously.
+      - Credentials go out as HTTP Basic auth over HTTPS only. A registry reached over plain HTTP (an insecure one
+        that does not speak TLS) with credentials fails the task rather than send the password in clear.
+    type: str
+  password:
+    description:
+      - Password of O(username). Required with it.
+    type: str
 seealso:
   - name: Distribution registry API
     description: The HTTP API the module reads manifests through.
@@ -292,12 +305,15 @@ from ansible_collections.dockyard.registry.plugins.module_utils._reference impor
     parse_reference,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry_client import (
+    Credentials,
     ManifestUnknownError,
     RegistryClient,
     RegistryError,
     daemon_client,
     docker,
     registry_common_argument_spec,
+    registry_connection_requirements,
+    registry_credentials,
     requests,
     require_libraries,
 )
@@ -322,8 +338,11 @@ class DaemonError(ImageTaskError):
 class Daemon:
     """The Docker daemon, through the Docker SDK, with its errors turned into :class:`DaemonError`."""
 
-    def __init__(self, docker_host: str, timeout: int) -> None:
+    def __init__(self, docker_host: str, timeout: int, credentials: Credentials | None = None) -> None:
         self.host = docker_host
+        # The SDK would find a stored login itself; given ones must be handed over with each push and pull.
+        self.auth_config = ({"username": credentials.username, "password": credentials.password}
+                            if credentials else None)
         with self._errors("answer"):
             self.api = daemon_client(docker_host, timeout)
 
@@ -359,7 +378,8 @@ class Daemon:
         """Push ``reference`` (a tag) and return the digest the daemon reports for the pushed manifest."""
         action = f"push {reference.tagged} to registry {reference.registry}"
         with self._errors(action):
-            progress = self.api.push(reference.name, tag=reference.tag, stream=True, decode=True)
+            progress = self.api.push(reference.name, tag=reference.tag, stream=True, decode=True,
+                                     auth_config=self.auth_config)
             digests = [line["aux"]["Digest"] for line in self._follow(progress, action)
                        if "Digest" in (line.get("aux") or {})]
         if not digests:
@@ -370,7 +390,8 @@ class Daemon:
         """Pull ``reference``: by digest when it has one (the daemon then checks the manifest against it)."""
         action = f"pull {reference} from registry {reference.registry}"
         with self._errors(action):
-            progress = self.api.pull(reference.name, tag=reference.manifest_reference, stream=True, decode=True)
+            progress = self.api.pull(reference.name, tag=reference.manifest_reference, stream=True, decode=True,
+                                     auth_config=self.auth_config)
             for _line in self._follow(progress, action):
                 pass
 
@@ -428,8 +449,9 @@ class RegistryImage:
             raise ImageTaskError("platform is only used with state=verified and verify=blobs")
         self.platform = parse_platform(self.params["platform"]) if self.params["platform"] else None
         action = {"pushed": self.push, "pulled": self.pull, "verified": self.verify}[state]
-        with RegistryClient(self.reference.registry, ca_path=self.params["ca_path"],
-                            timeout=self.params["timeout"], insecure=self._insecure()) as registry:
+        credentials = registry_credentials(self.reference.registry, self.params["username"], self.params["password"])
+        with RegistryClient(self.reference.registry, ca_path=self.params["ca_path"], timeout=self.params["timeout"],
+                            insecure=self._insecure(), credentials=credentials) as registry:
             self.registry = registry
             action()
         return self.result
@@ -443,7 +465,8 @@ class RegistryImage:
         return self._daemon().treats_as_insecure(self.reference.registry)
 
     def _daemon(self) -> Daemon:
-        return Daemon(self.params["docker_host"], self.params["timeout"])
+        return Daemon(self.params["docker_host"], self.params["timeout"],
+                      self.registry.credentials if self.registry else None)
 
     def _registry_digest(self) -> str | None:
         """What the registry serves for ``name`` now, or None when it has nothing under that tag."""
@@ -534,7 +557,8 @@ class RegistryImage:
         """Re-hash every blob that the manifest (and, for an index, each selected platform's manifest) names."""
         plan = plan_image(manifest.content, digest, manifest.media_type, self._child_manifest, self.platform)
         verifier = BlobVerifier(self.reference.registry, self.reference.repository, self.registry.trust,
-                                self.params["timeout"], scheme=self.registry.scheme)
+                                self.params["timeout"], scheme=self.registry.scheme,
+                                authorization=self.registry.authorization)
         self.result["blobs"] = verifier.verify(plan)
 
     def _child_manifest(self, child) -> tuple[bytes, str | None]:
@@ -604,7 +628,8 @@ def argument_spec() -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           **registry_connection_requirements())
     params = module.params
     require_libraries(module, need_docker=params["state"] != "verified" or params["pull"])
     task = None

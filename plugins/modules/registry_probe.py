@@ -19,13 +19,16 @@ description:
     C(crypto/x509) does, so that RV(status) is the failure the daemon reports first. The leaf's validity dates,
     then the address against the subject alternative names (never the common name; an IP address must be an IP
     SAN), then the chain to a trusted CA through the intermediates the server sent. RV(problems) lists every
-    certificate problem found, not only the first. Then it asks C(GET /v2/) as an anonymous client.
+    certificate problem found, not only the first. Then it asks C(GET /v2/), with the credentials C(docker login)
+    stored for the registry on this host (or O(username) and O(password)) when it has some and speaks HTTPS, as an
+    anonymous client otherwise; a password never goes over plain HTTP.
   - "The verdicts: V(ok); V(unknown_authority) (Docker: C(x509: certificate signed by unknown authority));
     V(hostname_mismatch) (Docker: C(x509: certificate is valid for ..., not ...) or C(cannot validate certificate
     for <IP> because it doesn't contain any IP SANs)); V(expired) and V(not_yet_valid) (Docker: C(x509: certificate
     has expired or is not yet valid)); V(plain_http_port), the port answers plain HTTP to a TLS handshake;
     V(https_expected), plain HTTP reached a port that speaks TLS; V(connection_refused); V(timeout);
-    V(auth_required), C(/v2/) answers 401 to anonymous requests. Beyond those: V(unresolved) (the name does not
+    V(auth_required), C(/v2/) answers 401 to anonymous requests; V(auth_refused), it answers 401 to the
+    credentials sent (Docker: C(unauthorized: authentication required)). Beyond those: V(unresolved) (the name does not
     resolve), V(unreachable) (no route), V(tls_error) (the handshake failed for another reason, for example the
     server insists on a client certificate or an old protocol), V(not_a_registry) (C(/v2/) answers, but not like a
     registry, or the port speaks neither TLS nor HTTP)."
@@ -81,6 +84,17 @@ options:
       - V(timeout) is the verdict when one of them takes longer.
     type: int
     default: 10
+  username:
+    description:
+      - Account to probe with. Not given, the probe uses what C(docker login) stored for O(registry) in the Docker
+        client configuration of the user it runs as (C(~/.docker/config.json) or the credential helper it names),
+        as the daemon client would; without one it asks anonymously.
+      - Sent as HTTP Basic auth over TLS only.
+    type: str
+  password:
+    description:
+      - Password of O(username). Required with it.
+    type: str
 seealso:
   - module: dockyard.registry.registry_image
   - name: Docker's certs.d
@@ -119,7 +133,8 @@ status:
   returned: always
   type: str
   choices: [ok, unknown_authority, hostname_mismatch, expired, not_yet_valid, plain_http_port, https_expected,
-            connection_refused, timeout, auth_required, unresolved, unreachable, tls_error, not_a_registry]
+            connection_refused, timeout, auth_required, auth_refused, unresolved, unreachable, tls_error,
+            not_a_registry]
   sample: unknown_authority
 summary:
   description: What RV(status) means, in one line, with the message Docker prints for it.
@@ -162,6 +177,11 @@ trusted_cas:
   returned: when the probe speaks TLS
   type: str
   sample: the system roots and /etc/docker/certs.d/192.0.2.10:5000/ca.crt
+credentials:
+  description: Whose credentials the probe sent, and where they came from (never the password).
+  returned: when the probe sent credentials
+  type: str
+  sample: user ci from the Docker login stored in /root/.docker/config.json
 http_status:
   description: The status of the answer to C(GET /v2/).
   returned: when an HTTP answer came
@@ -211,6 +231,7 @@ import warnings
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
+    AUTH_REFUSED,
     AUTH_REQUIRED,
     CONNECTION_REFUSED,
     HTTPS_EXPECTED,
@@ -234,9 +255,12 @@ from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
     remedy,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry_client import (
+    Credentials,
     Trust,
     TrustConfigError,
     registry_connection_argument_spec,
+    registry_connection_requirements,
+    registry_credentials,
     system_ca_bundle,
 )
 
@@ -269,10 +293,13 @@ class Verdict(Exception):
 class RegistryProbe:
     """One probe of one registry address; :meth:`run` returns the module's result."""
 
-    def __init__(self, address: RegistryAddress, trust: Trust | None, timeout: int) -> None:
+    def __init__(self, address: RegistryAddress, trust: Trust | None, timeout: int,
+                 credentials: Credentials | None = None) -> None:
         self.address = address
         self.trust = trust
         self.timeout = timeout
+        # Basic auth over TLS only: over plain HTTP the probe asks anonymously rather than leak the password.
+        self.credentials = credentials if address.scheme == "https" else None
         self.result = {
             "changed": False,
             "registry": address.name,
@@ -281,6 +308,8 @@ class RegistryProbe:
         }
         if trust is not None:
             self.result["trusted_cas"] = trust.source
+        if self.credentials is not None:
+            self.result["credentials"] = f"user {self.credentials.username} from {self.credentials.source}"
 
     def run(self) -> dict:
         try:
@@ -330,8 +359,9 @@ class RegistryProbe:
                           f"{self.address.name} reset the connection {during}") from None
 
     def _request(self) -> bytes:
+        authorization = f"Authorization: {self.credentials.basic}\r\n" if self.credentials else ""
         return (f"GET /v2/ HTTP/1.1\r\nHost: {self.address.name}\r\nUser-Agent: dockyard.registry registry_probe\r\n"
-                "Accept: application/json\r\nConnection: close\r\n\r\n").encode("ascii")
+                f"Accept: application/json\r\n{authorization}Connection: close\r\n\r\n").encode("ascii")
 
     # Plain HTTP
 
@@ -488,6 +518,9 @@ class RegistryProbe:
         said = f"GET {self.result['url']} answered {status} {reason}".rstrip()
         if verdict == OK:
             detail = f"{said} (Docker-Distribution-Api-Version: {_header(headers, 'Docker-Distribution-Api-Version')})"
+        elif verdict == AUTH_REQUIRED and self.credentials is not None:
+            verdict = AUTH_REFUSED
+            detail = f"{said} to user {self.credentials.username} ({self.credentials.source})"
         elif verdict == AUTH_REQUIRED:
             challenge = _header(headers, "WWW-Authenticate")
             detail = f"{said}" + (f" asking for {challenge}" if challenge else "")
@@ -564,7 +597,8 @@ def argument_spec() -> dict:
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           **registry_connection_requirements())
     if CRYPTOGRAPHY_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     params = module.params
@@ -576,7 +610,8 @@ def main() -> None:
         if address.scheme == "https":
             trust = Trust(address.name, params["ca_path"], system_roots=system_ca_bundle())
         try:
-            result = RegistryProbe(address, trust, params["timeout"]).run()
+            credentials = registry_credentials(address.name, params["username"], params["password"])
+            result = RegistryProbe(address, trust, params["timeout"], credentials).run()
         finally:
             if trust is not None:
                 trust.close()

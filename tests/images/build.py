@@ -71,6 +71,7 @@ REGISTRY_RECIPE = [
     HERE / "build.py",
     HERE / "registry-image.yml",
     ROOT / "roles" / "registry_server" / "tasks" / "image_package.yml",
+    ROOT / "roles" / "registry_server" / "vars" / "main.yml",
     *sorted((ROOT / "roles" / "registry_server" / "templates" / "package").iterdir()),
 ]
 

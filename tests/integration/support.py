@@ -84,9 +84,24 @@ def run_module(module: str, args: dict, *extra: str, host: str = "dockyard-local
     return report["plays"][0]["tasks"][0]["hosts"][host]
 
 
+# The passwords inventories/local makes on its first run (its registry_users), one file per account.
+LOCAL_CREDENTIALS = ROOT / "inventories" / "local" / "credentials"
+
+
+def local_account(name: str = "ci") -> tuple[str, str] | None:
+    """An account of the local inventory's registries, as (name, password), once a run has made it."""
+    path = LOCAL_CREDENTIALS / name
+    return (name, path.read_text().split()[0]) if path.is_file() else None
+
+
 @dataclasses.dataclass(frozen=True)
 class Registry:
     address: str  # host:port as clients write it in image references
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """The account tests use for their own registry API requests (requests' ``auth``)."""
+        return local_account()
 
     @property
     def ca_path(self) -> Path:
@@ -108,3 +123,42 @@ def scratch_context(marker: str) -> io.BytesIO:
             tar.addfile(info, io.BytesIO(data))
     archive.seek(0)
     return archive
+
+
+@dataclasses.dataclass
+class IsolatedSite:
+    """A registry of a test's own, deployed by the collection's playbooks beside the shared site registry.
+
+    Its own port, container, directories and controller PKI, so a test may renew, roll over or collect
+    garbage without disturbing the registry the rest of the suite uses. ``remove()`` takes it all away,
+    certs.d entries for its port included.
+    """
+
+    root: Path
+    port: int
+    name: str
+
+    @property
+    def extra_vars(self) -> dict:
+        return {
+            "registry_port": self.port,
+            "registry_server_container_name": self.name,
+            "registry_server_config_dir": str(self.root / "etc"),
+            "registry_server_tls_dir": str(self.root / "etc" / "tls"),
+            "registry_pki_server_dir": str(self.root / "etc" / "tls"),
+            "registry_server_data_dir": str(self.root / "data"),
+            "registry_pki_dir": str(self.root / "pki"),
+        }
+
+    def run(self, playbook: str = "playbooks/site.yml", *extra: str, extra_vars: dict | None = None,
+            **kwargs) -> PlaybookRun:
+        return run_playbook(playbook, *extra, extra_vars={**self.extra_vars, **(extra_vars or {})}, **kwargs)
+
+    def remove(self) -> None:
+        subprocess.run(["docker", "rm", "--force", self.name], check=False, capture_output=True)
+        if CERTS_D.is_dir():
+            for entry in CERTS_D.glob(f"*:{self.port}"):
+                subprocess.run(["docker", "logout", entry.name], check=False, capture_output=True)
+                for child in entry.iterdir():
+                    child.unlink()
+                entry.rmdir()

@@ -44,7 +44,7 @@ def manifest_status(registry, reference: str) -> int:
     """The registry's HTTP status for a HEAD of ``repository:tag``, asked independently of the module."""
     repository, tag = reference.split("/", 1)[1].rsplit(":", 1)
     response = requests.head(f"{registry.url}/v2/{repository}/manifests/{tag}", headers={"Accept": ", ".join(MANIFEST_TYPES)},
-                             verify=str(registry.ca_path), timeout=30)
+                             verify=str(registry.ca_path), auth=registry.auth, timeout=30)
     return response.status_code
 
 

@@ -24,8 +24,11 @@ SMOKE_REPOSITORY = "dockyard/smoke"
 
 
 def curl_v2(registry, *options):
+    """GET /v2/ with curl, logged in as the local inventory's ci account (given on standard input, not argv)."""
     env = {k: v for k, v in os.environ.items() if k not in ("CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")}
-    return subprocess.run(["curl", "--silent", "--show-error", "--max-time", "10", *options, f"{registry.url}/v2/"],
+    user, password = registry.auth
+    return subprocess.run(["curl", "--silent", "--show-error", "--max-time", "10", "--config", "-", *options,
+                           f"{registry.url}/v2/"], input=f'user = "{user}:{password}"\n',
                           check=False, capture_output=True, text=True, env=env)
 
 
@@ -117,6 +120,12 @@ BAD_INPUT = [
     ({"registry_image_source": "archive", "registry_image_archive": "/nonexistent/registry.tar"},
      "/nonexistent/registry.tar"),
     ({"registry_image": "Not A Reference!"}, "registry_image"),
+    ({"registry_users": [{"name": "ci"}]}, "entry 0 (ci): password must be a non-empty string"),
+    ({"registry_users": [{"name": "ci", "password": "x"}, {"name": "ci", "password": "y"}]}, "listed twice"),
+    ({"registry_tls": False, "registry_trust_mode": "insecure"}, "Basic auth over plain HTTP"),
+    ({"registry_server_bcrypt_cost": 3}, "registry_server_bcrypt_cost must be an integer from 4 to 31"),
+    ({"registry_server_bind_address": "every.where"}, "registry_server_bind_address must be an IP address"),
+    ({"registry_trust_login_user": "nobody"}, "registry_trust_login_user \"nobody\" is not the name of an account"),
 ]
 
 

@@ -1,0 +1,34 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters for the registry's accounts: checking registry_users and writing its htpasswd file."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.dockyard.registry.plugins.module_utils._htpasswd import htpasswd_content, user_problems
+
+try:
+    import bcrypt  # _htpasswd hashes with it; checked here for a clear message
+except ImportError:
+    bcrypt = None
+
+
+def _htpasswd(users, existing="", cost=10):
+    if bcrypt is None:
+        raise AnsibleFilterError("dockyard.registry.htpasswd needs the Python library bcrypt on the controller:"
+                                 " pip install bcrypt")
+    try:
+        return htpasswd_content(users, existing=existing or "", cost=int(cost))
+    except ValueError as exc:
+        # The messages name entries and problems, never passwords.
+        raise AnsibleFilterError(f"dockyard.registry.htpasswd: {exc}") from exc
+
+
+class FilterModule:
+    """Registry accounts."""
+
+    def filters(self):
+        return {
+            "user_problems": user_problems,
+            "htpasswd": _htpasswd,
+        }

@@ -1,0 +1,133 @@
+"""Authentication end to end: bcrypt htpasswd, logged-in Docker hosts, refusals without credentials, no leaks.
+
+The local inventory gives the registry two accounts whose passwords it makes on the first run and keeps in
+``inventories/local/credentials/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from support import ROOT, run_module, run_playbook
+
+CREDENTIALS = ROOT / "inventories" / "local" / "credentials"
+CONFIG_DIR = Path("/etc/dockyard/registry")
+DOCKER_CONFIG = Path("/root/.docker/config.json")
+
+
+@pytest.fixture(scope="module")
+def accounts(site_run) -> dict[str, str]:
+    return {path.name: path.read_text().split()[0] for path in sorted(CREDENTIALS.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def smoke_digest(registry, accounts) -> str:
+    response = requests.head(f"{registry.url}/v2/dockyard/smoke/manifests/1", verify=str(registry.ca_path),
+                             auth=("ci", accounts["ci"]), timeout=30,
+                             headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    assert response.status_code == 200, response.text
+    return response.headers["Docker-Content-Digest"]
+
+
+def test_registry_refuses_anonymous_requests_and_wrong_passwords(registry, accounts):
+    v2 = f"{registry.url}/v2/"
+    anonymous = requests.get(v2, verify=str(registry.ca_path), timeout=30)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    assert requests.get(v2, verify=str(registry.ca_path), auth=("ci", "not-the-password"), timeout=30).status_code == 401
+    for name, password in accounts.items():
+        assert requests.get(v2, verify=str(registry.ca_path), auth=(name, password), timeout=30).status_code == 200
+
+
+def test_htpasswd_holds_bcrypt_hashes_only_and_is_private(site_run, accounts):
+    htpasswd = CONFIG_DIR / "htpasswd"
+    info = htpasswd.stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o600, 0, 0)
+    lines = htpasswd.read_text().splitlines()
+    assert sorted(line.split(":", 1)[0] for line in lines) == sorted(accounts)
+    assert all(line.split(":", 1)[1].startswith("$2b$10$") for line in lines)
+    for password in accounts.values():
+        assert password not in htpasswd.read_text()
+
+
+def test_docker_host_is_logged_in_with_a_private_credentials_file(registry, accounts):
+    info = DOCKER_CONFIG.stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o600, 0)
+    assert stat.S_IMODE(DOCKER_CONFIG.parent.stat().st_mode) == 0o700
+    assert registry.address in json.loads(DOCKER_CONFIG.read_text())["auths"]
+
+
+def test_push_and_pull_need_credentials(registry, daemon, image, tmp_path):
+    """A Docker client without a login is refused both ways; the host's stored login pushes and pulls."""
+    repository = f"{registry.address}/dockyard-test/auth"
+    tag = image.tags[0].rsplit(":", 1)[1]
+    pushed = run_module("dockyard.registry.registry_image",
+                        {"name": f"{repository}:{tag}", "source": image.id, "state": "pushed"})
+    assert pushed.get("changed") and not pushed.get("failed"), pushed
+    reference = f"{repository}@{pushed['digest']}"
+    daemon.images.remove(image.id, force=True)  # every tag and digest of it: the pull must reach the registry
+
+    empty = tmp_path / "docker-config"
+    empty.mkdir()
+    anonymous = ["docker", "--config", str(empty)]
+    refused = subprocess.run([*anonymous, "pull", reference], check=False, capture_output=True, text=True)
+    assert refused.returncode != 0, refused.stdout
+    assert "no basic auth credentials" in refused.stderr or "unauthorized" in refused.stderr, refused.stderr
+
+    pulled = subprocess.run(["docker", "pull", reference], check=False, capture_output=True, text=True)
+    assert pulled.returncode == 0, pulled.stderr
+    subprocess.run(["docker", "tag", reference, f"{repository}:anonymous"], check=True)
+    refused_push = subprocess.run([*anonymous, "push", f"{repository}:anonymous"], check=False, capture_output=True,
+                                  text=True)
+    assert refused_push.returncode != 0, refused_push.stdout
+    assert "no basic auth credentials" in refused_push.stderr or "unauthorized" in refused_push.stderr
+    subprocess.run(["docker", "image", "rm", f"{repository}:anonymous", reference], check=False, capture_output=True)
+
+
+def test_module_uses_the_stored_login_and_explains_a_missing_or_wrong_one(registry, smoke_digest, tmp_path):
+    name = f"{registry.address}/dockyard/smoke:1"
+    stored = run_module("dockyard.registry.registry_image", {"name": name, "state": "verified", "verify": "blobs"})
+    assert not stored.get("failed"), stored
+    assert stored["digest"] == smoke_digest
+
+    wrong = run_module("dockyard.registry.registry_image",
+                       {"name": name, "state": "verified", "pull": False, "username": "ci", "password": "Wr0ng-pass"})
+    assert wrong.get("failed"), wrong
+    assert "refused the credentials of user ci" in wrong["msg"]
+    assert "Wr0ng-pass" not in json.dumps(wrong)
+
+    (tmp_path / "config.json").write_text("{}")  # a Docker client configuration without any login
+    os.environ["DOCKER_CONFIG"] = str(tmp_path)  # run_module passes the environment on
+    try:
+        anonymous = run_module("dockyard.registry.registry_image", {"name": name, "state": "verified", "pull": False})
+        probe = run_module("dockyard.registry.registry_probe", {"registry": registry.address})
+    finally:
+        del os.environ["DOCKER_CONFIG"]
+    assert anonymous.get("failed"), anonymous
+    assert f"docker login {registry.address}" in anonymous["msg"]
+    assert probe["status"] == "auth_required", probe
+
+
+def test_probe_sends_the_stored_login_and_names_a_refused_one(registry):
+    stored = run_module("dockyard.registry.registry_probe", {"registry": registry.address})
+    assert stored["status"] == "ok", stored
+    assert stored["credentials"].startswith("user dockyard from the Docker login stored in")
+    refused = run_module("dockyard.registry.registry_probe",
+                         {"registry": registry.address, "username": "dockyard", "password": "wrong"})
+    assert refused["status"] == "auth_refused", refused
+    assert "log in again" in refused["remedy"]
+
+
+def test_no_password_appears_in_a_converge_at_the_highest_verbosity(accounts):
+    run = run_playbook("playbooks/site.yml", "-vvv")
+    assert run.returncode == 0, str(run)
+    assert run.changed == 0, str(run)
+    leaked = [name for name, password in accounts.items() if password in run.output]
+    assert leaked == [], f"the passwords of {leaked} appear in the -vvv output"

@@ -1,0 +1,85 @@
+"""The registry's htpasswd file: bcrypt only, stable across runs, and checks that never quote a password."""
+
+import bcrypt
+import pytest
+
+from ansible_collections.dockyard.registry.plugins.module_utils._htpasswd import (
+    htpasswd_content,
+    parse_htpasswd,
+    user_problems,
+)
+
+USERS = [{"name": "ci", "password": "s3cret-ci"}, {"name": "node", "password": "n0de pass"}]
+
+
+def test_every_line_is_a_bcrypt_hash_of_its_password_at_the_cost_asked():
+    content = htpasswd_content(USERS, cost=4)
+    entries = parse_htpasswd(content)
+    assert list(entries) == ["ci", "node"]
+    for user in USERS:
+        hashed = entries[user["name"]]
+        assert hashed.startswith("$2b$04$")
+        assert bcrypt.checkpw(user["password"].encode(), hashed.encode())
+    assert content.endswith("\n") and content.count("\n") == 2
+
+
+def test_unchanged_passwords_keep_their_hashes_so_a_rerun_writes_the_same_file():
+    first = htpasswd_content(USERS, cost=4)
+    assert htpasswd_content(USERS, existing=first, cost=4) == first
+
+
+def test_a_changed_password_gets_a_new_hash_and_the_others_stay():
+    first = parse_htpasswd(htpasswd_content(USERS, cost=4))
+    changed = [USERS[0], {"name": "node", "password": "another one"}]
+    second = parse_htpasswd(htpasswd_content(changed, existing=htpasswd_content(USERS, cost=4), cost=4))
+    assert second["node"] != first["node"]
+    assert bcrypt.checkpw(b"another one", second["node"].encode())
+    assert not bcrypt.checkpw(b"n0de pass", second["node"].encode())
+
+
+def test_a_new_cost_rehashes_and_accounts_not_listed_are_dropped():
+    existing = htpasswd_content(USERS, cost=4)
+    kept = parse_htpasswd(htpasswd_content(USERS[:1], existing=existing, cost=5))
+    assert list(kept) == ["ci"]
+    assert kept["ci"].startswith("$2b$05$")
+
+
+def test_hashes_of_other_schemes_are_replaced_with_bcrypt():
+    # An apr1 (MD5) or SHA1 line an operator wrote by hand: the registry would refuse it at login.
+    existing = "ci:$apr1$abcdefgh$0123456789abcdefghijkl\nnode:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n"
+    entries = parse_htpasswd(htpasswd_content(USERS, existing=existing, cost=4))
+    assert all(hashed.startswith("$2b$04$") for hashed in entries.values())
+
+
+@pytest.mark.parametrize(("users", "says"), [
+    ("ci:secret", "must be a list"),
+    ([["ci", "secret"]], "entry 0: must be a mapping"),
+    ([{"name": "ci"}], "entry 0 (ci): password must be a non-empty string"),
+    ([{"name": "ci", "password": ""}], "password must be a non-empty string"),
+    ([{"name": "c:i", "password": "x"}], "entry 0: name must be"),
+    ([{"name": "", "password": "x"}], "entry 0: name must be"),
+    ([{"name": "ci", "password": "x"}, {"name": "ci", "password": "y"}], "entry 1: name 'ci' is listed twice"),
+    ([{"name": "ci", "password": "x" * 73}], "longer than 72 bytes"),
+    ([{"name": "ci", "password": "a\nb"}], "line breaks"),
+    ([{"name": "ci", "password": "x", "passwd": "y"}], "unknown keys passwd"),
+])
+def test_problems_name_the_entry_and_never_the_password(users, says):
+    problems = user_problems(users)
+    assert any(says in problem for problem in problems), problems
+    for user in users if isinstance(users, list) else []:
+        password = user.get("password") if isinstance(user, dict) else None
+        if password and len(password) > 1:
+            assert all(password not in problem for problem in problems)
+
+
+def test_valid_accounts_and_none_have_no_problems():
+    assert user_problems(USERS) == []
+    assert user_problems(None) == []
+    assert user_problems([]) == []
+
+
+def test_bad_accounts_or_cost_refuse_to_make_a_file():
+    with pytest.raises(ValueError, match="password must be a non-empty string"):
+        htpasswd_content([{"name": "ci", "password": ""}])
+    with pytest.raises(ValueError, match="cost must be an integer from 4 to 31"):
+        htpasswd_content(USERS, cost=3)
