@@ -6,9 +6,12 @@ import dataclasses
 import datetime
 import os
 import platform
+import re
 import resource
 import statistics
 import subprocess
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +51,149 @@ def timed(args: list[str], **kwargs) -> tuple[float, float, subprocess.Completed
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), done
+
+
+@dataclasses.dataclass
+class Measured:
+    """One program run by ``measured``: its wall and CPU seconds, its memory, the machine's CPU meanwhile."""
+
+    done: subprocess.CompletedProcess
+    wall: float
+    cpu: float  # user + system seconds of the program and all its descendants
+    machine_cpu: float  # busy seconds of every CPU of the machine meanwhile (any process, /proc/stat)
+    max_rss_kib: int  # largest resident set of any one process of the tree (``/usr/bin/time -f %M``)
+    tree: TreeMemory | None = None  # the tree's sampled memory, when asked for
+
+
+def measured(args: list[str], *, sample_memory: bool = False, **kwargs) -> Measured:
+    """Run ``args`` (not checked: look at ``done.returncode``) under ``/usr/bin/time -f %M``.
+
+    With ``sample_memory``, a thread also sums the memory of the whole process tree every 0.1 s (``TreeMemory``):
+    it costs CPU of its own, so leave it off for the runs whose time counts.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as report:
+        before, busy_before = resource.getrusage(resource.RUSAGE_CHILDREN), machine_busy()
+        started = time.perf_counter()
+        process = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", report.name, *args], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, **kwargs)
+        tree = TreeMemory(process.pid) if sample_memory else None
+        if tree:
+            tree.start()
+        try:
+            stdout, stderr = process.communicate()
+        finally:
+            if tree:
+                tree.stop()
+        wall = time.perf_counter() - started
+        after, busy_after = resource.getrusage(resource.RUSAGE_CHILDREN), machine_busy()
+        rss = int(report.read().split()[-1])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    done = subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+    return Measured(done, wall, cpu, busy_after - busy_before, rss, tree)
+
+
+def machine_busy() -> float:
+    """Seconds every CPU of the machine has spent busy since boot (all but idle and iowait, ``/proc/stat``)."""
+    values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_quiet(limit: float = 0.25, window: float = 1.0, timeout: float = 20.0) -> float:
+    """Wait, at most ``timeout`` seconds, for a ``window`` in which the machine's CPUs were less than ``limit`` busy
+    (a share of all of them); return the busy share of the last window. Other work on a shared machine skews the
+    rounds that it overlaps: this keeps a round from starting in the middle of it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        before = machine_busy()
+        time.sleep(window)
+        share = (machine_busy() - before) / (window * (os.cpu_count() or 1))
+        if share < limit or time.monotonic() >= deadline:
+            return share
+
+
+def process_cpu(pids: list[int]) -> float:
+    """User and system seconds of these processes and of the children they have waited for (``/proc/<pid>/stat``)."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        total += sum(int(field) for field in stat[stat.rindex(")") + 2:].split()[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class TreeMemory(threading.Thread):
+    """The peak, over samples every ``interval`` seconds, of the summed memory of a process and its descendants.
+
+    PSS (``/proc/<pid>/smaps_rollup``) shares each page among the processes that map it, so the forks of one
+    parent are not counted once each for the pages they share; RSS sums count them so. Processes that live
+    less than an interval can be missed.
+    """
+
+    def __init__(self, root: int, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.root, self.interval = root, interval
+        self.peak_pss_kib = self.peak_rss_kib = self.peak_processes = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.interval):
+            pss = rss = 0
+            pids = self.descendants()
+            for pid in pids:
+                pss += self._field(f"/proc/{pid}/smaps_rollup", "Pss:")
+                rss += self._field(f"/proc/{pid}/status", "VmRSS:")
+            self.peak_pss_kib = max(self.peak_pss_kib, pss)
+            self.peak_rss_kib = max(self.peak_rss_kib, rss)
+            self.peak_processes = max(self.peak_processes, len(pids))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+    def descendants(self) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                children.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(entry.name))
+        found, pending = [], [self.root]
+        while pending:
+            pid = pending.pop()
+            found.append(pid)
+            pending += children.get(pid, [])
+        return found
+
+    @staticmethod
+    def _field(path: str, name: str) -> int:
+        try:
+            with open(path) as handle:
+                return next((int(line.split()[1]) for line in handle if line.startswith(name)), 0)
+        except OSError:
+            return 0
+
+
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)",
+                   re.MULTILINE)
+PROFILE_LINE = re.compile(r"^(.+?) -{2,} (\d+\.\d+)s$")
+
+
+def recaps(output: str) -> dict[str, dict[str, int]]:
+    """Each host's figures in the PLAY RECAP of ``ansible-playbook``'s output."""
+    names = ("ok", "changed", "unreachable", "failed", "skipped")
+    return {match[0]: dict(zip(names, map(int, match[1:]))) for match in RECAP.findall(output)}
+
+
+def slowest_tasks(output: str, count: int = 10) -> list[tuple[str, float]]:
+    """The ``profile_tasks`` summary (the lines after the last PLAY RECAP), slowest first."""
+    summary = output[output.rfind("PLAY RECAP"):]
+    tasks = [(match.group(1).strip(), float(match.group(2)))
+             for match in map(PROFILE_LINE.match, summary.splitlines()) if match]
+    return sorted(tasks, key=lambda task: -task[1])[:count]
 
 
 def now() -> str:

@@ -5,6 +5,8 @@ A multi-layer image of random data (``--layers`` x ``--layer-mib``, built FROM s
 the local registry image on port 5301, its CA in certs.d) and pulled back after the image was removed, once by
 the ``registry_image`` module (its file run directly with its arguments, as its own process) and once by the
 docker CLI, in turn, each push to an empty registry. Everything the bench makes goes again at the end.
+Peak memory: the largest resident set of the module's process and of the ``docker`` CLI process
+(``/usr/bin/time -f %M``); the CLI's figure leaves out dockerd, which moves the image for it.
 Results: ``bench/output/move.json`` and the ``move`` section of ``bench/RESULTS.md``.
 """
 
@@ -23,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from _bench import Timings, loads, machine, now, run, spread, write_section
+from _bench import Timings, loads, machine, measured, now, run, spread, write_section
 from scratch_registry import CA, REGISTRY_IMAGE, certs_d_entry, registry_image_present
 
 from support import default_ipv4
@@ -78,25 +80,26 @@ class Registry:
         subprocess.run(["docker", "rm", "-f", "-v", NAME], check=False, capture_output=True)
 
 
-def module(work: Path, arguments: dict) -> float:
+def module(work: Path, arguments: dict) -> tuple[float, int]:
+    """Seconds and peak RSS (KiB) of the module's process."""
     args_file = work / "args.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": arguments}))
     environment = {**os.environ, "PYTHONPATH": str(ROOT / ".collections")}
     environment.pop("REQUESTS_CA_BUNDLE", None)
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, str(MODULE), str(args_file)], check=False, capture_output=True, text=True,
-                          env=environment)
-    seconds = time.perf_counter() - started
-    result = json.loads(done.stdout or "{}")
-    if done.returncode or result.get("failed") or not result.get("changed"):
+    result = measured([sys.executable, str(MODULE), str(args_file)], env=environment)
+    done = result.done
+    output = json.loads(done.stdout or "{}")
+    if done.returncode or output.get("failed") or not output.get("changed"):
         raise RuntimeError(f"registry_image {arguments['state']}: {done.stdout[-2000:]} {done.stderr[-2000:]}")
-    return seconds
+    return result.wall, result.max_rss_kib
 
 
-def cli(*args: str) -> float:
-    started = time.perf_counter()
-    run(["docker", *args])
-    return time.perf_counter() - started
+def cli(*args: str) -> tuple[float, int]:
+    """Seconds and peak RSS (KiB) of the docker CLI's process (dockerd does the work: not counted)."""
+    result = measured(["docker", *args])
+    if result.done.returncode:
+        raise RuntimeError(f"docker {' '.join(args)}: {result.done.stderr[-2000:]}")
+    return result.wall, result.max_rss_kib
 
 
 def forget(reference: str) -> None:
@@ -111,6 +114,12 @@ def measure(options, ip: str, work: Path) -> dict:
     address = f"{ip}:{PORT}"
     size = build_image(work, options.layers, options.layer_mib)
     timings = {key: Timings() for key in ("module_push", "cli_push", "module_pull", "cli_pull")}
+    rss = {key: 0 for key in timings}
+
+    def record(key: str, figures: tuple[float, int]) -> None:
+        timings[key].rounds.append(figures[0])
+        rss[key] = max(rss[key], figures[1])
+
     with certs_d_entry(address, ca.pem):
         try:
             for number in range(options.rounds):
@@ -118,16 +127,15 @@ def measure(options, ip: str, work: Path) -> dict:
                     reference = f"{address}/bench/{who}:{number}"
                     registry.start()
                     if who == "module":
-                        timings["module_push"].rounds.append(
-                            module(work, {"name": reference, "source": IMAGE, "state": "pushed"}))
+                        record("module_push", module(work, {"name": reference, "source": IMAGE, "state": "pushed"}))
                     else:
                         run(["docker", "tag", IMAGE, reference])
-                        timings["cli_push"].rounds.append(cli("push", "-q", reference))
+                        record("cli_push", cli("push", "-q", reference))
                     forget(reference)
                     if who == "module":
-                        timings["module_pull"].rounds.append(module(work, {"name": reference, "state": "pulled"}))
+                        record("module_pull", module(work, {"name": reference, "state": "pulled"}))
                     else:
-                        timings["cli_pull"].rounds.append(cli("pull", "-q", reference))
+                        record("cli_pull", cli("pull", "-q", reference))
                     run(["docker", "tag", reference, IMAGE])
                     run(["docker", "rmi", reference])
                 print(f"round {number + 1}: " + ", ".join(f"{key} {value.rounds[-1]:.2f} s"
@@ -135,7 +143,8 @@ def measure(options, ip: str, work: Path) -> dict:
         finally:
             registry.stop()
             subprocess.run(["docker", "rmi", "-f", IMAGE], check=False, capture_output=True)
-    return {"bytes": size, "layers": options.layers, **{key: value.as_dict() for key, value in timings.items()}}
+    return {"bytes": size, "layers": options.layers, "peak_rss_kib": rss,
+            **{key: value.as_dict() for key, value in timings.items()}}
 
 
 def report(results: dict) -> str:
@@ -149,16 +158,24 @@ def report(results: dict) -> str:
          f"{loads(results['load_average_before'])}, after {loads(info['load_average'])}. Image: "
          f"{results['layers']} layers of random data, {results['bytes'] / 1e6:.0f} MB; each push goes to an empty "
          "registry, each pull to a daemon without the image. The module's figures are its own process end to end. "
-         f"Median (min–max) of {results['rounds']} rounds, module and CLI in turn."),
+         f"Median (min–max) of {results['rounds']} rounds, module and CLI in turn. Peak RSS: the largest resident "
+         "set over the rounds of the module's process and of the `docker` CLI process (`/usr/bin/time -f %M`); "
+         "the CLI's leaves out dockerd, which moves the image for it."),
         "",
-        "| step | `registry_image`, s | docker CLI, s | ratio of medians | target | met |",
-        "| --- | --- | --- | --- | --- | --- |",
+        ("| step | `registry_image`, s | docker CLI, s | ratio of medians | target | met "
+         "| peak RSS, module process | peak RSS, `docker` CLI |"),
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    rss = results.get("peak_rss_kib", {})
+
+    def mib(key: str) -> str:
+        return f"{rss[key] / 1024:.0f} MiB" if key in rss else "not measured"
+
     for step in ("push", "pull"):
         ours, theirs = results[f"module_{step}"], results[f"cli_{step}"]
         ratio = ours["median"] / theirs["median"]
         lines.append(f"| {step} | {spread(ours)} | {spread(theirs)} | {ratio:.2f} | <= {TARGET} "
-                     f"| {'yes' if ratio <= TARGET else 'NO'} |")
+                     f"| {'yes' if ratio <= TARGET else 'NO'} | {mib(f'module_{step}')} | {mib(f'cli_{step}')} |")
     return "\n".join(lines) + "\n"
 
 

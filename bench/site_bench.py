@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from _bench import Timings, loads, machine, now, run, spread, write_section
+from _bench import Timings, loads, machine, now, run, slowest_tasks, spread, write_section
 from scratch_registry import REGISTRY_IMAGE, registry_image_present
 
 from support import default_ipv4
@@ -44,7 +44,6 @@ FLOOR = ROOT / "bench" / "floor_deploy.sh"
 FLOOR_PORT = 5300
 TARGETS = {"rerun": 8, "cold": 3}
 RECAP = re.compile(r"^\S+\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
-PROFILE_LINE = re.compile(r"^(.+?) -{2,} (\d+\.\d+)s$")
 
 
 def env(**extra: str) -> dict:
@@ -67,14 +66,6 @@ def playbook(playbook_path: Path, *args: str, **extra_env: str) -> tuple[float, 
         raise RuntimeError(f"{playbook_path.name} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr}")
     ok, changed, unreachable, failed = (sum(int(recap[i]) for recap in recaps) for i in range(4))
     return seconds, rss, {"ok": ok, "changed": changed, "unreachable": unreachable, "failed": failed}, done.stdout
-
-
-def slowest_tasks(output: str, count: int = 10) -> list[tuple[str, float]]:
-    """The profile_tasks summary (the lines after the last PLAY RECAP), slowest first."""
-    summary = output[output.rfind("PLAY RECAP"):]
-    tasks = [(match.group(1).strip(), float(match.group(2)))
-             for match in map(PROFILE_LINE.match, summary.splitlines()) if match]
-    return sorted(tasks, key=lambda task: -task[1])[:count]
 
 
 def rerun(rounds: int) -> dict:
