@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.dockyard.registry.plugins.module_utils._htpasswd import htpasswd_content, user_problems
-
-try:
-    import bcrypt  # _htpasswd hashes with it; checked here for a clear message
-except ImportError:
-    bcrypt = None
+from ansible_collections.dockyard.registry.plugins.module_utils._htpasswd import bcrypt, htpasswd_content, user_problems
 
 
 def _htpasswd(users, existing="", cost=10):

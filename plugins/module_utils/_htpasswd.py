@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import re
 
+try:
+    import bcrypt
+except ImportError:  # the filter plugin says what to install
+    bcrypt = None
+
 # bcrypt uses the first 72 bytes of a password and ignores the rest; a longer one would look accepted
 # while only its beginning counts.
 MAX_PASSWORD_BYTES = 72
@@ -65,8 +70,6 @@ def parse_htpasswd(content: str) -> dict[str, str]:
 
 
 def _keeps(hashed: str | None, password: str, cost: int) -> bool:
-    import bcrypt
-
     match = _BCRYPT.match(hashed or "")
     if not match or int(match.group("cost")) != cost:
         return False
@@ -79,8 +82,6 @@ def htpasswd_content(users, existing: str = "", cost: int = 10) -> str:
     Accounts whose password still matches their hash in ``existing`` (at the same cost) keep it;
     accounts not in ``users`` are dropped.
     """
-    import bcrypt
-
     problems = user_problems(users)
     if problems:
         raise ValueError("; ".join(problems))
