@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import os
 import platform
 import re
@@ -243,3 +244,11 @@ def write_section(name: str, text: str) -> str:
         current = f"{current.rstrip()}\n\n{block}"
     RESULTS.write_text(current)
     return block
+
+
+def save_results(name: str, path: Path, results: dict, report) -> None:
+    """Stamp ``results`` with the date and the machine, keep them in ``path`` (JSON) and write their section."""
+    results.update(when=now(), machine=machine())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(write_section(name, report(results)))

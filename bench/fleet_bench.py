@@ -37,12 +37,11 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from _bench import (
     Timings,
     loads,
-    machine,
     measured,
-    now,
     process_cpu,
     recaps,
     run,
+    save_results,
     slowest_tasks,
     spread,
     wait_for_quiet,
@@ -559,9 +558,7 @@ def main() -> int:
             results.update(measure(options, Path(work), fleet))
     finally:
         fleet.remove()
-    results.update(when=now(), machine=machine())
-    results_file.write_text(json.dumps(results, indent=2) + "\n")
-    print(write_section("fleet", report(results)))
+    save_results("fleet", results_file, results, report)
     return 0
 
 

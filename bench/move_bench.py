@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from _bench import Timings, loads, machine, measured, now, run, spread, write_section
+from _bench import Timings, loads, measured, run, save_results, spread, write_section
 from scratch_registry import CA, REGISTRY_IMAGE, certs_d_entry, registry_image_present
 
 from support import default_ipv4
@@ -197,9 +197,7 @@ def main() -> int:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dockyard-bench-move-", dir=OUTPUT) as work:
         results.update(measure(options, default_ipv4(), Path(work)))
-    results.update(when=now(), machine=machine())
-    results_file.write_text(json.dumps(results, indent=2) + "\n")
-    print(write_section("move", report(results)))
+    save_results("move", results_file, results, report)
     return 0
 
 

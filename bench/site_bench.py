@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
-from _bench import Timings, loads, machine, now, run, slowest_tasks, spread, write_section
+from _bench import Timings, loads, run, save_results, slowest_tasks, spread, write_section
 from scratch_registry import REGISTRY_IMAGE, registry_image_present
 
 from support import default_ipv4
@@ -234,10 +234,7 @@ def main() -> int:
         results["rerun"] = rerun(options.rounds)
     if "cold" in wanted:
         results["cold"] = cold(options.rounds, ip)
-    results.update(when=now(), machine=machine())
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    results_file.write_text(json.dumps(results, indent=2) + "\n")
-    print(write_section("site", report(results)))
+    save_results("site", results_file, results, report)
     return 0
 
 
