@@ -52,7 +52,7 @@ from scratch_registry import CA
 OUTPUT = ROOT / "bench" / "output"
 PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
 TRUST_YML = ROOT / "playbooks" / "trust.yml"
-IMAGE = "dockyard/molecule-docker-host:latest"
+IMAGE = "dockyard/molecule-docker-host-libraries:latest"
 PREFIX = "dockyard-fleet-bench-"
 LABEL = "dockyard.bench=fleet"
 SIZES = (2, 4, 8, 16)

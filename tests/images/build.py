@@ -3,9 +3,12 @@
 Nothing can be pulled on these machines, so everything is built here:
 
 * the Docker host image ``dockyard/molecule-docker-host:<hash>`` (also tagged ``latest``, which the
-  scenarios use): Debian bookworm from ``debootstrap --variant=minbase`` with Debian's docker.io and the
-  Python libraries the collection's modules need on a host, imported with ``docker import``. Its command
+  scenarios use): Debian bookworm from ``debootstrap --variant=minbase`` with Debian's docker.io and python3,
+  as fleets have their hosts (none of the Python libraries the collection's modules import: the site
+  playbook installs them), imported with ``docker import``. Its command
   (``tini`` in front of ``dockyard-dind``) runs the host's own ``dockerd``;
+* the same host with the Python libraries the collection's modules import, installed from the OS packages
+  (``dockyard/molecule-docker-host-libraries``), for integration tests that run a module on a host directly;
 * the registry image archive ``.cache/molecule/registry-<hash>.tar`` (``docker save``, with the link
   ``.cache/molecule/registry-image.tar`` to it) for ``registry_image_source: archive``: CNCF Distribution
   built FROM scratch from Debian's docker-registry package by the registry_server role's own tasks
@@ -42,24 +45,24 @@ CACHE = ROOT / ".cache" / "molecule"
 SUITE = "bookworm"
 DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
-# What a Docker host of the fleet needs: the engine, and what community.docker, community.crypto and
-# the collection's modules import on the host. iproute2 gives Ansible its network facts.
-# python3-cffi-backend is named because debootstrap does not resolve the virtual package
-# (python3-cffi-backend-api-*) that python3-cryptography depends on.
+# A Docker host as fleets have them: the engine and python3, nothing more. The Python libraries the
+# collection's modules import there (cryptography, requests, the Docker SDK) are left out on purpose: the site
+# playbook's preflight installs them from the OS packages, and the molecule scenarios prove that it does.
+# iproute2 gives Ansible its network facts.
 HOST_PACKAGES = [
     "ca-certificates",
     "docker.io",
     "iproute2",
     "iptables",
     "python3",
-    "python3-cffi-backend",
-    "python3-cryptography",
-    "python3-docker",
-    "python3-requests",
     "tini",
 ]
+# For the integration tests that run a module on such a host directly, without the site playbook: the same
+# image with those libraries, installed from the OS packages with APT on top of it.
+LIBRARY_PACKAGES = ["python3-cryptography", "python3-docker", "python3-requests"]
 HOST_IMAGE = "dockyard/molecule-docker-host"
 HOST_COMMAND = ["/usr/bin/tini", "--", "/usr/local/sbin/dockyard-dind"]
+LIBRARIES_IMAGE = "dockyard/molecule-docker-host-libraries"
 
 REGISTRY_TAG = "registry:2"  # what registry_image defaults to
 REGISTRY_BUILD_NAME = "dockyard/molecule-registry-build"  # on this machine's daemon during the build only
@@ -175,6 +178,28 @@ def build_host_image(force: bool) -> str:
     return tag
 
 
+def build_libraries_image(host_tag: str, force: bool) -> str:
+    """The Docker host image with the modules' Python libraries installed from the OS packages."""
+    tag = f"{LIBRARIES_IMAGE}:{hashlib.sha256((host_tag + ' ' + ' '.join(LIBRARY_PACKAGES)).encode()).hexdigest()[:16]}"
+    if image_exists(tag) and not force:
+        log(f"{tag} is up to date")
+    else:
+        started = time.monotonic()
+        builder = f"dockyard-images-libraries-{os.getpid()}"
+        install = ("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+                   + " ".join(LIBRARY_PACKAGES) + " >/dev/null && rm -f /var/cache/apt/archives/*.deb")
+        try:
+            run("docker", "run", "--name", builder, host_tag, "sh", "-c", install, stdout=subprocess.DEVNULL)
+            run("docker", "commit", "--change", f"CMD {json.dumps(HOST_COMMAND)}", builder, tag,
+                stdout=subprocess.DEVNULL)
+        finally:
+            subprocess.run(["docker", "rm", "--force", builder], check=False, capture_output=True)
+        log(f"{tag} built in {time.monotonic() - started:.0f}s")
+    run("docker", "tag", tag, f"{LIBRARIES_IMAGE}:latest")
+    remove_other_tags(LIBRARIES_IMAGE, {tag, f"{LIBRARIES_IMAGE}:latest"})
+    return tag
+
+
 def retag_archive(source: Path, target: Path, tag: str) -> None:
     """Copy a ``docker save`` archive with ``tag`` as its only name (manifest.json, repositories, index.json)."""
     repository, version = tag.rsplit(":", 1)
@@ -259,8 +284,10 @@ def main() -> int:
     if os.geteuid() != 0:
         raise SystemExit("build.py runs debootstrap and apt-get: run it as root")
     host = build_host_image(args.force)
+    libraries = build_libraries_image(host, args.force)
     archive = build_registry_archive(args.force)
     log(f"Docker host image: {host} ({HOST_IMAGE}:latest)")
+    log(f"with the modules' libraries: {libraries} ({LIBRARIES_IMAGE}:latest)")
     log(f"registry archive: {archive} ({REGISTRY_ARCHIVE_LINK.relative_to(ROOT)})")
     return 0
 

@@ -36,7 +36,7 @@ class DockerHost:
         options += [f"--security-opt={opt}" for opt in HOST_SETTINGS["security_opts"]]
         options += [f"--cgroupns={HOST_SETTINGS['cgroupns_mode']}"]
         options += [f"--volume={volume}" for volume in HOST_SETTINGS["volumes"]]
-        docker("run", "--detach", "--name", self.name, *options, HOST_SETTINGS["image"],
+        docker("run", "--detach", "--name", self.name, *options, HOST_SETTINGS["libraries_image"],
                "/usr/bin/tini", "--", "sleep", "infinity")
         self.exec("mkdir", "-p", "/etc/docker")
         self.write(DAEMON_JSON, json.dumps(SEEDED, indent=2) + "\n")

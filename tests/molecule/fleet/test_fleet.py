@@ -5,9 +5,10 @@ host is pulled by digest on another through each address with the digest the mod
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
-from conftest import CERTS_D, assert_pulls_by_digest, ca_path, run_ok
+from conftest import CERTS_D, _local, assert_pulls_by_digest, ca_path, run_ok
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -90,3 +91,23 @@ def test_registry_image_module_verifies_the_digest_on_the_pulling_host(fleet, pu
     assert result["digest"] == pushed_image.digest, f"{fleet.puller}: verified {result}"
     assert set(result["digests"].values()) == {pushed_image.digest}, (
         f"{fleet.puller}: digests disagree: {result['digests']}")
+
+
+# The hosts start from an image without the Python libraries the collection's modules import (checked here on
+# that very image): they came with the site playbook's preflight, from the OS packages.
+MODULE_LIBRARIES = {"cryptography": "python3-cryptography", "requests": "python3-requests", "docker": "python3-docker"}
+
+
+def test_the_host_image_lacks_the_modules_libraries(fleet):
+    image = json.loads(_local("docker", "container", "inspect", fleet.container(fleet.registry)))[0]["Config"]["Image"]
+    for library in MODULE_LIBRARIES:
+        probe = subprocess.run(["docker", "run", "--rm", "--entrypoint", "/usr/bin/python3", image, "-c",
+                                f"import {library}"], check=False, capture_output=True, text=True)
+        assert probe.returncode != 0, f"the host image {image} has {library}: the scenario proves no install"
+
+
+def test_the_preflight_installed_the_libraries_from_the_os_packages(fleet, any_host):
+    host = fleet.host(any_host)
+    for library, package in MODULE_LIBRARIES.items():
+        assert host.package(package).is_installed, f"{any_host}: {package} was not installed"
+        run_ok(host, "/usr/bin/python3 -c %s", f"import {library}")

@@ -1,0 +1,86 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the dockyard.registry collection: the Python libraries its modules import on a host.
+
+Pure: which libraries there are, the oldest version each module accepts, and the OS package that carries
+each on the package managers the collection knows. What is installed is read from the libraries' metadata
+(``importlib.metadata``), without importing them: a host that lacks one must be told so before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+
+@dataclasses.dataclass(frozen=True)
+class Library:
+    """A library the collection's modules import on a host."""
+
+    name: str  # as the modules import it
+    distribution: str  # as its metadata names it
+    minimum: str
+    used_for: str
+    packages: dict  # package manager -> OS package
+
+
+LIBRARIES = {
+    library.name: library
+    for library in (
+        Library("cryptography", "cryptography", "3.1",
+                "the registry host's key and certificate request, and the probe's certificate checks",
+                {"apt": "python3-cryptography", "dnf": "python3-cryptography", "yum": "python3-cryptography",
+                 "zypper": "python3-cryptography", "apk": "py3-cryptography"}),
+        Library("requests", "requests", "2.20.0",
+                "the registry API requests of registry_image, and community.docker's modules",
+                {"apt": "python3-requests", "dnf": "python3-requests", "yum": "python3-requests",
+                 "zypper": "python3-requests", "apk": "py3-requests"}),
+        Library("docker", "docker", "5.0.0",
+                "the Docker daemon API of registry_image, registry_trust and docker_daemon_config",
+                {"apt": "python3-docker", "dnf": "python3-docker", "yum": "python3-docker",
+                 "zypper": "python3-docker", "apk": "py3-docker-py"}),
+    )
+}
+# In the order a host is asked which one it has.
+PACKAGE_MANAGERS = ("apt", "dnf", "yum", "zypper", "apk")
+PACKAGE_MANAGER_COMMANDS = {"apt": "apt-get", "dnf": "dnf", "yum": "yum", "zypper": "zypper", "apk": "apk"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """What a host has of one library: its version, or why it cannot be used."""
+
+    library: Library
+    version: str | None  # None: not installed
+
+    @property
+    def usable(self) -> bool:
+        return self.version is not None and version_tuple(self.version) >= version_tuple(self.library.minimum)
+
+    @property
+    def problem(self) -> str | None:
+        if self.version is None:
+            return f"{self.library.name} is missing (needed for {self.library.used_for})"
+        if not self.usable:
+            return (f"{self.library.name} {self.version} is older than {self.library.minimum} "
+                    f"(needed for {self.library.used_for})")
+        return None
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """The leading numeric release of a version string: ``38.0.4`` -> (38, 0, 4), ``2.28.1+dfsg`` -> (2, 28, 1)."""
+    match = re.match(r"\d+(?:\.\d+)*", version or "")
+    return tuple(int(part) for part in match.group(0).split(".")) if match else ()
+
+
+def findings(names, installed_version) -> list[Finding]:
+    """One :class:`Finding` per library name; ``installed_version(distribution)`` returns a version or None."""
+    return [Finding(LIBRARIES[name], installed_version(LIBRARIES[name].distribution)) for name in names]
+
+
+def packages_for(found: list[Finding], manager: str | None) -> list[str]:
+    """The OS packages that bring the libraries that are missing or too old, with ``manager``."""
+    return [finding.library.packages[manager] for finding in found if not finding.usable
+            and manager in finding.library.packages]

@@ -1,0 +1,172 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: host_requirements
+short_description: Find which Python libraries the collection's modules need on a host, and the OS packages that bring them
+version_added: 0.2.0
+description:
+  - Tells, for the Python interpreter Ansible runs modules with on the host, which of the libraries in O(libraries)
+    are installed at a version the collection's modules accept, and which are missing or too old.
+  - Names the OS packages that bring the missing ones for the host's package manager (APT, DNF, YUM, Zypper or
+    APK), so that a play can install them, or fail naming them, before any module needs them.
+  - Reads the libraries' metadata only; it imports none of them and changes nothing.
+author:
+  - dockyard maintainers (@dockyard)
+attributes:
+  check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
+    support: full
+    details:
+      - The module only reads, and returns the same in check mode.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
+    support: none
+  idempotent:
+    description:
+      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
+    support: full
+options:
+  libraries:
+    description:
+      - The libraries to look for, by the name the modules import them with.
+      - V(cryptography) (3.1 or newer) for the registry host's key and certificate request and the probe's
+        certificate checks; V(requests) (2.20.0 or newer) for registry API requests and community.docker's
+        modules; V(docker), the Docker SDK for Python (5.0.0 or newer), for the Docker daemon API.
+    type: list
+    elements: str
+    choices: [cryptography, requests, docker]
+    required: true
+seealso:
+  - module: ansible.builtin.package
+"""
+
+EXAMPLES = r"""
+- name: Find the libraries the collection's modules need here
+  dockyard.registry.host_requirements:
+    libraries: [cryptography, requests, docker]
+  register: _requirements
+
+- name: Install the missing ones from the OS packages
+  ansible.builtin.package:
+    name: "{{ _requirements.packages }}"
+  when: _requirements.packages | length > 0
+"""
+
+RETURN = r"""
+interpreter:
+  description: The Python interpreter the module ran with, which is the one the collection's modules run with.
+  returned: always
+  type: str
+  sample: /usr/bin/python3
+found:
+  description: The version of each library of O(libraries) that is installed, V(null) for a missing one.
+  returned: always
+  type: dict
+  sample: {cryptography: 38.0.4, requests: 2.28.1, docker: null}
+missing:
+  description: The libraries of O(libraries) that are missing or older than the collection accepts.
+  returned: always
+  type: list
+  elements: str
+  sample: [docker]
+problems:
+  description: One line per library of RV(missing), saying what is wrong and what the library is needed for.
+  returned: always
+  type: list
+  elements: str
+  sample: ["docker is missing (needed for the Docker daemon API of registry_image, registry_trust and docker_daemon_config)"]
+package_manager:
+  description: The host's package manager, V(apt), V(dnf), V(yum), V(zypper) or V(apk); V(null) when none is known.
+  returned: always
+  type: str
+  sample: apt
+packages:
+  description: The OS packages that bring the libraries of RV(missing) with RV(package_manager); empty when none is known.
+  returned: always
+  type: list
+  elements: str
+  sample: [python3-docker]
+os_packages_visible:
+  description:
+    - Whether the interpreter sees the libraries of OS packages. A virtualenv made without
+      C(--system-site-packages) does not, and installing OS packages does not help it.
+  returned: always
+  type: bool
+  sample: true
+"""
+
+import os
+import shutil
+import sys
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockyard.registry.plugins.module_utils._requirements import (
+    LIBRARIES,
+    PACKAGE_MANAGER_COMMANDS,
+    PACKAGE_MANAGERS,
+    findings,
+    packages_for,
+)
+
+try:
+    from importlib import metadata
+except ImportError:  # Python < 3.8
+    metadata = None
+
+
+def installed_version(distribution: str) -> str | None:
+    """The version the interpreter's metadata records for ``distribution``, or None where it has none."""
+    if metadata is None:
+        return None
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def package_manager() -> str | None:
+    return next((name for name in PACKAGE_MANAGERS if shutil.which(PACKAGE_MANAGER_COMMANDS[name])), None)
+
+
+def os_packages_visible() -> bool:
+    """False for a virtualenv that keeps the system's site-packages out (the default of ``python -m venv``)."""
+    if sys.prefix == getattr(sys, "base_prefix", sys.prefix):
+        return True
+    try:
+        with open(os.path.join(sys.prefix, "pyvenv.cfg"), encoding="utf-8") as config:
+            for line in config:
+                key, _equals, value = line.partition("=")
+                if key.strip() == "include-system-site-packages":
+                    return value.strip().lower() == "true"
+    except OSError:
+        pass
+    return False
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={"libraries": {"type": "list", "elements": "str", "required": True, "choices": list(LIBRARIES)}},
+        supports_check_mode=True,
+    )
+    found = findings(module.params["libraries"], installed_version)
+    manager = package_manager()
+    module.exit_json(
+        changed=False,
+        interpreter=sys.executable,
+        found={finding.library.name: finding.version for finding in found},
+        missing=[finding.library.name for finding in found if not finding.usable],
+        problems=[finding.problem for finding in found if finding.problem],
+        package_manager=manager,
+        packages=packages_for(found, manager),
+        os_packages_visible=os_packages_visible(),
+    )
+
+
+if __name__ == "__main__":
+    main()
