@@ -9,23 +9,6 @@ from __future__ import annotations
 
 import json
 
-# Keys the daemon applies on SIGHUP, from moby's daemon/reload.go (20.10 to 27). Any other changed
-# key needs a restart.
-RELOADABLE_KEYS = frozenset({
-    "allow-nondistributable-artifacts",
-    "debug",
-    "default-runtime",
-    "insecure-registries",
-    "labels",
-    "live-restore",
-    "max-concurrent-downloads",
-    "max-concurrent-uploads",
-    "max-download-attempts",
-    "registry-mirrors",
-    "runtimes",
-    "shutdown-timeout",
-})
-
 # daemon.json keys whose command-line flag is not simply ``--<key>`` (dockerd's own flag names).
 _FLAGS_BY_KEY = {
     "allow-nondistributable-artifacts": ["--allow-nondistributable-artifacts"],
@@ -114,13 +97,6 @@ def merge(current, wanted, state="present"):
 def changed_keys(before, after):
     """The keys whose value differs between two configurations, in a stable order."""
     return sorted(key for key in set(before) | set(after) if before.get(key, _MISSING) != after.get(key, _MISSING))
-
-
-def lightest_action(keys):
-    """``none``, ``reload`` or ``restart``: what applying a change to ``keys`` takes."""
-    if not keys:
-        return "none"
-    return "reload" if all(key in RELOADABLE_KEYS for key in keys) else "restart"
 
 
 def flags_for(key):

@@ -69,7 +69,6 @@ SUMMARIES = {
 VERDICTS = tuple(SUMMARIES)
 CERTIFICATE_VERDICTS = (EXPIRED, NOT_YET_VALID, HOSTNAME_MISMATCH, UNKNOWN_AUTHORITY)
 
-_TLS_RECORD_TYPES = range(0x14, 0x19)  # change_cipher_spec, alert, handshake, application_data, heartbeat
 # What TLS servers answer when plain HTTP reaches them: Go's net/http (so Distribution itself), and nginx.
 _HTTPS_PORT_ANSWERS = (b"Client sent an HTTP request to an HTTPS server", b"The plain HTTP request was sent to HTTPS port")
 
@@ -133,21 +132,6 @@ def _ip(host: str):
 
 
 # What the server answered
-
-
-def first_bytes_kind(data: bytes) -> str:
-    """``tls`` for a TLS record header, ``http`` for an HTTP response, ``other`` for anything else."""
-    if len(data) >= 2 and data[0] in _TLS_RECORD_TYPES and data[1] == 0x03:
-        return "tls"
-    if data.startswith(b"HTTP/"):
-        return "http"
-    return "other"
-
-
-def first_line(data: bytes, limit: int = 80) -> str:
-    """The first line of an answer, printable, for a message: ``HTTP/1.1 400 Bad Request``."""
-    line = data.split(b"\n", 1)[0].rstrip(b"\r")[:limit]
-    return line.decode("ascii", "replace") if line else ""
 
 
 def http_verdict(status: int, headers: dict, body: bytes, scheme: str) -> str:

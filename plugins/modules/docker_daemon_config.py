@@ -26,19 +26,17 @@ author:
 requirements:
   - Docker SDK for Python (C(docker)), only to reload or restart a running daemon (to see it confirm a reload, and
     to wait until it answers after a restart).
+extends_documentation_fragment:
+  - dockyard.registry._attributes
+  - dockyard.registry._attributes.ACTIONGROUP
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details:
       - Check mode predicts RV(daemon_action) and returns the diff; it runs the validation too.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: full
   idempotent:
-    description:
-      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
     support: full
 options:
   path:
@@ -74,7 +72,9 @@ options:
     default: true
   pidfile:
     description:
-      - The running daemon's pid file. Without one, the module looks for a C(dockerd) process.
+      - The running daemon's pid file (C(dockerd) writes it, also under systemd). Without a live daemon there, the
+        module asks systemd for the service's main process; it never looks for a C(dockerd) among all processes,
+        where it could find another daemon (one inside a container, say).
     type: path
     default: /var/run/docker.pid
   service:
@@ -174,324 +174,40 @@ diff:
       type: str
 """
 
-import os
-import shlex
-import shutil
-import signal
-import tempfile
-import time
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
-
-from ansible_collections.dockyard.registry.plugins.module_utils._daemon_json import (
-    DaemonJsonError,
-    changed_keys,
-    flag_conflicts,
-    lightest_action,
-    merge,
-    parse,
-    render,
+from ansible_collections.dockyard.registry.plugins.module_utils._daemon_config import DaemonConfig
+from ansible_collections.dockyard.registry.plugins.module_utils._daemon_json import DaemonJsonError
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
+    DEFAULT_PIDFILE,
+    DaemonError,
+    DaemonProcess,
+    docker_argument_spec,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._registry_client import (
-    DOCKER_IMPORT_ERROR,
-    daemon_client,
-)
-
-
-class DaemonConfigError(Exception):
-    """The change cannot be made safely; the message names the problem, and nothing was changed."""
-
-
-class Daemon:
-    """The running dockerd: its process, its command line, and how to reload or restart it."""
-
-    def __init__(self, module: AnsibleModule) -> None:
-        self.module = module
-        self.params = module.params
-        self.pid = self._find_pid()
-
-    @property
-    def running(self) -> bool:
-        return self.pid is not None
-
-    def argv(self) -> list[str]:
-        with open(f"/proc/{self.pid}/cmdline", "rb") as cmdline:
-            return [arg.decode() for arg in cmdline.read().split(b"\0") if arg]
-
-    def unit_argv(self) -> list[str]:
-        """The ExecStart command line of the daemon's systemd unit, where systemd runs it."""
-        if not self._systemd():
-            return []
-        rc, out, _err = self.module.run_command(
-            ["systemctl", "show", "--property=ExecStart", "--value", self.params["service"]])
-        # systemd prints: { path=/usr/bin/dockerd ; argv[]=/usr/bin/dockerd -H fd:// ... ; ignore_errors=no ... }
-        if rc != 0 or "argv[]=" not in out:
-            return []
-        return out.split("argv[]=", 1)[1].split(" ;", 1)[0].split()
-
-    def validate(self, path: str) -> str:
-        """Ask dockerd to check the file where it can (23.0+); return how the file was checked."""
-        dockerd = self._dockerd_binary()
-        if dockerd:
-            rc, out, err = self.module.run_command([dockerd, "--validate", "--config-file", path])
-            said = (out + err).strip()
-            if rc == 0:
-                return "dockerd --validate"
-            if "unknown flag" not in said:
-                raise DaemonConfigError(f"dockerd --validate refused the new configuration: {said}")
-        return "json and command-line flags"
-
-    def reload(self) -> None:
-        """SIGHUP, then wait for the daemon's own reload event: the proof that it took the file in."""
-        since = time.time()
-        os.kill(self.pid, signal.SIGHUP)
-        client = self._client()
-        events = client.events(since=since, until=since + self.params["timeout"],
-                               filters={"type": "daemon", "event": "reload"}, decode=True)
-        try:
-            for _event in events:
-                return
-        finally:
-            events.close()
-        raise DaemonConfigError(
-            f"the daemon (pid {self.pid}) did not confirm a reload within {self.params['timeout']} s; "
-            "its log says why (a key it cannot reload, or a directive also given as a flag)")
-
-    def restart(self) -> None:
-        """Restart through systemd, else the init script, else by running the daemon's own command line again."""
-        if self._systemd():
-            self._run(["systemctl", "restart", self.params["service"]])
-        elif not self._restart_with_init_script():
-            self._restart_directly()
-        self.pid = self._wait_for_new_pid()
-        self._wait_until_answering()
-
-    def _restart_with_init_script(self) -> bool:
-        script = f"/etc/init.d/{self.params['service']}"
-        if not os.access(script, os.X_OK):
-            return False
-        rc, _out, _err = self.module.run_command([script, "restart"])
-        return rc == 0 and self._find_pid() is not None
-
-    def _restart_directly(self) -> None:
-        argv = self.argv()
-        log = self.params["dockerd_log"]
-        if not os.path.isdir(os.path.dirname(log) or "."):
-            raise DaemonConfigError(f"the directory of dockerd_log {log} does not exist")
-        self._stop()
-        # setsid and nohup detach the daemon from the module's session, so that it outlives the module;
-        # run_command returns once the shell has put it in the background, since it keeps none of the pipes.
-        command = f"setsid nohup {shlex.join(argv)} >>{shlex.quote(log)} 2>&1 </dev/null &"
-        rc, out, err = self.module.run_command(command, use_unsafe_shell=True)
-        if rc != 0:
-            raise DaemonConfigError(f"starting {argv[0]} again failed: {(out + err).strip()}")
-
-    def _stop(self) -> None:
-        os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + self.params["timeout"]
-        while os.path.exists(f"/proc/{self.pid}") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if os.path.exists(f"/proc/{self.pid}"):
-            raise DaemonConfigError(f"the daemon (pid {self.pid}) did not stop within {self.params['timeout']} s")
-
-    def _wait_for_new_pid(self) -> int:
-        deadline = time.monotonic() + self.params["timeout"]
-        while time.monotonic() < deadline:
-            pid = self._find_pid()
-            if pid is not None:
-                return pid
-            time.sleep(0.2)
-        raise DaemonConfigError(f"no dockerd process came back within {self.params['timeout']} s; "
-                                f"see {self.params['dockerd_log']} or the service's log")
-
-    def _wait_until_answering(self) -> None:
-        deadline = time.monotonic() + self.params["timeout"]
-        last_error = None
-        while time.monotonic() < deadline:
-            try:
-                self._client().ping()
-                return
-            except Exception as exc:  # noqa: BLE001 -- any failure to answer means "not yet"
-                last_error = exc
-                time.sleep(0.5)
-        raise DaemonConfigError(f"the restarted daemon did not answer at {self.params['docker_host']} within "
-                                f"{self.params['timeout']} s: {last_error}")
-
-    def _client(self):
-        if DOCKER_IMPORT_ERROR:
-            self.module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-        return daemon_client(self.params["docker_host"], self.params["timeout"])
-
-    def _find_pid(self) -> int | None:
-        """The daemon's pid from its pid file when that names a live dockerd, else any dockerd process."""
-        try:
-            with open(self.params["pidfile"]) as pidfile:
-                pid = int(pidfile.read().strip())
-            if self._is_dockerd(pid):
-                return pid
-        except (OSError, ValueError):
-            pass
-        candidates = sorted(int(entry) for entry in os.listdir("/proc") if entry.isdigit() and self._is_dockerd(int(entry)))
-        return candidates[0] if candidates else None
-
-    @staticmethod
-    def _is_dockerd(pid: int) -> bool:
-        try:
-            with open(f"/proc/{pid}/comm") as comm:
-                return comm.read().strip() == "dockerd"
-        except OSError:
-            return False
-
-    def _dockerd_binary(self) -> str | None:
-        if self.running:
-            try:
-                return os.readlink(f"/proc/{self.pid}/exe")
-            except OSError:
-                pass
-        return shutil.which("dockerd")
-
-    def _systemd(self) -> bool:
-        return os.path.isdir("/run/systemd/system") and shutil.which("systemctl") is not None
-
-    def _run(self, command: list[str]) -> None:
-        rc, out, err = self.module.run_command(command)
-        if rc != 0:
-            raise DaemonConfigError(f"{' '.join(command)} failed: {(out + err).strip()}")
-
-
-class DaemonConfig:
-    """One task: merge the settings, check the result, install it, apply it."""
-
-    def __init__(self, module: AnsibleModule) -> None:
-        self.module = module
-        self.params = module.params
-        self.path = self.params["path"]
-        self.daemon = Daemon(module)
-
-    def run(self) -> dict:
-        before_text = self._read()
-        before = parse(before_text, self.path)
-        after = merge(before, self.params["settings"], self.params["state"])
-        keys = changed_keys(before, after)
-        self._warn_about_insecure_registries(after)
-        pid = self.daemon.pid
-        result = {"changed": bool(keys), "changed_keys": keys, "daemon_action": "none", "pid_before": pid, "pid_after": pid}
-        if not keys:
-            return result
-        after_text = render(after)
-        result["diff"] = {"before": before_text, "after": after_text,
-                          "before_header": self.path, "after_header": self.path}
-        result["daemon_action"] = self._action(keys)
-        self._check_flags(after)
-        with self._staged(after_text) as staged:
-            result["validated_with"] = self.daemon.validate(staged)
-            if self.module.check_mode:
-                return result
-            if self.params["backup"] and os.path.exists(self.path):
-                result["backup_file"] = self.module.backup_local(self.path)
-            self._install(staged)
-        self._apply(result["daemon_action"])
-        result["pid_after"] = self.daemon.pid
-        return result
-
-    def _read(self) -> str:
-        try:
-            with open(self.path, encoding="utf-8") as daemon_json:
-                return daemon_json.read()
-        except FileNotFoundError:
-            return ""
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DaemonConfigError(f"{self.path} cannot be read: {exc}") from None
-
-    def _action(self, keys: list[str]) -> str:
-        apply = self.params["apply"]
-        if not self.daemon.running or apply == "none":
-            return "none"
-        needed = lightest_action(keys)
-        if apply == "reload" and needed == "restart":
-            self.module.warn(f"apply=reload: {', '.join(keys)} take effect only at the daemon's next restart")
-        return needed if apply == "auto" else apply
-
-    def _warn_about_insecure_registries(self, settings: dict) -> None:
-        added = [entry for entry in settings.get("insecure-registries", [])
-                 if entry in (self.params["settings"].get("insecure-registries") or [])]
-        if added and self.params["state"] == "present":
-            self.module.warn(
-                f"insecure-registries lists {', '.join(added)}: Docker does not verify TLS for them (or talks plain "
-                "HTTP), which fails CIS Docker Benchmark 2.5. Engines that use the containerd image store (the default "
-                "from Docker 29) are reported to ignore insecure-registries; prefer the registry's CA in certs.d.")
-
-    def _check_flags(self, settings: dict) -> None:
-        """Refuse a file with a directive the daemon also gets as a flag: it would refuse to start, or to reload."""
-        argv = (self.daemon.argv() if self.daemon.running else ["dockerd"]) + self.daemon.unit_argv()[1:]
-        conflicts = flag_conflicts(settings, argv)
-        if conflicts:
-            named = "; ".join(f"{key} (the daemon runs with {flag})" for key, flag in conflicts)
-            raise DaemonConfigError(
-                f"{self.path} would set what the running daemon already gets as a command-line flag: {named}. "
-                "dockerd refuses to start with a directive given both ways: drop the flag from its command line "
-                "(or systemd unit), or leave the key out of the settings. Nothing was changed.")
-
-    def _staged(self, text: str):
-        """A temporary file with the new content, beside the real one so that installing it is a rename."""
-        directory = os.path.dirname(self.path) or "."
-        return _StagedFile(directory, text, self.module.check_mode)
-
-    def _install(self, staged: str) -> None:
-        os.chmod(staged, 0o644)
-        if os.geteuid() == 0:
-            os.chown(staged, 0, 0)
-        os.replace(staged, self.path)
-
-    def _apply(self, action: str) -> None:
-        if action == "reload":
-            self.daemon.reload()
-        elif action == "restart":
-            self.daemon.restart()
-
-
-class _StagedFile:
-    """Context manager: a temporary file holding ``text``, removed on exit unless it was installed."""
-
-    def __init__(self, directory: str, text: str, check_mode: bool) -> None:
-        # In check mode the directory may not exist yet: stage elsewhere, nothing is installed anyway.
-        if not check_mode:
-            os.makedirs(directory, mode=0o755, exist_ok=True)
-        where = directory if os.path.isdir(directory) else None
-        handle, self.path = tempfile.mkstemp(prefix=".daemon.json.", dir=where)
-        with os.fdopen(handle, "w", encoding="utf-8") as staged:
-            staged.write(text)
-            staged.flush()
-            os.fsync(staged.fileno())
-
-    def __enter__(self) -> str:
-        return self.path
-
-    def __exit__(self, *exc_info) -> None:
-        if os.path.exists(self.path):
-            os.unlink(self.path)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "default": "/etc/docker/daemon.json"},
-            "settings": {"type": "dict", "required": True},
-            "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
-            "apply": {"type": "str", "default": "auto", "choices": ["auto", "reload", "restart", "none"]},
-            "backup": {"type": "bool", "default": True},
-            "pidfile": {"type": "path", "default": "/var/run/docker.pid"},
-            "service": {"type": "str", "default": "docker"},
-            "dockerd_log": {"type": "path", "default": "/var/log/dockerd.log"},
-            "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock",
-                            "fallback": (env_fallback, ["DOCKER_HOST"])},
-            "timeout": {"type": "int", "default": 60},
-        },
-        supports_check_mode=True,
+    spec = docker_argument_spec()
+    spec.update(
+        path={"type": "path", "default": "/etc/docker/daemon.json"},
+        settings={"type": "dict", "required": True},
+        state={"type": "str", "default": "present", "choices": ["present", "absent"]},
+        apply={"type": "str", "default": "auto", "choices": ["auto", "reload", "restart", "none"]},
+        backup={"type": "bool", "default": True},
+        pidfile={"type": "path", "default": DEFAULT_PIDFILE},
+        service={"type": "str", "default": "docker"},
+        dockerd_log={"type": "path", "default": "/var/log/dockerd.log"},
+        timeout={"type": "int", "default": 60},
     )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    params = module.params
     try:
-        result = DaemonConfig(module).run()
-    except (DaemonConfigError, DaemonJsonError) as exc:
+        daemon = DaemonProcess(module.run_command, pidfile=params["pidfile"], service=params["service"],
+                               docker_host=params["docker_host"], dockerd_log=params["dockerd_log"],
+                               timeout=params["timeout"])
+        result = DaemonConfig(module, params["path"], params["settings"], params["state"], params["apply"],
+                              params["backup"], daemon).run()
+    except (DaemonError, DaemonJsonError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

@@ -16,16 +16,15 @@ description:
   - Trusts for the registry what the Docker daemon on the same host trusts, that is the system roots and every
     C(*.crt) in C(/etc/docker/certs.d/<host:port>/), with the C(*.cert)/C(*.key) pair there as client certificate,
     unless O(ca_path) is given. C(REQUESTS_CA_BUNDLE) and proxy variables are ignored, as the daemon ignores them.
-  - The registry API calls send no credentials yet, so the registry must allow anonymous reads of manifests.
 author:
   - dockyard maintainers (@dockyard)
-requirements:
-  - Docker SDK for Python (C(docker)) 5.0 or newer, for O(state=pushed), O(state=pulled) and O(state=verified) with O(pull=true).
-  - C(requests)
-  - Docker API 1.25 or newer on the daemon.
+extends_documentation_fragment:
+  - dockyard.registry._attributes
+  - dockyard.registry._attributes.ACTIONGROUP
+  - dockyard.registry._registry
+  - dockyard.registry._registry.DOCKER
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details:
       - With O(state=pushed) and O(state=pulled) the module asks the registry and the daemon, then predicts
@@ -33,12 +32,8 @@ attributes:
       - With O(state=verified) and O(pull=true), an image the host does not have yet is not pulled, and
         RV(digests.repo_digest) is missing from the result.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
     support: none
   idempotent:
-    description:
-      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
     support: full
 options:
   name:
@@ -106,39 +101,18 @@ options:
       - Not given, the module asks the Docker daemon on this host whether it lists the registry as insecure, by
         name or by an address in its insecure CIDRs, and does the same. Without the daemon (O(state=verified) with
         O(pull=false) and no Docker SDK) the registry is taken as secure.
-      - With O(verify=blobs) over HTTPS, blob downloads still verify the certificate.
+      - Blob downloads (O(verify=blobs)) go over the same connection settings as the manifest requests.
     type: bool
-  docker_host:
+  insecure_send_credentials:
     description:
-      - The Docker daemon's API address, as C(DOCKER_HOST) takes it.
-      - If not given, the value of the E(DOCKER_HOST) environment variable is used, and without it
-        V(unix:///var/run/docker.sock).
-    type: str
-    default: unix:///var/run/docker.sock
-  ca_path:
-    description:
-      - A PEM file with the CA certificates to trust for the registry, in place of the system roots and the
-        C(*.crt) files in C(/etc/docker/certs.d/<host:port>/).
-      - The Docker daemon does not read it. It only changes what this module's own registry API calls trust.
-    type: path
-  timeout:
-    description:
-      - Seconds to wait for an answer from the registry, and from the Docker daemon.
-    type: int
-    default: 60
-  username:
-    description:
-      - Account to use with the registry, for the module's own registry API calls and the daemon's push and pull.
-      - Not given, the module uses what C(docker login) stored for the registry's C(host:port) in the Docker client
-        configuration of the user it runs as (C(~/.docker/config.json) or the credential helper it names), as the
-        Docker CLI would; without one it asks anonymously.
-      - Credentials go out as HTTP Basic auth over HTTPS only. A registry reached over plain HTTP (an insecure one
-        that does not speak TLS) with credentials fails the task rather than send the password in clear.
-    type: str
-  password:
-    description:
-      - Password of O(username). Required with it.
-    type: str
+      - With O(insecure), also send the credentials to a registry whose certificate could not be verified, as the
+        Docker daemon does for the registries in its C(insecure-registries).
+      - Off, the module tries TLS that verifies first (with what the daemon trusts for the registry) and sends the
+        credentials only where that succeeds, since whoever presents an unverified certificate would read the
+        password.
+      - Never over plain HTTP, whatever this option says.
+    type: bool
+    default: false
 seealso:
   - name: Distribution registry API
     description: The HTTP API the module reads manifests through.
@@ -277,343 +251,25 @@ blobs:
     seconds: 0.71
 """
 
-import contextlib
-import ipaddress
-import socket
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockyard.registry.plugins.module_utils._blobs import (
-    BlobFetchError,
-    BlobMismatchError,
-    BlobVerifier,
-    ManifestFormatError,
-    PlatformError,
-    parse_platform,
-    plan_image,
+from ansible_collections.dockyard.registry.plugins.module_utils._digest import DigestMismatchError
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
+    DaemonError,
+    docker_argument_spec,
+    require_sdk,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._digest import (
-    DigestError,
-    DigestMismatchError,
-    agreed_digest,
-    digest_of,
-    parse_digest,
+from ansible_collections.dockyard.registry.plugins.module_utils._image import ImageTaskError, RegistryImage
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.options import (
+    connection_argument_spec,
+    connection_requirements,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._reference import (
-    ImageReference,
-    ReferenceFormatError,
-    parse_reference,
-)
-from ansible_collections.dockyard.registry.plugins.module_utils._registry_client import (
-    Credentials,
-    ManifestUnknownError,
-    RegistryClient,
-    RegistryError,
-    daemon_client,
-    docker,
-    registry_common_argument_spec,
-    registry_connection_requirements,
-    registry_credentials,
-    requests,
-    require_libraries,
-)
-
-# How the sources of a digest are named in a mismatch message.
-DIGEST_SOURCES = {
-    "expected": "the expected digest",
-    "head": "the registry's Docker-Content-Digest for HEAD",
-    "get": "the sha256 of the manifest bytes from GET",
-    "repo_digest": "the daemon's RepoDigests entry after pulling by digest",
-}
-
-
-class ImageTaskError(Exception):
-    """The task cannot do what its options ask; the message names the option or the image."""
-
-
-class DaemonError(ImageTaskError):
-    """The Docker daemon refused or failed; the message keeps the daemon's own words."""
-
-
-class Daemon:
-    """The Docker daemon, through the Docker SDK, with its errors turned into :class:`DaemonError`."""
-
-    def __init__(self, docker_host: str, timeout: int, credentials: Credentials | None = None) -> None:
-        self.host = docker_host
-        # The SDK would find a stored login itself; given ones must be handed over with each push and pull.
-        self.auth_config = ({"username": credentials.username, "password": credentials.password}
-                            if credentials else None)
-        with self._errors("answer"):
-            self.api = daemon_client(docker_host, timeout)
-
-    def inspect(self, image: str) -> dict | None:
-        """The daemon's inspection of ``image`` (name, reference, ``name@digest`` or ID), or None if it lacks it."""
-        with self._errors(f"inspect image {image}"):
-            try:
-                return self.api.inspect_image(image)
-            except docker.errors.NotFound:
-                return None
-
-    def treats_as_insecure(self, registry: str) -> bool:
-        """Whether the daemon lists ``registry`` (host:port) as insecure: by name, or by an address in its CIDRs."""
-        with self._errors("describe its registry configuration"):
-            config = self.api.info().get("RegistryConfig") or {}
-        index = (config.get("IndexConfigs") or {}).get(registry)
-        if index is not None:
-            return not index.get("Secure", True)
-        host = registry.rsplit(":", 1)[0].strip("[]")
-        try:
-            addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-        except socket.gaierror:
-            return False
-        networks = [ipaddress.ip_network(cidr) for cidr in config.get("InsecureRegistryCIDRs") or []]
-        return any(ipaddress.ip_address(address) in network for address in addresses for network in networks
-                   if ipaddress.ip_address(address).version == network.version)
-
-    def tag(self, image_id: str, reference: ImageReference) -> None:
-        with self._errors(f"tag image {image_id} as {reference.tagged}"):
-            self.api.tag(image_id, reference.name, reference.tag)
-
-    def push(self, reference: ImageReference) -> str:
-        """Push ``reference`` (a tag) and return the digest the daemon reports for the pushed manifest."""
-        action = f"push {reference.tagged} to registry {reference.registry}"
-        with self._errors(action):
-            progress = self.api.push(reference.name, tag=reference.tag, stream=True, decode=True,
-                                     auth_config=self.auth_config)
-            digests = [line["aux"]["Digest"] for line in self._follow(progress, action)
-                       if "Digest" in (line.get("aux") or {})]
-        if not digests:
-            raise DaemonError(f"the Docker daemon at {self.host} pushed {reference.tagged} but reported no digest")
-        return parse_digest(digests[-1])
-
-    def pull(self, reference: ImageReference) -> None:
-        """Pull ``reference``: by digest when it has one (the daemon then checks the manifest against it)."""
-        action = f"pull {reference} from registry {reference.registry}"
-        with self._errors(action):
-            progress = self.api.pull(reference.name, tag=reference.manifest_reference, stream=True, decode=True,
-                                     auth_config=self.auth_config)
-            for _line in self._follow(progress, action):
-                pass
-
-    def _follow(self, progress, action: str):
-        """Yield the daemon's progress messages; its error message, if one comes, becomes a DaemonError."""
-        for line in progress:
-            if "error" in line:
-                raise DaemonError(f"the Docker daemon at {self.host} could not {action}: {line['error']}")
-            yield line
-
-    @contextlib.contextmanager
-    def _errors(self, action: str):
-        """Turn Docker SDK and transport errors into a DaemonError that says what the daemon could not do."""
-        try:
-            yield
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            raise DaemonError(f"the Docker daemon at {self.host} could not {action}: {exc}") from exc
-
-
-def repo_digests(image: dict | None, reference: ImageReference) -> list[str]:
-    """The digests the daemon recorded for ``image`` in ``reference``'s repository (``RepoDigests``)."""
-    prefix = f"{reference.name}@"
-    entries = (image or {}).get("RepoDigests") or []
-    return [entry[len(prefix):] for entry in entries if entry.startswith(prefix)]
-
-
-class RegistryImage:
-    """One task: push, pull or verify the image ``name`` names. :meth:`run` returns the module's result."""
-
-    def __init__(self, module: AnsibleModule) -> None:
-        self.module = module
-        self.params = module.params
-        self.reference = self._parse_name()
-        self.result = {
-            "changed": False,
-            "name": str(self.reference),
-            "repository": self.reference.repository,
-        }
-        if self.reference.tag:
-            self.result["tag"] = self.reference.tag
-        self.registry = None  # the RegistryClient, while run() runs
-        self.platform = None  # the parsed platform option
-
-    def _parse_name(self) -> ImageReference:
-        try:
-            return parse_reference(self.params["name"])
-        except ReferenceFormatError as exc:
-            raise ImageTaskError(f"name: {exc}") from None
-
-    def run(self) -> dict:
-        state = self.params["state"]
-        if self.params["digest"] and state != "verified":
-            raise ImageTaskError(f"digest is only used with state=verified, not with state={state}")
-        if self.params["platform"] and (state, self.params["verify"]) != ("verified", "blobs"):
-            raise ImageTaskError("platform is only used with state=verified and verify=blobs")
-        self.platform = parse_platform(self.params["platform"]) if self.params["platform"] else None
-        action = {"pushed": self.push, "pulled": self.pull, "verified": self.verify}[state]
-        credentials = registry_credentials(self.reference.registry, self.params["username"], self.params["password"])
-        with RegistryClient(self.reference.registry, ca_path=self.params["ca_path"], timeout=self.params["timeout"],
-                            insecure=self._insecure(), credentials=credentials) as registry:
-            self.registry = registry
-            action()
-        return self.result
-
-    def _insecure(self) -> bool:
-        """Whether to treat the registry as insecure: as told, or as the Docker daemon on this host treats it."""
-        if self.params["insecure"] is not None:
-            return self.params["insecure"]
-        if docker is None:  # state=verified with pull=false needs no daemon, and asks none
-            return False
-        return self._daemon().treats_as_insecure(self.reference.registry)
-
-    def _daemon(self) -> Daemon:
-        return Daemon(self.params["docker_host"], self.params["timeout"],
-                      self.registry.credentials if self.registry else None)
-
-    def _registry_digest(self) -> str | None:
-        """What the registry serves for ``name`` now, or None when it has nothing under that tag."""
-        try:
-            return self.registry.head_manifest(self.reference)
-        except ManifestUnknownError:
-            return None
-
-    # state=pushed
-
-    def push(self) -> None:
-        """Tag ``source`` as ``name`` and push it, unless the registry already serves that very image there."""
-        reference = self.reference
-        if reference.digest:
-            raise ImageTaskError(f"name: state=pushed needs a tag, but {self.params['name']!r} names a digest")
-        daemon = self._daemon()
-        source = self._source_image(daemon)
-        self.result["image_id"] = source["Id"]
-        served = self._registry_digest()
-        if self._already_pushed(source, served):
-            self.result["digest"] = served
-            return
-        self.result["changed"] = True
-        if self.module.check_mode:
-            return
-        daemon.tag(source["Id"], reference)
-        self.result["digest"] = daemon.push(reference)
-
-    def _source_image(self, daemon: Daemon) -> dict:
-        source = self.params["source"] or self.params["name"]
-        image = daemon.inspect(source)
-        if image is None:
-            raise ImageTaskError(f"source: the Docker daemon at {daemon.host} has no image {source!r} to push; "
-                                 "build or load it first, or correct source")
-        return image
-
-    def _already_pushed(self, source: dict, served: str | None) -> bool:
-        """The registry serves, under the tag, a manifest that this very image was pushed (or pulled) as.
-
-        The local tag is only the means of a push: a host that has since dropped it has nothing to push.
-        """
-        return served is not None and served in repo_digests(source, self.reference)
-
-    # state=pulled
-
-    def pull(self) -> None:
-        """Pull ``name`` unless the host has the image the registry serves for it (under the tag, for a tag)."""
-        reference = self.reference
-        wanted = reference.digest or self.registry.head_manifest(reference)
-        daemon = self._daemon()
-        if not self._already_pulled(daemon, wanted):
-            self.result["changed"] = True
-            if self.module.check_mode:
-                return
-            daemon.pull(reference)
-        image = self._image_recorded_as(daemon, wanted)
-        self.result.update(digest=wanted, image_id=image["Id"])
-
-    def _already_pulled(self, daemon: Daemon, wanted: str) -> bool:
-        """The host has the image recorded with digest ``wanted`` and, when ``name`` is a tag, the tag is that image."""
-        image = daemon.inspect(str(self.reference.by_digest(wanted)))
-        if image is None:
-            return False
-        if self.reference.digest:
-            return True
-        tagged = daemon.inspect(self.reference.tagged)
-        return tagged is not None and tagged["Id"] == image["Id"]
-
-    # state=verified
-
-    def verify(self) -> None:
-        """Read the digest from each source, failing at the first disagreement; changes only by pulling."""
-        digests = self.result["digests"] = {}
-        expected = self._expected_digest()
-        if expected:
-            digests["expected"] = expected
-        digests["head"] = self.registry.head_manifest(self.reference)
-        manifest = self.registry.get_manifest(self.reference)
-        digests["get"] = digest_of(manifest.content)
-        agreed = self._agree(digests)  # before pulling: a mismatch here needs no download to report
-        if self.params["verify"] == "blobs":
-            self._verify_blobs(agreed, manifest)
-        if self.params["pull"]:
-            self._verify_pull(agreed)
-        self.result["digest"] = self._agree(digests)
-
-    def _verify_blobs(self, digest: str, manifest) -> None:
-        """Re-hash every blob that the manifest (and, for an index, each selected platform's manifest) names."""
-        plan = plan_image(manifest.content, digest, manifest.media_type, self._child_manifest, self.platform)
-        verifier = BlobVerifier(self.reference.registry, self.reference.repository, self.registry.trust,
-                                self.params["timeout"], scheme=self.registry.scheme,
-                                authorization=self.registry.authorization)
-        self.result["blobs"] = verifier.verify(plan)
-
-    def _child_manifest(self, child) -> tuple[bytes, str | None]:
-        """A manifest an index lists, fetched by digest; its bytes must hash to that digest and be as many."""
-        manifest = self.registry.get_manifest(self.reference.by_digest(child.digest))
-        found = digest_of(manifest.content)
-        if found != child.digest or len(manifest.content) != child.size:
-            raise DigestMismatchError(
-                f"manifest mismatch in repository {self.reference.repository}: expected {child.digest} "
-                f"({child.size} bytes; {child.where}), found {found} ({len(manifest.content)} bytes)")
-        return manifest.content, manifest.media_type
-
-    def _expected_digest(self) -> str | None:
-        option, in_name = self.params["digest"], self.reference.digest
-        if option:
-            try:
-                option = parse_digest(option)
-            except DigestError as exc:
-                raise ImageTaskError(f"digest: {exc}") from None
-        if option and in_name and option != in_name:
-            raise ImageTaskError(f"digest mismatch: the digest option is {option}, but name has {in_name}")
-        return option or in_name
-
-    @staticmethod
-    def _agree(digests: dict) -> str:
-        return agreed_digest({f"{key} ({DIGEST_SOURCES[key]})": value for key, value in digests.items()})
-
-    def _verify_pull(self, digest: str) -> None:
-        """Have the daemon fetch the image by ``digest`` (it checks the manifest) and read back its RepoDigests.
-
-        A host that already has the image needs no pull; one that lacks it gets it, which is a change.
-        """
-        by_digest = self.reference.by_digest(digest)
-        daemon = self._daemon()
-        if daemon.inspect(str(by_digest)) is None:
-            self.result["changed"] = True
-            if self.module.check_mode:
-                return
-            daemon.pull(by_digest)
-        image = self._image_recorded_as(daemon, digest)
-        self.result["digests"]["repo_digest"] = digest
-        self.result["image_id"] = image["Id"]
-
-    def _image_recorded_as(self, daemon: Daemon, digest: str) -> dict:
-        """The local image the daemon records under ``name``'s repository with ``digest``, or a DaemonError."""
-        image = daemon.inspect(str(self.reference.by_digest(digest)))
-        recorded = repo_digests(image, self.reference)
-        if digest not in recorded:
-            raise DaemonError(f"the Docker daemon at {daemon.host} does not list {digest} among the RepoDigests of "
-                              f"{self.reference.name} ({', '.join(recorded) or 'none'})")
-        return image
 
 
 def argument_spec() -> dict:
-    spec = registry_common_argument_spec()
+    spec = connection_argument_spec()
+    spec.update(docker_argument_spec())
     spec.update(
         name={"type": "str", "required": True},
         source={"type": "str"},
@@ -623,21 +279,20 @@ def argument_spec() -> dict:
         platform={"type": "str"},
         pull={"type": "bool", "default": True},
         insecure={"type": "bool"},
+        insecure_send_credentials={"type": "bool", "default": False},
     )
     return spec
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           **registry_connection_requirements())
-    params = module.params
-    require_libraries(module, need_docker=params["state"] != "verified" or params["pull"])
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, **connection_requirements())
     task = None
     try:
-        task = RegistryImage(module)
+        task = RegistryImage(module.params, module.check_mode)
+        if task.needs_daemon():
+            require_sdk(module)
         result = task.run()
-    except (ImageTaskError, RegistryError, DigestMismatchError, BlobMismatchError, BlobFetchError, PlatformError,
-            ManifestFormatError) as exc:
+    except (ImageTaskError, RegistryError, DaemonError, DigestMismatchError) as exc:
         module.fail_json(msg=str(exc), **(task.result if task else {}))
     module.exit_json(**result)
 

@@ -48,20 +48,11 @@ author:
 requirements:
   - C(cryptography) 3.1 or newer on the host, to read the certificate and check its chain (Debian's
     C(python3-cryptography) will do).
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-    details:
-      - The probe changes nothing; in check mode it probes all the same and returns the same verdict.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
-    support: none
-  idempotent:
-    description:
-      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
-    support: full
+extends_documentation_fragment:
+  - dockyard.registry._attributes
+  - dockyard.registry._attributes.READ_ONLY
+  - dockyard.registry._attributes.ACTIONGROUP
+  - dockyard.registry._registry
 options:
   registry:
     description:
@@ -72,29 +63,12 @@ options:
         C(http://); V(https://), the default, over TLS.
     type: str
     required: true
-  ca_path:
-    description:
-      - A PEM file with the CA certificates to trust, in place of the system roots and the C(*.crt) files in
-        C(/etc/docker/certs.d/<host:port>/). The Docker daemon does not read it, so with it the probe no longer
-        answers for the daemon.
-    type: path
   timeout:
     description:
-      - Seconds to wait for the TCP connection, for the TLS handshake, and for the answer to C(GET /v2/), each.
+      - Seconds to wait for the TCP connection, for the TLS handshake, and for the answer to C(GET /v2/), each;
+        the probe as a whole gets three times as long.
       - V(timeout) is the verdict when one of them takes longer.
-    type: int
     default: 10
-  username:
-    description:
-      - Account to probe with. Not given, the probe uses what C(docker login) stored for O(registry) in the Docker
-        client configuration of the user it runs as (C(~/.docker/config.json) or the credential helper it names),
-        as the daemon client would; without one it asks anonymously.
-      - Sent as HTTP Basic auth over TLS only.
-    type: str
-  password:
-    description:
-      - Password of O(username). Required with it.
-    type: str
 seealso:
   - module: dockyard.registry.registry_image
   - name: Docker's certs.d
@@ -221,384 +195,32 @@ certificate:
       type: str
 """
 
-import datetime
-import re
-import socket
-import ssl
-import traceback
-import warnings
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
-    AUTH_REFUSED,
-    AUTH_REQUIRED,
-    CONNECTION_REFUSED,
-    HTTPS_EXPECTED,
-    NOT_A_REGISTRY,
-    OK,
-    PLAIN_HTTP_PORT,
-    SUMMARIES,
-    TIMEOUT,
-    TLS_ERROR,
-    UNKNOWN_AUTHORITY,
-    UNREACHABLE,
-    UNRESOLVED,
-    AddressError,
-    RegistryAddress,
-    certificate_problems,
-    describe,
-    first_bytes_kind,
-    first_line,
-    http_verdict,
-    parse_address,
-    remedy,
+from ansible_collections.dockyard.registry.plugins.module_utils._probe import AddressError, parse_address
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import registry_credentials
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import TrustConfigError
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.options import (
+    connection_argument_spec,
+    connection_requirements,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._registry_client import (
-    Credentials,
-    Trust,
-    TrustConfigError,
-    registry_connection_argument_spec,
-    registry_connection_requirements,
-    registry_credentials,
-    system_ca_bundle,
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe import (
+    CRYPTOGRAPHY_IMPORT_ERROR,
+    PROBE_TIMEOUT,
+    RegistryProbe,
 )
-
-try:
-    from cryptography import x509
-except ImportError:
-    x509 = None
-    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
-else:
-    CRYPTOGRAPHY_IMPORT_ERROR = None
-
-PROBE_TIMEOUT = 10
-MAX_ANSWER = 65536  # of the answer to GET /v2/: the status line and headers are what count
-RECEIVE_SIZE = 16384
-ENCODING_DER = 2  # _ssl.ENCODING_DER, for the certificates of Python < 3.13's private chain accessor
-# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED: reported only once a chain was built.
-OPENSSL_DATE_ERRORS = (9, 10)
-PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL)
-
-
-class Verdict(Exception):
-    """Raised where the probe knows the answer: ``status`` and what it saw."""
-
-    def __init__(self, status: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
-class RegistryProbe:
-    """One probe of one registry address; :meth:`run` returns the module's result."""
-
-    def __init__(self, address: RegistryAddress, trust: Trust | None, timeout: int,
-                 credentials: Credentials | None = None) -> None:
-        self.address = address
-        self.trust = trust
-        self.timeout = timeout
-        # Basic auth over TLS only: over plain HTTP the probe asks anonymously rather than leak the password.
-        self.credentials = credentials if address.scheme == "https" else None
-        self.result = {
-            "changed": False,
-            "registry": address.name,
-            "url": f"{address.scheme}://{address.name}/v2/",
-            "problems": [],
-        }
-        if trust is not None:
-            self.result["trusted_cas"] = trust.source
-        if self.credentials is not None:
-            self.result["credentials"] = f"user {self.credentials.username} from {self.credentials.source}"
-
-    def run(self) -> dict:
-        try:
-            self._probe()
-            verdict = Verdict(NOT_A_REGISTRY, "the probe reached no verdict")  # _judge_answer always decides
-        except Verdict as reached:
-            verdict = reached
-        self.result.update(status=verdict.status, detail=verdict.detail, summary=SUMMARIES[verdict.status])
-        self.result["remedy"] = remedy(verdict.status, self.address, str(self.trust.certs_dir) if self.trust else "",
-                                       self.result.get("certificate"), self.timeout)
-        return self.result
-
-    def _probe(self) -> None:
-        sock = self._connect()
-        try:
-            if self.address.scheme == "http":
-                answer = self._exchange_plain(sock)
-            else:
-                answer = self._exchange_tls(sock)
-        finally:
-            sock.close()
-        self._judge_answer(answer)
-
-    # TCP
-
-    def _connect(self) -> socket.socket:
-        where = self.address.name
-        try:
-            return socket.create_connection((self.address.host, self.address.port), timeout=self.timeout)
-        except socket.gaierror as exc:
-            raise Verdict(UNRESOLVED, f"{self.address.host} does not resolve: {exc.strerror}") from None
-        except socket.timeout:
-            raise Verdict(TIMEOUT, f"no TCP connection to {where} within {self.timeout} seconds") from None
-        except ConnectionRefusedError:
-            raise Verdict(CONNECTION_REFUSED, f"{where} refused the TCP connection") from None
-        except OSError as exc:
-            raise Verdict(UNREACHABLE, f"no TCP connection to {where}: {exc.strerror or exc}") from None
-
-    def _receive(self, sock: socket.socket, during: str) -> bytes:
-        try:
-            return sock.recv(RECEIVE_SIZE)
-        except socket.timeout:
-            raise Verdict(TIMEOUT, f"{self.address.name} accepted the connection but sent nothing for "
-                                   f"{self.timeout} seconds {during}") from None
-        except ConnectionResetError:
-            raise Verdict(TLS_ERROR if self.address.scheme == "https" else NOT_A_REGISTRY,
-                          f"{self.address.name} reset the connection {during}") from None
-
-    def _request(self) -> bytes:
-        authorization = f"Authorization: {self.credentials.basic}\r\n" if self.credentials else ""
-        return (f"GET /v2/ HTTP/1.1\r\nHost: {self.address.name}\r\nUser-Agent: dockyard.registry registry_probe\r\n"
-                f"Accept: application/json\r\n{authorization}Connection: close\r\n\r\n").encode("ascii")
-
-    # Plain HTTP
-
-    def _exchange_plain(self, sock: socket.socket) -> bytes:
-        try:
-            sock.sendall(self._request())
-        except OSError as exc:
-            raise Verdict(NOT_A_REGISTRY, f"{self.address.name} closed the connection: {exc.strerror or exc}") from None
-        answer = b""
-        while len(answer) < MAX_ANSWER and not _complete(answer):
-            data = self._receive(sock, "in answer to GET /v2/")
-            if not data:
-                break
-            answer += data
-            if first_bytes_kind(answer) == "tls":
-                raise Verdict(HTTPS_EXPECTED, f"{self.address.name} answered plain HTTP with a TLS record")
-        return answer
-
-    # TLS
-
-    def _context(self) -> ssl.SSLContext:
-        """Complete any handshake: the certificate is judged afterwards, against what the daemon trusts."""
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.trust.cert:
-            context.load_cert_chain(*self.trust.cert)
-        return context
-
-    def _exchange_tls(self, sock: socket.socket) -> bytes:
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = self._context().wrap_bio(incoming, outgoing, server_hostname=self.address.host)
-        self._handshake(sock, tls, incoming, outgoing)
-        self._judge_certificate(tls)
-        tls.write(self._request())
-        self._send(sock, outgoing)
-        answer = b""
-        while len(answer) < MAX_ANSWER and not _complete(answer):
-            try:
-                answer += tls.read(RECEIVE_SIZE)
-                continue
-            except ssl.SSLWantReadError:
-                pass
-            except ssl.SSLZeroReturnError:
-                break
-            except ssl.SSLError as exc:
-                raise Verdict(TLS_ERROR, f"{self.address.name} ended the TLS session after the handshake: "
-                                         f"{exc.reason or exc}") from None
-            data = self._receive(sock, "in answer to GET /v2/")
-            if not data:
-                break
-            incoming.write(data)
-        return answer
-
-    def _handshake(self, sock, tls, incoming, outgoing) -> None:
-        """Drive the handshake over ``sock`` by hand, to see the first bytes the server answers with."""
-        received = b""
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                pass
-            except ssl.SSLError as exc:
-                self._send(sock, outgoing, quiet=True)
-                raise Verdict(TLS_ERROR, f"the TLS handshake with {self.address.name} failed: "
-                                         f"{exc.reason or exc}") from None
-            self._send(sock, outgoing)
-            data = self._receive(sock, "during the TLS handshake")
-            if len(received) < 5:
-                received += data
-                self._judge_first_bytes(received)
-            if not data:
-                raise Verdict(TLS_ERROR, f"{self.address.name} closed the connection during the TLS handshake")
-            incoming.write(data)
-        self._send(sock, outgoing)
-
-    def _send(self, sock, outgoing, quiet: bool = False) -> None:
-        pending = outgoing.read()
-        if not pending:
-            return
-        try:
-            sock.sendall(pending)
-        except OSError as exc:
-            if not quiet:
-                raise Verdict(TLS_ERROR, f"{self.address.name} closed the connection during the TLS handshake: "
-                                         f"{exc.strerror or exc}") from None
-
-    def _judge_first_bytes(self, received: bytes) -> None:
-        kind = first_bytes_kind(received)
-        if len(received) < 2 or kind == "tls":
-            return
-        if kind == "http":
-            raise Verdict(PLAIN_HTTP_PORT, f"{self.address.name} answered the TLS handshake with plain HTTP: "
-                                           f"{first_line(received)!r}")
-        raise Verdict(NOT_A_REGISTRY, f"{self.address.name} answered the TLS handshake with bytes that are neither "
-                                      f"TLS nor HTTP: {received[:16]!r}")
-
-    def _judge_certificate(self, tls) -> None:
-        der = tls.getpeercert(binary_form=True)
-        if not der:
-            raise Verdict(TLS_ERROR, f"{self.address.name} completed the TLS handshake without a certificate")
-        leaf = x509.load_der_x509_certificate(der)
-        self.result["certificate"] = describe(leaf)
-        chain = _peer_chain(tls)
-        intermediates = [x509.load_der_x509_certificate(item) for item in (chain or [])[1:]]
-        now = datetime.datetime.now(datetime.timezone.utc)
-        problems = certificate_problems(leaf, intermediates, self._anchors(), self.address.host, now)
-        if chain is None and any(problem.verdict == UNKNOWN_AUTHORITY for problem in problems) and self._openssl_trusts():
-            # Python < 3.10 does not hand out the intermediates the server sent; OpenSSL used them.
-            problems = [problem for problem in problems if problem.verdict != UNKNOWN_AUTHORITY]
-        self.result["problems"] = [problem.verdict for problem in problems]
-        if problems:
-            raise Verdict(problems[0].verdict, "; ".join(problem.detail for problem in problems))
-
-    def _anchors(self) -> list:
-        anchors = []
-        for path in self.trust.ca_files or _default_ca_files():
-            try:
-                pem = path.read_bytes()
-            except OSError as exc:
-                raise TrustConfigError(f"cannot read CA file {path}: {exc.strerror}") from None
-            anchors += _load_certificates(pem)
-        return anchors
-
-    def _openssl_trusts(self) -> bool:
-        """Whether OpenSSL builds a chain from the registry's certificate to the trusted CAs (dates aside)."""
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.load_verify_locations(cafile=self.trust.verify if isinstance(self.trust.verify, str) else None)
-        if self.trust.cert:
-            context.load_cert_chain(*self.trust.cert)
-        try:
-            with socket.create_connection((self.address.host, self.address.port), timeout=self.timeout) as sock, \
-                    context.wrap_socket(sock, server_hostname=self.address.host):
-                return True
-        except ssl.SSLCertVerificationError as exc:
-            return exc.verify_code in OPENSSL_DATE_ERRORS
-        except OSError:
-            return False
-
-    # HTTP answer
-
-    def _judge_answer(self, answer: bytes) -> None:
-        if not answer:
-            raise Verdict(NOT_A_REGISTRY, f"{self.address.name} closed the connection without answering GET /v2/")
-        if first_bytes_kind(answer) != "http":
-            raise Verdict(NOT_A_REGISTRY, f"{self.address.name} answered GET /v2/ with something that is not HTTP: "
-                                          f"{answer[:16]!r}")
-        status, reason, headers, body = _parse_answer(answer)
-        self.result["http_status"] = status
-        verdict = http_verdict(status, headers, body, self.address.scheme)
-        said = f"GET {self.result['url']} answered {status} {reason}".rstrip()
-        if verdict == OK:
-            detail = f"{said} (Docker-Distribution-Api-Version: {_header(headers, 'Docker-Distribution-Api-Version')})"
-        elif verdict == AUTH_REQUIRED and self.credentials is not None:
-            verdict = AUTH_REFUSED
-            detail = f"{said} to user {self.credentials.username} ({self.credentials.source})"
-        elif verdict == AUTH_REQUIRED:
-            challenge = _header(headers, "WWW-Authenticate")
-            detail = f"{said}" + (f" asking for {challenge}" if challenge else "")
-        elif verdict == HTTPS_EXPECTED:
-            detail = f"{said}: {body.strip()[:80].decode('ascii', 'replace')}"
-        else:
-            detail = f"{said} without the Docker-Distribution-Api-Version header of a registry"
-        raise Verdict(verdict, detail)
-
-
-def _complete(answer: bytes) -> bool:
-    """Whether ``answer`` holds the headers and as much body as Content-Length announces."""
-    head, separator, body = answer.partition(b"\r\n\r\n")
-    if not separator:
-        return False
-    length = _header(_parse_headers(head), "Content-Length")
-    return length is not None and length.isdigit() and len(body) >= int(length)
-
-
-def _parse_headers(head: bytes) -> dict:
-    headers = {}
-    for line in head.split(b"\r\n")[1:]:
-        name, colon, value = line.partition(b":")
-        if colon:
-            headers[name.decode("latin-1").strip()] = value.decode("latin-1").strip()
-    return headers
-
-
-def _parse_answer(answer: bytes) -> tuple[int, str, dict, bytes]:
-    head, _separator, body = answer.partition(b"\r\n\r\n")
-    parts = first_line(head, limit=200).split(" ", 2)
-    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-    return status, parts[2] if len(parts) > 2 else "", _parse_headers(head), body
-
-
-def _header(headers: dict, name: str) -> str | None:
-    return next((value for key, value in headers.items() if key.lower() == name.lower()), None)
-
-
-def _peer_chain(tls) -> list[bytes] | None:
-    """The certificates the server sent, leaf first, as DER; None where Python cannot tell (before 3.10)."""
-    getter = getattr(tls, "get_unverified_chain", None)  # Python 3.13
-    if getter is None:
-        getter = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)  # private in 3.10 to 3.12
-    if getter is None:
-        return None
-    return [item if isinstance(item, bytes) else item.public_bytes(ENCODING_DER) for item in getter() or []]
-
-
-def _load_certificates(pem: bytes) -> list:
-    """Every certificate of a PEM bundle that parses; like Go, skip the ones that do not (old roots exist)."""
-    certificates = []
-    for block in PEM_CERTIFICATE.findall(pem):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # roots with a non-positive serial number still parse, with a warning
-            try:
-                certificates.append(x509.load_pem_x509_certificate(block))
-            except ValueError:
-                continue
-    return certificates
-
-
-def _default_ca_files() -> list:
-    """OpenSSL's default bundle, where no system bundle was found at the places Go looks."""
-    cafile = ssl.get_default_verify_paths().cafile
-    return [system_ca_bundle([cafile])] if cafile and system_ca_bundle([cafile]) else []
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
 
 
 def argument_spec() -> dict:
-    spec = registry_connection_argument_spec()
-    spec["timeout"] = dict(spec["timeout"], default=PROBE_TIMEOUT)
+    spec = connection_argument_spec(timeout=PROBE_TIMEOUT)
     spec.update(registry={"type": "str", "required": True})
     return spec
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           **registry_connection_requirements())
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, **connection_requirements())
     if CRYPTOGRAPHY_IMPORT_ERROR:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     params = module.params
@@ -606,15 +228,9 @@ def main() -> None:
         module.fail_json(msg=f"timeout must be a positive number of seconds, not {params['timeout']}")
     try:
         address = parse_address(params["registry"])
-        trust = None
-        if address.scheme == "https":
-            trust = Trust(address.name, params["ca_path"], system_roots=system_ca_bundle())
-        try:
-            credentials = registry_credentials(address.name, params["username"], params["password"])
-            result = RegistryProbe(address, trust, params["timeout"], credentials).run()
-        finally:
-            if trust is not None:
-                trust.close()
+        trust = Trust.for_registry(address.name, params["ca_path"]) if address.scheme == "https" else None
+        credentials = registry_credentials(address.name, params["username"], params["password"])
+        result = RegistryProbe(address, trust, params["timeout"], credentials).run()
     except (AddressError, TrustConfigError) as exc:
         module.fail_json(msg=str(exc))
     if address.is_loopback:

@@ -78,12 +78,28 @@ def test_module_documentation_renders_with_attributes(module):
             assert attribute.get("details"), f"{name}: partial support must say what is missing"
 
 
+def _collection_sources(path: Path, seen: set | None = None) -> list[Path]:
+    """``path`` and every module_utils file of the collection it imports, directly or through another."""
+    seen = seen if seen is not None else set()
+    if path in seen:
+        return []
+    seen.add(path)
+    sources = [path]
+    prefix = "ansible_collections.dockyard.registry.plugins.module_utils."
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(prefix):
+            imported = ROOT / "plugins" / "module_utils" / Path(*node.module[len(prefix):].split("."))
+            sources += _collection_sources(imported.with_suffix(".py"), seen)
+    return sources
+
+
 def _module_source_facts(module: str) -> tuple[bool, bool]:
-    """(supports_check_mode given to AnsibleModule, whether the module ever returns a ``diff``)."""
-    tree = ast.parse((ROOT / "plugins" / "modules" / f"{module}.py").read_text())
+    """(supports_check_mode given to AnsibleModule, whether the module or its module_utils return a ``diff``)."""
     supports_check_mode = False
     returns_diff = False
-    for node in ast.walk(tree):
+    nodes = [node for source in _collection_sources(ROOT / "plugins" / "modules" / f"{module}.py")
+             for node in ast.walk(ast.parse(source.read_text()))]
+    for node in nodes:
         if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == "AnsibleModule":
             for keyword in node.keywords:
                 if keyword.arg == "supports_check_mode":

@@ -13,7 +13,6 @@ import json
 import re
 import ssl
 import threading
-from types import SimpleNamespace
 
 import pytest
 from cryptography import x509
@@ -21,19 +20,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.dockyard.registry.plugins.module_utils._blobs import (
-    OCI_INDEX,
-    OCI_MANIFEST,
-    BlobFetchError,
-    BlobMismatchError,
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.blobs import (
     BlobVerifier,
-    ManifestFormatError,
     Platform,
-    PlatformError,
     parse_platform,
     plan_image,
     select_children,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.client import RegistryClient
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import (
+    BlobFetchError,
+    BlobMismatchError,
+    ManifestFormatError,
+    PlatformError,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.media import OCI_INDEX, OCI_MANIFEST
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
 
 REPOSITORY = "team/app"
 
@@ -198,20 +200,31 @@ class BlobServer(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), BlobHandler)
         self.blobs = {}
         self.requests = []
+        self.redirected = set()  # digests answered with a redirect to moved-<digest>
+        self.cut_after = {}  # digest -> for each coming GET, the bytes sent before the connection is cut
 
 
 class BlobHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a registry does
 
+    def handle_one_request(self) -> None:
+        # A TLS handshake on this plain port gets 400 at once, as Distribution (Go's net/http) answers it.
+        if not isinstance(self.connection, ssl.SSLSocket) and self.rfile.peek(1)[:1] == b"\x16":
+            self.wfile.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self.close_connection = True
+            return
+        super().handle_one_request()
+
     def do_GET(self) -> None:
         self.server.requests.append(self.path)
         name = self.path.rsplit("/", 1)[-1]
-        if name.startswith("redirect-"):
+        if name in self.server.redirected:
             self.send_response(307)
-            self.send_header("Location", self.path.replace("redirect-", ""))
+            self.send_header("Location", self.path.replace(name, f"moved-{name}"))
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        name = name.removeprefix("moved-")
         data = self.server.blobs.get(name)
         if data is None:
             body = json.dumps({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry"}]}).encode()
@@ -223,6 +236,12 @@ class BlobHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
+        if self.server.cut_after.get(name):
+            self.wfile.write(data[:self.server.cut_after[name].pop(0)])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
         self.wfile.write(data)
 
     def log_message(self, *args) -> None:
@@ -239,10 +258,15 @@ def server():
     blob_server.server_close()
 
 
+def client(server, ca_file=None) -> RegistryClient:
+    """A client of the test server: plain HTTP as for an insecure registry, or TLS trusting ``ca_file``."""
+    registry = f"127.0.0.1:{server.server_address[1]}"
+    return RegistryClient(registry, timeout=10, insecure=ca_file is None,
+                          trust=Trust(registry, ca_path=str(ca_file) if ca_file else None))
+
+
 def verifier(server, **options) -> BlobVerifier:
-    trust = SimpleNamespace(verify=True, cert=None)
-    return BlobVerifier(f"127.0.0.1:{server.server_address[1]}", REPOSITORY, trust, timeout=10, scheme="http",
-                        **options)
+    return BlobVerifier(client(server), REPOSITORY, **options)
 
 
 def serve_image(server, *layers: bytes, config_bytes: bytes = AMD64):
@@ -308,7 +332,7 @@ def test_a_missing_blob_fails_with_the_registry_error(server):
     with pytest.raises(BlobFetchError) as raised:
         verifier(server).verify(plan)
     assert str(raised.value) == (
-        f"registry {verifier(server).registry} answered 404 Not Found to GET of blob {digest(b'layer')} "
+        f"registry {client(server).registry} answered 404 Not Found to GET of blob {digest(b'layer')} "
         f"(layer 1 of 1 of manifest {plan.manifests[0].digest}) in repository {REPOSITORY}: "
         "BLOB_UNKNOWN blob unknown to registry")
 
@@ -316,12 +340,38 @@ def test_a_missing_blob_fails_with_the_registry_error(server):
 def test_redirects_are_followed(server):
     layer = b"redirected layer"
     plan = serve_image(server, layer)
-    redirected = verifier(server)
-    stream = redirected._stream
-    # Ask for .../blobs/redirect-<digest>: the server answers 307 with the blob's own URL.
-    redirected._stream = lambda blob, url: stream(blob, url.replace(blob.digest, f"redirect-{blob.digest}"))
-    assert redirected.verify(plan)["bytes"] == plan.size
-    assert f"/v2/{REPOSITORY}/blobs/redirect-{digest(layer)}" in server.requests
+    server.redirected.add(digest(layer))
+    assert verifier(server).verify(plan)["bytes"] == plan.size
+    assert f"/v2/{REPOSITORY}/blobs/moved-{digest(layer)}" in server.requests
+
+
+def test_a_transfer_cut_short_is_a_transfer_failure_not_a_corrupt_blob(server):
+    layer = b"q" * 3_000_000
+    plan = serve_image(server, layer)
+    server.cut_after[digest(layer)] = [1_000_000, 2_000_000]  # where each of two transfers breaks off
+    with pytest.raises(BlobFetchError) as raised:
+        verifier(server).verify(plan)
+    assert str(raised.value) == (
+        f"the transfer of blob {digest(layer)} (layer 1 of 1 of manifest {plan.manifests[0].digest}) from registry "
+        f"{client(server).registry} broke off twice, after 1000000 and 2000000 of 3000000 bytes; nothing is wrong "
+        "with the blob as far as is known, run again")
+
+
+def test_a_transfer_cut_once_is_tried_again_and_passes(server):
+    layer = b"r" * 3_000_000
+    plan = serve_image(server, layer)
+    server.cut_after[digest(layer)] = [1_500_000]
+    assert verifier(server).verify(plan)["bytes"] == plan.size
+
+
+def test_a_blob_the_registry_serves_short_every_time_is_a_mismatch(server):
+    layer = b"s" * 3_000_000
+    plan = serve_image(server, layer)
+    server.cut_after[digest(layer)] = [1_000_000, 1_000_000]
+    with pytest.raises(BlobMismatchError, match=re.escape(
+            f"should be 3000000 bytes, but the registry served 1000000 bytes, which hash to "
+            f"{digest(layer[:1_000_000])}")):
+        verifier(server).verify(plan)
 
 
 def test_a_single_image_for_another_platform_fails_naming_both(server):
@@ -378,8 +428,7 @@ def tls_server(tmp_path):
 
 
 def tls_verifier(server, ca_file, **options) -> BlobVerifier:
-    trust = SimpleNamespace(verify=str(ca_file), cert=None)
-    return BlobVerifier(f"127.0.0.1:{server.server_address[1]}", REPOSITORY, trust, timeout=10, **options)
+    return BlobVerifier(client(server, ca_file), REPOSITORY, **options)
 
 
 def test_blobs_stream_over_tls_through_keep_alive_connections(tls_server, tmp_path):
@@ -402,8 +451,8 @@ def test_a_certificate_from_another_ca_fails_the_handshake(tls_server, tmp_path)
     other.mkdir()
     _certificate(other, "unrelated CA", "127.0.0.1")
     plan = serve_image(tls_server, b"layer")
-    with pytest.raises(BlobFetchError, match=r"TLS verification of https://127\.0\.0\.1:\d+/v2/team/app/blobs/sha256:"
-                                             r"[0-9a-f]{64} failed: unable to get local issuer certificate"):
+    with pytest.raises(BlobFetchError, match=r"cannot fetch blob sha256:[0-9a-f]{64} \([^)]+\): TLS verification of https://127\.0\.0\.1:\d+ "
+                                             r"failed: certificate verify failed: unable to get local issuer certificate"):
         tls_verifier(tls_server, other / "unrelated CA.crt").verify(plan)
 
 

@@ -4,11 +4,11 @@ from ansible_collections.dockyard.registry.plugins.module_utils._daemon_json imp
     DaemonJsonError,
     changed_keys,
     flag_conflicts,
-    lightest_action,
     merge,
     parse,
     render,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import lightest_action
 
 SEEDED = {"log-level": "warn", "runtimes": {"crun": {"path": "/usr/bin/crun"}},
           "insecure-registries": ["old.example:5000"]}

@@ -21,12 +21,12 @@ from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
     certificate_problems,
     chain_to_anchor,
     describe,
-    first_bytes_kind,
     http_verdict,
     name_matches,
     parse_address,
     remedy,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.transport import first_bytes_kind
 
 ROOT = Path(__file__).resolve().parents[4]
 NOW = datetime.datetime(2026, 11, 27, 12, 0, tzinfo=datetime.timezone.utc)

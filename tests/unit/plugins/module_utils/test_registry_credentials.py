@@ -3,7 +3,7 @@
 import base64
 import json
 
-from ansible_collections.dockyard.registry.plugins.module_utils._registry_client import (
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import (
     Credentials,
     registry_credentials,
     unauthorized_message,

@@ -2,7 +2,6 @@
 
 import datetime
 import ssl
-import stat
 from pathlib import Path
 
 import pytest
@@ -11,10 +10,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.dockyard.registry.plugins.module_utils._registry_client import (
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import TrustConfigError
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import (
     CertsDir,
     Trust,
-    TrustConfigError,
     system_ca_bundle,
 )
 
@@ -34,11 +33,9 @@ def ca_pem(common_name: str) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def subjects(bundle: str) -> list[str]:
-    """The common names of the CAs OpenSSL finds in ``bundle``, in file order."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.load_verify_locations(cafile=bundle)
-    return [dict(part[0] for part in cert["subject"])["commonName"] for cert in context.get_ca_certs()]
+def subjects(trust: Trust) -> list[str]:
+    """The common names of the CAs the trust's TLS context holds, in the order they were loaded."""
+    return [dict(part[0] for part in cert["subject"])["commonName"] for cert in trust.context().get_ca_certs()]
 
 
 @pytest.fixture
@@ -56,45 +53,44 @@ def system_roots(tmp_path) -> Path:
 
 def test_empty_directory_trusts_the_system_roots_only(certs_d, system_roots):
     trust = Trust(REGISTRY, certs_d=certs_d, system_roots=system_roots)
-    assert (trust.verify, trust.cert) == (str(system_roots), None)
+    assert (trust.ca_files, trust.cert) == ((system_roots,), None)
+    assert subjects(trust) == ["System Root"]
     assert trust.source == f"the system roots only (no *.crt in {certs_d / REGISTRY})"
 
 
 def test_missing_directory_is_the_same_as_an_empty_one(tmp_path):
     trust = Trust(REGISTRY, certs_d=tmp_path / "nowhere", system_roots=None)
-    assert (trust.verify, trust.cert) == (True, None)
+    assert (trust.ca_files, trust.cert) == ((), None)
+    assert trust.context().verify_mode == ssl.CERT_REQUIRED
 
 
 def test_one_crt_is_trusted_besides_the_system_roots(certs_d, system_roots):
     (certs_d / REGISTRY / "ca.crt").write_bytes(ca_pem("Registry CA"))
     trust = Trust(REGISTRY, certs_d=certs_d, system_roots=system_roots)
-    try:
-        assert subjects(trust.verify) == ["System Root", "Registry CA"]
-        assert trust.source == f"the system roots and {certs_d / REGISTRY / 'ca.crt'}"
-    finally:
-        trust.close()
+    assert subjects(trust) == ["System Root", "Registry CA"]
+    assert trust.source == f"the system roots and {certs_d / REGISTRY / 'ca.crt'}"
 
 
-def test_several_crts_are_concatenated_into_one_private_bundle(certs_d):
+def test_several_crts_are_trusted_in_name_order(certs_d):
     for name in ("b.crt", "a.crt", "c.crt"):
         (certs_d / REGISTRY / name).write_bytes(ca_pem(f"CA {name}"))
-    # One file lacks its final newline: the bundle must still separate the certificates.
+    # One file lacks its final newline: each file is read on its own, so it still counts.
     (certs_d / REGISTRY / "a.crt").write_bytes(ca_pem("CA a.crt").rstrip(b"\n"))
     trust = Trust(REGISTRY, certs_d=certs_d, system_roots=None)
-    bundle = Path(trust.verify)
-    try:
-        assert subjects(trust.verify) == ["CA a.crt", "CA b.crt", "CA c.crt"]
-        assert stat.S_IMODE(bundle.stat().st_mode) == 0o600
-    finally:
-        trust.close()
-    assert not bundle.exists()
+    assert subjects(trust) == ["CA a.crt", "CA b.crt", "CA c.crt"]
 
 
-def test_close_twice_is_harmless(certs_d):
-    (certs_d / REGISTRY / "ca.crt").write_bytes(ca_pem("Registry CA"))
+def test_a_crt_that_is_no_certificate_fails_naming_the_file(certs_d):
+    (certs_d / REGISTRY / "ca.crt").write_bytes(b"not a certificate\n")
     trust = Trust(REGISTRY, certs_d=certs_d, system_roots=None)
-    trust.close()
-    trust.close()
+    with pytest.raises(TrustConfigError, match=f"cannot use CA file {certs_d / REGISTRY / 'ca.crt'}: "):
+        trust.context()
+
+
+def test_an_unverifying_context_checks_neither_certificate_nor_name(certs_d):
+    context = Trust(REGISTRY, certs_d=certs_d, system_roots=None).context(verify=False)
+    assert (context.verify_mode, context.check_hostname) == (ssl.CERT_NONE, False)
+    assert context.minimum_version == ssl.TLSVersion.TLSv1_2
 
 
 def test_cert_and_key_pair_is_the_client_certificate(certs_d):
@@ -102,11 +98,10 @@ def test_cert_and_key_pair_is_the_client_certificate(certs_d):
     for name in ("client.cert", "client.key", "ca.crt"):
         (directory / name).write_bytes(ca_pem("Registry CA") if name == "ca.crt" else b"not read here")
     trust = Trust(REGISTRY, certs_d=certs_d, system_roots=None)
-    try:
-        assert trust.cert == (str(directory / "client.cert"), str(directory / "client.key"))
-        assert subjects(trust.verify) == ["Registry CA"]  # the key and cert are not CAs
-    finally:
-        trust.close()
+    assert trust.cert == (str(directory / "client.cert"), str(directory / "client.key"))
+    assert trust.ca_files == (directory / "ca.crt",)  # the key and cert are not CAs
+    with pytest.raises(TrustConfigError, match=f"cannot use the client certificate {directory / 'client.cert'}"):
+        trust.context()
 
 
 def test_several_pairs_are_listed_in_name_order_and_the_first_is_used(certs_d):
@@ -146,7 +141,7 @@ def test_ca_path_replaces_the_certs_d_cas_but_keeps_its_client_certificate(certs
     own = tmp_path / "own-ca.pem"
     own.write_bytes(ca_pem("Own CA"))
     trust = Trust(REGISTRY, ca_path=str(own), certs_d=certs_d, system_roots=None)
-    assert (trust.verify, trust.source) == (str(own), f"ca_path {own}")
+    assert (trust.ca_files, trust.source) == ((own,), f"ca_path {own}")
     assert trust.cert == (str(directory / "client.cert"), str(directory / "client.key"))
     assert "ca_path must name the CA" in trust.fix
 
@@ -155,11 +150,8 @@ def test_ca_files_lists_what_is_trusted_for_code_that_checks_chains_itself(certs
     for name in ("b.crt", "a.crt"):
         (certs_d / REGISTRY / name).write_bytes(ca_pem(f"CA {name}"))
     trust = Trust(REGISTRY, certs_d=certs_d, system_roots=system_roots)
-    try:
-        assert trust.ca_files == (system_roots, certs_d / REGISTRY / "a.crt", certs_d / REGISTRY / "b.crt")
-        assert trust.certs_dir == certs_d / REGISTRY
-    finally:
-        trust.close()
+    assert trust.ca_files == (system_roots, certs_d / REGISTRY / "a.crt", certs_d / REGISTRY / "b.crt")
+    assert trust.certs_dir == certs_d / REGISTRY
     own = tmp_path / "own-ca.pem"
     assert Trust(REGISTRY, ca_path=str(own), certs_d=certs_d, system_roots=system_roots).ca_files == (own,)
     assert Trust("other:5000", certs_d=certs_d, system_roots=None).ca_files == ()

@@ -5,10 +5,11 @@
 """Private to the dockyard.registry collection: from a manifest to every blob it references, each re-hashed.
 
 :func:`plan_image` and :func:`select_children` are pure: they read manifests (bytes already checked
-against their digests) and say which blobs to fetch. :class:`BlobVerifier` fetches them, several at once,
-each worker thread over a connection of its own, hashing every chunk as it arrives in a buffer it reuses:
-memory stays constant whatever the size of a layer. A blob fails when the bytes the registry serves do
-not hash to the digest its manifest names, or are not as many as the manifest says.
+against their digests) and say which blobs to fetch. :class:`BlobVerifier` fetches them through the registry
+client, several at once, each worker thread over a connection of its own, hashing every chunk as it arrives in
+a buffer it reuses: memory stays constant whatever the size of a layer. A blob fails when the bytes the registry
+serves do not hash to the digest its manifest names, or are not as many as the manifest says; a transfer cut
+short by the network is a transfer failure, not a corrupt blob.
 """
 
 from __future__ import annotations
@@ -17,22 +18,26 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import http.client
-import io
 import json
-import socket
-import ssl
 import threading
 import time
-from urllib.parse import urlsplit
 
 from ansible_collections.dockyard.registry.plugins.module_utils._digest import PREFIX, DigestError, parse_digest
-
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-INDEX_TYPES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
-IMAGE_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import (
+    BlobFetchError,
+    BlobMismatchError,
+    ManifestFormatError,
+    PlatformError,
+    RegistryConnectionError,
+    RegistryError,
+    error_detail,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.media import (
+    INDEX_TYPES,
+    MAX_ERROR_BYTES,
+    MAX_INDEX_CHILDREN,
+    MAX_NESTING,
+)
 
 # Measured with bench/verify_blobs.py on two cores, the registry on the same machine (its TLS encryption
 # takes about as much CPU as the hashing): two streams were the fastest in four runs of five, 2 to 15 % over one;
@@ -40,26 +45,7 @@ IMAGE_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
 # between blobs; each stream's client side decrypts and hashes at well over 1 GB/s per core.
 WORKERS = 2
 CHUNK_SIZE = 1 << 20
-RECEIVE_SIZE = 1 << 20  # ciphertext taken from the socket at once (see TLSSocket)
-MAX_NESTING = 4  # an index may name indexes; more levels than this are not images but a loop
-MAX_REDIRECTS = 5
 RETAINED_CONFIG_SIZE = 1 << 20  # a config checked against O(platform) is kept in memory up to this size
-
-
-class ManifestFormatError(Exception):
-    """A manifest is not what its media type says (missing fields, values of the wrong type)."""
-
-
-class PlatformError(Exception):
-    """O(platform) is malformed, or the image has nothing for that platform."""
-
-
-class BlobMismatchError(Exception):
-    """A blob the registry serves does not hash to its digest, or has another size."""
-
-
-class BlobFetchError(Exception):
-    """The registry did not serve a blob (an HTTP error status, a broken connection, a TLS failure)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,6 +132,9 @@ def select_children(index: dict, digest: str, wanted: Platform | None) -> list[D
     entries = index.get("manifests")
     if not isinstance(entries, list):
         raise ManifestFormatError(f"{where} has no list of manifests")
+    if len(entries) > MAX_INDEX_CHILDREN:
+        raise ManifestFormatError(f"{where} lists {len(entries)} manifests, more than the {MAX_INDEX_CHILDREN} "
+                                  "this collection follows")
     children = []
     for number, entry in enumerate(entries, 1):
         platform = platform_of(entry) if isinstance(entry, dict) else None
@@ -235,24 +224,21 @@ class BlobResult:
     size: int
     complete: bool = True  # False when the registry sent more than was expected and reading stopped
     retained: bytes | None = None
+    cut: bool = False  # the connection ended before the bytes the registry announced
+    announced: int | None = None
 
 
 class BlobVerifier:
-    """Fetch and re-hash blobs of one repository, ``workers`` at a time, each over its own HTTPS connection.
+    """Fetch and re-hash blobs of one repository, ``workers`` at a time, through ``client`` (a ``RegistryClient``).
 
-    The TLS context trusts what ``trust`` (a ``_registry_client.Trust``) names, like the manifest requests.
+    The blobs go over the client's transport: the same trust, the same handling of an insecure registry, the
+    same credentials rules as the manifest requests.
     """
 
-    def __init__(self, registry: str, repository: str, trust, timeout: float, workers: int = WORKERS,
-                 chunk_size: int = CHUNK_SIZE, scheme: str = "https", authorization: str | None = None) -> None:
-        self.registry, self.repository, self.timeout = registry, repository, timeout
-        # Sent to the registry itself, over HTTPS only: never to a host it redirects to, never in clear.
-        self.authorization = authorization if scheme == "https" else None
-        self.workers, self.chunk_size, self.scheme = max(1, workers), chunk_size, scheme
-        self.context = tls_context(trust) if scheme == "https" else None
+    def __init__(self, client, repository: str, workers: int = WORKERS, chunk_size: int = CHUNK_SIZE) -> None:
+        self.client, self.repository = client, repository
+        self.workers, self.chunk_size = max(1, workers), chunk_size
         self._local = threading.local()
-        self._connections = []
-        self._lock = threading.Lock()
         self._stop = threading.Event()
 
     def verify(self, plan: BlobPlan) -> dict:
@@ -264,24 +250,20 @@ class BlobVerifier:
         blobs = sorted(plan.blobs.values(), key=lambda blob: blob.size, reverse=True)  # big ones first: even finish
         order = {digest: number for number, digest in enumerate(plan.blobs)}
         failures = []
-        try:
-            with concurrent.futures.ThreadPoolExecutor(min(self.workers, len(blobs)) or 1) as pool:
-                futures = {pool.submit(self._fetch, blob): blob for blob in blobs}
-                for future in concurrent.futures.as_completed(futures):
-                    if future.cancelled():
-                        continue
-                    try:
-                        result = future.result()
-                        problem = mismatch(result, self.repository)
-                    except (BlobFetchError, PlatformError) as exc:
-                        problem = exc
-                    if problem is not None:
-                        failures.append((order[futures[future].digest], problem))
-                        self._stop.set()
-                        for other in futures:
-                            other.cancel()
-        finally:
-            self.close()
+        with concurrent.futures.ThreadPoolExecutor(min(self.workers, len(blobs)) or 1) as pool:
+            futures = {pool.submit(self._fetch, blob): blob for blob in blobs}
+            for future in concurrent.futures.as_completed(futures):
+                if future.cancelled():
+                    continue
+                try:
+                    problem = mismatch(future.result(), self.repository)
+                except RegistryError as exc:
+                    problem = exc
+                if problem is not None:
+                    failures.append((order[futures[future].digest], problem))
+                    self._stop.set()
+                    for other in futures:
+                        other.cancel()
         if failures:
             raise min(failures, key=lambda failure: failure[0])[1]
         roles = [blob.role for blob in plan.blobs.values()]
@@ -295,103 +277,75 @@ class BlobVerifier:
             "seconds": round(time.monotonic() - started, 3),
         }
 
-    def close(self) -> None:
-        with self._lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections = []
-
-    # Worker side
-
-    def _connection(self, netloc: str, scheme: str) -> http.client.HTTPConnection:
-        """This thread's connection to ``netloc``, made once and kept alive for its next blobs."""
-        connections = getattr(self._local, "connections", None)
-        if connections is None:
-            connections = self._local.connections = {}
-        connection = connections.get((scheme, netloc))
-        if connection is None:
-            split = urlsplit(f"{scheme}://{netloc}")
-            if scheme == "https":
-                connection = TLSConnection(split.hostname, split.port or 443, self.context, self.timeout)
-            else:
-                connection = http.client.HTTPConnection(split.hostname, split.port or 80, timeout=self.timeout)
-            connections[(scheme, netloc)] = connection
-            with self._lock:
-                self._connections.append(connection)
-        return connection
-
     def _fetch(self, blob: Descriptor) -> BlobResult | None:
+        """The blob's hash and size; a transfer cut short is tried once more.
+
+        A registry that stops at the same byte twice serves a damaged blob, which the size check reports; one that
+        stops at different places had its transfers broken off, which says nothing about the blob.
+        """
+        first = self._get(blob)
+        if first is None or not first.cut:
+            return first
+        second = self._get(blob)
+        if second is None or not second.cut or (second.size, second.digest) == (first.size, first.digest):
+            return second
+        raise BlobFetchError(f"the transfer of blob {blob.digest} ({blob.where}) from registry {self.client.registry} "
+                             f"broke off twice, after {first.size} and {second.size} of {second.announced} bytes; "
+                             "nothing is wrong with the blob as far as is known, run again")
+
+    def _get(self, blob: Descriptor) -> BlobResult | None:
         if self._stop.is_set():
             return None
-        url = f"{self.scheme}://{self.registry}/v2/{self.repository}/blobs/{blob.digest}"
+        path = f"/v2/{self.repository}/blobs/{blob.digest}"
+        what = f"GET of blob {blob.digest} ({blob.where})"
         try:
-            return self._stream(blob, url)
-        except ssl.SSLCertVerificationError as exc:
-            raise BlobFetchError(f"TLS verification of {url} failed: {exc.verify_message}") from None
+            response = self.client.request("GET", path, {"Accept": "*/*"}, self.client.blob_deadline(blob.size, what))
+        except RegistryConnectionError as exc:
+            raise BlobFetchError(f"cannot fetch blob {blob.digest} ({blob.where}): {exc}") from None
+        if response.status != 200:
+            body = response.read(MAX_ERROR_BYTES, "an error") if response.status >= 400 else b""
+            if response.status == 401:
+                raise BlobFetchError(self.client.unauthorized(what, response.header("WWW-Authenticate") or ""))
+            raise BlobFetchError(f"registry {self.client.registry} answered {response.status} {response.reason} to "
+                                 f"{what} in repository {self.repository}{error_detail(body)}")
+        try:
+            return self._stream(blob, response)
         except (OSError, http.client.HTTPException) as exc:
-            reason = "timed out" if isinstance(exc, socket.timeout) else (str(exc) or type(exc).__name__)
-            raise BlobFetchError(f"cannot fetch blob {blob.digest} ({blob.where}) from registry {self.registry}: "
-                                 f"{reason}") from None
+            response.close()
+            raise BlobFetchError(f"the transfer of blob {blob.digest} ({blob.where}) from registry "
+                                 f"{self.client.registry} failed: {str(exc) or type(exc).__name__}") from None
 
-    def _stream(self, blob: Descriptor, url: str) -> BlobResult | None:
-        response, connection = self._get(url, blob)
-        hasher, size, complete = hashlib.sha256(), 0, True
+    def _stream(self, blob: Descriptor, response) -> BlobResult | None:
+        hasher, size, complete, cut = hashlib.sha256(), 0, True, False
         retain = blob.role == "config-for-platform" and blob.size <= RETAINED_CONFIG_SIZE
         kept = bytearray() if retain else None
         buffer = getattr(self._local, "buffer", None)
         if buffer is None:
             buffer = self._local.buffer = memoryview(bytearray(self.chunk_size))
         # Past the announced size a registry may stream forever: read on only while it said how much comes.
-        limit = blob.size if response.length is None else max(blob.size, response.length)
-        try:
-            while True:
-                count = response.readinto(buffer)
-                if not count:
-                    break
-                hasher.update(buffer[:count])
-                size += count
-                if kept is not None and size <= RETAINED_CONFIG_SIZE:
-                    kept += buffer[:count]
-                if size > limit:
-                    complete = False
-                    break
-                if self._stop.is_set():  # another blob failed: this one's verdict no longer matters
-                    connection.close()
-                    return None
-        except http.client.IncompleteRead:
-            pass  # fewer bytes than Content-Length: the size check says so
-        if not response.isclosed():
-            connection.close()  # stopped early or server misbehaved: this connection's stream is unusable
-        return BlobResult(blob, PREFIX + hasher.hexdigest(), size, complete, bytes(kept) if kept is not None else None)
-
-    def _get(self, url: str, blob: Descriptor):
-        for _hop in range(MAX_REDIRECTS + 1):
-            split = urlsplit(url)
-            connection = self._connection(split.netloc, split.scheme)
-            path = split.path + (f"?{split.query}" if split.query else "")
-            headers = {"Accept": "*/*"}
-            if self.authorization and split.scheme == "https" and split.netloc == self.registry:
-                headers["Authorization"] = self.authorization
+        announced = response.length
+        limit = blob.size if announced is None else max(blob.size, announced)
+        while True:
             try:
-                connection.request("GET", path, headers=headers)
-                response = connection.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                connection.close()  # a kept-alive connection the server had closed: once more on a new one
-                connection.request("GET", path, headers=headers)
-                response = connection.getresponse()
-            if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
-                location = response.getheader("Location")
-                response.read()
-                url = location if "://" in location else f"{split.scheme}://{split.netloc}{location}"
-                continue
-            if response.status != 200:
-                detail = _error_detail(response.read(65536))
-                raise BlobFetchError(
-                    f"registry {self.registry} answered {response.status} {response.reason} to GET of blob "
-                    f"{blob.digest} ({blob.where}) in repository {self.repository}{detail}")
-            return response, connection
-        raise BlobFetchError(f"registry {self.registry} redirected GET of blob {blob.digest} more than "
-                             f"{MAX_REDIRECTS} times")
+                count = response.readinto(buffer)
+            except http.client.IncompleteRead:
+                count, cut = 0, True  # the connection ended before the Content-Length announced
+            if not count:
+                break
+            hasher.update(buffer[:count])
+            size += count
+            if kept is not None and size <= RETAINED_CONFIG_SIZE:
+                kept += buffer[:count]
+            if size > limit:
+                complete = False
+                break
+            if self._stop.is_set():  # another blob failed: this one's verdict no longer matters
+                response.close()
+                return None
+        cut = cut or (announced is not None and size < announced)
+        response.close()  # stopped early or read to the end: either way this response is done
+        return BlobResult(blob, PREFIX + hasher.hexdigest(), size, complete, bytes(kept) if kept is not None else None,
+                          cut=cut, announced=announced)
 
 
 def mismatch(result: BlobResult | None, repository: str) -> Exception | None:
@@ -429,111 +383,3 @@ def _platform_mismatch(result: BlobResult, blob: Descriptor) -> Exception | None
         return PlatformError(f"platform: {blob.where.replace('the config of ', '')} is an image for {actual}, "
                              f"not {blob.platform}")
     return None
-
-
-class TLSSocket:
-    """A TLS client socket that reads the network in large pieces, for http.client to read blobs through.
-
-    An ``ssl.SSLSocket`` lets OpenSSL read each record itself: a record header, then its body, two system
-    calls per 16 KiB at most. Here one ``recv_into`` takes whatever has arrived, up to 1 MiB, and OpenSSL
-    decrypts it from memory (``ssl.MemoryBIO``): measured here, that takes about half of the system time
-    off the client and makes one stream about 10 % faster. Certificate and host name are verified in the
-    handshake exactly as ``SSLContext.wrap_socket`` would.
-    """
-
-    def __init__(self, sock: socket.socket, context: ssl.SSLContext, server_hostname: str) -> None:
-        self._sock = sock
-        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
-        self._ciphertext = memoryview(bytearray(RECEIVE_SIZE))
-        while True:
-            try:
-                self._tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                self._flush()
-                self._fill()
-        self._flush()
-
-    def _flush(self) -> None:
-        pending = self._outgoing.read()
-        if pending:
-            self._sock.sendall(pending)
-
-    def _fill(self) -> None:
-        count = self._sock.recv_into(self._ciphertext)
-        if count:
-            self._incoming.write(self._ciphertext[:count])
-        else:
-            self._incoming.write_eof()
-
-    def sendall(self, data) -> None:
-        self._tls.write(data)
-        self._flush()
-
-    def recv_into(self, buffer, nbytes: int = 0) -> int:
-        view = memoryview(buffer)
-        if nbytes:
-            view = view[:nbytes]
-        while True:
-            try:
-                return self._tls.read(len(view), view)
-            except ssl.SSLWantReadError:
-                self._flush()
-                self._fill()
-            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
-                return 0  # closed; http.client tells a short body from a complete one
-
-    def makefile(self, mode: str = "rb", *_args, **_kwargs):
-        if mode != "rb":
-            raise ValueError(f"TLSSocket.makefile supports mode 'rb' only, not {mode!r}")
-        return io.BufferedReader(_TLSReader(self))
-
-    def close(self) -> None:
-        self._sock.close()
-
-
-class _TLSReader(io.RawIOBase):
-    def __init__(self, tls_socket: TLSSocket) -> None:
-        super().__init__()
-        self._tls_socket = tls_socket
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        return self._tls_socket.recv_into(buffer)
-
-
-class TLSConnection(http.client.HTTPConnection):
-    """``http.client.HTTPSConnection``, but over a :class:`TLSSocket`."""
-
-    default_port = 443
-
-    def __init__(self, host: str, port: int, context: ssl.SSLContext, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._context = context
-
-    def connect(self) -> None:
-        super().connect()  # the TCP connection, with TCP_NODELAY
-        self.sock = TLSSocket(self.sock, self._context, self.host)
-
-
-def tls_context(trust) -> ssl.SSLContext:
-    """A client context that verifies the registry as requests does with ``trust.verify`` and ``trust.cert``."""
-    cafile = trust.verify if isinstance(trust.verify, str) else None
-    context = ssl.create_default_context(cafile=cafile)
-    if trust.cert:
-        context.load_cert_chain(*trust.cert)
-    return context
-
-
-def _error_detail(body: bytes) -> str:
-    """Distribution's JSON error body as ``: CODE message``, if there is one."""
-    try:
-        errors = json.loads(body).get("errors") or []
-    except (ValueError, AttributeError):
-        return ""
-    details = "; ".join(f"{error.get('code', '')} {error.get('message', '')}".strip()
-                        for error in errors if isinstance(error, dict))
-    return f": {details}" if details else ""

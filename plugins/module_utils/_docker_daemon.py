@@ -1,0 +1,358 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the dockyard.registry collection: the Docker daemon on this host, in one place.
+
+The Docker SDK's import guard and its API client (closed after use), the daemon's process (found through
+its pid file or its service manager, never by scanning processes, which could find another daemon, one
+inside a container say), how it reloads and restarts, and which ``daemon.json`` keys a reload applies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import time
+import traceback
+
+from ansible.module_utils.basic import env_fallback, missing_required_lib
+
+try:
+    import docker
+    import docker.auth
+    import docker.errors
+    import docker.utils.config
+except ImportError:
+    docker = None
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+else:
+    DOCKER_IMPORT_ERROR = None
+
+try:
+    import requests.exceptions as requests_exceptions
+except ImportError:  # the Docker SDK needs requests: without it there is no client either
+    requests_exceptions = None
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+DEFAULT_PIDFILE = "/var/run/docker.pid"
+DEFAULT_TIMEOUT = 60
+
+# Keys the daemon applies on SIGHUP, from moby's daemon/reload.go (20.10 to 27). Any other changed key needs a
+# restart.
+RELOADABLE_KEYS = frozenset({
+    "allow-nondistributable-artifacts",
+    "debug",
+    "default-runtime",
+    "insecure-registries",
+    "labels",
+    "live-restore",
+    "max-concurrent-downloads",
+    "max-concurrent-uploads",
+    "max-download-attempts",
+    "registry-mirrors",
+    "runtimes",
+    "shutdown-timeout",
+})
+
+
+def lightest_action(keys) -> str:
+    """``none``, ``reload`` or ``restart``: what applying a change to daemon.json's ``keys`` takes."""
+    if not keys:
+        return "none"
+    return "reload" if all(key in RELOADABLE_KEYS for key in keys) else "restart"
+
+
+class DaemonError(Exception):
+    """The Docker daemon refused, failed or could not be reached; the message keeps the daemon's own words."""
+
+
+def require_sdk(module) -> None:
+    """Fail ``module`` the way Ansible modules do when the Docker SDK for Python is missing."""
+    if DOCKER_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+
+
+def sdk_errors() -> tuple:
+    """The exception types a call through the SDK raises: its own and its transport's."""
+    errors = (docker.errors.DockerException,) if docker else ()
+    return errors + ((requests_exceptions.RequestException,) if requests_exceptions else ())
+
+
+@contextlib.contextmanager
+def api_client(docker_host: str = DEFAULT_DOCKER_HOST, timeout: int = DEFAULT_TIMEOUT):
+    """A low-level Docker SDK client for the daemon at ``docker_host``, API version negotiated, closed on exit."""
+    if docker is None:
+        raise DaemonError(f"asking the Docker daemon at {docker_host} needs the Docker SDK for Python (docker) on "
+                          "this host: install python3-docker (the site playbook's preflight does)")
+    try:
+        client = docker.APIClient(base_url=docker_host, version="auto", timeout=timeout)
+    except sdk_errors() as exc:
+        raise DaemonError(f"the Docker daemon at {docker_host} does not answer: {exc}") from exc
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def insecure_registry(info: dict, registry: str) -> bool:
+    """Whether a daemon whose ``docker info`` is ``info`` treats ``registry`` (host:port) as insecure.
+
+    By name (``IndexConfigs``), or by an address in its insecure CIDRs, as the daemon decides.
+    """
+    config = info.get("RegistryConfig") or {}
+    index = (config.get("IndexConfigs") or {}).get(registry)
+    if index is not None:
+        return not index.get("Secure", True)
+    host = registry.rsplit(":", 1)[0].strip("[]")
+    try:
+        addresses = {ipaddress.ip_address(entry[4][0]) for entry in socket.getaddrinfo(host, None)}
+    except (socket.gaierror, ValueError):
+        return False
+    networks = [ipaddress.ip_network(cidr) for cidr in config.get("InsecureRegistryCIDRs") or []]
+    return any(address in network for address in addresses for network in networks
+               if address.version == network.version)
+
+
+def engine_version(info: dict) -> tuple[int, ...]:
+    """The engine's release as numbers, ``(20, 10, 24)`` for ``20.10.24+dfsg1``; empty when unknown."""
+    match = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", str(info.get("ServerVersion") or ""))
+    return tuple(int(part) for part in match.groups() if part is not None) if match else ()
+
+
+class DaemonProcess:
+    """The running ``dockerd``: its process, its command line, and how to reload or restart it.
+
+    ``run_command`` is ``AnsibleModule.run_command``. The process is the one the pid file names (dockerd writes
+    it, also under systemd), or systemd's main PID of the service; never a process found by scanning.
+    """
+
+    def __init__(self, run_command, pidfile: str = DEFAULT_PIDFILE, service: str = "docker",
+                 docker_host: str = DEFAULT_DOCKER_HOST, dockerd_log: str = "/var/log/dockerd.log",
+                 timeout: int = DEFAULT_TIMEOUT) -> None:
+        self.run_command = run_command
+        self.pidfile, self.service, self.docker_host = pidfile, service, docker_host
+        self.dockerd_log, self.timeout = dockerd_log, timeout
+        self.pid = self.find_pid()
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+    def find_pid(self) -> int | None:
+        """The daemon's pid: the pid file's when it names a live dockerd, else systemd's main PID of the service."""
+        try:
+            with open(self.pidfile, encoding="ascii") as pidfile:
+                pid = int(pidfile.read().strip())
+            if _is_dockerd(pid):
+                return pid
+        except (OSError, ValueError):
+            pass
+        if self.systemd():
+            rc, out, _err = self.run_command(["systemctl", "show", "--property=MainPID", "--value", self.service])
+            if rc == 0 and out.strip().isdigit() and int(out) > 0 and _is_dockerd(int(out)):
+                return int(out)
+        return None
+
+    def argv(self) -> list[str]:
+        with open(f"/proc/{self.pid}/cmdline", "rb") as cmdline:
+            return [arg.decode() for arg in cmdline.read().split(b"\0") if arg]
+
+    def unit_argv(self) -> list[str]:
+        """The ExecStart command line of the daemon's systemd unit, where systemd runs it."""
+        if not self.systemd():
+            return []
+        rc, out, _err = self.run_command(["systemctl", "show", "--property=ExecStart", "--value", self.service])
+        # systemd prints: { path=/usr/bin/dockerd ; argv[]=/usr/bin/dockerd -H fd:// ... ; ignore_errors=no ... }
+        if rc != 0 or "argv[]=" not in out:
+            return []
+        return out.split("argv[]=", 1)[1].split(" ;", 1)[0].split()
+
+    def binary(self) -> str | None:
+        if self.running:
+            try:
+                return os.readlink(f"/proc/{self.pid}/exe")
+            except OSError:
+                pass
+        return shutil.which("dockerd")
+
+    def validate(self, path: str) -> str:
+        """Ask dockerd to check a configuration file where it can (23.0+); return how the file was checked."""
+        dockerd = self.binary()
+        if dockerd:
+            rc, out, err = self.run_command([dockerd, "--validate", "--config-file", path])
+            said = (out + err).strip()
+            if rc == 0:
+                return "dockerd --validate"
+            if "unknown flag" not in said:
+                raise DaemonError(f"dockerd --validate refused the new configuration: {said}")
+        return "json and command-line flags"
+
+    def reload(self) -> None:
+        """SIGHUP, then wait for the daemon's own reload event: the proof that it took the file in."""
+        since = time.time()
+        os.kill(self.pid, signal.SIGHUP)
+        with api_client(self.docker_host, self.timeout) as client:
+            events = client.events(since=since, until=since + self.timeout,
+                                   filters={"type": "daemon", "event": "reload"}, decode=True)
+            try:
+                for _event in events:
+                    return
+            finally:
+                events.close()
+        raise DaemonError(f"the daemon (pid {self.pid}) did not confirm a reload within {self.timeout} s; "
+                          "its log says why (a key it cannot reload, or a directive also given as a flag)")
+
+    def restart(self) -> None:
+        """Restart through systemd, else the init script, else by running the daemon's own command line again."""
+        if self.systemd():
+            self._run(["systemctl", "restart", self.service])
+        elif not self._restart_with_init_script():
+            self._restart_directly()
+        self.pid = self._wait_for_new_pid()
+        self.wait_until_answering()
+
+    def systemd(self) -> bool:
+        return os.path.isdir("/run/systemd/system") and shutil.which("systemctl") is not None
+
+    def wait_until_answering(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        last_error = None
+        while time.monotonic() < deadline:
+            try:
+                with api_client(self.docker_host, 10) as client:
+                    client.ping()
+                return
+            except (DaemonError, *sdk_errors()) as exc:
+                last_error = exc
+                time.sleep(0.5)
+        raise DaemonError(f"the restarted daemon did not answer at {self.docker_host} within {self.timeout} s: "
+                          f"{last_error}")
+
+    def _restart_with_init_script(self) -> bool:
+        script = f"/etc/init.d/{self.service}"
+        if not os.access(script, os.X_OK):
+            return False
+        rc, _out, _err = self.run_command([script, "restart"])
+        return rc == 0 and self.find_pid() is not None
+
+    def _restart_directly(self) -> None:
+        argv = self.argv()
+        if not os.path.isdir(os.path.dirname(self.dockerd_log) or "."):
+            raise DaemonError(f"the directory of dockerd_log {self.dockerd_log} does not exist")
+        self._stop()
+        # setsid and nohup detach the daemon from the module's session, so that it outlives the module;
+        # run_command returns once the shell has put it in the background, since it keeps none of the pipes.
+        command = f"setsid nohup {shlex.join(argv)} >>{shlex.quote(self.dockerd_log)} 2>&1 </dev/null &"
+        rc, out, err = self.run_command(command, use_unsafe_shell=True)
+        if rc != 0:
+            raise DaemonError(f"starting {argv[0]} again failed: {(out + err).strip()}")
+
+    def _stop(self) -> None:
+        os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.timeout
+        while _is_dockerd(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _is_dockerd(self.pid):
+            raise DaemonError(f"the daemon (pid {self.pid}) did not stop within {self.timeout} s")
+
+    def _wait_for_new_pid(self) -> int:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            pid = self.find_pid()
+            if pid is not None:
+                return pid
+            time.sleep(0.2)
+        raise DaemonError(f"no dockerd process came back within {self.timeout} s; see {self.dockerd_log} or the "
+                          "service's log")
+
+    def _run(self, command: list[str]) -> None:
+        rc, out, err = self.run_command(command)
+        if rc != 0:
+            raise DaemonError(f"{' '.join(command)} failed: {(out + err).strip()}")
+
+
+def _is_dockerd(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8") as comm:
+            return comm.read().strip() == "dockerd"
+    except OSError:
+        return False
+
+
+def docker_argument_spec() -> dict:
+    """The option that says where the daemon is; modules that ask it add it to their own."""
+    return {"docker_host": {"type": "str", "default": DEFAULT_DOCKER_HOST, "fallback": (env_fallback, ["DOCKER_HOST"])}}
+
+
+class DockerImages:
+    """The daemon's images through the Docker SDK: inspect, tag, push, pull; its errors become DaemonError.
+
+    ``auth_config`` ({username, password}) goes with each push and pull where the module was given credentials;
+    otherwise the SDK finds a stored login itself.
+    """
+
+    def __init__(self, client, host: str, auth_config: dict | None = None) -> None:
+        self.api, self.host, self.auth_config = client, host, auth_config
+
+    def info(self) -> dict:
+        with self._errors("describe itself"):
+            return self.api.info()
+
+    def inspect(self, image: str) -> dict | None:
+        """The daemon's inspection of ``image`` (name, reference, ``name@digest`` or ID), or None if it lacks it."""
+        with self._errors(f"inspect image {image}"):
+            try:
+                return self.api.inspect_image(image)
+            except docker.errors.NotFound:
+                return None
+
+    def tag(self, image_id: str, repository: str, tag: str) -> None:
+        with self._errors(f"tag image {image_id} as {repository}:{tag}"):
+            self.api.tag(image_id, repository, tag)
+
+    def push(self, repository: str, tag: str, action: str) -> list[dict]:
+        """Push ``repository:tag``; return the daemon's progress messages (an error message raises)."""
+        with self._errors(action):
+            progress = self.api.push(repository, tag=tag, stream=True, decode=True, auth_config=self.auth_config)
+            return list(self._follow(progress, action))
+
+    def pull(self, repository: str, tag_or_digest: str, action: str) -> None:
+        with self._errors(action):
+            progress = self.api.pull(repository, tag=tag_or_digest, stream=True, decode=True,
+                                     auth_config=self.auth_config)
+            for _line in self._follow(progress, action):
+                pass
+
+    def build(self, path: str, tag: str, labels: dict) -> str:
+        """Build the context at ``path`` as ``tag`` (no pull: nothing comes from a registry); return the image ID."""
+        action = f"build {tag}"
+        with self._errors(action):
+            output = self.api.build(path=path, tag=tag, labels=labels, pull=False, rm=True, forcerm=True, decode=True)
+            for _line in self._follow(output, action):
+                pass
+        built = self.inspect(tag)
+        if built is None:
+            raise DaemonError(f"the Docker daemon at {self.host} reported no error building {tag}, but has no such image")
+        return built["Id"]
+
+    def _follow(self, progress, action: str):
+        """Yield the daemon's progress messages; its error message, if one comes, becomes a DaemonError."""
+        for line in progress:
+            if "error" in line:
+                raise DaemonError(f"the Docker daemon at {self.host} could not {action}: {line['error']}")
+            yield line
+
+    @contextlib.contextmanager
+    def _errors(self, action: str):
+        """Turn Docker SDK and transport errors into a DaemonError that says what the daemon could not do."""
+        try:
+            yield
+        except sdk_errors() as exc:
+            raise DaemonError(f"the Docker daemon at {self.host} could not {action}: {exc}") from exc

@@ -1,0 +1,255 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the dockyard.registry collection: the registry_image module's work, push, pull and verify by digest.
+
+:class:`RegistryImage` takes the module's parameters and check mode, and returns its result. The registry is
+asked through ``_registry`` (what the daemon on the host trusts), the daemon through ``_docker_daemon``.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.dockyard.registry.plugins.module_utils._digest import (
+    DigestError,
+    DigestMismatchError,
+    agreed_digest,
+    digest_of,
+    parse_digest,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
+    DockerImages,
+    api_client,
+    docker,
+    insecure_registry,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._reference import (
+    ImageReference,
+    ReferenceFormatError,
+    parse_reference,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import registry_credentials
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.blobs import (
+    BlobVerifier,
+    parse_platform,
+    plan_image,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.client import RegistryClient
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import ManifestUnknownError
+
+# How the sources of a digest are named in a mismatch message.
+DIGEST_SOURCES = {
+    "expected": "the expected digest",
+    "head": "the registry's Docker-Content-Digest for HEAD",
+    "get": "the sha256 of the manifest bytes from GET",
+    "repo_digest": "the daemon's RepoDigests entry after pulling by digest",
+}
+
+
+class ImageTaskError(Exception):
+    """The task cannot do what its options ask; the message names the option or the image."""
+
+
+def repo_digests(image: dict | None, reference: ImageReference) -> list[str]:
+    """The digests the daemon recorded for ``image`` in ``reference``'s repository (``RepoDigests``)."""
+    prefix = f"{reference.name}@"
+    entries = (image or {}).get("RepoDigests") or []
+    return [entry[len(prefix):] for entry in entries if entry.startswith(prefix)]
+
+
+class RegistryImage:
+    """One task: push, pull or verify the image ``name`` names. :meth:`run` returns the module's result."""
+
+    def __init__(self, params: dict, check_mode: bool) -> None:
+        self.params, self.check_mode = params, check_mode
+        self.reference = self._parse_name()
+        self.result = {"changed": False, "name": str(self.reference), "repository": self.reference.repository}
+        if self.reference.tag:
+            self.result["tag"] = self.reference.tag
+        self.registry = None  # the RegistryClient, while run() runs
+        self.daemon = None  # the DockerImages, while run() runs, where the task needs the daemon
+        self.platform = None  # the parsed platform option
+
+    def _parse_name(self) -> ImageReference:
+        try:
+            return parse_reference(self.params["name"])
+        except ReferenceFormatError as exc:
+            raise ImageTaskError(f"name: {exc}") from None
+
+    def needs_daemon(self) -> bool:
+        return self.params["state"] != "verified" or self.params["pull"]
+
+    def run(self) -> dict:
+        state = self.params["state"]
+        if self.params["digest"] and state != "verified":
+            raise ImageTaskError(f"digest is only used with state=verified, not with state={state}")
+        if self.params["platform"] and (state, self.params["verify"]) != ("verified", "blobs"):
+            raise ImageTaskError("platform is only used with state=verified and verify=blobs")
+        self.platform = parse_platform(self.params["platform"]) if self.params["platform"] else None
+        action = {"pushed": self.push, "pulled": self.pull, "verified": self.verify}[state]
+        if self.needs_daemon() or (docker is not None and self.params["insecure"] is None):
+            with api_client(self.params["docker_host"], self.params["timeout"]) as api:
+                self.daemon = DockerImages(api, self.params["docker_host"], self._auth_config())
+                return self._run(action)
+        return self._run(action)
+
+    def _run(self, action) -> dict:
+        credentials = registry_credentials(self.reference.registry, self.params["username"], self.params["password"])
+        with RegistryClient(self.reference.registry, ca_path=self.params["ca_path"], timeout=self.params["timeout"],
+                            insecure=self._insecure(), credentials=credentials,
+                            credentials_unverified=self.params["insecure_send_credentials"]) as registry:
+            self.registry = registry
+            action()
+        return self.result
+
+    def _auth_config(self) -> dict | None:
+        # The SDK finds a stored login itself; given credentials go with each push and pull.
+        if self.params["username"] is not None and self.params["password"] is not None:
+            return {"username": self.params["username"], "password": self.params["password"]}
+        return None
+
+    def _insecure(self) -> bool:
+        """Whether to treat the registry as insecure: as told, or as the Docker daemon on this host treats it."""
+        if self.params["insecure"] is not None:
+            return self.params["insecure"]
+        if self.daemon is None:  # state=verified with pull=false and no Docker SDK: nobody to ask
+            return False
+        return insecure_registry(self.daemon.info(), self.reference.registry)
+
+    def _registry_digest(self) -> str | None:
+        """What the registry serves for ``name`` now, or None when it has nothing under that tag."""
+        try:
+            return self.registry.head_manifest(self.reference)
+        except ManifestUnknownError:
+            return None
+
+    # state=pushed
+
+    def push(self) -> None:
+        """Tag ``source`` as ``name`` and push it, unless the registry already serves that very image there."""
+        reference = self.reference
+        if reference.digest:
+            raise ImageTaskError(f"name: state=pushed needs a tag, but {self.params['name']!r} names a digest")
+        source = self._source_image()
+        self.result["image_id"] = source["Id"]
+        served = self._registry_digest()
+        # The local tag is only the means of a push: a host that has since dropped it has nothing to push.
+        if served is not None and served in repo_digests(source, reference):
+            self.result["digest"] = served
+            return
+        self.result["changed"] = True
+        if self.check_mode:
+            return
+        self.daemon.tag(source["Id"], reference.name, reference.tag)
+        action = f"push {reference.tagged} to registry {reference.registry}"
+        progress = self.daemon.push(reference.name, reference.tag, action)
+        digests = [line["aux"]["Digest"] for line in progress if "Digest" in (line.get("aux") or {})]
+        if not digests:
+            raise ImageTaskError(f"the Docker daemon at {self.daemon.host} pushed {reference.tagged} but reported "
+                                 "no digest")
+        self.result["digest"] = parse_digest(digests[-1])
+
+    def _source_image(self) -> dict:
+        source = self.params["source"] or self.params["name"]
+        image = self.daemon.inspect(source)
+        if image is None:
+            raise ImageTaskError(f"source: the Docker daemon at {self.daemon.host} has no image {source!r} to push; "
+                                 "build or load it first, or correct source")
+        return image
+
+    # state=pulled
+
+    def pull(self) -> None:
+        """Pull ``name`` unless the host has the image the registry serves for it (under the tag, for a tag)."""
+        reference = self.reference
+        wanted = reference.digest or self.registry.head_manifest(reference)
+        if not self._already_pulled(wanted):
+            self.result["changed"] = True
+            if self.check_mode:
+                return
+            self._pull(reference)
+        image = self._image_recorded_as(wanted)
+        self.result.update(digest=wanted, image_id=image["Id"])
+
+    def _pull(self, reference: ImageReference) -> None:
+        """Pull ``reference``: by digest when it has one (the daemon then checks the manifest against it)."""
+        self.daemon.pull(reference.name, reference.manifest_reference,
+                         f"pull {reference} from registry {reference.registry}")
+
+    def _already_pulled(self, wanted: str) -> bool:
+        """The host has the image recorded with digest ``wanted`` and, when ``name`` is a tag, the tag is that image."""
+        image = self.daemon.inspect(str(self.reference.by_digest(wanted)))
+        if image is None:
+            return False
+        if self.reference.digest:
+            return True
+        tagged = self.daemon.inspect(self.reference.tagged)
+        return tagged is not None and tagged["Id"] == image["Id"]
+
+    # state=verified
+
+    def verify(self) -> None:
+        """Read the digest from each source, failing at the first disagreement; changes only by pulling."""
+        digests = self.result["digests"] = {}
+        expected = self._expected_digest()
+        if expected:
+            digests["expected"] = expected
+        digests["head"] = self.registry.head_manifest(self.reference)
+        manifest = self.registry.get_manifest(self.reference)
+        digests["get"] = digest_of(manifest.content)
+        agreed = self._agree(digests)  # before pulling: a mismatch here needs no download to report
+        if self.params["verify"] == "blobs":
+            plan = plan_image(manifest.content, agreed, manifest.media_type, self._child_manifest, self.platform)
+            self.result["blobs"] = BlobVerifier(self.registry, self.reference.repository).verify(plan)
+        if self.params["pull"]:
+            self._verify_pull(agreed)
+        self.result["digest"] = self._agree(digests)
+
+    def _child_manifest(self, child) -> tuple[bytes, str | None]:
+        """A manifest an index lists, fetched by digest; its bytes must hash to that digest and be as many."""
+        manifest = self.registry.get_manifest(self.reference.by_digest(child.digest))
+        found = digest_of(manifest.content)
+        if found != child.digest or len(manifest.content) != child.size:
+            raise DigestMismatchError(
+                f"manifest mismatch in repository {self.reference.repository}: expected {child.digest} "
+                f"({child.size} bytes; {child.where}), found {found} ({len(manifest.content)} bytes)")
+        return manifest.content, manifest.media_type
+
+    def _expected_digest(self) -> str | None:
+        option, in_name = self.params["digest"], self.reference.digest
+        if option:
+            try:
+                option = parse_digest(option)
+            except DigestError as exc:
+                raise ImageTaskError(f"digest: {exc}") from None
+        if option and in_name and option != in_name:
+            raise ImageTaskError(f"digest mismatch: the digest option is {option}, but name has {in_name}")
+        return option or in_name
+
+    @staticmethod
+    def _agree(digests: dict) -> str:
+        return agreed_digest({f"{key} ({DIGEST_SOURCES[key]})": value for key, value in digests.items()})
+
+    def _verify_pull(self, digest: str) -> None:
+        """Have the daemon fetch the image by ``digest`` (it checks the manifest) and read back its RepoDigests.
+
+        A host that already has the image needs no pull; one that lacks it gets it, which is a change.
+        """
+        by_digest = self.reference.by_digest(digest)
+        if self.daemon.inspect(str(by_digest)) is None:
+            self.result["changed"] = True
+            if self.check_mode:
+                return
+            self._pull(by_digest)
+        image = self._image_recorded_as(digest)
+        self.result["digests"]["repo_digest"] = digest
+        self.result["image_id"] = image["Id"]
+
+    def _image_recorded_as(self, digest: str) -> dict:
+        """The local image the daemon records under ``name``'s repository with ``digest``, or an ImageTaskError."""
+        image = self.daemon.inspect(str(self.reference.by_digest(digest)))
+        recorded = repo_digests(image, self.reference)
+        if digest not in recorded:
+            raise ImageTaskError(f"the Docker daemon at {self.daemon.host} does not list {digest} among the "
+                                 f"RepoDigests of {self.reference.name} ({', '.join(recorded) or 'none'})")
+        return image

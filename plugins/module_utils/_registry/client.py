@@ -1,0 +1,195 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the dockyard.registry collection: manifests and blobs of one registry (Distribution API v2).
+
+The client trusts exactly what the Docker daemon on the same host trusts for the registry (``trust``). For a
+registry the daemon treats as insecure it does what the daemon does: TLS without verifying the certificate,
+and plain HTTP where the registry does not speak TLS. It first tries TLS that verifies all the same: only a
+verified registry gets the credentials, unless the caller allows an unverified one explicitly, and a password
+never goes over plain HTTP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+from ansible_collections.dockyard.registry.plugins.module_utils._digest import DigestError, parse_digest
+from ansible_collections.dockyard.registry.plugins.module_utils._reference import ImageReference
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import (
+    Credentials,
+    unauthorized_message,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import (
+    CertificateVerifyError,
+    ManifestUnknownError,
+    PlainHTTPError,
+    RegistryAuthError,
+    RegistryError,
+    RegistryTLSError,
+    error_detail,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.media import (
+    DIGEST_HEADER,
+    MANIFEST_ACCEPT,
+    MAX_ERROR_BYTES,
+    MAX_MANIFEST_BYTES,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.transport import Deadline, Transport
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
+
+DEFAULT_TIMEOUT = 60
+# A blob's deadline grows with its size: the timeout, plus the time the blob takes at this rate.
+MIN_BLOB_RATE = 256 << 10  # bytes a second
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    """A manifest as the registry served it: ``content`` is the exact bytes, ``digest`` its header."""
+
+    content: bytes
+    media_type: str | None
+    digest: str | None
+
+
+class RegistryClient:
+    """Manifests and blobs of one registry. Use it as a context manager: it holds a pool of connections.
+
+    ``insecure`` treats the registry as the daemon treats one in its ``insecure-registries``;
+    ``credentials_unverified`` lets the credentials go to a registry whose certificate was not verified.
+    """
+
+    def __init__(self, registry: str, ca_path: str | None = None, timeout: int = DEFAULT_TIMEOUT,
+                 insecure: bool = False, credentials: Credentials | None = None,
+                 credentials_unverified: bool = False, trust: Trust | None = None) -> None:
+        self.registry, self.timeout, self.insecure = registry, timeout, insecure
+        self.credentials, self.credentials_unverified = credentials, credentials_unverified
+        self.trust = trust or Trust.for_registry(registry, ca_path)
+        self.transport = self._transport("https", verify=True)
+        self._settled = not insecure  # an insecure registry's scheme and verification are found on first use
+        self._settling = threading.Lock()
+
+    @property
+    def scheme(self) -> str:
+        return self.transport.scheme
+
+    @property
+    def verified(self) -> bool:
+        return self.transport.scheme == "https" and self.transport.verify
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def _transport(self, scheme: str, verify: bool) -> Transport:
+        return Transport(self.registry, self.trust.context, scheme=scheme, verify=verify, timeout=self.timeout,
+                         authorization=self.credentials.basic if self.credentials else None,
+                         credentials_unverified=self.credentials_unverified)
+
+    # Manifests
+
+    def head_manifest(self, reference: ImageReference) -> str:
+        """The ``Docker-Content-Digest`` the registry reports for ``reference`` (tag or digest)."""
+        response = self._manifest_request("HEAD", reference)
+        response.discard()
+        digest = response.header(DIGEST_HEADER)
+        if not digest:
+            raise RegistryError(f"HEAD {response.url} answered {response.status} without a {DIGEST_HEADER} "
+                                "header, so the registry does not say which manifest it serves")
+        return self._valid_digest(digest, response.url)
+
+    def get_manifest(self, reference: ImageReference) -> Manifest:
+        """The manifest for ``reference``, its bytes untouched (their sha256 is the manifest's digest)."""
+        response = self._manifest_request("GET", reference)
+        content = response.read(MAX_MANIFEST_BYTES, f"the manifest at {response.url}")
+        header = response.header(DIGEST_HEADER)
+        digest = self._valid_digest(header, response.url) if header else None
+        return Manifest(content, response.header("Content-Type"), digest)
+
+    def _manifest_request(self, method: str, reference: ImageReference):
+        path = f"/v2/{reference.repository}/manifests/{reference.manifest_reference}"
+        response = self.request(method, path, {"Accept": MANIFEST_ACCEPT})
+        if response.status >= 400:
+            body = response.read(MAX_ERROR_BYTES, "an error") if method != "HEAD" else b""
+            separator = "@" if reference.digest else ":"
+            wanted = f"{reference.repository}{separator}{reference.manifest_reference}"
+            if response.status == 401:
+                raise RegistryAuthError(self.unauthorized(f"{method} of the manifest of {wanted}",
+                                                          response.header("WWW-Authenticate") or ""))
+            if response.status == 404:
+                raise ManifestUnknownError(
+                    f"manifest unknown: registry {reference.registry} has no manifest for {wanted} (404)")
+            raise RegistryError(f"registry {reference.registry} answered {response.status} {response.reason} to "
+                                f"{method} of the manifest of {wanted}{error_detail(body)}")
+        return response
+
+    # Blobs
+
+    def blob_deadline(self, size: int, what: str) -> Deadline:
+        return Deadline(self.timeout + size / MIN_BLOB_RATE, what)
+
+    # Every request
+
+    def request(self, method: str, path: str, headers: dict | None = None, deadline: Deadline | None = None):
+        """A request to the registry; the first one to an insecure registry settles how it is reached."""
+        try:
+            return self._request(method, path, headers, deadline)
+        except CertificateVerifyError as exc:
+            raise CertificateVerifyError(f"{exc}. Trusted CAs: {self.trust.source}; {self.trust.fix}") from None
+
+    def _request(self, method: str, path: str, headers: dict | None, deadline: Deadline | None):
+        if self._settled:
+            return self.transport.request(method, path, headers, deadline)
+        with self._settling:  # the blob verifier's workers wait for the first of them to settle it
+            if self._settled:
+                return self.transport.request(method, path, headers, deadline)
+            return self._settle(method, path, headers, deadline)
+
+    def _settle(self, method: str, path: str, headers: dict | None, deadline: Deadline | None):
+        # As the daemon falls back for an insecure registry: TLS (verified if the registry passes, so that the
+        # credentials may go), then plain HTTP where the registry does not speak TLS.
+        for scheme, verify in (("https", True), ("https", False)):
+            self.transport.close()
+            self.transport = self._transport(scheme, verify)
+            try:
+                response = self.transport.request(method, path, headers, deadline)
+            except PlainHTTPError:
+                break
+            except RegistryTLSError:
+                continue
+            self._settled = True
+            return response
+        if self.credentials:
+            raise RegistryAuthError(
+                f"registry {self.registry} does not speak TLS, and credentials ({self.credentials.describe()}) are "
+                "not sent over plain HTTP, where anyone on the path reads them: serve the registry over TLS "
+                "(registry_tls: true)")
+        self.transport.close()
+        self.transport = self._transport("http", verify=False)
+        self._settled = True
+        return self.transport.request(method, path, headers, deadline)
+
+    def unauthorized(self, what: str, challenge: str = "") -> str:
+        """The message for a 401: log in, other credentials, or credentials withheld from an unverified registry."""
+        if self.credentials and not self.transport.sends_credentials and self.scheme == "https":
+            return (f"registry {self.registry} answered 401 Unauthorized to {what}: its certificate could not be "
+                    f"verified ({self.trust.source}), so the credentials of {self.credentials.describe()} were not "
+                    "sent, for whoever presents an unverified certificate could read them. Put the registry's CA "
+                    f"where the daemon looks ({self.trust.certs_dir}/ca.crt), or allow it explicitly "
+                    "(credentials_unverified)")
+        return unauthorized_message(self.registry, what, self.credentials if self.transport.sends_credentials
+                                    else None, challenge)
+
+    @staticmethod
+    def _valid_digest(value: str, url: str) -> str:
+        try:
+            return parse_digest(value)
+        except DigestError as exc:
+            raise RegistryError(f"{url} sent an unusable {DIGEST_HEADER} header: {exc}") from None
