@@ -7,8 +7,8 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.dockyard.registry.plugins.module_utils._names import (
     client_addresses,
+    host_names,
     missing_names,
-    name_problem,
     name_problems,
     san_entries,
 )
@@ -19,18 +19,6 @@ def _san_entries(names):
         return san_entries(names)
     except ValueError as exc:
         raise AnsibleFilterError(f"dockyard.registry.san_entries: {exc}") from exc
-
-
-def host_names(host):
-    """What a host is known by, from its hostvars: inventory name, ansible_host, FQDN, default IPv4 address.
-
-    Missing facts are left out, so are names no certificate can hold (an inventory name with an
-    underscore, say). The registry's certificate names these, and clients may use any of them.
-    """
-    facts = host.get("ansible_facts") or {}
-    candidates = [host.get("inventory_hostname"), host.get("ansible_host"), facts.get("fqdn"),
-                  (facts.get("default_ipv4") or {}).get("address")]
-    return [name for name in candidates if name and not name_problem(name)]
 
 
 def _missing_names(sans, names):

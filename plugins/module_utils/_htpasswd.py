@@ -1,13 +1,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Registry accounts: checking them, and the htpasswd file of bcrypt hashes the registry reads.
 
-CNCF Distribution's htpasswd authentication accepts bcrypt hashes only. Hashes are salted, so a new hash
-for an unchanged password would rewrite the file on every run: a password that still matches the hash
-already in the file keeps that hash, and the file changes only when an account does.
+CNCF Distribution's htpasswd authentication accepts bcrypt hashes only. Hashes are salted, so a new random
+salt for an unchanged password would rewrite the file on every run; each account's salt is derived from a
+secret instead (:func:`salt_for`), which makes the file on the controller, without reading the host's.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 
 try:
@@ -69,30 +72,37 @@ def parse_htpasswd(content: str) -> dict[str, str]:
     return entries
 
 
-def _keeps(hashed: str | None, password: str, cost: int) -> bool:
-    match = _BCRYPT.match(hashed or "")
-    if not match or int(match.group("cost")) != cost:
-        return False
-    return bcrypt.checkpw(password.encode(), hashed.encode())
+# bcrypt's own base64 alphabet, in the order of the standard one.
+_BCRYPT_ALPHABET = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                                   b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 
 
-def htpasswd_content(users, existing: str = "", cost: int = 10) -> str:
+def salt_for(name: str, salt_key: str, cost: int) -> bytes:
+    """The bcrypt salt of account ``name``: 16 bytes of HMAC-SHA256 keyed with ``salt_key``, in bcrypt's format.
+
+    Unpredictable without the key and different for every account and every site, as a random salt is; but the
+    same on every run, so that an unchanged password hashes to the same line and the file does not change.
+    """
+    digest = hmac.new(salt_key.encode(), b"dockyard.registry htpasswd salt\0" + name.encode(), hashlib.sha256).digest()
+    encoded = base64.b64encode(digest[:16]).translate(_BCRYPT_ALPHABET)[:22]
+    return b"$2b$%02d$" % cost + encoded
+
+
+def htpasswd_content(users, salt_key: str, cost: int = 10) -> str:
     """The htpasswd file for ``users``: bcrypt only, one line per account, in the order given.
 
-    Accounts whose password still matches their hash in ``existing`` (at the same cost) keep it;
-    accounts not in ``users`` are dropped.
+    Each hash is made with a salt derived from ``salt_key`` (:func:`salt_for`): the file is the same on every
+    run until an account, a password or the cost changes.
     """
     problems = user_problems(users)
     if problems:
         raise ValueError("; ".join(problems))
     if not isinstance(cost, int) or isinstance(cost, bool) or not MIN_COST <= cost <= MAX_COST:
         raise ValueError(f"cost must be an integer from {MIN_COST} to {MAX_COST}, not {cost!r}")
-    current = parse_htpasswd(existing)
+    if not salt_key:
+        raise ValueError("the salt key is empty: the registry's http secret derives the salts")
     lines = []
     for user in users or []:
-        name, password = user["name"], user["password"]
-        hashed = current.get(name)
-        if not _keeps(hashed, password, cost):
-            hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=cost)).decode()
-        lines.append(f"{name}:{hashed}\n")
+        hashed = bcrypt.hashpw(user["password"].encode(), salt_for(user["name"], salt_key, cost)).decode()
+        lines.append(f"{user['name']}:{hashed}\n")
     return "".join(lines)

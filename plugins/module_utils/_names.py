@@ -106,6 +106,24 @@ def client_addresses(sans, port):
     return addresses
 
 
+def host_names(host):
+    """What a host is known by, from its hostvars: inventory name, ansible_host, FQDN, default IPv4 address.
+
+    The FQDN and the address come from the facts the collection's modules return (``dockyard_host``) or,
+    where those are missing, from Ansible's own facts. Missing ones are left out, so are names no certificate
+    can hold (an inventory name with an underscore, say).
+    """
+    facts = host.get("ansible_facts") or {}
+    known = host.get("dockyard_host") or {}
+    candidates = [host.get("inventory_hostname"), host.get("ansible_host"), known.get("fqdn") or facts.get("fqdn"),
+                  known.get("default_ipv4") or (facts.get("default_ipv4") or {}).get("address")]
+    names = []
+    for name in candidates:
+        if name and not name_problem(name) and name not in names:
+            names.append(name)
+    return names
+
+
 def missing_names(sans, names):
     """The ``names`` that the subjectAltName entries ``sans`` do not cover."""
     covered = {"DNS:" + san[4:].lower() if san.startswith("DNS:") else san for san in sans}

@@ -41,6 +41,11 @@ options:
     elements: str
     choices: [cryptography, requests, docker]
     required: true
+  docker_socket:
+    description:
+      - Also ask the Docker daemon on this Unix socket for C(/_ping), without any library, and say in
+        RV(docker_answers) whether it answered.
+    type: path
 seealso:
   - module: ansible.builtin.package
 """
@@ -91,6 +96,11 @@ packages:
   type: list
   elements: str
   sample: [python3-docker]
+docker_answers:
+  description: Whether a Docker daemon answered C(/_ping) on O(docker_socket).
+  returned: when O(docker_socket) is given
+  type: bool
+  sample: true
 os_packages_visible:
   description:
     - Whether the interpreter sees the libraries of OS packages. A virtualenv made without
@@ -102,6 +112,7 @@ os_packages_visible:
 
 import os
 import shutil
+import socket
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
@@ -149,9 +160,22 @@ def os_packages_visible() -> bool:
     return False
 
 
+def docker_answers(path: str, timeout: float = 5) -> bool:
+    """Whether a daemon answers ``GET /_ping`` with 200 on the Unix socket ``path``."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as daemon:
+            daemon.settimeout(timeout)
+            daemon.connect(path)
+            daemon.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            return daemon.recv(64).split(b"\r\n", 1)[0].split(b" ")[1:2] == [b"200"]
+    except OSError:
+        return False
+
+
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"libraries": {"type": "list", "elements": "str", "required": True, "choices": list(LIBRARIES)}},
+        argument_spec={"libraries": {"type": "list", "elements": "str", "required": True, "choices": list(LIBRARIES)},
+                       "docker_socket": {"type": "path"}},
         supports_check_mode=True,
     )
     found = findings(module.params["libraries"], installed_version)
@@ -165,6 +189,7 @@ def main() -> None:
         package_manager=manager,
         packages=packages_for(found, manager),
         os_packages_visible=os_packages_visible(),
+        **({"docker_answers": docker_answers(module.params["docker_socket"])} if module.params["docker_socket"] else {}),
     )
 
 

@@ -12,7 +12,7 @@ Nothing can be pulled on these machines, so everything is built here:
 * the registry image archive ``.cache/molecule/registry-<hash>.tar`` (``docker save``, with the link
   ``.cache/molecule/registry-image.tar`` to it) for ``registry_image_source: archive``: CNCF Distribution
   built FROM scratch from Debian's docker-registry package by the registry_server role's own tasks
-  (``image_package.yml`` and its templates), tagged ``registry:2`` inside the archive only, as an air-gapped
+  (``image_package.yml`` and its package_image module), tagged ``registry:2`` inside the archive only, as an air-gapped
   site would receive it.
 
 A rerun whose recipe did not change costs one ``docker image inspect`` and one ``stat``. The script
@@ -75,7 +75,8 @@ REGISTRY_RECIPE = [
     HERE / "registry-image.yml",
     ROOT / "roles" / "registry_server" / "tasks" / "image_package.yml",
     ROOT / "roles" / "registry_server" / "vars" / "main.yml",
-    *sorted((ROOT / "roles" / "registry_server" / "templates" / "package").iterdir()),
+    ROOT / "plugins" / "modules" / "package_image.py",
+    ROOT / "plugins" / "module_utils" / "_package_image.py",
 ]
 
 

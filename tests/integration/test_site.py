@@ -110,7 +110,7 @@ def test_trust_absent_removes_the_ca_and_present_puts_it_back(registry):
 
 BAD_INPUT = [
     ({"registry_trust_mode": "bogus"}, "registry_trust_mode must be one of: ca"),
-    ({"registry_image_source": "ftp"}, "registry_image_source must be one of pull, archive, package or auto"),
+    ({"registry_image_source": "ftp"}, "registry_image_source must be one of: pull, archive, package, auto, got: ftp"),
     ({"registry_port": 0}, "registry_port must be an integer from 1 to 65535"),
     ({"registry_port": 70000}, "registry_port must be an integer from 1 to 65535"),
     ({"registry_names": ["registry.example.com", ""]}, "entry 1: an empty entry"),

@@ -12,8 +12,11 @@ from ansible_collections.dockyard.registry.plugins.module_utils._htpasswd import
 USERS = [{"name": "ci", "password": "s3cret-ci"}, {"name": "node", "password": "n0de pass"}]
 
 
+KEY = "the registry's http secret"
+
+
 def test_every_line_is_a_bcrypt_hash_of_its_password_at_the_cost_asked():
-    content = htpasswd_content(USERS, cost=4)
+    content = htpasswd_content(USERS, KEY, cost=4)
     entries = parse_htpasswd(content)
     assert list(entries) == ["ci", "node"]
     for user in USERS:
@@ -23,32 +26,32 @@ def test_every_line_is_a_bcrypt_hash_of_its_password_at_the_cost_asked():
     assert content.endswith("\n") and content.count("\n") == 2
 
 
-def test_unchanged_passwords_keep_their_hashes_so_a_rerun_writes_the_same_file():
-    first = htpasswd_content(USERS, cost=4)
-    assert htpasswd_content(USERS, existing=first, cost=4) == first
+def test_unchanged_passwords_hash_to_the_same_file_so_a_rerun_changes_nothing():
+    assert htpasswd_content(USERS, KEY, cost=4) == htpasswd_content(USERS, KEY, cost=4)
+
+
+def test_salts_differ_between_accounts_and_between_keys():
+    same_password = [{"name": "ci", "password": "shared"}, {"name": "node", "password": "shared"}]
+    entries = parse_htpasswd(htpasswd_content(same_password, KEY, cost=4))
+    assert entries["ci"][:29] != entries["node"][:29]  # "$2b$04$" and the 22 characters of the salt
+    other_site = parse_htpasswd(htpasswd_content(same_password, "another site's secret", cost=4))
+    assert other_site["ci"] != entries["ci"]
 
 
 def test_a_changed_password_gets_a_new_hash_and_the_others_stay():
-    first = parse_htpasswd(htpasswd_content(USERS, cost=4))
+    first = parse_htpasswd(htpasswd_content(USERS, KEY, cost=4))
     changed = [USERS[0], {"name": "node", "password": "another one"}]
-    second = parse_htpasswd(htpasswd_content(changed, existing=htpasswd_content(USERS, cost=4), cost=4))
+    second = parse_htpasswd(htpasswd_content(changed, KEY, cost=4))
+    assert second["ci"] == first["ci"]
     assert second["node"] != first["node"]
     assert bcrypt.checkpw(b"another one", second["node"].encode())
     assert not bcrypt.checkpw(b"n0de pass", second["node"].encode())
 
 
 def test_a_new_cost_rehashes_and_accounts_not_listed_are_dropped():
-    existing = htpasswd_content(USERS, cost=4)
-    kept = parse_htpasswd(htpasswd_content(USERS[:1], existing=existing, cost=5))
+    kept = parse_htpasswd(htpasswd_content(USERS[:1], KEY, cost=5))
     assert list(kept) == ["ci"]
     assert kept["ci"].startswith("$2b$05$")
-
-
-def test_hashes_of_other_schemes_are_replaced_with_bcrypt():
-    # An apr1 (MD5) or SHA1 line an operator wrote by hand: the registry would refuse it at login.
-    existing = "ci:$apr1$abcdefgh$0123456789abcdefghijkl\nnode:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n"
-    entries = parse_htpasswd(htpasswd_content(USERS, existing=existing, cost=4))
-    assert all(hashed.startswith("$2b$04$") for hashed in entries.values())
 
 
 @pytest.mark.parametrize(("users", "says"), [
@@ -78,8 +81,10 @@ def test_valid_accounts_and_none_have_no_problems():
     assert user_problems([]) == []
 
 
-def test_bad_accounts_or_cost_refuse_to_make_a_file():
+def test_bad_accounts_cost_or_key_refuse_to_make_a_file():
     with pytest.raises(ValueError, match="password must be a non-empty string"):
-        htpasswd_content([{"name": "ci", "password": ""}])
+        htpasswd_content([{"name": "ci", "password": ""}], KEY)
     with pytest.raises(ValueError, match="cost must be an integer from 4 to 31"):
-        htpasswd_content(USERS, cost=3)
+        htpasswd_content(USERS, KEY, cost=3)
+    with pytest.raises(ValueError, match="the salt key is empty"):
+        htpasswd_content(USERS, "", cost=4)

@@ -1,0 +1,125 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The controller's part of dockyard.registry.registry_certificate: the CA signs, and its key stays here.
+
+The module runs on the registry host once: it makes or keeps the key, judges the certificate there and, where
+one is due, returns a certificate request. Only then does this plugin sign the request with the controller's CA
+and run the module a second time to install the certificate. It keeps a copy of every host's certificate beside
+the CA (``servers/<host>.crt``), which the registry_addresses lookup and the trust role read.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki
+
+MODULE = "dockyard.registry.registry_certificate"
+# Options this plugin reads; the module gets the others.
+CONTROLLER_OPTIONS = ("ca_dir", "ca_passphrase", "validity", "byo_certificate", "byo_key", "byo_ca")
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        controller = {name: args.pop(name, None) for name in CONTROLLER_OPTIONS}
+        host = task_vars["inventory_hostname"]
+        try:
+            if controller["byo_certificate"]:
+                module_args = {**args, **self._brought_along(controller)}
+                outcome = self._module(module_args, task_vars)
+                outcome.pop("signing_ca", None)
+            else:
+                outcome = self._issue(args, controller, task_vars)
+            if not outcome.get("failed") and outcome.get("certificate"):
+                copied = self._keep_copy(os.path.join(controller["ca_dir"], "servers", f"{host}.crt"),
+                                         outcome["certificate"].encode())
+                if controller["byo_certificate"]:
+                    # The operator's CA is what every Docker host trusts: the trust role reads it beside the others.
+                    copied = self._keep_copy(os.path.join(controller["ca_dir"], "ca.crt"),
+                                             module_args["ca_bundle"].encode()) or copied
+                outcome["changed"] = outcome.get("changed", False) or copied
+        except (OSError, ValueError) as exc:
+            raise AnsibleActionFail(f"{MODULE}: {exc}") from exc
+        outcome.pop("certificate", None)
+        outcome.pop("csr", None)
+        result.update(outcome)
+        return result
+
+    def _module(self, module_args: dict, task_vars: dict) -> dict:
+        return self._execute_module(module_name=MODULE, module_args=module_args, task_vars=task_vars)
+
+    def _issue(self, args: dict, controller: dict, task_vars: dict) -> dict:
+        """Judge on the host; sign on the controller where a certificate is due; install it on the host."""
+        ca_dir = controller["ca_dir"]
+        current, upcoming = _read(os.path.join(ca_dir, "ca.crt")), _read(os.path.join(ca_dir, "ca-next.crt"))
+        if current is None:
+            raise AnsibleActionFail(f"{MODULE}: {ca_dir}/ca.crt is missing: the registry_pki role makes the CA there "
+                                    "before it issues certificates (registry_pki_dir)")
+        ca_cert = pki.load_certificate(current)
+        next_cert = pki.load_certificate(upcoming) if upcoming else None
+        lifetime = pki.validity(controller["validity"] or "+365d")
+        module_args = {**args, "ca_bundle": _bundle(current, upcoming), "ca_ski": pki.subject_key_id(ca_cert),
+                       "next_ski": pki.subject_key_id(next_cert) if next_cert else ""}
+        judged = self._module(module_args, task_vars)
+        if judged.get("failed") or "csr" not in judged or self._task.check_mode:
+            return judged
+        name = judged["signing_ca"]
+        signer = ca_cert if name == "ca" else next_cert
+        key = pki.load_key(_read(os.path.join(ca_dir, f"{name}.key")),
+                           controller["ca_passphrase"].encode() if controller["ca_passphrase"] else None)
+        signed = pki.sign(pki.load_csr(judged["csr"].encode()), signer, key, lifetime)
+        installed = self._module({**module_args, "certificate": pki.certificate_pem(signed).decode()}, task_vars)
+        if installed.get("failed"):
+            return installed
+        installed["changed"] = True
+        installed["reasons"] = judged["reasons"]
+        installed["diff"] = judged.get("diff", []) + [
+            entry for entry in installed.get("diff", []) if entry.get("before_header") not in
+            {done.get("before_header") for done in judged.get("diff", [])}]
+        return installed
+
+    @staticmethod
+    def _brought_along(controller: dict) -> dict:
+        """The operator's certificate, key and CA, read on the controller for the module to check and install."""
+        contents = {}
+        for option, name in (("byo_certificate", "certificate"), ("byo_key", "private_key"), ("byo_ca", "ca_bundle")):
+            data = _read(controller[option] or "")
+            if data is None:
+                raise AnsibleActionFail(f"{MODULE}: {option} {controller[option]} is not a file on the controller")
+            contents[name] = data.decode()
+        return contents
+
+    def _keep_copy(self, path: str, content: bytes) -> bool:
+        """A public certificate kept on the controller (0644, in 0700 directories); True where it changed."""
+        if _read(path) == content:
+            return False
+        if not self._task.check_mode:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            handle, staged = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".certificate.")
+            with os.fdopen(handle, "wb") as copy:
+                copy.write(content)
+            os.chmod(staged, 0o644)
+            os.replace(staged, path)
+        return True
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as source:
+            return source.read()
+    except FileNotFoundError:
+        return None
+
+
+def _bundle(*pems: bytes | None) -> str:
+    return "".join(pem.decode() if pem.endswith(b"\n") else pem.decode() + "\n" for pem in pems if pem)

@@ -1,0 +1,126 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: registry_addresses
+short_description: The host:port addresses Docker clients use to reach each registry host
+version_added: 0.2.0
+author:
+  - dockyard maintainers (@dockyard)
+description:
+  - The one place where the collection works out by which addresses clients reach a registry. The PKI issues the
+    certificate for them, trust installs the CA (or lists them as insecure) for each, and the probe and the smoke
+    test use them.
+  - For a registry that serves TLS, and whose certificate the controller keeps (C(<pki_dir>/servers/<host>.crt),
+    written by the registry_pki role), the addresses are the certificate's subject alternative names. Otherwise they
+    are the names the host is known by (inventory name, C(ansible_host), FQDN and default IPv4 address, as far as
+    known) with O(names).
+  - Loopback addresses and names are left out (Docker never verifies TLS for them), so are wildcard names; IPv6
+    addresses are bracketed. Each host's IP addresses come before its names, and its first address is the one the
+    probe and the smoke test use.
+options:
+  _terms:
+    description: Inventory names of registry hosts.
+    type: list
+    elements: str
+    required: true
+  port:
+    description: The port the registry listens on (C(registry_port)).
+    type: int
+    default: 5000
+  tls:
+    description: Whether the registry serves TLS (C(registry_tls)).
+    type: bool
+    default: true
+  pki_dir:
+    description: The controller directory of the CA and of the copies of the registry hosts' certificates
+      (C(registry_pki_dir)). Defaults to C(pki) beside the inventory.
+    type: path
+  names:
+    description: Further DNS names and IP addresses clients use (C(registry_names)).
+    type: list
+    elements: str
+    default: []
+  primary:
+    description: Only the first address of each host, the one the probe and the smoke test use.
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: Every address of the registry hosts
+  ansible.builtin.debug:
+    msg: "{{ query('dockyard.registry.registry_addresses', *groups['registry'], port=registry_port) }}"
+
+- name: The address the smoke test pushes to, one for each registry host
+  ansible.builtin.set_fact:
+    smoke_addresses: "{{ query('dockyard.registry.registry_addresses', *groups['registry'], primary=true) }}"
+"""
+
+RETURN = r"""
+_raw:
+  description: C(host:port) addresses, each once, for all the hosts given, in their order.
+  type: list
+  elements: str
+"""
+
+import os
+
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.lookup import LookupBase
+
+from ansible_collections.dockyard.registry.plugins.module_utils._names import (
+    client_addresses,
+    host_names,
+    san_entries,
+)
+
+try:
+    from cryptography import x509
+except ImportError:  # checked where a certificate is read
+    x509 = None
+
+
+class LookupModule(LookupBase):
+    def run(self, terms, variables=None, **kwargs):
+        self.set_options(var_options=variables, direct=kwargs)
+        variables = variables or {}
+        pki_dir = self.get_option("pki_dir") or os.path.join(variables.get("inventory_dir") or ".", "pki")
+        addresses = []
+        for host in terms:
+            for address in self._host_addresses(host, variables, pki_dir)[:1 if self.get_option("primary") else None]:
+                if address not in addresses:
+                    addresses.append(address)
+        return addresses
+
+    def _host_addresses(self, host: str, variables: dict, pki_dir: str) -> list[str]:
+        """The host's addresses, IP addresses first."""
+        if host not in variables.get("hostvars", {}):
+            raise AnsibleLookupError(f"dockyard.registry.registry_addresses: {host!r} is not an inventory host")
+        sans = self._certificate_sans(os.path.join(pki_dir, "servers", f"{host}.crt")) if self.get_option("tls") else None
+        if sans is None:
+            try:
+                sans = san_entries(host_names(variables["hostvars"][host]) + list(self.get_option("names")))
+            except ValueError as exc:
+                raise AnsibleLookupError(f"dockyard.registry.registry_addresses: {exc}") from exc
+        addresses = client_addresses(sans, self.get_option("port"))
+        return sorted(addresses, key=lambda address: not address[:1].isdigit() and not address.startswith("["))
+
+    @staticmethod
+    def _certificate_sans(path: str) -> list[str] | None:
+        if not os.path.isfile(path):
+            return None
+        if x509 is None:
+            raise AnsibleLookupError("dockyard.registry.registry_addresses needs the Python library cryptography on "
+                                     "the controller to read the registry's certificate")
+        with open(path, "rb") as pem:
+            certificate = x509.load_pem_x509_certificate(pem.read())
+        try:
+            sans = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            return []
+        return ([f"DNS:{name}" for name in sans.get_values_for_type(x509.DNSName)]
+                + [f"IP:{address}" for address in sans.get_values_for_type(x509.IPAddress)])

@@ -1,0 +1,159 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the dockyard.registry collection: a registry image built FROM scratch from an OS package.
+
+Where no registry can be pulled from, CNCF Distribution still ships as an OS package (Debian's
+``docker-registry``). Its binary needs only the C library and the loader, so an image with the binary, the
+libraries ``ldd`` names, a default configuration and a static ``wget`` (for the container's health check) behaves
+like ``registry:2``. The packages are downloaded and unpacked, never installed: installing one would start its
+own registry service wherever systemd runs. An image is built only when the one named for the package's version
+is missing or was made by an older recipe.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+
+DOCKERFILE = """\
+# Built by dockyard.registry from the {package} {version} package: its registry binary, the shared libraries
+# ldd listed for it, a default configuration, and a static wget for the health check. Laid out like
+# registry:2, so the same container settings fit both.
+FROM scratch
+COPY rootfs/ /
+EXPOSE 5000
+VOLUME ["/var/lib/registry"]
+ENTRYPOINT ["/bin/registry"]
+CMD ["serve", "/etc/docker/registry/config.yml"]
+"""
+
+# The image's own configuration, as registry:2 has (plain HTTP); the collection's container mounts another.
+DEFAULT_CONFIG = """\
+version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+"""
+
+
+class PackageImageError(Exception):
+    """The image cannot be built; the message names the package, the option and the fix."""
+
+
+def image_tag(version: str) -> str:
+    """A Docker tag for a package version: [A-Za-z0-9_.-], up to 128 characters, not starting with . or -."""
+    return re.sub(r"^[.-]+", "", re.sub(r"[^A-Za-z0-9_.-]", "-", version))[:128]
+
+
+def candidate_version(policy_output: str) -> str | None:
+    """The candidate version ``apt-cache policy`` names, or None when there is none."""
+    match = re.search(r"^\s*Candidate:\s*(\S+)", policy_output, re.MULTILINE)
+    return match.group(1) if match and match.group(1) != "(none)" else None
+
+
+def shared_libraries(ldd_output: str) -> list[str]:
+    """The absolute paths ``ldd`` lists (the loader included), each once."""
+    libraries = []
+    for path in re.findall(r"(/\S+) \(0x[0-9a-fA-F]+\)", ldd_output):
+        if path not in libraries:
+            libraries.append(path)
+    return libraries
+
+
+class PackageImage:
+    """One build: ``run_command`` is AnsibleModule.run_command, ``images`` a DockerImages of the daemon."""
+
+    def __init__(self, run_command, images, params: dict) -> None:
+        self.run_command, self.images, self.params = run_command, images, params
+
+    def version(self) -> str:
+        rc, out, err = self.run_command(["apt-cache", "policy", self.params["package"]],
+                                        environ_update={"LC_ALL": "C"})
+        version = candidate_version(out) if rc == 0 else None
+        if version is None:
+            raise PackageImageError(
+                f"the APT sources offer no installable version of {self.params['package']} (registry_server_package_name)"
+                f"{': ' + err.strip() if err.strip() else ''}. Run apt-get update, or enable the repository that "
+                "carries it, or use another registry_image_source (pull, or archive with registry_image_archive)")
+        return version
+
+    def current(self, image: str) -> dict | None:
+        """The image when it exists and was built by this recipe; None when it must be built."""
+        found = self.images.inspect(image)
+        labels = ((found or {}).get("Config") or {}).get("Labels") or {}
+        return found if found and labels.get("dockyard.registry.recipe") == self.params["recipe"] else None
+
+    def build(self, image: str, version: str) -> str:
+        """Download and unpack the packages, lay out the image's files, build it; return its ID."""
+        with tempfile.TemporaryDirectory(suffix=".dockyard-registry-image") as work:
+            unpacked = os.path.join(work, "package")
+            for spec in (f"{self.params['package']}={version}", self.params["healthcheck_package"]):
+                self._run(["apt-get", "download", spec], work, f"downloading {spec}")
+            for deb in sorted(name for name in os.listdir(work) if name.endswith(".deb")):
+                self._run(["dpkg-deb", "--extract", os.path.join(work, deb), unpacked], work, f"unpacking {deb}")
+            binary = self._packaged(unpacked, self.params["binary"], self.params["package"], "registry_server_package_binary")
+            wget = self._packaged(unpacked, self.params["healthcheck_binary"], self.params["healthcheck_package"],
+                                  "registry_server_package_wget_binary")
+            rc, out, err = self.run_command(["ldd", wget], environ_update={"LC_ALL": "C"})
+            if "not a dynamic executable" not in out + err:
+                raise PackageImageError(f"{self.params['healthcheck_binary']} of {self.params['healthcheck_package']} "
+                                        "(registry_server_package_wget_binary) is not statically linked: name a static "
+                                        "binary, such as busybox-static's /bin/busybox")
+            rc, out, err = self.run_command(["ldd", binary], environ_update={"LC_ALL": "C"})
+            if (rc != 0 and "not a dynamic executable" not in out + err) or "not found" in out:
+                raise PackageImageError(f"ldd cannot list what {self.params['binary']} needs: {(out + err).strip()}")
+            rootfs = os.path.join(work, "rootfs")
+            self._place(binary, rootfs, "/bin/registry")
+            self._place(wget, rootfs, "/bin/wget")
+            for library in shared_libraries(out):
+                self._place(library, rootfs, library)  # copy follows links: the library under the name asked for
+            os.makedirs(os.path.join(rootfs, "etc", "docker", "registry"), mode=0o755)
+            with open(os.path.join(rootfs, "etc", "docker", "registry", "config.yml"), "w", encoding="utf-8") as config:
+                config.write(DEFAULT_CONFIG)
+            with open(os.path.join(work, "Dockerfile"), "w", encoding="utf-8") as dockerfile:
+                dockerfile.write(DOCKERFILE.format(package=self.params["package"], version=version))
+            labels = {
+                "org.opencontainers.image.title": "CNCF Distribution registry",
+                "org.opencontainers.image.version": version,
+                "dockyard.registry.package": self.params["package"],
+                "dockyard.registry.package-version": version,
+                "dockyard.registry.recipe": self.params["recipe"],
+            }
+            return self.images.build(work, image, labels)
+
+    def _run(self, argv: list[str], cwd: str, doing: str) -> None:
+        rc, out, err = self.run_command(argv, cwd=cwd)
+        if rc != 0:
+            raise PackageImageError(f"{doing} failed: {(err or out).strip()}")
+
+    @staticmethod
+    def _packaged(unpacked: str, path: str, package: str, option: str) -> str:
+        found = os.path.join(unpacked, path.lstrip("/"))
+        if not os.path.isfile(found):
+            raise PackageImageError(f"the package {package} has no {path} ({option})")
+        return found
+
+    @staticmethod
+    def _place(source: str, rootfs: str, target: str) -> None:
+        destination = os.path.join(rootfs, target.lstrip("/"))
+        os.makedirs(os.path.dirname(destination), mode=0o755, exist_ok=True)
+        shutil.copy(source, destination)
+        os.chmod(destination, 0o755)

@@ -1,0 +1,199 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the dockyard.registry collection: the registry host's key and certificate, with ``cryptography``.
+
+Shared by the registry_certificate module (on the registry host: the key is made there and never leaves it;
+the certificate it has is judged there) and its action plugin (on the controller: the CA signs the request).
+What makes a certificate due again is decided in one place, :func:`reissue_reasons`, for both sides: a key it
+does not belong to, names it lacks or has beyond those wanted, a CA other than the one that must sign it, or an
+expiry inside the renewal window.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import re
+import traceback
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+except ImportError:  # the module reports it with missing_required_lib
+    x509 = None
+    CRYPTOGRAPHY_IMPORT_ERROR = traceback.format_exc()
+else:
+    CRYPTOGRAPHY_IMPORT_ERROR = None
+
+CURVES = {"secp256r1": "SECP256R1", "secp384r1": "SECP384R1", "secp521r1": "SECP521R1"}
+# An hour's grace for hosts whose clock runs a little behind the controller's.
+NOT_BEFORE_GRACE = datetime.timedelta(hours=1)
+
+
+_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def validity(text: str) -> datetime.timedelta:
+    """``+365d`` (or ``w``, ``h``, ``m``, ``s``) as a duration; ValueError for anything else."""
+    match = re.fullmatch(r"\+(\d+)([wdhms])", str(text).strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a validity such as +365d (a number of weeks, days, hours, minutes or "
+                         "seconds from now)")
+    return datetime.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def new_key(key_type: str, curve: str = "secp256r1", size: int = 4096):
+    if key_type == "ECC":
+        return ec.generate_private_key(getattr(ec, CURVES[curve])())
+    return rsa.generate_private_key(public_exponent=65537, key_size=size)
+
+
+def key_fits(key, key_type: str, curve: str = "secp256r1", size: int = 4096) -> bool:
+    """Whether ``key`` is of the type, curve or size asked for."""
+    if key_type == "ECC":
+        return isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == curve
+    return isinstance(key, rsa.RSAPrivateKey) and key.key_size == size
+
+
+def key_pem(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption())
+
+
+def csr_pem(csr) -> bytes:
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def load_csr(pem: bytes):
+    return x509.load_pem_x509_csr(pem)
+
+
+def load_key(pem: bytes, password: bytes | None = None):
+    return serialization.load_pem_private_key(pem, password=password)
+
+
+def load_certificate(pem: bytes):
+    return x509.load_pem_x509_certificate(pem)
+
+
+def certificate_pem(certificate) -> bytes:
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def public_der(key_or_certificate) -> bytes:
+    public = key_or_certificate.public_key()
+    return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def san_entries_of(certificate_or_csr) -> list[str]:
+    """``DNS:name`` and ``IP:address`` entries of the subjectAltName extension, in its order."""
+    try:
+        names = certificate_or_csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    entries = []
+    for name in names:
+        if isinstance(name, x509.DNSName):
+            entries.append(f"DNS:{name.value}")
+        elif isinstance(name, x509.IPAddress):
+            entries.append(f"IP:{name.value.compressed}")
+    return entries
+
+
+def subject_key_id(certificate) -> str:
+    """The Subject Key Identifier of a CA certificate, hexadecimal (computed when the extension is missing)."""
+    try:
+        return certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex()
+    except x509.ExtensionNotFound:
+        return x509.SubjectKeyIdentifier.from_public_key(certificate.public_key()).digest.hex()
+
+
+def authority_key_id(certificate) -> str | None:
+    try:
+        return certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier.hex()
+    except (x509.ExtensionNotFound, AttributeError):
+        return None
+
+
+def not_after(certificate) -> datetime.datetime:
+    value = getattr(certificate, "not_valid_after_utc", None) or certificate.not_valid_after
+    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+
+
+def signing_ca(rollover: str, current_issuer: str | None, next_ski: str | None) -> str:
+    """``ca`` or ``ca-next``: the CA that signs a registry host's certificate in this run.
+
+    The next CA of a rollover signs from its switch run on, and afterwards keeps the certificates it issued; so a
+    run without a rollover step never undoes one.
+    """
+    if next_ski and (rollover == "switch" or current_issuer == next_ski):
+        return "ca-next"
+    return "ca"
+
+
+def reissue_reasons(certificate, key, wanted_sans: list[str], issuer_ski: str, renew_before_days: int,
+                    moment: datetime.datetime | None = None) -> list[str]:
+    """Why ``certificate`` must be issued again (empty when it is fine), in words for the task's result."""
+    if certificate is None:
+        return ["there is no certificate yet"]
+    moment = moment or now()
+    reasons = []
+    if public_der(certificate) != public_der(key):
+        reasons.append("it is not the certificate of the host's key")
+    have, want = san_entries_of(certificate), list(wanted_sans)
+    if sorted(entry.lower() for entry in have) != sorted(entry.lower() for entry in want):
+        reasons.append(f"it names {', '.join(have) or 'nothing'}, not {', '.join(want)}")
+    if authority_key_id(certificate) != issuer_ski:
+        reasons.append("another CA issued it")
+    if not_after(certificate) <= moment + datetime.timedelta(days=renew_before_days):
+        reasons.append(f"it expires on {not_after(certificate):%Y-%m-%d}, within the {renew_before_days} days of "
+                       "registry_pki_renew_before")
+    return reasons
+
+
+def certificate_request(key, sans: list[str]):
+    """A CSR for ``sans`` (the first one as common name), signed with the host's key."""
+    names = [_general_name(entry) for entry in sans]
+    common_name = sans[0].split(":", 1)[1]
+    builder = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+               .add_extension(x509.SubjectAlternativeName(names), critical=False))
+    return builder.sign(key, hashes.SHA256())
+
+
+def sign(csr, ca_certificate, ca_key, lifetime: datetime.timedelta, moment: datetime.datetime | None = None):
+    """The server certificate for ``csr``: the CA's signature, serverAuth, the CSR's subject and names."""
+    moment = moment or now()
+    public = csr.public_key()
+    usage = {"digital_signature": True, "key_encipherment": isinstance(public, rsa.RSAPublicKey)}
+    builder = (x509.CertificateBuilder()
+               .subject_name(csr.subject)
+               .issuer_name(ca_certificate.subject)
+               .public_key(public)
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(moment - NOT_BEFORE_GRACE)
+               .not_valid_after(moment + lifetime)
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(x509.KeyUsage(content_commitment=False, data_encipherment=False, key_agreement=False,
+                                            key_cert_sign=False, crl_sign=False, encipher_only=False,
+                                            decipher_only=False, **usage), critical=True)
+               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+               .add_extension(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value,
+                              critical=False)
+               .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_certificate.public_key()),
+                              critical=False))
+    return builder.sign(ca_key, hashes.SHA256())
+
+
+def _general_name(entry: str):
+    kind, _colon, value = entry.partition(":")
+    return x509.IPAddress(ipaddress.ip_address(value)) if kind == "IP" else x509.DNSName(value)

@@ -1,0 +1,138 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: package_image
+short_description: Build the registry image FROM scratch from the OS package of CNCF Distribution
+version_added: 0.2.0
+description:
+  - For sites that cannot pull C(registry:2) but have an APT mirror. Reads the candidate version of O(package),
+    and unless the host's Docker daemon has the image O(name)C(:<version>) made by this recipe, downloads the
+    package and a static C(wget) (O(healthcheck_package)), unpacks them without installing them, and builds an
+    image laid out like C(registry:2) from the registry binary, the shared libraries C(ldd) lists for it, a default
+    configuration and C(/bin/wget) for the container's health check.
+  - The packages are never installed (installing Debian's C(docker-registry) would start its own registry on port
+    5000 wherever systemd runs). A run that finds the image is one C(apt-cache policy) and one image inspection.
+author:
+  - dockyard maintainers (@dockyard)
+requirements:
+  - APT (C(apt-cache), C(apt-get download), C(dpkg-deb)) and C(ldd) on the host.
+extends_documentation_fragment:
+  - dockyard.registry._attributes
+  - dockyard.registry._registry.DOCKER
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Predicts the build without downloading anything.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  name:
+    description: The image's name; its tag is the package's version with the characters Docker refuses in a tag as C(-).
+    type: str
+    default: dockyard/registry
+  package:
+    description: The OS package with the registry binary.
+    type: str
+    default: docker-registry
+  binary:
+    description: The registry binary's path in O(package).
+    type: path
+    default: /usr/bin/docker-registry
+  healthcheck_package:
+    description: A statically linked package whose binary becomes the image's C(/bin/wget).
+    type: str
+    default: busybox-static
+  healthcheck_binary:
+    description: That binary's path in O(healthcheck_package).
+    type: path
+    default: /bin/busybox
+  recipe:
+    description: The recipe's version, a label of the image; an image of another recipe is built again.
+    type: str
+    default: "2"
+  timeout:
+    description: Seconds to wait for the Docker daemon.
+    type: int
+    default: 300
+"""
+
+EXAMPLES = r"""
+- name: Build the registry image from Debian's docker-registry package
+  dockyard.registry.package_image:
+  register: _registry_image
+"""
+
+RETURN = r"""
+image:
+  description: The image's name and tag.
+  returned: always
+  type: str
+  sample: dockyard/registry:2.8.2-ds1-1
+version:
+  description: The package's version.
+  returned: always
+  type: str
+  sample: 2.8.2+ds1-1
+image_id:
+  description: The image's ID.
+  returned: unless a build is predicted in check mode
+  type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
+    DaemonError,
+    DockerImages,
+    api_client,
+    docker_argument_spec,
+    require_sdk,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._package_image import (
+    PackageImage,
+    PackageImageError,
+    image_tag,
+)
+
+
+def main() -> None:
+    spec = docker_argument_spec()
+    spec.update(
+        name={"type": "str", "default": "dockyard/registry"},
+        package={"type": "str", "default": "docker-registry"},
+        binary={"type": "path", "default": "/usr/bin/docker-registry"},
+        healthcheck_package={"type": "str", "default": "busybox-static"},
+        healthcheck_binary={"type": "path", "default": "/bin/busybox"},
+        recipe={"type": "str", "default": "2"},
+        timeout={"type": "int", "default": 300},
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    require_sdk(module)
+    params = module.params
+    try:
+        with api_client(params["docker_host"], params["timeout"]) as client:
+            build = PackageImage(module.run_command, DockerImages(client, params["docker_host"]), params)
+            version = build.version()
+            image = f"{params['name']}:{image_tag(version)}"
+            result = {"changed": False, "image": image, "version": version}
+            current = build.current(image)
+            if current is not None:
+                result["image_id"] = current["Id"]
+            else:
+                result["changed"] = True
+                if not module.check_mode:
+                    result["image_id"] = build.build(image, version)
+    except (PackageImageError, DaemonError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_config
+short_description: The registry host's files, compared and written in one pass, and the digest the container carries
+version_added: 0.2.0
+description:
+  - Puts the registry's configuration (C(config.yml), root, 0640) and its accounts (C(htpasswd), root, 0600) into
+    O(config_dir), makes the storage directory O(data_dir) (owned by the user the registry runs as, 0750), and
+    reads the TLS files in O(tls_dir) that the registry_pki role wrote.
+  - Writes only what differs, atomically; a run that changes nothing reads the files once.
+  - Returns RV(config_digest), a digest over everything the registry reads at start (its configuration, accounts,
+    certificate and key) and the container's settings (O(container_settings)). The registry_server role labels the
+    container with it, so that the container is replaced exactly when one of them changes. The CA beside the
+    certificate is not part of it.
+  - Given O(container), looks at the container too and says in RV(container_current) whether it runs O(image) with
+    that label already, so that a run that changes nothing needs no other call.
+  - Returns the host's FQDN and default IPv4 address as the fact C(dockyard_host).
+author:
+  - dockyard maintainers (@dockyard)
+extends_documentation_fragment:
+  - dockyard.registry._attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The content of the configuration (it holds the upload secret) and of the accounts file is not shown.
+  idempotent:
+    support: full
+options:
+  config_dir:
+    description: Directory of C(config.yml) and C(htpasswd) (root, 0755).
+    type: path
+    required: true
+  data_dir:
+    description: The registry's storage on the host.
+    type: path
+    required: true
+  data_owner:
+    description: Numeric user and group ID that own O(data_dir), the user the registry's process runs as.
+    type: int
+    default: 0
+  tls_dir:
+    description: Directory with C(server.crt) and C(server.key).
+    type: path
+  tls:
+    description: Whether the registry serves TLS; then the certificate and key must be in O(tls_dir).
+    type: bool
+    default: true
+  config:
+    description: The content of C(config.yml).
+    type: str
+    required: true
+  htpasswd:
+    description: The content of C(htpasswd); empty removes the file (a registry without accounts).
+    type: str
+    default: ""
+  container:
+    description: The name of the registry's container, to look at.
+    type: str
+  image:
+    description: The image the container must run (name and tag, or ID).
+    type: str
+  container_settings:
+    description: The container's settings as the role passes them to community.docker.docker_container (JSON), digested with the files.
+    type: str
+    default: ""
+  docker_host:
+    description: The Docker daemon's API address, to look at the container.
+    type: str
+    default: unix:///var/run/docker.sock
+"""
+
+EXAMPLES = r"""
+- name: Write the registry's files
+  dockyard.registry.registry_config:
+    config_dir: /etc/dockyard/registry
+    data_dir: /var/lib/dockyard/registry
+    tls_dir: /etc/dockyard/registry/tls
+    config: "{{ lookup('ansible.builtin.template', 'config.yml.j2') }}"
+  register: _registry_files
+"""
+
+RETURN = r"""
+config_digest:
+  description: SHA-256 over the configuration, the accounts, the certificate and the key, in that order.
+  returned: always
+  type: str
+  sample: 9f0c6a3c0e2d4f51b8e0f7d0c2a44b7b3f1e6c1d2a9b8c7d6e5f4a3b2c1d0e9f
+files:
+  description: The files and directories changed (or, in check mode, to change).
+  returned: always
+  type: list
+  elements: str
+container_current:
+  description: Whether O(container) runs O(image) labelled with RV(config_digest), so that nothing is to change.
+  returned: when O(container) is given
+  type: bool
+"""
+
+import hashlib
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
+    DaemonError,
+    DockerImages,
+    api_client,
+    docker,
+    require_sdk,
+    sdk_errors,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
+from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
+
+DIGEST_LABEL = "dockyard.registry.config-digest"
+
+
+def container_current(docker_host: str, container: str, image: str, digest: str) -> bool:
+    """Whether ``container`` runs ``image`` (by its current ID) with the label ``digest``."""
+    with api_client(docker_host, 30) as client:
+        images = DockerImages(client, docker_host)
+        wanted = images.inspect(image)
+        try:
+            running = client.inspect_container(container)
+        except docker.errors.NotFound:
+            return False
+        except sdk_errors() as exc:
+            raise DaemonError(f"the Docker daemon at {docker_host} could not inspect {container}: {exc}") from exc
+    labels = (running.get("Config") or {}).get("Labels") or {}
+    return bool(wanted and (running.get("State") or {}).get("Running") and running.get("Image") == wanted["Id"]
+                and labels.get(DIGEST_LABEL) == digest)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "config_dir": {"type": "path", "required": True},
+            "data_dir": {"type": "path", "required": True},
+            "data_owner": {"type": "int", "default": 0},
+            "tls_dir": {"type": "path"},
+            "tls": {"type": "bool", "default": True},
+            "config": {"type": "str", "required": True, "no_log": True},
+            "htpasswd": {"type": "str", "default": "", "no_log": True},
+            "container": {"type": "str"},
+            "image": {"type": "str"},
+            "container_settings": {"type": "str", "default": ""},
+            "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock"},
+        },
+        required_if=[("tls", True, ("tls_dir",))],
+        required_together=[("container", "image")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    files = Files(module)
+    config_path = os.path.join(params["config_dir"], "config.yml")
+    htpasswd_path = os.path.join(params["config_dir"], "htpasswd")
+    tls = [os.path.join(params["tls_dir"], name) for name in ("server.crt", "server.key")] if params["tls"] else []
+    missing = [path for path in tls if not os.path.isfile(path)]
+    if missing:
+        module.fail_json(msg=f"missing in registry_server_tls_dir {params['tls_dir']}: {', '.join(missing)}. Run the "
+                             "dockyard.registry.registry_pki role first, or put your own server.key, server.crt and "
+                             "ca.crt there")
+    files.directory(params["config_dir"], 0o755)
+    files.directory(params["data_dir"], 0o750, owner=str(params["data_owner"]), group=str(params["data_owner"]))
+    config = params["config"].encode()
+    files.file(config_path, config, 0o640, secret=True)
+    htpasswd = params["htpasswd"].encode()
+    if htpasswd:
+        files.file(htpasswd_path, htpasswd, 0o600, secret=True)
+    else:
+        files.absent(htpasswd_path, secret=True)
+    digest = hashlib.sha256()
+    for content in (config, htpasswd, *(files.read(path) or b"" for path in tls), params["container_settings"].encode()):
+        digest.update(hashlib.sha256(content).digest())
+    result = {"changed": files.changed, "files": files.changed_paths, "config_digest": digest.hexdigest(),
+              "ansible_facts": {"dockyard_host": identity()}}
+    if params["container"]:
+        require_sdk(module)
+        try:
+            result["container_current"] = not files.changed and container_current(
+                params["docker_host"], params["container"], params["image"], result["config_digest"])
+        except DaemonError as exc:
+            module.fail_json(msg=str(exc))
+    if files.diffs:
+        result["diff"] = files.diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

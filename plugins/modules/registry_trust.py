@@ -1,0 +1,238 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_trust
+short_description: Make this host's Docker trust a private registry at every address, log in, and probe it
+version_added: 0.2.0
+description:
+  - Everything a Docker host needs to use a private registry, in one pass that reads the host's state once and
+    changes only what differs.
+  - With O(mode=ca), puts the registry's CA into C(<certs_dir>/<address>/ca.crt) (root, 0444, in a 0755
+    directory) for every address of O(addresses), and the next CA of a CA rollover beside it as C(ca-next.crt)
+    while O(ca_next) is given. The daemon reads certs.d at each connection, so nothing restarts.
+  - With O(mode=insecure), merges O(addresses) into C(insecure-registries) of C(daemon.json) (every other key kept,
+    a backup made, applied by a reload; see M(dockyard.registry.docker_daemon_config)) and checks with
+    C(docker info) that the daemon lists them.
+  - With O(login), logs the host in at every address the registry accepts the account at, into the Docker client
+    configuration O(docker_config) (0600, in a 0700 directory), where the Docker CLI and SDK read it. The password
+    is checked against the registry first, over TLS the probe has verified; an address this host cannot resolve is
+    left out.
+  - With O(probe), asks every address the way the daemon would (M(dockyard.registry.registry_probe), in the same
+    process) and fails, naming the failure and its remedy, unless the daemon can use the registry at every address
+    this host resolves. RV(unresolved) lists the addresses the host does not resolve; it fails when it resolves none.
+  - O(state=absent) takes all of it away again; client certificates an operator put into certs.d stay.
+author:
+  - dockyard maintainers (@dockyard)
+requirements:
+  - C(cryptography) 3.1 or newer, for the probe.
+  - Docker SDK for Python (C(docker)), with O(mode=insecure).
+extends_documentation_fragment:
+  - dockyard.registry._attributes
+  - dockyard.registry._attributes.ACTIONGROUP
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Predicts every file and daemon.json change without making it. The probe runs all the same; a host whose
+        trust would change is not failed for what the probe finds before the change.
+  diff_mode:
+    support: full
+    details:
+      - The Docker client configuration's content is not shown; it holds the password.
+  idempotent:
+    support: full
+options:
+  addresses:
+    description:
+      - The registry's addresses, V(host:port) as in image references (query them with
+        P(dockyard.registry.registry_addresses#lookup)).
+    type: list
+    elements: str
+    required: true
+  mode:
+    description: V(ca) trusts the registry's CA; V(insecure) lists the addresses in C(insecure-registries).
+    type: str
+    choices: [ca, insecure]
+    default: ca
+  state:
+    description: V(present) trusts the registry; V(absent) removes what this module put in place.
+    type: str
+    choices: [present, absent]
+    default: present
+  ca:
+    description: The CA certificate(s), PEM, that signed the registry's certificate. Required with O(mode=ca) and O(state=present).
+    type: str
+  ca_next:
+    description: The next CA of a CA rollover, PEM, trusted beside O(ca); empty removes it.
+    type: str
+    default: ""
+  tls:
+    description: Whether the registry serves TLS; without it the probe speaks plain HTTP (O(mode=insecure) only).
+    type: bool
+    default: true
+  certs_dir:
+    description: Docker's per-registry trust directory.
+    type: path
+    default: /etc/docker/certs.d
+  daemon_json:
+    description: The daemon's configuration file, with O(mode=insecure).
+    type: path
+    default: /etc/docker/daemon.json
+  daemon_apply:
+    description: How a daemon.json change reaches the daemon (as the C(apply) option of M(dockyard.registry.docker_daemon_config)).
+    type: str
+    choices: [auto, reload, restart, none]
+    default: auto
+  login:
+    description: The account to log the host in with; no login without it.
+    type: dict
+    suboptions:
+      username:
+        description: The account's name.
+        type: str
+        required: true
+      password:
+        description: Its password.
+        type: str
+        required: true
+  docker_config:
+    description: The Docker client configuration that receives the login.
+    type: path
+    default: /root/.docker/config.json
+  probe:
+    description: Probe every address after the change, and fail unless the daemon can use the registry.
+    type: bool
+    default: true
+  insecure_send_credentials:
+    description:
+      - With O(mode=insecure), send the password to a registry whose certificate does not verify, to check the
+        login. Whoever presents a certificate there receives it.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds each step of a probe, and a daemon reload, may take.
+    type: int
+    default: 10
+seealso:
+  - module: dockyard.registry.registry_probe
+  - module: dockyard.registry.docker_daemon_config
+  - plugin: dockyard.registry.registry_addresses
+    plugin_type: lookup
+"""
+
+EXAMPLES = r"""
+- name: Trust the registry at every address, log in and probe it
+  dockyard.registry.registry_trust:
+    addresses: "{{ query('dockyard.registry.registry_addresses', *groups['registry']) }}"
+    ca: "{{ lookup('ansible.builtin.file', registry_pki_dir ~ '/ca.crt') }}"
+    login:
+      username: ci
+      password: "{{ vault_registry_ci_password }}"
+
+- name: Stop trusting it
+  dockyard.registry.registry_trust:
+    addresses: ["registry.example.com:5000"]
+    state: absent
+"""
+
+RETURN = r"""
+addresses:
+  description: O(addresses).
+  returned: always
+  type: list
+  elements: str
+files:
+  description: The files and directories changed (or, in check mode, to change).
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/docker/certs.d/192.0.2.10:5000/ca.crt]
+daemon_action:
+  description: What was done to the daemon with O(mode=insecure), V(none), V(reload) or V(restart).
+  returned: with O(mode=insecure)
+  type: str
+logins:
+  description: Per address, V(logged in), V(logged out) or why not.
+  returned: with O(login)
+  type: dict
+  sample: {"192.0.2.10:5000": logged in, "registry:5000": "skipped: not resolved here"}
+unresolved:
+  description: The addresses this host does not resolve (often inventory names only the certificate carries).
+  returned: with O(probe) and O(state=present)
+  type: list
+  elements: str
+  sample: ["registry1:5000"]
+probe:
+  description: The probe's verdict for every address (see M(dockyard.registry.registry_probe)).
+  returned: with O(probe) and O(state=present)
+  type: list
+  elements: dict
+  contains:
+    registry:
+      description: The address.
+      type: str
+    status:
+      description: The verdict.
+      type: str
+    detail:
+      description: What the probe saw.
+      type: str
+    remedy:
+      description: What to do about it.
+      type: str
+    problems:
+      description: Every problem of the certificate.
+      type: list
+      elements: str
+"""
+
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.dockyard.registry.plugins.module_utils._daemon_json import DaemonJsonError
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import DaemonError
+from ansible_collections.dockyard.registry.plugins.module_utils._probe import AddressError
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe import CRYPTOGRAPHY_IMPORT_ERROR
+from ansible_collections.dockyard.registry.plugins.module_utils._trust import HostTrust, TrustError
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "addresses": {"type": "list", "elements": "str", "required": True},
+            "mode": {"type": "str", "default": "ca", "choices": ["ca", "insecure"]},
+            "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
+            "ca": {"type": "str"},
+            "ca_next": {"type": "str", "default": ""},
+            "tls": {"type": "bool", "default": True},
+            "certs_dir": {"type": "path", "default": "/etc/docker/certs.d"},
+            "daemon_json": {"type": "path", "default": "/etc/docker/daemon.json"},
+            "daemon_apply": {"type": "str", "default": "auto", "choices": ["auto", "reload", "restart", "none"]},
+            "login": {"type": "dict", "options": {"username": {"type": "str", "required": True},
+                                                  "password": {"type": "str", "required": True, "no_log": True}}},
+            "docker_config": {"type": "path", "default": "/root/.docker/config.json"},
+            "probe": {"type": "bool", "default": True},
+            "insecure_send_credentials": {"type": "bool", "default": False},
+            "timeout": {"type": "int", "default": 10},
+        },
+        supports_check_mode=True,
+    )
+    if module.params["probe"] and CRYPTOGRAPHY_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
+    if module.params["mode"] == "ca" and module.params["state"] == "present" and not (module.params["ca"] or "").strip():
+        module.fail_json(msg="ca is empty: with mode=ca and state=present, give the CA certificate (PEM) to trust")
+    trust = HostTrust(module)
+    try:
+        result = trust.run()
+    except (TrustError, DaemonError, DaemonJsonError, RegistryError, AddressError) as exc:
+        module.fail_json(msg=str(exc), **trust.result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
