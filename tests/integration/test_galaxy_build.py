@@ -130,7 +130,9 @@ def test_tarball_has_what_users_need(tarball_members):
     wanted = {"MANIFEST.json", "FILES.json", "README.md", "CHANGELOG.md", "changelogs/changelog.yaml",
               "meta/runtime.yml", "plugins/modules/registry_image.py", "plugins/filter/registry.py",
               "plugins/test/registry.py", "playbooks/site.yml", "inventories/example/hosts.yml",
-              "inventories/example/group_vars/all.yml", "requirements.yml"}
+              "inventories/example/group_vars/all.yml", "requirements.yml",
+              # What an execution environment takes from the collection.
+              "meta/execution-environment.yml", "requirements.txt", "bindep.txt"}
     wanted |= {f"roles/{role}/{part}" for role in ROLES
                for part in ("tasks/main.yml", "defaults/main.yml", "meta/main.yml", "meta/argument_specs.yml")}
     wanted |= {f"plugins/filter/{name}.yml"
