@@ -67,7 +67,8 @@ def collection_plugins() -> list[tuple[str, str, dict]]:
     """(plugin type, name, ansible-doc's documentation) of every plugin ansible-doc finds in the collection."""
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
     proc = subprocess.run([str(BIN / "ansible-doc"), "--metadata-dump", COLLECTION], cwd=ROOT, env=env,
-                          capture_output=True, text=True, check=True)
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"ansible-doc --metadata-dump {COLLECTION} failed:\n{proc.stderr}"
     dump = json.loads(proc.stdout)["all"]
     return sorted((plugin_type, fqcn.removeprefix(f"{COLLECTION}."), doc)
                   for plugin_type, plugins in dump.items() if plugin_type not in ("role", "keyword")
