@@ -7,17 +7,20 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 COLLECTION_LINK := .collections/ansible_collections/dockyard/registry
 INVENTORY ?= inventories/local/hosts.yml
+DOCS_BUILD := docs/build
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # The suite must trust only what it is told to trust.
 unexport REQUESTS_CA_BUNDLE
 
-.PHONY: help venv site test lint lint-deps changelog unit integration engine test-deps test-images molecule bench clean
+.PHONY: help venv site test lint lint-deps changelog unit docs docs-deps docs-test integration engine test-deps test-images \
+	molecule bench clean
 
 help:
 	@echo "make site   deploy, trust and exercise the registry on $(INVENTORY)"
-	@echo "make test   the whole test suite (lint, unit, integration, molecule)"
+	@echo "make test   the whole test suite (lint, unit, docs-test, integration, molecule)"
+	@echo "make docs   the collection's documentation site, in $(DOCS_BUILD)/html"
 
-$(BIN)/.installed: requirements.txt requirements-test.txt
+$(BIN)/.installed: requirements.txt requirements-test.txt requirements-docs.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-test.txt
@@ -40,11 +43,15 @@ test-deps: engine
 	@command -v skopeo >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo; }
 
 # ansible-lint and antsibull-changelog run ansible-doc and ansible-galaxy: they must find the virtualenv's.
+# antsibull-docs lint-collection-docs checks the plugins' and roles' documentation and the guides of docs/docsite, and
+# references within the collection; checking references to other collections too would load the documentation of
+# every collection the ansible package carries (minutes).
 lint: venv lint-deps
 	$(BIN)/ruff check .
 	$(BIN)/yamllint --strict .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline
 	$(BIN)/antsibull-changelog lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/antsibull-docs lint-collection-docs --plugin-docs --check-extra-docs-refs .
 	BIN="$(CURDIR)/$(BIN)" tests/sanity/run.sh
 
 # ansible-test's shellcheck test passes with a mere warning when the program is missing.
@@ -58,6 +65,28 @@ changelog: venv
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
+
+# The collection's documentation site, as the Ansible documentation site builds it for every collection: antsibull-docs
+# writes a page for every module, plugin and role (every entry point) and the guides of docs/docsite, which
+# scripts/docsite_guides.py makes from the README's sections; Sphinx renders them, any warning failing the build.
+docs: venv
+	$(BIN)/python scripts/docsite_guides.py --check
+	rm -rf $(DOCS_BUILD)/rst $(DOCS_BUILD)/html
+	mkdir -p $(DOCS_BUILD)/rst
+	chmod go-w $(DOCS_BUILD)/rst  # antsibull-docs refuses a destination others may write to
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/antsibull-docs --config-file docs/sphinx/antsibull-docs.cfg collection \
+	  --use-current --squash-hierarchy --fail-on-error --dest-dir $(DOCS_BUILD)/rst dockyard.registry
+	$(BIN)/sphinx-build -q -b html -W --keep-going -c docs/sphinx $(DOCS_BUILD)/rst $(DOCS_BUILD)/html
+	@echo "Documentation site: $(DOCS_BUILD)/html/index.html"
+
+docs-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+
+# The built site in headless Chromium (tests/docs): every page renders, no internal link is broken; a screenshot of
+# the index page goes to $(DOCS_BUILD)/screenshots/.
+docs-test: docs docs-deps
+	$(BIN)/pytest -q tests/docs
 
 # test_docker_daemon_config.py runs Docker hosts from the molecule host image (test-images).
 integration: venv test-deps test-images
@@ -78,7 +107,7 @@ molecule: venv test-images
 	  echo "molecule scenario $$scenario passed in $$(( $$(date +%s) - started ))s"; \
 	done
 
-test: lint unit integration molecule
+test: lint unit docs-test integration molecule
 
 # The figures of issue 8, each script writing its own section of bench/RESULTS.md. Not part of test: it takes
 # minutes, and 1.4 GB of disk under bench/output while it runs. Needs the registry image that make site builds.
@@ -90,4 +119,4 @@ bench: venv test-deps test-images
 	$(BIN)/python bench/fleet_bench.py
 
 clean:
-	rm -rf $(VENV) .collections .pytest_cache .ruff_cache
+	rm -rf $(VENV) .collections .pytest_cache .ruff_cache $(DOCS_BUILD)

@@ -43,6 +43,10 @@ PLANTED = {
     "plugins/filter/registry.pyc": "",
     "inventories/local/pki/ca.key": "-----BEGIN PRIVATE KEY-----\n",
     "inventories/example/pki/servers/registry1.example.com.crt": "",
+    "inventories/local/credentials/registry-admin": "not-a-real-password\n",
+    "docs/build/html/index.html": "<html></html>",
+    "docs/build/screenshots/index.png": "",
+    "context/Containerfile": "",
     "tests/output/.tmp/sanity/venv": "",
     "molecule/default/molecule.yml": "---\n",
     "bench/output/result.json": "{}",
@@ -53,9 +57,10 @@ PLANTED = {
 UNWANTED = re.compile(
     r"^(\.[^/]+|tests|molecule|bench|scripts)(/|$)"  # dot-directories and dot-files, tests, dev tooling
     r"|(^|/)__pycache__(/|$)|\.pyc$"  # byte code
-    r"|^inventories/[^/]+/pki(/|$)|\.key$"  # the controller's PKI, any private key
+    r"|^inventories/[^/]+/(pki|credentials)(/|$)|\.key$"  # the controller's PKI and passwords, any private key
+    r"|^docs/(build|sphinx)(/|$)|^context(/|$)"  # the documentation build, an execution environment's build context
     r"|\.tar\.gz$|^changelogs/\.plugin-cache\.yaml$"
-    r"|^(Makefile|ruff\.toml|ansible\.cfg|requirements-test\.txt)$"
+    r"|^(Makefile|ruff\.toml|ansible\.cfg|requirements-(test|docs)\.txt|execution-environment\.yml)$"
 )
 
 
@@ -115,7 +120,7 @@ def isolated_env(collections: Path, config: Path | None = None) -> dict:
     return env
 
 
-def test_tarball_leaves_out_tests_caches_virtualenvs_and_pki(tarball_members):
+def test_tarball_leaves_out_tests_caches_virtualenvs_docs_build_and_secrets(tarball_members):
     unwanted = [name for name in tarball_members if UNWANTED.search(name)]
     assert unwanted == []
 
@@ -125,7 +130,9 @@ def test_tarball_has_what_users_need(tarball_members):
     wanted = {"MANIFEST.json", "FILES.json", "README.md", "CHANGELOG.md", "changelogs/changelog.yaml",
               "meta/runtime.yml", "plugins/modules/registry_image.py", "plugins/filter/registry.py",
               "plugins/test/registry.py", "playbooks/site.yml", "inventories/example/hosts.yml",
-              "inventories/example/group_vars/all.yml", "requirements.yml"}
+              "inventories/example/group_vars/all.yml", "requirements.yml",
+              # What an execution environment takes from the collection.
+              "meta/execution-environment.yml", "requirements.txt", "bindep.txt"}
     wanted |= {f"roles/{role}/{part}" for role in ROLES
                for part in ("tasks/main.yml", "defaults/main.yml", "meta/main.yml", "meta/argument_specs.yml")}
     wanted |= {f"plugins/filter/{name}.yml"
