@@ -93,8 +93,17 @@ def test_several_crts_are_concatenated_into_one_private_bundle(certs_d):
 def test_close_twice_is_harmless(certs_d):
     (certs_d / REGISTRY / "ca.crt").write_bytes(ca_pem("Registry CA"))
     trust = Trust(REGISTRY, certs_d=certs_d, system_roots=None)
+    bundle = Path(trust.verify)
+    assert bundle.is_file()
     trust.close()
-    trust.close()
+    assert not bundle.exists()
+    # The temporary name is free again: whoever gets it next must not lose the file to a second close.
+    bundle.write_bytes(b"someone else's file")
+    try:
+        trust.close()
+        assert bundle.read_bytes() == b"someone else's file"
+    finally:
+        bundle.unlink(missing_ok=True)
 
 
 def test_cert_and_key_pair_is_the_client_certificate(certs_d):
