@@ -434,7 +434,8 @@ class _Certificate:
                             "or Ed25519.", self)]
         key, maximum = self.public_key(), rules.rsa_maximum
         if isinstance(key, rsa.RSAPublicKey) and maximum is not None and key.key_size > maximum:
-            return [Failure(RSA_KEY_TOO_LARGE, f"tls: server sent certificate containing RSA key larger than {maximum} bits",
+            return [Failure(RSA_KEY_TOO_LARGE,
+                            f"tls: server sent certificate containing RSA key larger than {maximum} bits",
                             f"{self.label} has a {key.key_size}-bit RSA key, more than the {maximum} bits "
                             f"{rules.name} accepts", f"Reissue {self.label} with an RSA key of 2048 to 4096 bits.", self)]
         return []
@@ -603,7 +604,8 @@ def _unknown_authority(current: _Certificate, hint, rules: GoRules) -> Failure:
             explanation = (f"{candidate.label}, the issuer of {current.label}, has a "
                            f"{candidate.public_key().key_size}-bit RSA key, and {rules.name} refuses RSA keys under "
                            "1024 bits")
-            fix = f"Reissue the CA {candidate.go_name!r} with an RSA key of 2048 bits or more, and the certificates below it."
+            fix = (f"Reissue the CA {candidate.go_name!r} with an RSA key of 2048 bits or more, and the certificates "
+                   "below it.")
         elif cause == "unsupported":
             explanation = (f"{current.label} is signed with {current.algorithm_name} by "
                            f"{candidate.label}, which the daemon cannot check")
@@ -666,8 +668,9 @@ def _signature_algorithm(der: bytes, algorithm: tuple) -> tuple[str, str | None,
     except (KeyError, IndexError, TypeError, ValueError):
         return "0", None, None
     name, hash_name, length = _PSS_HASHES.get(hash_oid, ("0", None, 0))
+    absent_or_null = (b"", b"\x05\x00")
     if (mgf_oid != _MGF1 or mgf_hash != hash_oid or salt != length or trailer != 1
-            or der[slice(*hash_params)] not in (b"", b"\x05\x00") or der[slice(*mgf_hash_params)] not in (b"", b"\x05\x00")):
+            or der[slice(*hash_params)] not in absent_or_null or der[slice(*mgf_hash_params)] not in absent_or_null):
         return "0", None, None
     return name, hash_name, "RSA"
 
