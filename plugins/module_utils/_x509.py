@@ -696,9 +696,10 @@ def _check_signature(child: _Certificate, parent: _Certificate, rules: GoRules) 
     key = parent.public_key()
     if key_algorithm != "DSA" and wanted_key != key_algorithm:
         return "signature", (f"x509: signature algorithm specifies an {wanted_key} public key, but have public "
-                               f"key of type {_GO_KEY_TYPES[key_algorithm]}")
+                             f"key of type {_GO_KEY_TYPES[key_algorithm]}")
     data, signature = child.x509.tbs_certificate_bytes, child.x509.signature
     digest = getattr(hashes, hash_name.upper())() if hash_name else None
+    failure = _UNSUPPORTED
     try:
         if key_algorithm == "RSA":
             if key.key_size < rules.rsa_minimum:

@@ -411,7 +411,7 @@ def without_clock(text: str) -> str:
     return re.sub(r"current time \S+", "current time <now>", text)
 
 
-@pytest.mark.parametrize(("case", "verdict", "daemon_says"), GO_RULES, ids=[case.__name__[5:] for case, *_ in GO_RULES])
+@pytest.mark.parametrize(("case", "verdict", "daemon_says"), GO_RULES, ids=[rule[0].__name__[5:] for rule in GO_RULES])
 def test_the_probe_agrees_with_the_daemon(scratch, machine_ip, daemon, case, verdict, daemon_says):
     served, trusted = case(machine_ip)
     registry = scratch(served, trust=trusted)

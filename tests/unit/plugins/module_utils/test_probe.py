@@ -150,11 +150,11 @@ def test_expired_and_not_yet_valid(ca):
     assert [(p.verdict, p.detail) for p in certificate_problems(expired, [], [ca.certificate], "192.0.2.10", NOW,
                                                                 GO_1_19)] == [
         ("expired", ("the certificate expired at 2026-11-26T12:00:00Z (x509: certificate has expired or is not yet "
-                    "valid: current time 2026-11-27T12:00:00Z is after 2026-11-26T12:00:00Z)"))]
+                     "valid: current time 2026-11-27T12:00:00Z is after 2026-11-26T12:00:00Z)"))]
     assert [(p.verdict, p.detail) for p in certificate_problems(future, [], [ca.certificate], "192.0.2.10", NOW,
                                                                 GO_1_19)] == [
         ("not_yet_valid", ("the certificate is valid only from 2026-11-28T12:00:00Z (x509: certificate has expired or "
-                          "is not yet valid: current time 2026-11-27T12:00:00Z is before 2026-11-28T12:00:00Z)"))]
+                           "is not yet valid: current time 2026-11-27T12:00:00Z is before 2026-11-28T12:00:00Z)"))]
 
 
 def test_every_problem_is_listed_dates_first_then_name_then_chain(other_ca, ca):
@@ -180,7 +180,7 @@ def test_what_go_refuses_beyond_dates_names_and_trust_is_an_invalid_certificate(
     problems = certificate_problems(client_only, [], [ca.certificate], "192.0.2.10", NOW, GO_1_19)
     assert [(p.verdict, p.detail) for p in problems] == [
         ("invalid_certificate", ("the extended key usage of the certificate lacks serverAuth (it lists: clientAuth) "
-                                "(x509: certificate specifies an incompatible key usage)"))]
+                                 "(x509: certificate specifies an incompatible key usage)"))]
     assert remedy("invalid_certificate", parse_address("192.0.2.10:5000"), fix=problems[0].fix) == (
         "Reissue the certificate with serverAuth in its extended key usage, or without that extension. The "
         "certificates playbooks/site.yml issues pass every check of the daemon.")

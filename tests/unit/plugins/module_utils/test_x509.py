@@ -45,8 +45,8 @@ def hint(error: str, candidate: str) -> str:
 
 
 def judged(leaf, intermediates=(), roots=(), host=HOST, rules=GO_1_19, now=NOW) -> list[tuple[str, str]]:
-    return [(failure.reason, failure.message) for failure in verify(leaf, list(intermediates), list(roots), host,
-                                                                     now, rules)]
+    failures = verify(leaf, list(intermediates), list(roots), host, now, rules)
+    return [(failure.reason, failure.message) for failure in failures]
 
 
 @pytest.fixture(scope="module")
@@ -450,7 +450,7 @@ def test_a_leaf_with_an_rsa_key_under_1024_bits_cannot_sign_the_handshake(root, 
     assert judged(leaf, roots=[root.certificate], rules=GO_1_19) == []
     assert judged(leaf, roots=[root.certificate], rules=GO_1_24) == [
         ("rsa_key_too_small", ("tls: invalid signature by the server certificate: crypto/rsa: 768-bit keys are "
-                              "insecure (see https://go.dev/pkg/crypto/rsa#hdr-Minimum_key_size)"))]
+                               "insecure (see https://go.dev/pkg/crypto/rsa#hdr-Minimum_key_size)"))]
 
 
 def test_rsa_keys_over_8192_bits_are_refused_from_go_1_19_12_on(root):
