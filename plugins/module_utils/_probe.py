@@ -173,18 +173,6 @@ def http_verdict(status: int, headers: dict, body: bytes, scheme: str) -> str:
 # Certificates
 
 
-def _utc(value: datetime.datetime) -> datetime.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
-
-
-def not_before(certificate) -> datetime.datetime:
-    return _utc(getattr(certificate, "not_valid_before_utc", None) or certificate.not_valid_before)
-
-
-def not_after(certificate) -> datetime.datetime:
-    return _utc(getattr(certificate, "not_valid_after_utc", None) or certificate.not_valid_after)
-
-
 def subject_alternative_names(certificate) -> tuple[list[str], list[str]]:
     """(DNS names, IP addresses) of the certificate's SAN extension; both empty without one."""
     try:
@@ -201,8 +189,8 @@ def describe(certificate) -> dict:
         "subject": certificate.subject.rfc4514_string(),
         "issuer": certificate.issuer.rfc4514_string(),
         "sans": dns_names + ips,
-        "not_before": not_before(certificate).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "not_after": not_after(certificate).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "not_before": _x509.not_before(certificate).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "not_after": _x509.not_after(certificate).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "serial_number": f"{certificate.serial_number:x}",
         "sha256_fingerprint": certificate.fingerprint(hashes.SHA256()).hex(":"),
     }

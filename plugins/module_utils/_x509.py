@@ -224,10 +224,6 @@ class Failure:
     fix: str
     certificate: object = None  # the certificate at fault
 
-    @property
-    def at_leaf(self) -> bool:
-        return getattr(self.certificate, "is_leaf", False)
-
 
 def verify(leaf, intermediates, roots, host: str, now: datetime.datetime, rules: GoRules = NEWEST) -> list[Failure]:
     """Every failure Go finds with ``leaf`` for ``host`` at ``now``, in Go's order: the first is the daemon's error.
@@ -283,9 +279,13 @@ def verify_hostname(leaf, host: str) -> Failure | None:
     return Failure(HOSTNAME, message, f"the certificate does not name {host}: {has}", "", certificate)
 
 
-def name_matches(host: str, certificate) -> bool:
-    """Whether Go finds ``host`` among the certificate's SANs."""
-    return _matches(_Certificate(certificate, True), host)
+def not_before(certificate) -> datetime.datetime:
+    """The start of a certificate's validity, UTC, on every cryptography (``not_valid_before_utc`` came in 42)."""
+    return _utc(getattr(certificate, "not_valid_before_utc", None) or certificate.not_valid_before)
+
+
+def not_after(certificate) -> datetime.datetime:
+    return _utc(getattr(certificate, "not_valid_after_utc", None) or certificate.not_valid_after)
 
 
 # The certificates as Go sees them
@@ -361,11 +361,11 @@ class _Certificate:
 
     @property
     def not_before(self) -> datetime.datetime:
-        return _utc(getattr(self.x509, "not_valid_before_utc", None) or self.x509.not_valid_before)
+        return not_before(self.x509)
 
     @property
     def not_after(self) -> datetime.datetime:
-        return _utc(getattr(self.x509, "not_valid_after_utc", None) or self.x509.not_valid_after)
+        return not_after(self.x509)
 
     def public_key(self):
         try:
