@@ -12,8 +12,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # The suite must trust only what it is told to trust.
 unexport REQUESTS_CA_BUNDLE
 
-.PHONY: help venv site test lint lint-deps changelog unit docs docs-deps docs-test integration engine test-deps test-images \
-	molecule bench clean
+.PHONY: help venv site test lint lint-deps changelog unit unit-deps docs docs-deps docs-test integration engine test-deps \
+	test-images molecule bench clean
 
 help:
 	@echo "make site   deploy, trust and exercise the registry on $(INVENTORY)"
@@ -39,7 +39,7 @@ site: venv
 engine: venv
 	$(BIN)/ansible-playbook -i inventories/local/hosts.yml playbooks/engine.yml
 
-test-deps: engine
+test-deps: engine unit-deps
 	@command -v skopeo >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends skopeo; }
 
 # ansible-lint and antsibull-changelog run ansible-doc and ansible-galaxy: they must find the virtualenv's.
@@ -63,8 +63,12 @@ lint-deps:
 changelog: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/antsibull-changelog release --reload-plugins --refresh
 
-unit: venv
+# The certificate checks run again under the host's Python with Debian's cryptography, the oldest the probe takes.
+unit: venv unit-deps
 	$(BIN)/pytest -q tests/unit
+
+unit-deps:
+	@/usr/bin/python3 -c 'import cryptography, pytest, yaml' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-cryptography python3-pytest python3-yaml; }
 
 # The collection's documentation site, as the Ansible documentation site builds it for every collection: antsibull-docs
 # writes a page for every module, plugin and role (every entry point) and the guides of docs/docsite, which

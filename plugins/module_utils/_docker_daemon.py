@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import mmap
 import os
 import re
 import shlex
@@ -21,8 +22,11 @@ import signal
 import socket
 import time
 import traceback
+from pathlib import Path
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
+
+from ansible_collections.dockyard.registry.plugins.module_utils._x509 import NEWEST, GoRules, go_build_info
 
 try:
     import docker
@@ -43,6 +47,8 @@ except ImportError:  # the Docker SDK needs requests: without it there is no cli
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 DEFAULT_PIDFILE = "/var/run/docker.pid"
 DEFAULT_TIMEOUT = 60
+# Where a dockerd binary is looked for when no running daemon names its own.
+DOCKERD_DIRECTORIES = ("/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
 
 # Keys the daemon applies on SIGHUP, from moby's daemon/reload.go (20.10 to 27). Any other changed key needs a
 # restart.
@@ -124,6 +130,37 @@ def engine_version(info: dict) -> tuple[int, ...]:
     """The engine's release as numbers, ``(20, 10, 24)`` for ``20.10.24+dfsg1``; empty when unknown."""
     match = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", str(info.get("ServerVersion") or ""))
     return tuple(int(part) for part in match.groups() if part is not None) if match else ()
+
+
+def daemon_go(pidfile: str = DEFAULT_PIDFILE) -> tuple[GoRules, str]:
+    """The Go whose certificate rules the Docker daemon of this host applies, and where that came from.
+
+    The running daemon (its pid file names it) or else the first ``dockerd`` found: its binary tells its Go
+    version and default GODEBUG settings, and the running daemon's environment may override them.
+    """
+    binaries, environment = [], ""
+    try:
+        pid = int(Path(pidfile).read_text().strip())
+        binaries.append(Path(f"/proc/{pid}/exe"))
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        environment = next((item[8:].decode("utf-8", "replace") for item in environ
+                            if item.startswith(b"GODEBUG=")), "")
+    except (OSError, ValueError):
+        pass
+    found = shutil.which("dockerd", path=os.pathsep.join([os.environ.get("PATH", ""), *DOCKERD_DIRECTORIES]))
+    if found:
+        binaries.append(Path(found))
+    for binary in binaries:
+        try:
+            with binary.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                info = go_build_info(data)
+            shown = os.path.realpath(binary)
+        except (OSError, ValueError):
+            continue
+        if info is not None:
+            rules = GoRules.parse(info[0], info[1], environment)
+            return rules, f"{rules.name}, read from {shown}"
+    return NEWEST, "unknown (no readable dockerd binary here): judged by the newest Go's rules"
 
 
 class DaemonProcess:

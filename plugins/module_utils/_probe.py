@@ -6,10 +6,9 @@
 
 Everything here is pure: it takes what the probe saw on the wire (the first bytes a server answered, the
 certificates it presented, an HTTP status) and the CAs the host trusts, and says which of the known
-failures it is, with a one-line remedy. The certificate is judged the way Go's ``crypto/x509`` (and so
-``dockerd``) judges it, in the same order, so that the verdict is the failure the daemon reports first:
-validity dates, then the name the registry was addressed by against the SANs (never the common name),
-then the chain to a trusted CA. Every problem found is listed, not only the first.
+failures it is, with a one-line remedy. The certificate is judged by ``_x509``, which follows Go's
+``crypto/tls`` and ``crypto/x509`` (and so ``dockerd``) step by step, so that the verdict is the failure the
+daemon reports first, with the daemon's words in its detail. Every problem found is listed, not only the first.
 """
 
 from __future__ import annotations
@@ -19,12 +18,11 @@ import datetime
 import ipaddress
 from urllib.parse import urlsplit
 
+from ansible_collections.dockyard.registry.plugins.module_utils import _x509
+
 try:
     from cryptography import x509
-    from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
-    from cryptography.x509.oid import NameOID
 except ImportError:  # the module reports it with missing_required_lib
     x509 = None
 
@@ -43,6 +41,7 @@ UNRESOLVED = "unresolved"
 UNREACHABLE = "unreachable"
 TLS_ERROR = "tls_error"
 NOT_A_REGISTRY = "not_a_registry"
+INVALID_CERTIFICATE = "invalid_certificate"
 
 # Verdict -> what it means, in one line. The module's documentation lists the same.
 SUMMARIES = {
@@ -65,9 +64,18 @@ SUMMARIES = {
     UNREACHABLE: "the registry's address cannot be reached (no route, network unreachable)",
     TLS_ERROR: "the TLS handshake failed for a reason other than the certificate",
     NOT_A_REGISTRY: "the server speaks HTTP(S) but /v2/ does not answer like a registry",
+    INVALID_CERTIFICATE: "the certificate or a CA of its chain breaks another rule of the daemon's verifier: a CA "
+                         "that may not sign, a path length, name constraints, the extended key usage, an unhandled "
+                         "critical extension, a key size (Docker: x509: certificate is not authorized to sign other "
+                         "certificates, too many intermediates for path length constraint, a root or intermediate "
+                         "certificate is not authorized to sign for this name, certificate specifies an incompatible "
+                         "key usage, unhandled critical extension)",
 }
 VERDICTS = tuple(SUMMARIES)
-CERTIFICATE_VERDICTS = (EXPIRED, NOT_YET_VALID, HOSTNAME_MISMATCH, UNKNOWN_AUTHORITY)
+CERTIFICATE_VERDICTS = (EXPIRED, NOT_YET_VALID, HOSTNAME_MISMATCH, UNKNOWN_AUTHORITY, INVALID_CERTIFICATE)
+# What Go refuses (_x509's reasons) -> the verdict; every other reason is an invalid certificate.
+_VERDICT_OF_REASON = {_x509.EXPIRED: EXPIRED, _x509.NOT_YET_VALID: NOT_YET_VALID,
+                      _x509.HOSTNAME: HOSTNAME_MISMATCH, _x509.UNKNOWN_AUTHORITY: UNKNOWN_AUTHORITY}
 
 # What TLS servers answer when plain HTTP reaches them: Go's net/http (so Distribution itself), and nginx.
 _HTTPS_PORT_ANSWERS = (b"Client sent an HTTP request to an HTTPS server", b"The plain HTTP request was sent to HTTPS port")
@@ -149,18 +157,6 @@ def http_verdict(status: int, headers: dict, body: bytes, scheme: str) -> str:
 # Certificates
 
 
-def _utc(value: datetime.datetime) -> datetime.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
-
-
-def not_before(certificate) -> datetime.datetime:
-    return _utc(getattr(certificate, "not_valid_before_utc", None) or certificate.not_valid_before)
-
-
-def not_after(certificate) -> datetime.datetime:
-    return _utc(getattr(certificate, "not_valid_after_utc", None) or certificate.not_valid_after)
-
-
 def subject_alternative_names(certificate) -> tuple[list[str], list[str]]:
     """(DNS names, IP addresses) of the certificate's SAN extension; both empty without one."""
     try:
@@ -177,147 +173,39 @@ def describe(certificate) -> dict:
         "subject": certificate.subject.rfc4514_string(),
         "issuer": certificate.issuer.rfc4514_string(),
         "sans": dns_names + ips,
-        "not_before": not_before(certificate).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "not_after": not_after(certificate).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "not_before": _x509.not_before(certificate).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "not_after": _x509.not_after(certificate).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "serial_number": f"{certificate.serial_number:x}",
         "sha256_fingerprint": certificate.fingerprint(hashes.SHA256()).hex(":"),
     }
-
-
-def _common_name(name) -> str:
-    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(values[0].value) if values else name.rfc4514_string()
-
-
-def name_matches(host: str, certificate) -> bool:
-    """Whether ``host`` is among the certificate's SANs, as Go matches it.
-
-    An IP address must be an IP SAN (a DNS SAN spelling the address does not count); a name is compared
-    case-insensitively, and ``*.example.com`` covers exactly one more label. The common name is ignored,
-    as Go has ignored it since 1.15.
-    """
-    dns_names, ips = subject_alternative_names(certificate)
-    address = _ip(host)
-    if address is not None:
-        return any(_ip(ip) == address for ip in ips)
-    wanted = host.rstrip(".").lower()
-    for pattern in (name.rstrip(".").lower() for name in dns_names):
-        if pattern == wanted:
-            return True
-        label, _dot, parent = wanted.partition(".")
-        if pattern.startswith("*.") and label and parent == pattern[2:]:
-            return True
-    return False
-
-
-def _is_ca(certificate) -> bool:
-    try:
-        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        return certificate.version == x509.Version.v1  # v1 certificates predate the extension
-
-
-def _signed_by(certificate, issuer) -> bool:
-    if certificate.issuer != issuer.subject:
-        return False
-    try:
-        if hasattr(certificate, "verify_directly_issued_by"):  # cryptography 40 and later
-            certificate.verify_directly_issued_by(issuer)
-        else:
-            verify_signature(certificate, issuer.public_key())
-    except (InvalidSignature, ValueError, TypeError):  # TypeError: a key type that cannot sign: not this issuer
-        return False
-    return True
-
-
-def verify_signature(certificate, public_key) -> None:
-    """Raise InvalidSignature unless ``public_key`` signed ``certificate`` (for cryptography before 40)."""
-    data, signature = certificate.tbs_certificate_bytes, certificate.signature
-    if isinstance(public_key, rsa.RSAPublicKey):
-        public_key.verify(signature, data, padding.PKCS1v15(), certificate.signature_hash_algorithm)
-    elif isinstance(public_key, ec.EllipticCurvePublicKey):
-        public_key.verify(signature, data, ec.ECDSA(certificate.signature_hash_algorithm))
-    elif isinstance(public_key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-        public_key.verify(signature, data)
-    else:
-        raise TypeError(f"cannot verify a signature with a {type(public_key).__name__}")
-
-
-def chain_to_anchor(leaf, intermediates, anchors, max_depth: int = 8) -> list | None:
-    """The path from ``leaf`` up to a trusted CA (leaf first, the CA last), through ``intermediates``; or None.
-
-    An anchor is any certificate of the trusted bundle, as in Go's root pool; an intermediate must be a CA.
-    A leaf that is itself in the bundle is a path of one.
-    """
-    trusted = {anchor.fingerprint(hashes.SHA256()) for anchor in anchors}
-    path = [leaf]
-    for _depth in range(max_depth):
-        current = path[-1]
-        if current.fingerprint(hashes.SHA256()) in trusted:
-            return path
-        anchor = next((candidate for candidate in anchors if _signed_by(current, candidate)), None)
-        if anchor is not None:
-            return [*path, anchor]
-        seen = {certificate.fingerprint(hashes.SHA256()) for certificate in path}
-        issuer = next((candidate for candidate in intermediates
-                       if candidate.fingerprint(hashes.SHA256()) not in seen and _is_ca(candidate)
-                       and _signed_by(current, candidate)), None)
-        if issuer is None:
-            return None
-        path.append(issuer)
-    return None
 
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
     verdict: str
     detail: str
+    fix: str = ""  # what to do, where the verdict's usual remedy does not fit
 
 
-def certificate_problems(leaf, intermediates, anchors, host: str, now: datetime.datetime) -> list[Problem]:
-    """Every problem the daemon would find with the certificate the registry presented, in the daemon's order.
+def certificate_problems(leaf, intermediates, anchors, host: str, now: datetime.datetime,
+                         rules: _x509.GoRules = _x509.NEWEST) -> list[Problem]:
+    """Every problem the daemon (Go ``rules``) would find with the certificate the registry presented, in its order.
 
-    Go checks the leaf's validity dates first, then the name, then the chain (where a CA outside its dates
-    cannot serve); the first problem is what the daemon reports, and the probe's verdict.
+    The first is what the daemon reports, and the probe's verdict; each detail ends with the daemon's words.
     """
-    problems = []
-    now = _utc(now)
-    if now > not_after(leaf):
-        problems.append(Problem(EXPIRED, f"the certificate expired at {not_after(leaf):%Y-%m-%dT%H:%M:%SZ}"))
-    elif now < not_before(leaf):
-        problems.append(Problem(NOT_YET_VALID, f"the certificate is valid only from {not_before(leaf):%Y-%m-%dT%H:%M:%SZ}"))
-    if not name_matches(host, leaf):
-        dns_names, ips = subject_alternative_names(leaf)
-        if _ip(host) is not None:
-            has = f"its IP SANs are {', '.join(ips)}" if ips else "it has no IP SANs"
-        else:
-            has = f"its DNS SANs are {', '.join(dns_names)}" if dns_names else "it has no DNS SANs"
-        problems.append(Problem(HOSTNAME_MISMATCH, f"the certificate does not name {host}: {has}"))
-    path = chain_to_anchor(leaf, intermediates, anchors)
-    if path is None:
-        problems.append(Problem(UNKNOWN_AUTHORITY, f"the certificate's issuer {_common_name(leaf.issuer)!r} is "
-                                                   "neither a trusted CA nor signed by one"))
-    else:
-        for authority in path[1:]:
-            if not not_before(authority) <= now <= not_after(authority):
-                problems.append(Problem(UNKNOWN_AUTHORITY, (
-                    f"the CA {_common_name(authority.subject)!r} that signed it is valid only from "
-                    f"{not_before(authority):%Y-%m-%dT%H:%M:%SZ} to {not_after(authority):%Y-%m-%dT%H:%M:%SZ}")))
-                break
-    return _ordered(problems)
-
-
-def _ordered(problems: list[Problem]) -> list[Problem]:
-    order = {verdict: number for number, verdict in enumerate(CERTIFICATE_VERDICTS)}
-    return sorted(problems, key=lambda problem: order[problem.verdict])
+    return [Problem(_VERDICT_OF_REASON.get(failure.reason, INVALID_CERTIFICATE),
+                    f"{failure.explanation} ({failure.message})", failure.fix)
+            for failure in _x509.verify(leaf, intermediates, anchors, host, now, rules)]
 
 
 # Remedies
 
 
 def remedy(verdict: str, address: RegistryAddress, certs_dir: str = "", certificate: dict | None = None,
-           timeout: float | None = None) -> str:
-    """One line that says what to do about ``verdict`` for the registry at ``address``."""
+           timeout: float | None = None, fix: str = "") -> str:
+    """One line that says what to do about ``verdict`` for the registry at ``address`` (``fix``, where given)."""
+    if fix:
+        return f"{fix} The certificates playbooks/site.yml issues pass every check of the daemon."
     name = address.name
     cert = certificate or {}
     sans = ", ".join(cert.get("sans") or []) or "none"
@@ -357,5 +245,7 @@ def remedy(verdict: str, address: RegistryAddress, certs_dir: str = "", certific
                    f"{certs_dir}).",
         NOT_A_REGISTRY: f"{name} is not a Docker registry (its /v2/ does not answer like one): check the port and "
                         "any proxy in front of it.",
+        INVALID_CERTIFICATE: "Reissue the registry's certificate, or the CA named in the detail, so that the daemon "
+                             "accepts it; the certificates playbooks/site.yml issues do.",
     }
     return remedies[verdict]

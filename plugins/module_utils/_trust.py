@@ -21,6 +21,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._daemon_config i
 from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
     DaemonProcess,
     api_client,
+    daemon_go,
     insecure_registry,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
@@ -127,6 +128,7 @@ class HostTrust:
     def _probe(self) -> None:
         """Ask every address as the daemon would (with the CA just put in place) and with the login."""
         insecure = self.params["mode"] == "insecure"
+        daemon = daemon_go() if self.params["tls"] else None
         probes = []
         for address in self.params["addresses"]:
             parsed = parse_address(("http://" if not self.params["tls"] else "") + address)
@@ -135,7 +137,8 @@ class HostTrust:
             credentials = self.credentials or registry_credentials(parsed.name,
                                                                    config_path=self.params["docker_config"])
             outcome = RegistryProbe(parsed, trust, self.params["timeout"], credentials, insecure=insecure,
-                                    credentials_unverified=self.params["insecure_send_credentials"]).run()
+                                    credentials_unverified=self.params["insecure_send_credentials"],
+                                    **({"daemon": daemon} if daemon else {})).run()
             probe = {key: outcome.get(key) for key in ("registry", "status", "detail", "remedy", "problems")}
             if insecure and outcome["status"] == AUTH_REQUIRED and outcome.get("credentials_withheld"):
                 # The daemon sends the login to an insecure registry; this module does not, unverified.

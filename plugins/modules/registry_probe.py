@@ -15,13 +15,22 @@ description:
     C(/etc/docker/certs.d/<host:port>/), presents the C(*.cert)/C(*.key) pair found there, sends the host name as
     SNI (none for an IP address, as Go does), and asks TLS 1.2 or later. C(REQUESTS_CA_BUNDLE) and proxy variables
     are ignored, as the daemon ignores them.
-  - It completes the TLS handshake without verification, then judges the certificate itself, in the order Go's
-    C(crypto/x509) does, so that RV(status) is the failure the daemon reports first. The leaf's validity dates,
-    then the address against the subject alternative names (never the common name; an IP address must be an IP
-    SAN), then the chain to a trusted CA through the intermediates the server sent. RV(problems) lists every
-    certificate problem found, not only the first. Then it asks C(GET /v2/), with the credentials C(docker login)
-    stored for the registry on this host (or O(username) and O(password)) when it has some and speaks HTTPS, as an
-    anonymous client otherwise; a password never goes over plain HTTP.
+  - It completes the TLS handshake without verification, then judges the certificate itself, following Go's
+    C(crypto/tls) and C(crypto/x509) step by step, so that RV(status) is the failure the daemon reports first and
+    RV(detail) ends with the daemon's own words. Every certificate the server sent must be one Go reads; the leaf
+    must have no critical extension Go does not handle and be inside its dates; the address must be among its
+    subject alternative names (never the common name; an IP address must be an IP SAN); a chain must lead to a
+    trusted CA through the intermediates the server sent, each issuer a CA (CA:TRUE, keyCertSign if it has a key
+    usage) whose signature algorithm Go accepts (no MD5, no SHA-1), each CA inside its dates, within its path
+    length and name constraints; every certificate of the chain that lists extended key usages must list server
+    authentication. RV(problems) lists every certificate problem found, not only the first.
+  - Where Go versions differ (SHA-1 signatures are refused from Go 1.18 on, RSA keys under 1024 bits from Go 1.24 on,
+    RSA keys over 8192 bits from Go 1.19.12, 1.20.7 and 1.21 on), the probe applies the rules of the Go that built
+    the C(dockerd) running on the host, read from the binary's build information with its C(GODEBUG) settings (see
+    RV(daemon_go)); where it cannot read one, the rules of the newest Go.
+  - Then it asks C(GET /v2/), with the credentials C(docker login) stored for the registry on this host (or
+    O(username) and O(password)) when it has some and speaks HTTPS, as an anonymous client otherwise; a password
+    never goes over plain HTTP.
   - "The verdicts: V(ok); V(unknown_authority) (Docker: C(x509: certificate signed by unknown authority));
     V(hostname_mismatch) (Docker: C(x509: certificate is valid for ..., not ...) or C(cannot validate certificate
     for <IP> because it doesn't contain any IP SANs)); V(expired) and V(not_yet_valid) (Docker: C(x509: certificate
@@ -31,7 +40,13 @@ description:
     credentials sent (Docker: C(unauthorized: authentication required)). Beyond those: V(unresolved) (the name does not
     resolve), V(unreachable) (no route), V(tls_error) (the handshake failed for another reason, for example the
     server insists on a client certificate or an old protocol), V(not_a_registry) (C(/v2/) answers, but not like a
-    registry, or the port speaks neither TLS nor HTTP)."
+    registry, or the port speaks neither TLS nor HTTP), V(invalid_certificate) (the certificate or a CA of its chain
+    breaks another rule of the daemon's verifier: Docker C(x509: certificate is not authorized to sign other
+    certificates), C(too many intermediates for path length constraint), C(a root or intermediate certificate is not
+    authorized to sign for this name), C(certificate specifies an incompatible key usage), C(unhandled critical
+    extension), and the key size limits). A signature the daemon refuses, such as SHA-1 or one by a certificate
+    that is not a CA, is V(unknown_authority), as the daemon words it; a CA outside its dates is V(expired) or
+    V(not_yet_valid)."
   - "Which Docker message belongs to which verdict: a daemon that speaks TLS to a plain-HTTP registry, the usual
     mistake, reports C(http: server gave HTTP response to HTTPS client) (Docker 20.10, built with Go 1.19, does;
     daemons built with older Go versions, and some proxies, report C(tls: oversized record received with length
@@ -46,7 +61,7 @@ description:
 author:
   - dockyard maintainers (@dockyard)
 requirements:
-  - C(cryptography) 3.1 or newer on the host, to read the certificate and check its chain (Debian's
+  - C(cryptography) 38 or newer on the host, to read the certificate and check its chain (Debian 12's
     C(python3-cryptography) will do).
 extends_documentation_fragment:
   - dockyard.registry._attributes
@@ -108,7 +123,7 @@ status:
   type: str
   choices: [ok, unknown_authority, hostname_mismatch, expired, not_yet_valid, plain_http_port, https_expected,
             connection_refused, timeout, auth_required, auth_refused, unresolved, unreachable, tls_error,
-            not_a_registry]
+            not_a_registry, invalid_certificate]
   sample: unknown_authority
 summary:
   description: What RV(status) means, in one line, with the message Docker prints for it.
@@ -117,10 +132,13 @@ summary:
   sample: "the certificate is not signed by a CA this host trusts for the registry (Docker: x509: certificate
     signed by unknown authority)"
 detail:
-  description: What the probe saw that led to the verdict, in one line.
+  description:
+    - What the probe saw that led to the verdict, in one line. For a certificate problem, each problem's
+      explanation ends with what the daemon says about it, in parentheses.
   returned: always
   type: str
-  sample: the certificate's issuer 'other CA' is neither a trusted CA nor signed by one
+  sample: "the certificate's issuer 'other CA' is neither a trusted CA nor signed by one (x509: certificate signed by
+    unknown authority)"
 remedy:
   description: What to do about it, in one line. Empty for V(ok).
   returned: always
@@ -146,6 +164,13 @@ url:
   returned: always
   type: str
   sample: https://192.0.2.10:5000/v2/
+daemon_go:
+  description:
+    - The Go whose rules the certificate was judged by, and where that came from (the C(dockerd) binary of the host,
+      its build information and C(GODEBUG) settings), or why the newest Go's rules were applied.
+  returned: when the probe speaks TLS
+  type: str
+  sample: Go 1.19.8, read from /usr/sbin/dockerd
 trusted_cas:
   description: Which CAs the probe trusted, as files.
   returned: when the probe speaks TLS
@@ -198,6 +223,7 @@ certificate:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import daemon_go
 from ansible_collections.dockyard.registry.plugins.module_utils._probe import AddressError, parse_address
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import registry_credentials
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import TrustConfigError
@@ -211,6 +237,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe 
     RegistryProbe,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
+from ansible_collections.dockyard.registry.plugins.module_utils._x509 import NEWEST
 
 
 def argument_spec() -> dict:
@@ -230,7 +257,8 @@ def main() -> None:
         address = parse_address(params["registry"])
         trust = Trust.for_registry(address.name, params["ca_path"]) if address.scheme == "https" else None
         credentials = registry_credentials(address.name, params["username"], params["password"])
-        result = RegistryProbe(address, trust, params["timeout"], credentials).run()
+        daemon = daemon_go() if trust is not None else (NEWEST, "")
+        result = RegistryProbe(address, trust, params["timeout"], credentials, daemon=daemon).run()
     except (AddressError, TrustConfigError) as exc:
         module.fail_json(msg=str(exc))
     if address.is_loopback:

@@ -54,10 +54,11 @@ def _pem(certificate: x509.Certificate) -> bytes:
 class ServerCertificate:
     certificate: x509.Certificate
     key: ec.EllipticCurvePrivateKey
+    chain: tuple = ()  # the intermediates the registry sends after its certificate
 
     @property
     def pem(self) -> bytes:
-        return _pem(self.certificate)
+        return b"".join(_pem(certificate) for certificate in (self.certificate, *self.chain))
 
     @property
     def key_pem(self) -> bytes:

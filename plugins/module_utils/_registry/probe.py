@@ -56,6 +56,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.transp
     first_bytes_kind,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust, system_ca_bundle
+from ansible_collections.dockyard.registry.plugins.module_utils._x509 import NEWEST, GoRules
 
 try:
     from cryptography import x509
@@ -74,10 +75,11 @@ PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END
 class Verdict(Exception):
     """Raised where the probe knows the answer: ``status`` and what it saw."""
 
-    def __init__(self, status: str, detail: str) -> None:
+    def __init__(self, status: str, detail: str, fix: str = "") -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.fix = fix
 
 
 class RegistryProbe:
@@ -85,8 +87,9 @@ class RegistryProbe:
 
     def __init__(self, address: RegistryAddress, trust: Trust | None, timeout: float,
                  credentials: Credentials | None = None, insecure: bool = False,
-                 credentials_unverified: bool = False) -> None:
+                 credentials_unverified: bool = False, daemon: tuple[GoRules, str] = (NEWEST, "")) -> None:
         self.address = address
+        self.rules = daemon[0]  # the certificate rules of the Go that built the host's dockerd
         self.trust = trust
         self.timeout = timeout
         self.deadline = None
@@ -104,6 +107,7 @@ class RegistryProbe:
         }
         if trust is not None:
             self.result["trusted_cas"] = trust.source
+            self.result["daemon_go"] = daemon[1] or self.rules.name
         if self.credentials is not None:
             self.result["credentials"] = self.credentials.describe()
 
@@ -117,7 +121,7 @@ class RegistryProbe:
             verdict = reached
         self.result.update(status=verdict.status, detail=verdict.detail, summary=SUMMARIES[verdict.status])
         self.result["remedy"] = remedy(verdict.status, self.address, str(self.trust.certs_dir) if self.trust else "",
-                                       self.result.get("certificate"), self.timeout)
+                                       self.result.get("certificate"), self.timeout, verdict.fix)
         return self.result
 
     def _probe(self) -> None:
@@ -183,14 +187,14 @@ class RegistryProbe:
         self.result["certificate"] = describe(leaf)
         chain = tls.peer_chain()
         intermediates = [x509.load_der_x509_certificate(item) for item in (chain or [])[1:]]
-        now = datetime.datetime.now(datetime.timezone.utc)
-        problems = certificate_problems(leaf, intermediates, self._anchors(), self.address.host, now)
+        now = datetime.datetime.now().astimezone()  # local time, as the daemon prints it
+        problems = certificate_problems(leaf, intermediates, self._anchors(), self.address.host, now, self.rules)
         if chain is None and any(problem.verdict == UNKNOWN_AUTHORITY for problem in problems) and self._openssl_trusts():
             # Python < 3.10 does not hand out the intermediates the server sent; OpenSSL used them.
             problems = [problem for problem in problems if problem.verdict != UNKNOWN_AUTHORITY]
         self.result["problems"] = [problem.verdict for problem in problems]
         if problems and not self.insecure:
-            raise Verdict(problems[0].verdict, "; ".join(problem.detail for problem in problems))
+            raise Verdict(problems[0].verdict, "; ".join(problem.detail for problem in problems), problems[0].fix)
         if problems and self.credentials is not None and not self.credentials_unverified:
             # The certificate did not pass: whoever presented it gets no password.
             self.credentials = None
