@@ -136,7 +136,7 @@ class _Scanner:
         return self.text[self.pos:self.pos + count]
 
     def advance(self, count: int = 1) -> None:
-        for _ in range(count):
+        for _step in range(count):
             if self.pos < len(self.text) and self.text[self.pos] == "\n":
                 self.line += 1
             self.pos += 1

@@ -284,8 +284,7 @@ def test_insecure_mode_skips_verification_over_tls_and_speaks_http_without_it(tm
     fs = host(tmp_path, {CONFIG: merged(DEBIAN_V2)})
     plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 6, 20))
 
-    _result, _outcome, _restarts = plan_and_apply(fs, ADDRESSES[:1], None, "insecure", "present",
-                                                 containerd_version=(1, 6, 20))
+    plan_and_apply(fs, ADDRESSES[:1], None, "insecure", "present", containerd_version=(1, 6, 20))
 
     directory = tmp_path / "etc/containerd/certs.d/192.0.2.10:5000"
     assert not (directory / "ca.crt").exists()

@@ -48,8 +48,8 @@ def test_auto_selects_what_was_found_and_a_list_forces_its_runtimes():
     host = facts("podman")
 
     assert detect.select("auto", host) == {"podman": "podman is installed"}
-    assert detect.select(["containerd", "podman"], host) == {"containerd": "named in registry_trust_runtimes",
-                                                            "podman": "podman is installed"}
+    assert detect.select(["containerd", "podman"], host) == {
+        "containerd": "named in registry_trust_runtimes", "podman": "podman is installed"}
 
 
 def test_unknown_runtime_names_are_refused_naming_them_and_the_choices():
