@@ -194,26 +194,34 @@ def debootstrap_image(tag: str, packages: list[str], command: list[str], files: 
             raise SystemExit("tar of the host root file system failed")
 
 
-def build_host_image(force: bool) -> str:
-    tag = f"{HOST_IMAGE}:{recipe_hash(HOST_RECIPE, debian_mirror())}"
+def build_debootstrap_image(image: str, recipe: list[Path], packages: list[str], command: list[str],
+                            files: dict[str, Path], force: bool) -> str:
+    """``image`` from debootstrap (:func:`debootstrap_image`), tagged by a hash of ``recipe`` and ``latest``."""
+    tag = f"{image}:{recipe_hash(recipe, debian_mirror())}"
     if image_exists(tag) and not force:
         log(f"{tag} is up to date")
     else:
         started = time.monotonic()
-        debootstrap_image(tag, HOST_PACKAGES, HOST_COMMAND, {"/usr/local/sbin/dockyard-dind": HERE / "dockyard-dind"})
+        debootstrap_image(tag, packages, command, files)
         log(f"{tag} built in {time.monotonic() - started:.0f}s")
-    run("docker", "tag", tag, f"{HOST_IMAGE}:latest")
-    remove_other_tags(HOST_IMAGE, {tag, f"{HOST_IMAGE}:latest"})
+    run("docker", "tag", tag, f"{image}:latest")
+    remove_other_tags(image, {tag, f"{image}:latest"})
     return tag
 
 
+def build_host_image(force: bool) -> str:
+    return build_debootstrap_image(HOST_IMAGE, HOST_RECIPE, HOST_PACKAGES, HOST_COMMAND,
+                                   {"/usr/local/sbin/dockyard-dind": HERE / "dockyard-dind"}, force)
+
+
 def apt_layer_image(base_tag: str, image: str, packages: list[str], command: list[str],
-                    files: dict[str, Path] | None = None, force: bool = False) -> str:
+                    files: dict[str, Path] | None = None, force: bool = False, keep_lists: bool = True) -> str:
     """``image``: ``base_tag`` with ``packages`` installed from the OS packages with APT in a container, and
     ``files`` (path in the image -> source) copied in executable, committed with ``command``; tagged by a hash of
-    all of that, and ``latest``."""
+    all of that, and ``latest``. Without ``keep_lists`` the package lists go (80 MB that a host's first
+    ``apt-get update`` makes again)."""
     files = files or {}
-    recipe = [base_tag, *packages, json.dumps(command)]
+    recipe = [base_tag, *packages, json.dumps(command)] + ([] if keep_lists else ["without package lists"])
     recipe += [f"{destination}\0{hashlib.sha256(source.read_bytes()).hexdigest()}" for destination, source in files.items()]
     tag = f"{image}:{hashlib.sha256(' '.join(recipe).encode()).hexdigest()[:16]}"
     if image_exists(tag) and not force:
@@ -223,6 +231,8 @@ def apt_layer_image(base_tag: str, image: str, packages: list[str], command: lis
         builder = f"dockyard-images-{image.rsplit('/', 1)[-1]}-{os.getpid()}"
         install = ("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
                    + " ".join(packages) + " >/dev/null && rm -f /var/cache/apt/archives/*.deb")
+        if not keep_lists:
+            install += " && rm -rf /var/lib/apt/lists/*"
         mounts = []
         for number, (destination, source) in enumerate(files.items()):
             mounts += ["--volume", f"{source}:/run/dockyard-recipe/{number}:ro"]
@@ -245,16 +255,7 @@ def build_libraries_image(host_tag: str, force: bool) -> str:
 
 def build_base_image(force: bool) -> str:
     """A host with python3 and nothing of Docker: what the runtime hosts are made from."""
-    tag = f"{BASE_IMAGE}:{recipe_hash(BASE_RECIPE, debian_mirror(), *BASE_PACKAGES)}"
-    if image_exists(tag) and not force:
-        log(f"{tag} is up to date")
-    else:
-        started = time.monotonic()
-        debootstrap_image(tag, BASE_PACKAGES, IDLE_COMMAND, {})
-        log(f"{tag} built in {time.monotonic() - started:.0f}s")
-    run("docker", "tag", tag, f"{BASE_IMAGE}:latest")
-    remove_other_tags(BASE_IMAGE, {tag, f"{BASE_IMAGE}:latest"})
-    return tag
+    return build_debootstrap_image(BASE_IMAGE, BASE_RECIPE, BASE_PACKAGES, IDLE_COMMAND, {}, force)
 
 
 def build_runtime_hosts(force: bool) -> dict[str, str]:
@@ -262,8 +263,9 @@ def build_runtime_hosts(force: bool) -> dict[str, str]:
     base = build_base_image(force)
     return {
         CONTAINERD_IMAGE: apt_layer_image(base, CONTAINERD_IMAGE, CONTAINERD_PACKAGES, CONTAINERD_COMMAND,
-                                          {"/usr/local/sbin/dockyard-containerd": HERE / "dockyard-containerd"}, force),
-        PODMAN_IMAGE: apt_layer_image(base, PODMAN_IMAGE, PODMAN_PACKAGES, IDLE_COMMAND, force=force),
+                                          {"/usr/local/sbin/dockyard-containerd": HERE / "dockyard-containerd"}, force,
+                                          keep_lists=False),
+        PODMAN_IMAGE: apt_layer_image(base, PODMAN_IMAGE, PODMAN_PACKAGES, IDLE_COMMAND, force=force, keep_lists=False),
     }
 
 
