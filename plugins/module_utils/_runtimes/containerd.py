@@ -426,31 +426,32 @@ def _wait_for_socket(fs: Filesystem, socket_path: str, timeout: float) -> None:
 
 def trust_report(address: str, fs: Filesystem | None = None, *, containerd_version=None,
                  config_file: str = CONTAINERD_CONFIG, hosts_dir: str = HOSTS_DIR) -> dict:
-    """Which file containerd reads for ``address`` and whether it verifies the registry's certificate.
+    """Which files containerd reads for ``address`` and whether it verifies the registry's certificate.
 
-    For the probe: ``reads`` (hosts.toml, else the directory's ``*.crt`` files, else nothing but the system's
-    CAs), ``verifies`` (False where hosts.toml skips verification or speaks plain HTTP), and ``cri`` (whether
-    the CRI plugin reads that directory at all).
+    For the probe: :func:`directory_trust` of the address's directory in the first hosts directory that has one,
+    and ``cri_reads_hosts_dir``: whether the CRI plugin (kubelet's pulls) reads hosts directories at all.
     """
     fs = fs or Filesystem()
-    version = _containerd_release(containerd_version)
     config = ContainerdConfig(fs.read(config_file), config_file)
-    dirs = config.hosts_dirs(version)
-    directory = next((f"{d}/{address}" for d in dirs if fs.exists(f"{d}/{address}")), f"{(dirs or [hosts_dir])[0]}/{address}")
-    report = {"runtime": "containerd", "cri_reads_hosts_dir": bool(dirs) and config.cri_enabled,
-              "hosts_dir": directory}
+    dirs = config.hosts_dirs(_containerd_release(containerd_version))
+    directory = next((f"{d}/{address}" for d in dirs if fs.exists(f"{d}/{address}")),
+                     f"{(dirs or [hosts_dir])[0]}/{address}")
+    return {"runtime": "containerd", "cri_reads_hosts_dir": bool(dirs) and config.cri_enabled,
+            "hosts_dir": directory, **directory_trust(fs, directory)}
+
+
+def directory_trust(fs: Filesystem, directory: str) -> dict:
+    """What containerd's hosts library takes from a registry's directory: ``reads`` (hosts.toml; without one, the
+    ``*.crt`` files; without those, nothing: the system's CAs), ``verifies`` (False where hosts.toml's first host
+    skips verification or speaks plain HTTP) and ``ca`` (the CA files it trusts there, None for the system's)."""
     content = fs.read(f"{directory}/hosts.toml")
     if content is not None:
         document = loads(content, f"{directory}/hosts.toml")
         hosts = list((document.get("host") or {}).items())
-        first = hosts[0] if hosts else (document.get("server", ""), document)
-        scheme_http = str(first[0]).startswith("http://")
-        report.update(reads=f"{directory}/hosts.toml", verifies=not (scheme_http or first[1].get("skip_verify")),
-                      ca=first[1].get("ca"))
-        return report
-    crts = [name for name in fs.listdir(directory) if name.endswith(".crt")]
-    if crts:
-        report.update(reads=[f"{directory}/{name}" for name in crts], verifies=True, ca=crts)
-    else:
-        report.update(reads=None, verifies=True, ca=None)
-    return report
+        server, settings = hosts[0] if hosts else (document.get("server", ""), document)
+        ca = settings.get("ca")
+        return {"reads": [f"{directory}/hosts.toml"],
+                "verifies": not (str(server).startswith("http://") or settings.get("skip_verify")),
+                "ca": [ca] if isinstance(ca, str) else ca}
+    crts = [f"{directory}/{name}" for name in fs.listdir(directory) if name.endswith(".crt")]
+    return {"reads": crts, "verifies": True, "ca": crts or None}

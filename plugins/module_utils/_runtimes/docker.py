@@ -17,7 +17,7 @@ list trusts those files and no others.
 
 from __future__ import annotations
 
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.containerd import hosts_toml
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.containerd import directory_trust, hosts_toml
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
     Filesystem,
     Plan,
@@ -63,3 +63,19 @@ def plan(addresses, mode: str, state: str, *, tls: bool = True, ca_files=CA_FILE
                              reader="Docker's containerd image store")
         result.operations += [directory_operation(fs, directory), file_operation(fs, hosts_file, content, 0o644)]
     return result
+
+
+def trust_report(address: str, fs: Filesystem | None = None, *, reads_hosts_toml: bool = True,
+                 certs_dir: str = CERTS_DIR) -> dict:
+    """Which files the engine reads for ``address`` and whether they verify the registry's certificate.
+
+    An engine that reads hosts.toml (:func:`~.detect.docker_reads_hosts_toml`) takes it over the ``*.crt``
+    files; one that does not reads only those. daemon.json's ``insecure-registries``, which the caller knows,
+    turns verification off on top of this.
+    """
+    fs = fs or Filesystem()
+    directory = f"{certs_dir}/{address}"
+    if reads_hosts_toml:
+        return {"runtime": "docker", **directory_trust(fs, directory)}
+    crts = [f"{directory}/{name}" for name in fs.listdir(directory) if name.endswith(".crt")]
+    return {"runtime": "docker", "reads": crts, "verifies": True, "ca": crts or None}

@@ -354,7 +354,7 @@ def test_trust_report_names_the_file_read_and_whether_it_verifies(tmp_path):
 
     after = containerd.trust_report(ADDRESSES[0], fs, containerd_version=(1, 6, 20))
 
-    assert before["reads"] is None and before["cri_reads_hosts_dir"] is False
+    assert (before["reads"], before["verifies"], before["cri_reads_hosts_dir"]) == ([], True, False)
     assert after == {"runtime": "containerd", "cri_reads_hosts_dir": True,
-                     "hosts_dir": f"{CERTS_D}/{ADDRESSES[0]}", "reads": f"{CERTS_D}/{ADDRESSES[0]}/hosts.toml",
+                     "hosts_dir": f"{CERTS_D}/{ADDRESSES[0]}", "reads": [f"{CERTS_D}/{ADDRESSES[0]}/hosts.toml"],
                      "verifies": False, "ca": None}

@@ -71,6 +71,19 @@ def test_docker_insecure_and_absent(tmp_path):
     assert (tmp_path / "etc/docker/certs.d/192.0.2.10:5000").is_dir()  # the CA's removal takes the directory
 
 
+def test_docker_trust_report_follows_hosts_toml_over_the_crt_files(tmp_path):
+    fs = host(tmp_path, {"/etc/docker/certs.d/192.0.2.10:5000/ca.crt": CA.encode()})
+    crt = "/etc/docker/certs.d/192.0.2.10:5000/ca.crt"
+    run(docker.plan, fs, ADDRESSES[:1], "insecure", "present")
+
+    assert docker.trust_report(ADDRESSES[0], fs, reads_hosts_toml=False) == {
+        "runtime": "docker", "reads": [crt], "verifies": True, "ca": [crt]}
+    assert docker.trust_report(ADDRESSES[0], fs) == {
+        "runtime": "docker", "reads": ["/etc/docker/certs.d/192.0.2.10:5000/hosts.toml"], "verifies": False, "ca": None}
+    run(docker.plan, fs, ADDRESSES[:1], "ca", "present")
+    assert docker.trust_report(ADDRESSES[0], fs)["ca"] == [crt]
+
+
 def test_podman_ca_mode_writes_ca_per_address_and_no_dropin(tmp_path):
     fs = host(tmp_path, {"/etc/containers/registries.conf": DEBIAN_REGISTRIES_CONF})
 
