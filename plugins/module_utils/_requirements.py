@@ -24,6 +24,8 @@ class Library:
     minimum: str
     used_for: str
     packages: dict  # package manager -> OS package
+    # A Python this version or newer has the library's equivalent in its standard library: nothing to install.
+    stdlib_since: tuple | None = None
 
 
 LIBRARIES = {
@@ -41,6 +43,11 @@ LIBRARIES = {
                 "the Docker daemon API of registry_image, registry_trust and docker_daemon_config",
                 {"apt": "python3-docker", "dnf": "python3-docker", "yum": "python3-docker",
                  "zypper": "python3-docker", "apk": "py3-docker-py"}),
+        # tomllib is tomli, merged into the standard library of Python 3.11.
+        Library("tomli", "tomli", "1.1.0",
+                "reading containerd's config.toml and registries.conf on Python older than 3.11 (registry_trust)",
+                {"apt": "python3-tomli", "dnf": "python3-tomli", "yum": "python3-tomli",
+                 "zypper": "python3-tomli", "apk": "py3-tomli"}, stdlib_since=(3, 11)),
     )
 }
 # In the order a host is asked which one it has.
@@ -54,13 +61,22 @@ class Finding:
 
     library: Library
     version: str | None  # None: not installed
+    python: tuple = ()  # the interpreter's (major, minor)
+
+    @property
+    def in_stdlib(self) -> bool:
+        return self.library.stdlib_since is not None and tuple(self.python) >= self.library.stdlib_since
 
     @property
     def usable(self) -> bool:
+        if self.in_stdlib:
+            return True
         return self.version is not None and version_tuple(self.version) >= version_tuple(self.library.minimum)
 
     @property
     def problem(self) -> str | None:
+        if self.in_stdlib:
+            return None
         if self.version is None:
             return f"{self.library.name} is missing (needed for {self.library.used_for})"
         if not self.usable:
@@ -75,9 +91,10 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in match.group(0).split(".")) if match else ()
 
 
-def findings(names, installed_version) -> list[Finding]:
-    """One :class:`Finding` per library name; ``installed_version(distribution)`` returns a version or None."""
-    return [Finding(LIBRARIES[name], installed_version(LIBRARIES[name].distribution)) for name in names]
+def findings(names, installed_version, python=()) -> list[Finding]:
+    """One :class:`Finding` per library name; ``installed_version(distribution)`` returns a version or None,
+    ``python`` is the interpreter's (major, minor), which may have a library's equivalent in its standard library."""
+    return [Finding(LIBRARIES[name], installed_version(LIBRARIES[name].distribution), tuple(python)) for name in names]
 
 
 def packages_for(found: list[Finding], manager: str | None) -> list[str]:

@@ -36,10 +36,12 @@ options:
       - The libraries to look for, by the name the modules import them with.
       - V(cryptography) (3.1 or newer) for the registry host's key and certificate request and the probe's
         certificate checks; V(requests) (2.20.0 or newer) for registry API requests and community.docker's
-        modules; V(docker), the Docker SDK for Python (5.0.0 or newer), for the Docker daemon API.
+        modules; V(docker), the Docker SDK for Python (5.0.0 or newer), for the Docker daemon API; V(tomli)
+        (1.1.0 or newer) for reading containerd's and the containers tools' TOML files, needed only with Python
+        older than 3.11, whose standard library has it as C(tomllib).
     type: list
     elements: str
-    choices: [cryptography, requests, docker]
+    choices: [cryptography, requests, docker, tomli]
     required: true
   docker_socket:
     description:
@@ -69,7 +71,9 @@ interpreter:
   type: str
   sample: /usr/bin/python3
 found:
-  description: The version of each library of O(libraries) that is installed, V(null) for a missing one.
+  description:
+    - The version of each library of O(libraries) that is installed, V(null) for a missing one.
+    - V(null) too for V(tomli) on Python 3.11 or newer, which is not missing there (its standard library has it).
   returned: always
   type: dict
   sample: {cryptography: 38.0.4, requests: 2.28.1, docker: null}
@@ -178,7 +182,7 @@ def main() -> None:
                        "docker_socket": {"type": "path"}},
         supports_check_mode=True,
     )
-    found = findings(module.params["libraries"], installed_version)
+    found = findings(module.params["libraries"], installed_version, sys.version_info[:2])
     manager = package_manager()
     module.exit_json(
         changed=False,

@@ -9,7 +9,13 @@ Nothing can be pulled on these machines, so everything is built here:
   (``tini`` in front of ``dockyard-dind``) runs the host's own ``dockerd``;
 * the same host with the Python libraries the collection's modules import, installed from the OS packages
   (``dockyard/molecule-docker-host-libraries``), for integration tests that run a module on a host directly;
-* the registry image archive ``.cache/molecule/registry-<hash>.tar`` (``docker save``, with the link
+* the runtime hosts, for the runtimes other than Docker: a base image from ``debootstrap --variant=minbase`` with
+  python3 and nothing of Docker (``dockyard/molecule-base``), and on top of it, installed with APT in a container
+  and committed, a containerd-only host (``dockyard/molecule-containerd-host``: Debian's containerd with ``ctr``;
+  its command, ``dockyard-containerd``, starts containerd detached with a log file and a pid file) and a
+  Podman-only host (``dockyard/molecule-podman-host``: podman, skopeo and buildah; no daemon). Neither has the
+  Python libraries of the collection's modules;
+* the registry archive ``.cache/molecule/registry-<hash>.tar`` (``docker save``, with the link
   ``.cache/molecule/registry-image.tar`` to it) for ``registry_image_source: archive``: CNCF Distribution
   built FROM scratch from Debian's docker-registry package by the registry_server role's own tasks
   (``image_package.yml`` and its package_image module), tagged ``registry:2`` inside the archive only, as an air-gapped
@@ -19,7 +25,8 @@ A rerun whose recipe did not change costs one ``docker image inspect`` and one `
 installs what it needs (debootstrap) itself: CI starts on a machine where nothing was installed by hand.
 It needs a running Docker daemon (``make engine``).
 
-Usage (as root, with the virtualenv's Python, as ``make test-images`` does): python tests/images/build.py [--force]
+Usage (as root, with the virtualenv's Python, as ``make test-images`` does):
+python tests/images/build.py [--force] [--only docker-host,runtime-hosts,registry]
 """
 
 from __future__ import annotations
@@ -64,12 +71,28 @@ HOST_IMAGE = "dockyard/molecule-docker-host"
 HOST_COMMAND = ["/usr/bin/tini", "--", "/usr/local/sbin/dockyard-dind"]
 LIBRARIES_IMAGE = "dockyard/molecule-docker-host-libraries"
 
+# The hosts of the other runtimes start from a host without Docker: python3 for Ansible, tini to reap, iproute2
+# for Ansible's network facts. Like the Docker host, none of the Python libraries of the collection's modules.
+BASE_PACKAGES = ["ca-certificates", "iproute2", "python3", "tini"]
+BASE_IMAGE = "dockyard/molecule-base"
+# A runtime host that runs no daemon idles under tini.
+IDLE_COMMAND = ["/usr/bin/tini", "--", "sleep", "infinity"]
+# A Kubernetes node's runtime without Docker: Debian's containerd (with ctr). Its command starts containerd
+# detached, as a machine without systemd would, so that a restart of containerd does not end the container.
+CONTAINERD_PACKAGES = ["containerd"]
+CONTAINERD_IMAGE = "dockyard/molecule-containerd-host"
+CONTAINERD_COMMAND = ["/usr/bin/tini", "--", "/usr/local/sbin/dockyard-containerd"]
+# The containers/image family without a daemon: podman, and skopeo and buildah that read the same files.
+PODMAN_PACKAGES = ["podman", "skopeo", "buildah"]
+PODMAN_IMAGE = "dockyard/molecule-podman-host"
+
 REGISTRY_TAG = "registry:2"  # what registry_image defaults to
 REGISTRY_BUILD_NAME = "dockyard/molecule-registry-build"  # on this machine's daemon during the build only
 REGISTRY_ARCHIVE_LINK = CACHE / "registry-image.tar"
 
 # Everything each artifact is made from: when one of these changes, the artifact is built again.
 HOST_RECIPE = [HERE / "build.py", HERE / "dockyard-dind"]
+BASE_RECIPE = [HERE / "build.py"]
 REGISTRY_RECIPE = [
     HERE / "build.py",
     HERE / "registry-image.yml",
@@ -137,68 +160,114 @@ def remove_other_tags(repository: str, keep: set[str]) -> None:
             subprocess.run(["docker", "image", "rm", tag], check=False, capture_output=True)
 
 
-def build_host_image(force: bool) -> str:
+def debootstrap_image(tag: str, packages: list[str], command: list[str], files: dict[str, Path]) -> None:
+    """``debootstrap --variant=minbase`` of ``packages``, with ``files`` (path in the image -> source, made
+    executable) added, imported as ``tag`` with ``command``."""
+    apt_install("debootstrap")
     mirror = debian_mirror()
-    tag = f"{HOST_IMAGE}:{recipe_hash(HOST_RECIPE, mirror)}"
+    with tempfile.TemporaryDirectory(prefix="dockyard-molecule-rootfs-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        log(f"debootstrap {SUITE} from {mirror} into {rootfs}")
+        bootstrap = subprocess.run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", SUITE, str(rootfs), mirror],
+            check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if bootstrap.returncode != 0:
+            details = rootfs / "debootstrap" / "debootstrap.log"
+            tail = details.read_text().splitlines()[-40:] if details.exists() else []
+            raise SystemExit("debootstrap failed:\n" + "\n".join(bootstrap.stdout.splitlines()[-20:] + tail))
+        # The package lists debootstrap leaves stay in the image: registry_image_source package reads
+        # the candidate version of docker-registry on the host and downloads it with apt-get.
+        # The downloaded packages go.
+        for deb in (rootfs / "var" / "cache" / "apt" / "archives").glob("*.deb"):
+            deb.unlink()
+        # Docker writes these per container.
+        for name in ("resolv.conf", "hostname", "hosts"):
+            (rootfs / "etc" / name).unlink(missing_ok=True)
+        for destination, source in files.items():
+            target = rootfs / destination.lstrip("/")
+            shutil.copy(source, target)
+            target.chmod(0o755)
+        log(f"docker import as {tag}")
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", "-", "."], stdout=subprocess.PIPE)
+        run("docker", "import", "--change", f"CMD {json.dumps(command)}", "--change", "ENV container=docker",
+            "-", tag, stdin=tar.stdout, stdout=subprocess.DEVNULL)
+        if tar.wait() != 0:
+            raise SystemExit("tar of the host root file system failed")
+
+
+def build_debootstrap_image(image: str, recipe: list[Path], packages: list[str], command: list[str],
+                            files: dict[str, Path], force: bool) -> str:
+    """``image`` from debootstrap (:func:`debootstrap_image`), tagged by a hash of ``recipe`` and ``latest``."""
+    tag = f"{image}:{recipe_hash(recipe, debian_mirror())}"
     if image_exists(tag) and not force:
         log(f"{tag} is up to date")
     else:
         started = time.monotonic()
-        apt_install("debootstrap")
-        with tempfile.TemporaryDirectory(prefix="dockyard-molecule-rootfs-") as tmp:
-            rootfs = Path(tmp) / "rootfs"
-            log(f"debootstrap {SUITE} from {mirror} into {rootfs}")
-            bootstrap = subprocess.run(
-                ["debootstrap", "--variant=minbase", f"--include={','.join(HOST_PACKAGES)}", SUITE, str(rootfs),
-                 mirror],
-                check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            if bootstrap.returncode != 0:
-                details = rootfs / "debootstrap" / "debootstrap.log"
-                tail = details.read_text().splitlines()[-40:] if details.exists() else []
-                raise SystemExit("debootstrap failed:\n" + "\n".join(bootstrap.stdout.splitlines()[-20:] + tail))
-            # The package lists debootstrap leaves stay in the image: registry_image_source package reads
-            # the candidate version of docker-registry on the host and downloads it with apt-get.
-            # The downloaded packages go.
-            for deb in (rootfs / "var" / "cache" / "apt" / "archives").glob("*.deb"):
-                deb.unlink()
-            # Docker writes these per container.
-            for name in ("resolv.conf", "hostname", "hosts"):
-                (rootfs / "etc" / name).unlink(missing_ok=True)
-            shutil.copy(HERE / "dockyard-dind", rootfs / "usr" / "local" / "sbin" / "dockyard-dind")
-            (rootfs / "usr" / "local" / "sbin" / "dockyard-dind").chmod(0o755)
-            log(f"docker import as {tag}")
-            tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", "-", "."],
-                                   stdout=subprocess.PIPE)
-            run("docker", "import", "--change", f"CMD {json.dumps(HOST_COMMAND)}", "--change", "ENV container=docker",
-                "-", tag, stdin=tar.stdout, stdout=subprocess.DEVNULL)
-            if tar.wait() != 0:
-                raise SystemExit("tar of the host root file system failed")
+        debootstrap_image(tag, packages, command, files)
         log(f"{tag} built in {time.monotonic() - started:.0f}s")
-    run("docker", "tag", tag, f"{HOST_IMAGE}:latest")
-    remove_other_tags(HOST_IMAGE, {tag, f"{HOST_IMAGE}:latest"})
+    run("docker", "tag", tag, f"{image}:latest")
+    remove_other_tags(image, {tag, f"{image}:latest"})
+    return tag
+
+
+def build_host_image(force: bool) -> str:
+    return build_debootstrap_image(HOST_IMAGE, HOST_RECIPE, HOST_PACKAGES, HOST_COMMAND,
+                                   {"/usr/local/sbin/dockyard-dind": HERE / "dockyard-dind"}, force)
+
+
+def apt_layer_image(base_tag: str, image: str, packages: list[str], command: list[str],
+                    files: dict[str, Path] | None = None, force: bool = False, keep_lists: bool = True) -> str:
+    """``image``: ``base_tag`` with ``packages`` installed from the OS packages with APT in a container, and
+    ``files`` (path in the image -> source) copied in executable, committed with ``command``; tagged by a hash of
+    all of that, and ``latest``. Without ``keep_lists`` the package lists go (80 MB that a host's first
+    ``apt-get update`` makes again)."""
+    files = files or {}
+    recipe = [base_tag, *packages, json.dumps(command)] + ([] if keep_lists else ["without package lists"])
+    recipe += [f"{destination}\0{hashlib.sha256(source.read_bytes()).hexdigest()}" for destination, source in files.items()]
+    tag = f"{image}:{hashlib.sha256(' '.join(recipe).encode()).hexdigest()[:16]}"
+    if image_exists(tag) and not force:
+        log(f"{tag} is up to date")
+    else:
+        started = time.monotonic()
+        builder = f"dockyard-images-{image.rsplit('/', 1)[-1]}-{os.getpid()}"
+        install = ("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
+                   + " ".join(packages) + " >/dev/null && rm -f /var/cache/apt/archives/*.deb")
+        if not keep_lists:
+            install += " && rm -rf /var/lib/apt/lists/*"
+        mounts = []
+        for number, (destination, source) in enumerate(files.items()):
+            mounts += ["--volume", f"{source}:/run/dockyard-recipe/{number}:ro"]
+            install += f" && install -m 0755 /run/dockyard-recipe/{number} {destination}"
+        try:
+            run("docker", "run", "--name", builder, *mounts, base_tag, "sh", "-c", install, stdout=subprocess.DEVNULL)
+            run("docker", "commit", "--change", f"CMD {json.dumps(command)}", builder, tag, stdout=subprocess.DEVNULL)
+        finally:
+            subprocess.run(["docker", "rm", "--force", builder], check=False, capture_output=True)
+        log(f"{tag} built in {time.monotonic() - started:.0f}s")
+    run("docker", "tag", tag, f"{image}:latest")
+    remove_other_tags(image, {tag, f"{image}:latest"})
     return tag
 
 
 def build_libraries_image(host_tag: str, force: bool) -> str:
     """The Docker host image with the modules' Python libraries installed from the OS packages."""
-    tag = f"{LIBRARIES_IMAGE}:{hashlib.sha256((host_tag + ' ' + ' '.join(LIBRARY_PACKAGES)).encode()).hexdigest()[:16]}"
-    if image_exists(tag) and not force:
-        log(f"{tag} is up to date")
-    else:
-        started = time.monotonic()
-        builder = f"dockyard-images-libraries-{os.getpid()}"
-        install = ("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "
-                   + " ".join(LIBRARY_PACKAGES) + " >/dev/null && rm -f /var/cache/apt/archives/*.deb")
-        try:
-            run("docker", "run", "--name", builder, host_tag, "sh", "-c", install, stdout=subprocess.DEVNULL)
-            run("docker", "commit", "--change", f"CMD {json.dumps(HOST_COMMAND)}", builder, tag,
-                stdout=subprocess.DEVNULL)
-        finally:
-            subprocess.run(["docker", "rm", "--force", builder], check=False, capture_output=True)
-        log(f"{tag} built in {time.monotonic() - started:.0f}s")
-    run("docker", "tag", tag, f"{LIBRARIES_IMAGE}:latest")
-    remove_other_tags(LIBRARIES_IMAGE, {tag, f"{LIBRARIES_IMAGE}:latest"})
-    return tag
+    return apt_layer_image(host_tag, LIBRARIES_IMAGE, LIBRARY_PACKAGES, HOST_COMMAND, force=force)
+
+
+def build_base_image(force: bool) -> str:
+    """A host with python3 and nothing of Docker: what the runtime hosts are made from."""
+    return build_debootstrap_image(BASE_IMAGE, BASE_RECIPE, BASE_PACKAGES, IDLE_COMMAND, {}, force)
+
+
+def build_runtime_hosts(force: bool) -> dict[str, str]:
+    """The containerd-only host and the Podman-only host, on the base image."""
+    base = build_base_image(force)
+    return {
+        CONTAINERD_IMAGE: apt_layer_image(base, CONTAINERD_IMAGE, CONTAINERD_PACKAGES, CONTAINERD_COMMAND,
+                                          {"/usr/local/sbin/dockyard-containerd": HERE / "dockyard-containerd"}, force,
+                                          keep_lists=False),
+        PODMAN_IMAGE: apt_layer_image(base, PODMAN_IMAGE, PODMAN_PACKAGES, IDLE_COMMAND, force=force, keep_lists=False),
+    }
 
 
 def retag_archive(source: Path, target: Path, tag: str) -> None:
@@ -278,18 +347,31 @@ def build_registry_archive(force: bool) -> Path:
     return archive
 
 
+PARTS = ("docker-host", "runtime-hosts", "registry")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--force", action="store_true", help="build again even when the recipe did not change")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help=f"comma-separated parts to build, of {', '.join(PARTS)} (default: all)")
     args = parser.parse_args()
+    parts = set(args.only.split(","))
+    if parts - set(PARTS):
+        raise SystemExit(f"unknown parts {sorted(parts - set(PARTS))}; choose among {', '.join(PARTS)}")
     if os.geteuid() != 0:
         raise SystemExit("build.py runs debootstrap and apt-get: run it as root")
-    host = build_host_image(args.force)
-    libraries = build_libraries_image(host, args.force)
-    archive = build_registry_archive(args.force)
-    log(f"Docker host image: {host} ({HOST_IMAGE}:latest)")
-    log(f"with the modules' libraries: {libraries} ({LIBRARIES_IMAGE}:latest)")
-    log(f"registry archive: {archive} ({REGISTRY_ARCHIVE_LINK.relative_to(ROOT)})")
+    if "docker-host" in parts:
+        host = build_host_image(args.force)
+        libraries = build_libraries_image(host, args.force)
+        log(f"Docker host image: {host} ({HOST_IMAGE}:latest)")
+        log(f"with the modules' libraries: {libraries} ({LIBRARIES_IMAGE}:latest)")
+    if "runtime-hosts" in parts:
+        for image, tag in build_runtime_hosts(args.force).items():
+            log(f"runtime host image: {tag} ({image}:latest)")
+    if "registry" in parts:
+        archive = build_registry_archive(args.force)
+        log(f"registry archive: {archive} ({REGISTRY_ARCHIVE_LINK.relative_to(ROOT)})")
     return 0
 
 

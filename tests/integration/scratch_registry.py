@@ -3,7 +3,8 @@
 The site registry (``dockyard-registry`` on port 5000) is shared and stays untouched. These registries are
 throwaway: each listens on a port of 5200-5299 at this machine's non-loopback address (Docker skips TLS for
 loopback), runs in a container named ``dockyard-probe-*`` or ``dockyard-blobs-*``, and is removed with its
-certs.d entry when its ``with`` block ends. The benchmark (``bench/``) uses them too.
+certs.d entry when its ``with`` block ends. The benchmark (``bench/``) uses them too. The runtime tests
+(``test_runtimes.py``) run theirs as ``dockyard-rt-*`` on ports 5650-5699, beside hosts of their own.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 REGISTRY_IMAGE = "dockyard/registry:2.8.2-ds1-1"
 CERTS_D = Path("/etc/docker/certs.d")
 PORTS = range(5200, 5300)
+RUNTIME_PORTS = range(5650, 5700)  # test_runtimes.py's registries and hosts
+NAME_PREFIXES = ("dockyard-probe-", "dockyard-blobs-", "dockyard-rt-")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -170,10 +173,10 @@ class ScratchRegistry:
 
     def __init__(self, name: str, ip: str, port: int, workdir: Path, *, certificate: ServerCertificate | None = None,
                  storage: Path | None = None, htpasswd: str | None = None) -> None:
-        if not name.startswith(("dockyard-probe-", "dockyard-blobs-")):
-            raise ValueError(f"container name {name!r} must start with dockyard-probe- or dockyard-blobs-")
-        if port not in PORTS:
-            raise ValueError(f"port {port} is outside {PORTS}")
+        if not name.startswith(NAME_PREFIXES):
+            raise ValueError(f"container name {name!r} must start with one of {', '.join(NAME_PREFIXES)}")
+        if port not in PORTS and port not in RUNTIME_PORTS:
+            raise ValueError(f"port {port} is outside {PORTS} and {RUNTIME_PORTS}")
         self.name, self.ip, self.port, self.workdir = name, ip, port, Path(workdir)
         self.certificate, self.storage, self.htpasswd = certificate, storage, htpasswd
         self.client = docker.from_env()

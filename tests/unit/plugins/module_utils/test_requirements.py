@@ -31,3 +31,14 @@ def test_a_missing_and_an_old_library_are_named_with_their_use_and_their_package
 def test_every_library_has_a_package_for_every_package_manager():
     for library in LIBRARIES.values():
         assert set(library.packages) == {"apt", "dnf", "yum", "zypper", "apk"}, library.name
+
+
+def test_tomli_is_needed_only_before_python_3_11_whose_stdlib_has_tomllib():
+    assert findings(["tomli"], {}.get, (3, 11))[0].usable
+    assert findings(["tomli"], {}.get, (3, 12))[0].problem is None
+    older = findings(["tomli"], {}.get, (3, 9))
+    assert not older[0].usable
+    assert older[0].problem == ("tomli is missing (needed for reading containerd's config.toml and registries.conf "
+                                "on Python older than 3.11 (registry_trust))")
+    assert packages_for(older, "apt") == ["python3-tomli"]
+    assert findings(["tomli"], {"tomli": "1.2.2"}.get, (3, 10))[0].usable

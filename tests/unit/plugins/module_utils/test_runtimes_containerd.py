@@ -1,0 +1,360 @@
+"""containerd's trust planner: config.toml merged for every config version, byte for byte, hosts.toml per address."""
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+    MARKER,
+    Filesystem,
+    LocalWriter,
+    RuntimeConfigError,
+    apply,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.tomlfile import loads
+
+ADDRESSES = ["192.0.2.10:5000", "registry.example.test:5000"]
+CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+CERTS_D = "/etc/containerd/certs.d"
+CONFIG = "/etc/containerd/config.toml"
+
+# What Debian's containerd package installs.
+DEBIAN_V2 = b"""version = 2
+
+[plugins]
+  [plugins."io.containerd.grpc.v1.cri"]
+    [plugins."io.containerd.grpc.v1.cri".cni]
+      bin_dir = "/usr/lib/cni"
+      conf_dir = "/etc/cni/net.d"
+  [plugins."io.containerd.internal.v1.opt"]
+    path = "/var/lib/containerd/opt"
+"""
+# containerd 2.x's `containerd config default`, cut down: single-quoted plugin IDs, the registry table present.
+DEFAULT_V3 = b"""version = 3
+root = '/var/lib/containerd'
+
+[plugins]
+  [plugins.'io.containerd.cri.v1.images']
+    snapshotter = 'overlayfs'
+
+    [plugins.'io.containerd.cri.v1.images'.registry]
+
+    [plugins.'io.containerd.cri.v1.images'.pinned_images]
+      sandbox = 'registry.k8s.io/pause:3.10'
+"""
+# Docker's containerd.io package: no version (1), the CRI plugin disabled.
+DOCKER_CONTAINERD_IO = b"""#   Copyright 2018-2022 Docker Inc.
+
+disabled_plugins = ["cri"]
+"""
+
+
+def host(tmp_path, files):
+    """A host root below ``tmp_path`` holding ``files`` (host path -> bytes)."""
+    for path, content in files.items():
+        real = tmp_path / path.lstrip("/")
+        real.parent.mkdir(parents=True, exist_ok=True)
+        real.write_bytes(content)
+    return Filesystem(str(tmp_path))
+
+
+def merged(content, version=None):
+    return containerd.ContainerdConfig(content, CONFIG).with_config_path(CERTS_D)
+
+
+def assert_only_added(before: bytes, after: bytes, added_lines: list):
+    """Every line of ``before`` is in ``after``, in order, and what is new is exactly ``added_lines``."""
+    remaining = after.decode().splitlines()
+    for line in before.decode().splitlines():
+        index = remaining.index(line)
+        assert all(not extra.strip() or extra.strip() in added_lines for extra in remaining[:index]), remaining[:index]
+        remaining = remaining[index + 1:]
+    assert [line.strip() for line in after.decode().splitlines() if line.strip() and
+            line not in before.decode().splitlines()] == added_lines
+
+
+def test_debian_version_2_file_gets_the_registry_table_among_the_cri_tables():
+    after = merged(DEBIAN_V2)
+
+    assert_only_added(DEBIAN_V2, after, ['[plugins."io.containerd.grpc.v1.cri".registry]',
+                                         'config_path = "/etc/containerd/certs.d"'])
+    document = loads(after, CONFIG)
+    assert document["plugins"]["io.containerd.grpc.v1.cri"]["registry"] == {"config_path": CERTS_D}
+    assert document["plugins"]["io.containerd.internal.v1.opt"] == {"path": "/var/lib/containerd/opt"}
+    # Placed as containerd's own dump places it: a sibling of cni, indented like it.
+    assert '\n    [plugins."io.containerd.grpc.v1.cri".registry]\n      config_path = ' in after.decode()
+
+
+def test_version_3_file_gets_the_key_under_its_existing_registry_table():
+    after = merged(DEFAULT_V3)
+
+    assert_only_added(DEFAULT_V3, after, ['config_path = "/etc/containerd/certs.d"'])
+    lines = after.decode().splitlines()
+    assert lines[lines.index("    [plugins.'io.containerd.cri.v1.images'.registry]") + 1] == \
+        '      config_path = "/etc/containerd/certs.d"'
+    assert loads(after, CONFIG)["plugins"]["io.containerd.cri.v1.images"]["registry"] == {"config_path": CERTS_D}
+
+
+def test_file_without_version_is_version_1_and_uses_the_short_plugin_name():
+    before = b'root = "/var/lib/containerd"\n\n[plugins.cri]\n  sandbox_image = "pause:3.6"\n'
+    after = merged(before)
+
+    document = loads(after, CONFIG)
+    assert document["plugins"]["cri"] == {"sandbox_image": "pause:3.6", "registry": {"config_path": CERTS_D}}
+    assert "version" not in document
+    assert after.startswith(before)
+
+
+def test_empty_config_path_is_replaced_in_place():
+    before = (b'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = ""  # none yet\n'
+              b'[plugins."io.containerd.grpc.v1.cri".registry.headers]\n')
+    after = merged(before)
+
+    assert after == before.replace(b'config_path = ""  # none yet', b'config_path = "/etc/containerd/certs.d"')
+
+
+def test_registry_subtable_without_its_parent_gets_the_parent_right_before_it():
+    before = (b'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry.headers]\n'
+              b'  X-Site = ["a"]\n')
+    after = merged(before)
+
+    assert after == (b'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n'
+                     b'  config_path = "/etc/containerd/certs.d"\n\n'
+                     b'[plugins."io.containerd.grpc.v1.cri".registry.headers]\n  X-Site = ["a"]\n')
+
+
+def test_crlf_line_endings_and_a_missing_final_newline_are_kept():
+    before = b'version = 2\r\n[plugins."io.containerd.grpc.v1.cri"]\r\n  sandbox_image = "pause"'
+    after = merged(before)
+
+    assert after.startswith(b'version = 2\r\n[plugins."io.containerd.grpc.v1.cri"]\r\n  sandbox_image = "pause"\r\n')
+    assert b"\n" not in after.replace(b"\r\n", b"")
+    assert loads(after, CONFIG)["plugins"]["io.containerd.grpc.v1.cri"]["registry"] == {"config_path": CERTS_D}
+
+
+def test_multiline_values_that_look_like_headers_are_not_taken_for_tables():
+    before = b'''version = 2
+[plugins."io.containerd.grpc.v1.cri"]
+  notes = """
+[plugins."io.containerd.grpc.v1.cri".registry]
+config_path = "not a key"
+"""
+  matrix = [
+    [1, 2], # [not.a.table]
+    ['[x]', "]"],
+  ]
+'''
+    after = merged(before)
+
+    document = loads(after, CONFIG)
+    assert document["plugins"]["io.containerd.grpc.v1.cri"]["registry"] == {"config_path": CERTS_D}
+    assert document["plugins"]["io.containerd.grpc.v1.cri"]["matrix"] == [[1, 2], ["[x]", "]"]]
+    assert after.startswith(before)
+
+
+def test_registry_defined_inline_is_refused_rather_than_rewritten():
+    before = b'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  registry = { headers = {} }\n'
+
+    with pytest.raises(RuntimeConfigError, match=r"config_path cannot be added .* add config_path = \"/etc/containerd"
+                                                 r"/certs.d\" there by hand"):
+        merged(before)
+
+
+def test_unparseable_config_names_the_file_and_the_line_and_changes_nothing(tmp_path):
+    broken = DEBIAN_V2.replace(b'bin_dir = "/usr/lib/cni"', b'bin_dir = "/usr/lib/cni')
+    fs = host(tmp_path, {CONFIG: broken})
+
+    with pytest.raises(RuntimeConfigError, match=r"^/etc/containerd/config.toml is not valid TOML: line 6, column \d+"):
+        containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20))
+    assert (tmp_path / "etc/containerd/config.toml").read_bytes() == broken
+    assert not (tmp_path / "etc/containerd/certs.d").exists()
+
+
+def test_unknown_config_version_is_refused():
+    with pytest.raises(RuntimeConfigError, match="version = 4 is not a config.toml version"):
+        containerd.ContainerdConfig(b"version = 4\n", CONFIG)
+
+
+def test_mirrors_beside_a_new_config_path_are_refused_with_their_line(tmp_path):
+    content = DEBIAN_V2 + (b'    [plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]\n'
+                           b'      endpoint = ["https://mirror.example.test"]\n')
+    fs = host(tmp_path, {CONFIG: content})
+
+    with pytest.raises(RuntimeConfigError, match=r"config.toml line 10: `mirrors` cannot be set when `config_path` is "
+                                                 r"provided .* Move those settings into hosts.toml files"):
+        containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version="containerd x 1.6.20")
+
+
+def test_empty_mirrors_tables_as_containerd_dumps_them_are_no_conflict(tmp_path):
+    content = (b'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = ""\n'
+               b'  [plugins."io.containerd.grpc.v1.cri".registry.mirrors]\n')
+    fs = host(tmp_path, {CONFIG: content})
+
+    result = containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20))
+
+    assert result.restart and result.operations[0].path == CONFIG
+
+
+def plan_and_apply(fs, *args, **kwargs):
+    result = containerd.plan(*args, fs=fs, **kwargs)
+    restarts = []
+    outcome = apply(result, LocalWriter(fs), lambda: restarts.append(1) or {"method": "test"})
+    return result, outcome, restarts
+
+
+def test_ca_mode_writes_hosts_toml_and_ca_per_address_merges_config_and_asks_for_one_restart(tmp_path):
+    fs = host(tmp_path, {CONFIG: DEBIAN_V2})
+
+    result, outcome, restarts = plan_and_apply(fs, ADDRESSES, CA, "ca", "present",
+                                               containerd_version="containerd github.com/containerd/containerd "
+                                                                  "1.6.20~ds1 1.6.20~ds1-1+deb12u3")
+
+    assert outcome["changed"] and restarts == [1] and outcome["restarted"] == {"method": "test"}
+    assert result.found["hosts_dir"] == CERTS_D and result.found["containerd_version"] == "1.6.20"
+    for address in ADDRESSES:
+        directory = tmp_path / "etc/containerd/certs.d" / address
+        assert (directory / "ca.crt").read_text() == CA
+        hosts = loads((directory / "hosts.toml").read_bytes(), "hosts.toml")
+        assert hosts == {"server": f"https://{address}",
+                         "host": {f"https://{address}": {"capabilities": ["pull", "resolve", "push"],
+                                                         "ca": [f"{CERTS_D}/{address}/ca.crt"]}}}
+        assert stat.S_IMODE(os.stat(directory / "hosts.toml").st_mode) == 0o644
+        assert stat.S_IMODE(os.stat(directory).st_mode) == 0o755
+    assert len(list((tmp_path / "etc/containerd").glob("config.toml.*~"))) == 1  # the backup
+
+    again, second, restarts_again = plan_and_apply(fs, ADDRESSES, CA, "ca", "present", containerd_version=(1, 6, 20))
+    assert (again.pending, second["changed"], restarts_again) == ([], False, [])
+
+
+def test_hosts_toml_changes_alone_need_no_restart(tmp_path):
+    fs = host(tmp_path, {CONFIG: merged(DEBIAN_V2)})
+
+    result, outcome, restarts = plan_and_apply(fs, ADDRESSES, CA, "ca", "present", containerd_version=(1, 6, 20))
+
+    assert outcome["changed"] and not result.restart and restarts == []
+
+
+def test_config_path_set_elsewhere_is_used_and_config_toml_left_alone(tmp_path):
+    content = b'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/srv/hosts:/etc/x"\n'
+    fs = host(tmp_path, {CONFIG: content})
+
+    result, _outcome, restarts = plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 6, 20))
+
+    assert result.found["hosts_dir"] == "/srv/hosts" and restarts == []
+    assert (tmp_path / "srv/hosts/192.0.2.10:5000/hosts.toml").is_file()
+    assert (tmp_path / "etc/containerd/config.toml").read_bytes() == content
+
+
+def test_missing_config_toml_on_containerd_1_gets_a_minimal_version_2_file(tmp_path):
+    fs = Filesystem(str(tmp_path))
+
+    _result, _outcome, restarts = plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 7, 2))
+
+    written = (tmp_path / "etc/containerd/config.toml").read_bytes()
+    assert written.startswith(MARKER.encode()) and restarts == [1]
+    assert loads(written, CONFIG) == {"version": 2, "plugins": {"io.containerd.grpc.v1.cri": {
+        "registry": {"config_path": CERTS_D}}}}
+
+
+def test_containerd_2_reads_certs_d_by_default_so_nothing_is_merged(tmp_path):
+    fs = host(tmp_path, {CONFIG: DEFAULT_V3})
+
+    result = containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version="containerd containerd.io v2.1.4 x")
+
+    assert not result.restart and CONFIG not in [op.path for op in result.operations]
+    assert result.found["hosts_dir"] == CERTS_D
+    missing = containerd.plan(ADDRESSES, CA, "ca", "present", fs=Filesystem(str(tmp_path / "bare")),
+                              containerd_version=(2, 0, 0))
+    assert not missing.restart and all("config.toml" not in op.path for op in missing.operations)
+
+
+def test_cri_disabled_leaves_config_toml_and_says_so(tmp_path):
+    fs = host(tmp_path, {CONFIG: DOCKER_CONTAINERD_IO})
+
+    result = containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version=(1, 7, 27))
+
+    assert not result.restart and result.found["cri_enabled"] is False
+    assert "disables the CRI plugin" in result.warnings[0]
+    assert {op.path for op in result.operations} >= {f"{CERTS_D}/{ADDRESSES[0]}/hosts.toml"}
+
+
+def test_insecure_mode_skips_verification_over_tls_and_speaks_http_without_it(tmp_path):
+    fs = host(tmp_path, {CONFIG: merged(DEBIAN_V2)})
+    plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 6, 20))
+
+    plan_and_apply(fs, ADDRESSES[:1], None, "insecure", "present", containerd_version=(1, 6, 20))
+
+    directory = tmp_path / "etc/containerd/certs.d/192.0.2.10:5000"
+    assert not (directory / "ca.crt").exists()
+    assert loads((directory / "hosts.toml").read_bytes(), "h")["host"] == {
+        "https://192.0.2.10:5000": {"capabilities": ["pull", "resolve", "push"], "skip_verify": True}}
+    plain = loads(containerd.hosts_toml("192.0.2.10:5000", "insecure", tls=False), "h")
+    assert plain == {"server": "http://192.0.2.10:5000",
+                     "host": {"http://192.0.2.10:5000": {"capabilities": ["pull", "resolve", "push"]}}}
+
+
+def test_absent_removes_files_and_emptied_directories_but_keeps_config_toml(tmp_path):
+    fs = host(tmp_path, {CONFIG: DEBIAN_V2})
+    plan_and_apply(fs, ADDRESSES, CA, "ca", "present", containerd_version=(1, 6, 20))
+    config_after_present = (tmp_path / "etc/containerd/config.toml").read_bytes()
+    (tmp_path / "etc/containerd/certs.d" / ADDRESSES[1] / "client.cert").write_text("operator's")
+
+    _result, outcome, restarts = plan_and_apply(fs, ADDRESSES, None, "ca", "absent", containerd_version=(1, 6, 20))
+
+    assert outcome["changed"] and restarts == []
+    assert not (tmp_path / "etc/containerd/certs.d" / ADDRESSES[0]).exists()
+    assert sorted(os.listdir(tmp_path / "etc/containerd/certs.d" / ADDRESSES[1])) == ["client.cert"]
+    assert (tmp_path / "etc/containerd/config.toml").read_bytes() == config_after_present
+    assert containerd.plan(ADDRESSES, None, "ca", "absent", fs=fs, containerd_version=(1, 6, 20)).pending == []
+
+
+def test_a_hosts_toml_of_someone_else_is_replaced_with_a_warning_but_never_removed(tmp_path):
+    theirs = b'server = "https://mirror.example.test"\n'
+    fs = host(tmp_path, {CONFIG: merged(DEBIAN_V2), f"{CERTS_D}/{ADDRESSES[0]}/hosts.toml": theirs})
+
+    absent = containerd.plan(ADDRESSES[:1], None, "ca", "absent", fs=fs, containerd_version=(1, 6, 20))
+    present = containerd.plan(ADDRESSES[:1], CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20))
+
+    assert absent.pending == [] and "left in place" in absent.warnings[0]
+    assert "replaced (see the diff)" in present.warnings[0]
+    hosts_op = next(op for op in present.pending if op.path.endswith("hosts.toml"))
+    assert hosts_op.diff()["before"] == theirs.decode()
+
+
+def test_check_mode_is_the_plan_alone(tmp_path):
+    fs = host(tmp_path, {CONFIG: DEBIAN_V2})
+
+    result = containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20))
+
+    assert result.changed and result.summary()["restart"] is True
+    assert (tmp_path / "etc/containerd/config.toml").read_bytes() == DEBIAN_V2
+    assert not (tmp_path / "etc/containerd/certs.d").exists()
+    assert [d["after_header"] for d in [op.diff() for op in result.pending]][:2] == [CONFIG, f"{CERTS_D}/{ADDRESSES[0]}"]
+
+
+@pytest.mark.parametrize("address", ["../etc", "a/b:5000", "host:99999", "", "reg istry:5000", "[::1", "x:5000/v2"])
+def test_addresses_that_are_not_host_port_are_refused(address):
+    with pytest.raises(ValueError, match="is not host:port|no registry address"):
+        containerd.plan([address], CA, "ca", "present", fs=Filesystem("/nonexistent"))
+
+
+def test_ca_mode_needs_tls_and_a_ca():
+    with pytest.raises(ValueError, match="plain HTTP .* only be trusted in insecure mode"):
+        containerd.plan(ADDRESSES, CA, "ca", "present", tls=False, fs=Filesystem("/nonexistent"))
+    with pytest.raises(ValueError, match="needs the registry's CA certificate"):
+        containerd.plan(ADDRESSES, None, "ca", "present", fs=Filesystem("/nonexistent"), containerd_version=(2, 0))
+
+
+def test_trust_report_names_the_file_read_and_whether_it_verifies(tmp_path):
+    fs = host(tmp_path, {CONFIG: DEBIAN_V2})
+    before = containerd.trust_report(ADDRESSES[0], fs, containerd_version=(1, 6, 20))
+    plan_and_apply(fs, ADDRESSES[:1], None, "insecure", "present", containerd_version=(1, 6, 20))
+
+    after = containerd.trust_report(ADDRESSES[0], fs, containerd_version=(1, 6, 20))
+
+    assert (before["reads"], before["verifies"], before["cri_reads_hosts_dir"]) == ([], True, False)
+    assert after == {"runtime": "containerd", "cri_reads_hosts_dir": True,
+                     "hosts_dir": f"{CERTS_D}/{ADDRESSES[0]}", "reads": [f"{CERTS_D}/{ADDRESSES[0]}/hosts.toml"],
+                     "verifies": False, "ca": None}
