@@ -4,11 +4,14 @@
 
 """Private to the dockyard.registry collection: one host trusts the registry, in one pass (the registry_trust module).
 
-For every address of the registry: the CA where the Docker daemon reads it (``certs.d``), or the address in
-``insecure-registries`` (merged into daemon.json, reloaded); the login, stored where the Docker client and SDK
-read it, only once the registry has accepted it; and the probe, which tells whether the daemon can now use the
-registry and, if not, why. Everything is read first and only what differs is written, so a run that changes
-nothing is one process that reads a few files and asks the registry ``GET /v2/`` once per address.
+For every container runtime of the host (``_runtimes``: Docker, containerd, the Podman family) and every address
+of the registry: the CA where the runtime reads it (Docker's ``certs.d``, with a ``hosts.toml`` where the engine
+uses the containerd store; containerd's hosts directory; ``/etc/containers/certs.d``), or the insecure fallback
+(``insecure-registries`` merged into daemon.json and reloaded; ``skip_verify`` hosts.toml; a registries.conf
+drop-in); the login, stored where the Docker client and Podman read it, only once the registry has accepted it;
+and the probe, which tells whether the host can now use the registry and, if not, why, with which file each
+runtime reads and whether it verifies. Everything is read first and only what differs is written, so a run that
+changes nothing is one process that reads a few files and asks the registry ``GET /v2/`` once per address.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 
 from ansible_collections.dockyard.registry.plugins.module_utils._daemon_config import DaemonConfig
 from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
+    DaemonError,
     DaemonProcess,
     api_client,
     daemon_go,
@@ -39,6 +43,14 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth i
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe import RegistryProbe
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, detect, docker, podman
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+    ABSENT,
+    DIRECTORY,
+    Filesystem,
+    RuntimeConfigError,
+    apply,
+)
 
 CA_FILE = "ca.crt"
 CA_NEXT_FILE = "ca-next.crt"
@@ -55,6 +67,9 @@ class HostTrust:
         self.module = module
         self.params = module.params
         self.files = Files(module)
+        self.check_mode = module.check_mode
+        self.fs = None
+        self.runtimes = {}
         self.result = {"changed": False, "addresses": self.params["addresses"], "mode": self.params["mode"],
                        "state": self.params["state"]}
         login = self.params.get("login") or None
@@ -63,14 +78,28 @@ class HostTrust:
 
     def run(self) -> dict:
         present = self.params["state"] == "present"
-        if self.params["mode"] == "ca":
-            self._ca_files(present)
-        else:
-            self._insecure_registries(present)
-        if present and self.params["probe"]:
-            self._probe()
-        if self.credentials is not None:
-            self._logins(present)
+        self.fs = Filesystem()
+        try:
+            self.runtimes = detect.select(self.params["runtimes"], detect.gather(self.fs))
+        except ValueError as exc:
+            raise TrustError(str(exc)) from None
+        if not self.runtimes:
+            raise TrustError("this host has no container runtime the collection knows (Docker, containerd, or Podman, "
+                             "Buildah, Skopeo, CRI-O): install one, or name the runtimes in registry_trust_runtimes")
+        self.result["runtimes"] = {name: {"found": reason} for name, reason in self.runtimes.items()}
+        try:
+            if detect.DOCKER in self.runtimes:
+                self._docker(present)
+            if detect.CONTAINERD in self.runtimes:
+                self._containerd(present)
+            if detect.PODMAN in self.runtimes:
+                self._apply(detect.PODMAN, self._podman_plan(present, credentials=None))
+            if present and self.params["probe"]:
+                self._probe()
+            if self.credentials is not None:
+                self._logins(present)
+        except RuntimeConfigError as exc:
+            raise TrustError(str(exc)) from None
         self.result["changed"] = self.result["changed"] or self.files.changed
         self.result["files"] = self.files.changed_paths
         if self.files.diffs:
@@ -79,7 +108,79 @@ class HostTrust:
             self._judge_probes()
         return self.result
 
-    # CA mode: certs.d
+    # Docker
+
+    def _docker(self, present: bool) -> None:
+        """certs.d (or insecure-registries), and the hosts.toml an engine on the containerd store reads first."""
+        reads_hosts_toml, why = self._docker_reads_hosts_toml()
+        self.result["runtimes"][detect.DOCKER]["hosts_toml"] = {"read": reads_hosts_toml, "why": why}
+        ca_files = [CA_FILE] + ([CA_NEXT_FILE] if self.params["ca_next"] else [])
+        hosts_toml = docker.plan(self.params["addresses"], self.params["mode"], self.params["state"],
+                                 tls=self.params["tls"], ca_files=ca_files, fs=self.fs,
+                                 certs_dir=self.params["certs_dir"], reads_hosts_toml=reads_hosts_toml)
+        if not present:  # hosts.toml goes before the CA files it names, and before their directory
+            self._apply(detect.DOCKER, hosts_toml)
+        if self.params["mode"] == "ca":
+            self._ca_files(present)
+        else:
+            self._insecure_registries(present)
+        if present:
+            self._apply(detect.DOCKER, hosts_toml)
+
+    def _docker_reads_hosts_toml(self) -> tuple[bool, str]:
+        """Whether the engine reads hosts.toml (29 or later, or the containerd image store), asked of the daemon."""
+        try:
+            with api_client(timeout=self.params["timeout"]) as client:
+                return detect.docker_reads_hosts_toml(client.info())
+        except DaemonError as exc:
+            return False, f"not known: {exc}"
+
+    # containerd and the Podman family, planned by _runtimes
+
+    def _containerd(self, present: bool) -> None:
+        rc, out, _err = self.module.run_command(["containerd", "--version"]) if self.module.get_bin_path(
+            "containerd") else (1, "", "")
+        version = detect.containerd_version(out) if rc == 0 else ()
+        plan = containerd.plan(self.params["addresses"], self.params["ca"] if self.params["mode"] == "ca" else None,
+                               self.params["mode"], self.params["state"], tls=self.params["tls"], fs=self.fs,
+                               containerd_version=version)
+        self._apply(detect.CONTAINERD, plan, restarter=None if self.module.check_mode else
+                    lambda: containerd.restart(self.module.run_command, fs=self.fs, timeout=self.params["timeout"]))
+
+    def _podman_plan(self, present: bool, credentials):
+        return podman.plan(self.params["addresses"], self.params["ca"] if self.params["mode"] == "ca" else None,
+                           self.params["mode"], self.params["state"], tls=self.params["tls"],
+                           credentials=credentials, fs=self.fs)
+
+    def _apply(self, runtime: str, plan, restarter=None) -> None:
+        """Perform a runtime's plan through this run's Files (check mode, diffs, atomic writes)."""
+        for warning in plan.warnings:
+            self.module.warn(warning)
+        outcome = apply(plan, self._write, restarter)
+        part = self.result["runtimes"][runtime]
+        part.setdefault("files", []).extend(outcome["paths"])
+        if plan.found:
+            part.update(plan.found)
+        if outcome["restarted"]:
+            part["restarted"] = outcome["restarted"]
+        elif outcome["restart_needed"] and self.module.check_mode:
+            part["restarted"] = "would restart"
+
+    def _write(self, operation) -> None:
+        if operation.state == DIRECTORY:
+            self.files.directory(operation.path, operation.mode or 0o755, operation.owner, operation.group)
+        elif operation.state == ABSENT:
+            if os.path.isdir(operation.path):
+                self.files.empty_directory_absent(operation.path)
+            else:
+                self.files.absent(operation.path, secret=operation.secret)
+        else:
+            if operation.backup and not self.check_mode and os.path.isfile(operation.path):
+                self.result.setdefault("backups", []).append(self.module.backup_local(operation.path))
+            self.files.file(operation.path, operation.content, operation.mode or 0o644, operation.owner,
+                            operation.group, secret=operation.secret)
+
+    # Docker's CA mode: certs.d
 
     def _ca_files(self, present: bool) -> None:
         certs_dir = self.params["certs_dir"]
@@ -126,13 +227,22 @@ class HostTrust:
     # Probe
 
     def _probe(self) -> None:
-        """Ask every address as the daemon would (with the CA just put in place) and with the login."""
+        """Ask every address as the host's runtime would (with the CA just put in place) and with the login.
+
+        One connection per address, with the CA directory of the first runtime of the host (Docker's certs.d,
+        containerd's hosts directory, /etc/containers/certs.d); for every runtime, which files it reads for the
+        address and whether it verifies the certificate (``runtimes.<name>.trust``).
+        """
         insecure = self.params["mode"] == "insecure"
-        daemon = daemon_go() if self.params["tls"] else None
+        daemon = daemon_go() if self.params["tls"] and detect.DOCKER in self.runtimes else None
+        certs_d = self._probe_certs_dir()
+        for runtime in self.runtimes:
+            self.result["runtimes"][runtime]["trust"] = [self._trust_report(runtime, address)
+                                                        for address in self.params["addresses"]]
         probes = []
         for address in self.params["addresses"]:
             parsed = parse_address(("http://" if not self.params["tls"] else "") + address)
-            trust = Trust.for_registry(parsed.name, certs_d=self.params["certs_dir"]) if self.params["tls"] else None
+            trust = Trust.for_registry(parsed.name, certs_d=certs_d) if self.params["tls"] else None
             # Without a login to make, the one the daemon would use: what docker login stored for the address.
             credentials = self.credentials or registry_credentials(parsed.name,
                                                                    config_path=self.params["docker_config"])
@@ -146,6 +256,27 @@ class HostTrust:
                                                "does not verify and insecure_send_credentials is off", remedy="")
             probes.append(probe)
         self.result["probe"] = probes
+
+    def _probe_certs_dir(self) -> str:
+        if detect.DOCKER in self.runtimes:
+            return self.params["certs_dir"]
+        if detect.CONTAINERD in self.runtimes:
+            report = containerd.trust_report(self.params["addresses"][0], self.fs)
+            return os.path.dirname(report["hosts_dir"])
+        return podman.CERTS_DIR
+
+    def _trust_report(self, runtime: str, address: str) -> dict:
+        if runtime == detect.DOCKER:
+            reads = self.result["runtimes"][detect.DOCKER]["hosts_toml"]["read"]
+            report = docker.trust_report(address, self.fs, reads_hosts_toml=reads, certs_dir=self.params["certs_dir"])
+            if self.params["mode"] == "insecure":
+                report["verifies"] = False  # insecure-registries turns verification off on top of the files
+        elif runtime == detect.CONTAINERD:
+            report = containerd.trust_report(address, self.fs)
+        else:
+            report = podman.trust_report(address, self.fs)
+        report.pop("runtime", None)
+        return {"address": address, **report}
 
     def _judge_probes(self) -> None:
         """Fail unless every address this host resolves answers as the daemon needs, and it resolves one at least."""
@@ -165,6 +296,22 @@ class HostTrust:
     # Logins
 
     def _logins(self, present: bool) -> None:
+        """The login of every address the registry accepted it at, for Docker and the Podman family.
+
+        containerd keeps no credentials the collection could write (see the README): Kubernetes pull secrets.
+        """
+        accepted = self._accepted_addresses() if present else []
+        if detect.PODMAN in self.runtimes:
+            login = {"username": self.credentials.username, "password": self.credentials.password}
+            addresses = self.params["addresses"] if not present else accepted
+            plan = podman.plan(addresses, self.params["ca"] if self.params["mode"] == "ca" else None,
+                               self.params["mode"], self.params["state"], tls=self.params["tls"], credentials=login,
+                               fs=self.fs)
+            self._apply(detect.PODMAN, plan)
+        if detect.DOCKER in self.runtimes:
+            self._docker_logins(present, accepted)
+
+    def _docker_logins(self, present: bool, accepted: list[str]) -> None:
         """The Docker login of every address the registry accepted it at; removed again with state=absent."""
         path = self.params["docker_config"]
         current = self.files.read(path)
@@ -180,7 +327,6 @@ class HostTrust:
                              "not write: log in with `docker login` by hand, or remove the helper for the registry")
         auths = config.setdefault("auths", {})
         wanted = base64.b64encode(f"{self.credentials.username}:{self.credentials.password}".encode()).decode()
-        accepted = self._accepted_addresses() if present else []
         logins = {}
         for address in self.params["addresses"]:
             if present and address in accepted:

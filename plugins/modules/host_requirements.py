@@ -43,6 +43,14 @@ options:
     elements: str
     choices: [cryptography, requests, docker, tomli]
     required: true
+  docker_libraries:
+    description:
+      - Libraries to look for as well where the host has Docker (C(dockerd) installed or a Docker socket), which
+        the modules that speak to the Docker daemon import.
+    type: list
+    elements: str
+    choices: [cryptography, requests, docker, tomli]
+    default: []
   docker_socket:
     description:
       - Also ask the Docker daemon on this Unix socket for C(/_ping), without any library, and say in
@@ -129,6 +137,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._requirements im
     packages_for,
 )
 
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+
 try:
     from importlib import metadata
 except ImportError:  # Python < 3.8
@@ -164,6 +174,12 @@ def os_packages_visible() -> bool:
     return False
 
 
+def has_docker(socket_path: str | None) -> bool:
+    """Docker is installed (``dockerd`` on the path) or its socket is there."""
+    sockets = [socket_path] if socket_path else []
+    return shutil.which("dockerd") is not None or any(os.path.exists(path) for path in sockets + list(DOCKER_SOCKETS))
+
+
 def docker_answers(path: str, timeout: float = 5) -> bool:
     """Whether a daemon answers ``GET /_ping`` with 200 on the Unix socket ``path``."""
     try:
@@ -179,10 +195,14 @@ def docker_answers(path: str, timeout: float = 5) -> bool:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={"libraries": {"type": "list", "elements": "str", "required": True, "choices": list(LIBRARIES)},
+                       "docker_libraries": {"type": "list", "elements": "str", "default": [], "choices": list(LIBRARIES)},
                        "docker_socket": {"type": "path"}},
         supports_check_mode=True,
     )
-    found = findings(module.params["libraries"], installed_version, sys.version_info[:2])
+    names = list(module.params["libraries"])
+    if has_docker(module.params["docker_socket"]):
+        names += [name for name in module.params["docker_libraries"] if name not in names]
+    found = findings(names, installed_version, sys.version_info[:2])
     manager = package_manager()
     module.exit_json(
         changed=False,

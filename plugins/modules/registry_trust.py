@@ -6,11 +6,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: registry_trust
-short_description: Make this host's Docker trust a private registry at every address, log in, and probe it
+short_description: Make every container runtime of this host trust a private registry at every address, log in, and probe it
 version_added: 0.2.0
 description:
-  - Everything a Docker host needs to use a private registry, in one pass that reads the host's state once and
-    changes only what differs.
+  - Everything a host needs to use a private registry, in one pass that reads the host's state once and changes
+    only what differs, for each container runtime of O(runtimes) (Docker, containerd, the Podman family).
   - With O(mode=ca), puts the registry's CA into C(<certs_dir>/<address>/ca.crt) (root, 0444, in a 0755
     directory) for every address of O(addresses), and the next CA of a CA rollover beside it as C(ca-next.crt)
     while O(ca_next) is given. The daemon reads certs.d at each connection, so nothing restarts.
@@ -24,6 +24,16 @@ description:
   - With O(probe), asks every address the way the daemon would (M(dockyard.registry.registry_probe), in the same
     process) and fails, naming the failure and its remedy, unless the daemon can use the registry at every address
     this host resolves. RV(unresolved) lists the addresses the host does not resolve; it fails when it resolves none.
+  - Docker whose engine is 29 or later, or uses the containerd image store, also gets a C(hosts.toml) beside the CA
+    in certs.d (that engine reads it first, and ignores C(insecure-registries) on push); in insecure mode it says
+    C(skip_verify) (TLS) or names an C(http://) host.
+  - containerd gets C(<hosts dir>/<address>/hosts.toml) and C(ca.crt) (C(skip_verify) or an C(http://) host in
+    insecure mode), and, on containerd 1.x with the CRI plugin and no C(config_path) yet, C(config_path) merged into
+    C(/etc/containerd/config.toml) (a backup kept; containerd restarted once, through systemd, its pid file or its
+    init script). A C(config.toml) that does not parse is left as it is, and the task names the file and the line.
+  - The Podman family (Podman, Buildah, Skopeo, CRI-O) gets C(/etc/containers/certs.d/<address>/ca.crt), or an
+    insecure C(registries.conf.d) drop-in, and the login in C(/root/.config/containers/auth.json) (0600).
+    A C(registries.conf) that does not parse stops the task, naming the file and the line.
   - O(state=absent) takes all of it away again; client certificates an operator put into certs.d stay.
 author:
   - dockyard maintainers (@dockyard)
@@ -46,6 +56,15 @@ attributes:
   idempotent:
     support: full
 options:
+  runtimes:
+    description:
+      - The container runtimes to trust the registry in. V(auto) takes those the host has (Docker where C(dockerd)
+        or its socket is there; containerd where a containerd of its own serves clients; the Podman family where
+        C(podman), C(buildah), C(skopeo) or C(crio) is installed); the task fails on a host that has none.
+    type: list
+    elements: str
+    choices: [auto, docker, containerd, podman]
+    default: [auto]
   addresses:
     description:
       - The registry's addresses, V(host:port) as in image references (query them with
@@ -155,9 +174,20 @@ daemon_action:
   description: What was done to the daemon with O(mode=insecure), V(none), V(reload) or V(restart).
   returned: with O(mode=insecure)
   type: str
+runtimes:
+  description:
+    - Per runtime trusted, why it counts (C(found)), the files changed (C(files)), and, after the probe, for every
+      address which files it reads and whether it verifies the registry's certificate (C(trust)).
+  returned: always
+  type: dict
+  sample:
+    docker:
+      found: dockerd is installed
+      files: []
+      trust: [{address: "192.0.2.10:5000", reads: ["/etc/docker/certs.d/192.0.2.10:5000/ca.crt"], verifies: true}]
 logins:
-  description: Per address, V(logged in), V(logged out) or why not.
-  returned: with O(login)
+  description: Per address, V(logged in), V(logged out) or why not (the Docker login; the Podman one goes to auth.json).
+  returned: with O(login) on a host with Docker
   type: dict
   sample: {"192.0.2.10:5000": logged in, "registry:5000": "skipped: not resolved here"}
 unresolved:
@@ -204,6 +234,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._trust import Ho
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
+            "runtimes": {"type": "list", "elements": "str", "default": ["auto"],
+                         "choices": ["auto", "docker", "containerd", "podman"]},
             "addresses": {"type": "list", "elements": "str", "required": True},
             "mode": {"type": "str", "default": "ca", "choices": ["ca", "insecure"]},
             "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},

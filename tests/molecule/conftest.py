@@ -93,7 +93,9 @@ class Fleet:
 
     @functools.cached_property
     def docker_hosts(self) -> list[str]:
-        return self.group("docker_hosts")
+        """The hosts of docker_hosts that run Docker (a scenario's containerd and Podman hosts run none)."""
+        others = set(self.group("containerd_hosts")) | set(self.group("podman_hosts"))
+        return [name for name in self.group("docker_hosts") if name not in others]
 
     @functools.cached_property
     def pusher(self) -> str:
@@ -109,6 +111,10 @@ class Fleet:
 
     def container(self, name: str) -> str:
         return self.variables(name).get("ansible_host", name)
+
+    def account(self, name: str) -> tuple[str, str]:
+        """A registry account of the scenario, as (name, password), the password read where converge kept it."""
+        return name, (self.inventory.parent / "credentials" / name).read_text().split()[0]
 
     @functools.cached_property
     def registry_ips(self) -> list[str]:

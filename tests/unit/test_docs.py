@@ -89,7 +89,11 @@ def _collection_sources(path: Path, seen: set | None = None) -> list[Path]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(prefix):
             imported = ROOT / "plugins" / "module_utils" / Path(*node.module[len(prefix):].split("."))
-            sources += _collection_sources(imported.with_suffix(".py"), seen)
+            if imported.is_dir():  # from a package, its modules by name
+                for alias in node.names:
+                    sources += _collection_sources(imported / f"{alias.name}.py", seen)
+            else:
+                sources += _collection_sources(imported.with_suffix(".py"), seen)
     return sources
 
 
