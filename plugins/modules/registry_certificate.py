@@ -9,7 +9,8 @@ module: registry_certificate
 short_description: The registry host's TLS key and certificate, the key made on the host, the certificate from the controller's CA
 version_added: 0.2.0
 description:
-  - On the registry host, makes the server's private key where it is used (C(server.key), root, 0400) unless one of
+  - On the registry host, makes the server's private key where it is used (C(server.key), 0400, owned by
+    O(key_owner)) unless one of
     the type asked for is there, and judges the certificate the host has (C(server.crt)) against the key, the names
     it must carry, the CA that must have issued it and the renewal window.
   - Where a certificate is due, the action plugin signs the host's certificate request with the CA on the
@@ -72,6 +73,12 @@ options:
     description: The size in bits of an RSA key.
     type: int
     default: 4096
+  key_owner:
+    description:
+      - Numeric user (and group) ID that owns C(server.key), the user the registry runs as. The key is 0400, readable
+        by it alone.
+    type: int
+    default: 0
   ca_dir:
     description:
       - The controller directory of the CA (C(ca.crt), C(ca.key), and C(ca-next.*) during a rollover), and of
@@ -206,7 +213,8 @@ def _issue(module, files, params, paths, sans, result) -> None:
         key = pki.new_key(params["key_type"], params["key_curve"], params["key_size"])
         result["reasons"].append("a new key was made" if current_key is None else
                                  f"the key is not {params['key_type']} as registry_pki_key_type asks")
-    files.file(paths[KEY], pki.key_pem(key), 0o400, secret=True)
+    owner = str(params["key_owner"])
+    files.file(paths[KEY], pki.key_pem(key), 0o400, owner=owner, group=owner, secret=True)
     if params["certificate"]:
         files.file(paths[CERTIFICATE], params["certificate"].encode(), 0o444)
     current = files.read(paths[CERTIFICATE])
@@ -247,7 +255,8 @@ def _install_brought(module, files, params, paths, host, result) -> None:
             "them from registry_names.")
     result["names"] = have
     files.directory(params["path"], 0o755)
-    files.file(paths[KEY], params["private_key"].encode(), 0o400, secret=True)
+    owner = str(params["key_owner"])
+    files.file(paths[KEY], params["private_key"].encode(), 0o400, owner=owner, group=owner, secret=True)
     files.file(paths[CERTIFICATE], params["certificate"].encode(), 0o444)
     files.file(paths[CA], params["ca_bundle"].encode(), 0o444)
     result["not_after"] = f"{pki.not_after(certificate):%Y-%m-%dT%H:%M:%SZ}"
@@ -263,6 +272,7 @@ def main() -> None:
             "key_type": {"type": "str", "default": "ECC", "choices": ["ECC", "RSA"]},
             "key_curve": {"type": "str", "default": "secp256r1", "choices": list(pki.CURVES)},
             "key_size": {"type": "int", "default": 4096},
+            "key_owner": {"type": "int", "default": 0},
             "rollover": {"type": "str", "default": "", "choices": ["", "stage", "switch", "finish"]},
             "renew_before": {"type": "int", "default": 30},
             # Read by the action plugin only.

@@ -9,9 +9,10 @@ module: registry_config
 short_description: The registry host's files, compared and written in one pass, and the digest the container carries
 version_added: 0.2.0
 description:
-  - Puts the registry's configuration (C(config.yml), root, 0640) and its accounts (C(htpasswd), root, 0600) into
-    O(config_dir), makes the storage directory O(data_dir) (owned by the user the registry runs as, 0750), and
-    reads the TLS files in O(tls_dir) that the registry_pki role wrote.
+  - Puts the registry's configuration (C(config.yml)) and its accounts (C(htpasswd)) into O(config_dir), each 0600
+    and owned by the user the registry runs as (O(data_owner)); makes the storage directory O(data_dir) (0750, owned
+    by that user, everything in it too, so that storage an earlier release filled as root is handed over once), and reads
+    the TLS files in O(tls_dir) that the registry_pki role wrote.
   - Writes only what differs, atomically; a run that changes nothing reads the files once.
   - Returns RV(config_digest), a digest over everything the registry reads at start (its configuration, accounts,
     certificate and key) and the container's settings (O(container_settings)). The registry_server role labels the
@@ -168,13 +169,21 @@ def main() -> None:
         module.fail_json(msg=f"missing in registry_server_tls_dir {params['tls_dir']}: {', '.join(missing)}. Run the "
                              "dockyard.registry.registry_pki role first, or put your own server.key, server.crt and "
                              "ca.crt there")
+    owner = str(params["data_owner"])
     files.directory(params["config_dir"], 0o755)
-    files.directory(params["data_dir"], 0o750, owner=str(params["data_owner"]), group=str(params["data_owner"]))
+    hand_over = os.path.isdir(params["data_dir"]) and os.stat(params["data_dir"]).st_uid != params["data_owner"]
+    files.directory(params["data_dir"], 0o750, owner=owner, group=owner)
+    if hand_over and not module.check_mode:
+        for parent, directories, names in os.walk(params["data_dir"]):
+            for name in directories + names:
+                os.lchown(os.path.join(parent, name), params["data_owner"], params["data_owner"])
     config = params["config"].encode()
-    files.file(config_path, config, 0o640, secret=True)
+    files.file(config_path, config, 0o600, owner=owner, group=owner, secret=True)
+    # Where an earlier release kept the upload secret on the host; it is in config.yml alone now.
+    files.absent(os.path.join(params["config_dir"], "http-secret"), secret=True)
     htpasswd = params["htpasswd"].encode()
     if htpasswd:
-        files.file(htpasswd_path, htpasswd, 0o600, secret=True)
+        files.file(htpasswd_path, htpasswd, 0o600, owner=owner, group=owner, secret=True)
     else:
         files.absent(htpasswd_path, secret=True)
     digest = hashlib.sha256()

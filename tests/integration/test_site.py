@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from support import CERTS_D, ROOT, run_module, run_playbook
 
 PKI_DIR = ROOT / "inventories" / "local" / "pki"
+REGISTRY_UID = 10001  # registry_uid's default
 TLS_DIR = "/etc/dockyard/registry/tls"
 SMOKE_REPOSITORY = "dockyard/smoke"
 
@@ -72,7 +74,8 @@ def test_ca_key_stays_on_the_controller_and_keys_are_private(site_run):
     assert stat.S_IMODE(os.stat(PKI_DIR).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(PKI_DIR / "ca.key").st_mode) == 0o600
     server_key = os.stat(f"{TLS_DIR}/server.key")
-    assert (stat.S_IMODE(server_key.st_mode), server_key.st_uid) == (0o400, 0)
+    # Owned by the unprivileged user the registry runs as (CIS Docker Benchmark 4.1), readable by it alone.
+    assert (stat.S_IMODE(server_key.st_mode), server_key.st_uid) == (0o400, REGISTRY_UID)
     for public in ("server.crt", "ca.crt"):
         assert stat.S_IMODE(os.stat(f"{TLS_DIR}/{public}").st_mode) == 0o444
 
@@ -126,7 +129,27 @@ BAD_INPUT = [
     ({"registry_server_bcrypt_cost": 3}, "registry_server_bcrypt_cost must be an integer from 4 to 31"),
     ({"registry_server_bind_address": "every.where"}, "registry_server_bind_address must be an IP address"),
     ({"registry_trust_login_user": "nobody"}, "registry_trust_login_user \"nobody\" is not the name of an account"),
+    ({"registry_allow_anonymous": True}, "registry_allow_anonymous is true, but registry_users lists accounts"),
+    ({"registry_pki_ca_passphrase": ""}, "registry_pki_ca_passphrase is empty"),
+    ({"registry_pki_server_not_after": "20271231"}, "registry_pki_server_not_after must be a validity from now"),
 ]
+
+
+def test_a_passphrase_that_does_not_open_the_ca_key_fails_before_anything_changes(site_run):
+    key = PKI_DIR / "ca.key"
+    before = key.read_bytes()
+    run = run_playbook("playbooks/site.yml", extra_vars={"registry_pki_ca_passphrase": "not the passphrase"})
+    assert run.returncode != 0, str(run)
+    assert f"registry_pki_ca_passphrase does not open the CA key in {PKI_DIR}" in run.output, str(run)
+    assert run.changed == 0, str(run)
+    assert key.read_bytes() == before
+
+
+def test_the_ca_key_is_kept_encrypted_on_the_controller(site_run):
+    pem = (PKI_DIR / "ca.key").read_bytes()
+    assert b"ENCRYPTED PRIVATE KEY" in pem
+    with pytest.raises(TypeError, match="Password was not given but private key is encrypted"):
+        serialization.load_pem_private_key(pem, password=None)
 
 
 @pytest.mark.parametrize(("extra_vars", "message"), BAD_INPUT, ids=[str(case[0]) for case in BAD_INPUT])

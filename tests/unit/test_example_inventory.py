@@ -91,14 +91,17 @@ def test_example_variables_match_the_argument_specs(path):
     assert result.error_messages == []
 
 
-# The example's hosts stand for themselves in everything but where modules run: on the controller, which has
-# every library the modules need, so the preflight finds nothing to install.
-ON_THE_CONTROLLER = ["-e", json.dumps({"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                                       "ansible_become": False})]
+def on_the_controller(tmp_path) -> list[str]:
+    """The example's hosts stand for themselves in everything but where modules run: on the controller, which has
+    every library the modules need, so the preflight finds nothing to install. The vaulted passphrase is given, and
+    what the run generates (the registry account's password) goes to a directory of the test's own."""
+    return ["-e", json.dumps({"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                              "ansible_become": False, "vault_registry_pki_ca_passphrase": "example passphrase",
+                              "registry_pki_dir": str(tmp_path / "pki")})]
 
 
-def test_example_passes_preflight():
-    run = ansible("ansible-playbook", "-i", str(EXAMPLE), "playbooks/preflight.yml", *ON_THE_CONTROLLER)
+def test_example_passes_preflight(tmp_path):
+    run = ansible("ansible-playbook", "-i", str(EXAMPLE), "playbooks/preflight.yml", *on_the_controller(tmp_path))
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr
     recap = dict(re.findall(r"^(\S+)\s+: (ok=.*)$", run.stdout, re.MULTILINE))
     assert set(recap) == set(inventory()["_meta"]["hostvars"])
@@ -113,6 +116,6 @@ def test_preflight_refuses_a_broken_copy_of_the_example(tmp_path):
     variables = yaml.safe_load(group_vars.read_text())
     variables["registry_names"] = ["registry.example.com:5000"]
     group_vars.write_text(yaml.safe_dump(variables))
-    run = ansible("ansible-playbook", "-i", str(broken), "playbooks/preflight.yml", *ON_THE_CONTROLLER)
+    run = ansible("ansible-playbook", "-i", str(broken), "playbooks/preflight.yml", *on_the_controller(tmp_path))
     assert run.returncode != 0
     assert "'registry.example.com:5000' has a port" in run.stdout

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").exists())
 # The collection's public contract: unprefixed, shared by several roles with one meaning and one default.
 PUBLIC = {"registry_port", "registry_names", "registry_trust_mode", "registry_tls", "registry_image", "registry_image_source", "registry_users",
-          "registry_image_archive", "registry_pki_dir"}
+          "registry_image_archive", "registry_pki_dir", "registry_allow_anonymous", "registry_uid"}
 
 
 def load(role: str, *path: str):

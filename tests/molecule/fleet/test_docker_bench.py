@@ -1,6 +1,7 @@
 """The conditions of the CIS Docker Benchmark checks (as docker-bench-security runs them) that concern the
-registry, on every host of the fleet: host configuration (2.5), Docker daemon files (3.7, 3.8, 3.17, 3.18)
-and the registry container's runtime (5.11, 5.13, 5.14, 5.26, 5.27, 5.29); and the registry's own files."""
+registry, on every Docker host of every fleet scenario: host configuration (2.5), Docker daemon files (3.7, 3.8,
+and 3.17, 3.18 where daemon.json exists: the insecure scenario writes one), the registry container's user (4.1)
+and runtime (5.11, 5.12, 5.13, 5.14, 5.26, 5.27, 5.29); and the registry's own files."""
 
 from __future__ import annotations
 
@@ -60,6 +61,20 @@ def registry_container(fleet) -> dict:
         time.sleep(3)
 
 
+REGISTRY_UID = 10001  # registry_uid's default
+
+
+def test_4_1_the_registry_runs_as_an_unprivileged_user(fleet, registry_container):
+    user = registry_container["Config"]["User"]
+    assert user == f"{REGISTRY_UID}:{REGISTRY_UID}", f"the registry container runs as {user!r}"
+    top = run_ok(fleet.host(fleet.registry), "docker top %s -o uid", REGISTRY_CONTAINER).split()[1:]
+    assert top and set(top) == {str(REGISTRY_UID)}, f"the registry's processes run as {top}"
+
+
+def test_5_12_cpu_limit(registry_container):
+    assert registry_container["HostConfig"]["NanoCpus"] > 0, "the registry container has no CPU limit"
+
+
 def test_5_11_memory_limit(registry_container):
     assert registry_container["HostConfig"]["Memory"] > 0, "the registry container has no memory limit"
 
@@ -97,19 +112,28 @@ def test_5_29_pids_limit(registry_container):
     assert (registry_container["HostConfig"]["PidsLimit"] or 0) > 0, "the registry container has no pids limit"
 
 
-def test_registry_files_on_the_host_are_root_owned_and_private(fleet):
+def test_registry_files_on_the_host_are_private_to_the_registry_user(fleet):
+    """The key, configuration (with the upload secret) and accounts are the registry user's alone; the
+    certificates are public; nothing is world-writable, and no secret is left where an earlier release kept it."""
     host = fleet.host(fleet.registry)
+    uid = str(REGISTRY_UID)
     expected = {
-        "/etc/dockyard/registry/tls/server.key": 0o400,
-        "/etc/dockyard/registry/tls/server.crt": 0o444,
-        "/etc/dockyard/registry/tls/ca.crt": 0o444,
-        "/etc/dockyard/registry/htpasswd": 0o600,
-        "/etc/dockyard/registry/http-secret": 0o600,
-        "/etc/dockyard/registry/config.yml": 0o640,
+        "/etc/dockyard/registry/tls/server.key": (uid, 0o400),
+        "/etc/dockyard/registry/tls/server.crt": ("root", 0o444),
+        "/etc/dockyard/registry/tls/ca.crt": ("root", 0o444),
+        "/etc/dockyard/registry/config.yml": (uid, 0o600),
+        "/var/lib/dockyard/registry": (uid, 0o750),
     }
-    for path, mode in expected.items():
+    if fleet.variables(fleet.registry).get("registry_allow_anonymous") is not True:
+        expected["/etc/dockyard/registry/htpasswd"] = (uid, 0o600)
+    if fleet.tls is False:
+        expected = {path: want for path, want in expected.items() if "/tls/" not in path}
+    for path, (owner, mode) in expected.items():
         file = host.file(path)
-        assert (file.user, file.group, file.mode) == ("root", "root", mode), (
-            f"{fleet.registry}: {path} is {file.user}:{file.group} {oct(file.mode)}; expected root:root {oct(mode)}")
+        found = run_ok(host, "stat -c %s %s", "%u %a", path).split()
+        owner_id = "0" if owner == "root" else owner
+        assert found == [owner_id, oct(mode)[2:]], f"{fleet.registry}: {path} is {found}; expected {owner_id} {oct(mode)}"
+        assert file.exists
+    assert not host.file("/etc/dockyard/registry/http-secret").exists
     writable = run_ok(host, "find /etc/dockyard -perm -o+w").split()
     assert writable == [], f"{fleet.registry}: world-writable: {writable}"
