@@ -73,11 +73,20 @@ class HostTrust:
             self._logins(present)
         self.result["changed"] = self.result["changed"] or self.files.changed
         self.result["files"] = self.files.changed_paths
+        self.result["in_force"] = self._in_force() if present else []
         if self.files.diffs:
             self.result["diff"] = self.files.diffs
         if present and self.params["probe"]:
             self._judge_probes()
         return self.result
+
+    def _in_force(self) -> list[str]:
+        """The files through which the host trusts the registry once this run is done."""
+        if self.params["mode"] == "insecure":
+            return [self.params["daemon_json"]]
+        names = (CA_FILE, CA_NEXT_FILE) if self.params["ca_next"] else (CA_FILE,)
+        return [os.path.join(self.params["certs_dir"], address, name)
+                for address in self.params["addresses"] for name in names]
 
     # CA mode: certs.d
 
