@@ -87,12 +87,17 @@ def _reports_on(play) -> bool:
     return False
 
 
-def _parts(result):
-    """(host name, task, result data) of a task result, as every ansible-core since 2.17 passes it."""
-    host = getattr(result, "host", None) or result._host
-    task = getattr(result, "task", None) or result._task
-    data = result.result if hasattr(result, "result") else result._result
-    return host.get_name(), task, data
+def _host(result) -> str:
+    return (getattr(result, "host", None) or result._host).get_name()
+
+
+def _task(result):
+    return getattr(result, "task", None) or result._task
+
+
+def _data(result) -> dict:
+    """The result's data, as every ansible-core since 2.17 passes it (a copy, made when first asked for)."""
+    return result.result if hasattr(result, "result") else result._result
 
 
 class CallbackModule(CallbackBase):
@@ -112,7 +117,7 @@ class CallbackModule(CallbackBase):
         self._trust = {}
         self._probes = {}
         self._failures = {}
-        self._order = []
+        self._order = {}  # host names in the order the run first showed them (a dict: a large fleet's lookups)
 
     # What the run is
 
@@ -131,13 +136,16 @@ class CallbackModule(CallbackBase):
     # What it shows of each host
 
     def _seen(self, host: str) -> None:
-        if host not in self._order:
-            self._order.append(host)
+        self._order.setdefault(host, None)
 
-    def _keep(self, host: str, task, data) -> None:
+    def _keep(self, result) -> None:
+        """The result of a trust or probe task; the results of other tasks are not even looked at."""
+        action = _action(_task(result))
+        if action not in (TRUST, PROBE):
+            return
+        data, host = _data(result), _host(result)
         if data.get("censored"):
             return
-        action = _action(task)
         if action == TRUST and ("mode" in data or "runtimes" in data):  # not a result the module never returned
             self._seen(host)
             self._trust[host] = data
@@ -147,22 +155,22 @@ class CallbackModule(CallbackBase):
             self._probes[host] = [item for item in items if isinstance(item, dict) and item.get("status")]
 
     def v2_runner_on_ok(self, result) -> None:
-        self._keep(*_parts(result))
+        self._keep(result)
 
     def v2_runner_on_failed(self, result, ignore_errors=False) -> None:
-        host, task, data = _parts(result)
-        self._keep(host, task, data)
+        self._keep(result)
         if not ignore_errors:
-            self._fail(host, task, data, unreachable=False)
+            self._fail(result, unreachable=False)
 
     def v2_runner_on_unreachable(self, result) -> None:
-        host, task, data = _parts(result)
-        self._fail(host, task, data, unreachable=True)
+        self._fail(result, unreachable=True)
 
-    def _fail(self, host: str, task, data, unreachable: bool) -> None:
+    def _fail(self, result, unreachable: bool) -> None:
+        host = _host(result)
         self._seen(host)
-        self._failures[host] = {"play": self._play.get_name() if self._play else "", "task": task.get_name(include_role_fqcn=False),
-                                "message": fleet.failure_message(data), "unreachable": unreachable}
+        self._failures[host] = {"play": self._play.get_name() if self._play else "",
+                                "task": _task(result).get_name(include_role_fqcn=False),
+                                "message": fleet.failure_message(_data(result)), "unreachable": unreachable}
 
     # The report
 
@@ -172,7 +180,7 @@ class CallbackModule(CallbackBase):
             self._report(stats)
         finally:
             self._playbooks, self._report_plays, self._trust, self._probes, self._failures, self._order = \
-                [], [], {}, {}, {}, []
+                [], [], {}, {}, {}, {}
 
     def _report(self, stats) -> None:
         if self._adhoc or not (self._report_plays or self._trust or self._probes):
@@ -181,7 +189,7 @@ class CallbackModule(CallbackBase):
         failures = {host: failure for host, failure in self._failures.items()
                     if stats.summarize(host)["failures"] or stats.summarize(host)["unreachable"]}
         expected = self._expected_hosts()
-        hosts = [host for host in dict.fromkeys(self._order + expected)
+        hosts = [host for host in dict.fromkeys([*self._order, *expected])
                  if host in self._trust or host in self._probes or host in failures or host in expected]
         if not hosts:
             return

@@ -16,14 +16,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
-    AUTH_REFUSED,
-    AUTH_REQUIRED,
-    OK,
-    UNRESOLVED,
-)
-
 FORMAT = 1
+# Verdicts of the probe (registry_probe's documented status values). Not imported from module_utils/_probe, which
+# would load cryptography into the controller's main process for four strings.
+OK, UNRESOLVED, AUTH_REQUIRED, AUTH_REFUSED = "ok", "unresolved", "auth_required", "auth_refused"
 # The runtime a registry_trust result stands for when it does not list its runtimes.
 DEFAULT_RUNTIME = "docker"
 LOGGED_IN = "logged in"

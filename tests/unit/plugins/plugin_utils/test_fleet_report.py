@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from ansible_collections.dockyard.registry.plugins.module_utils import _probe
 from ansible_collections.dockyard.registry.plugins.plugin_utils import _fleet_report as fleet
 
 CENSORED = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
@@ -200,3 +201,8 @@ def test_json_keeps_every_entry_and_the_summary():
                                              "message": "registry_port must be", "unreachable": False}
     assert loaded["hosts"][2]["probe"]["addresses"] == [
         {"registry": ADDRESS, "status": "expired", "detail": "expired", "remedy": "Renew | it."}]
+
+
+def test_the_verdicts_the_report_knows_are_the_probes():
+    assert (fleet.OK, fleet.UNRESOLVED, fleet.AUTH_REQUIRED, fleet.AUTH_REFUSED) == (
+        _probe.OK, _probe.UNRESOLVED, _probe.AUTH_REQUIRED, _probe.AUTH_REFUSED)
