@@ -28,7 +28,7 @@ description:
   - The callback only reads what the run shows anyway, and prints once at the end; it adds no task to the run.
 requirements:
   - Enabled in the Ansible configuration, as C(callbacks_enabled = dockyard.registry.fleet_report) in the
-    C([defaults]) section of C(ansible.cfg) (the collection's own C(ansible.cfg) does this), or with the environment
+    C([defaults]) section of C(ansible.cfg) (the C(ansible.cfg) of the collection's repository does this), or with the environment
     variable C(ANSIBLE_CALLBACKS_ENABLED).
 seealso:
   - module: dockyard.registry.registry_trust

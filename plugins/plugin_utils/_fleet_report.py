@@ -242,7 +242,7 @@ def markdown(report_: Mapping) -> str:
     """The report as a Markdown document: what ran and when, the summary, one table row per host."""
     playbooks = ", ".join(f"`{playbook}`" for playbook in report_["playbooks"]) or "ansible-playbook"
     mode = " (check mode)" if report_["check_mode"] else ""
-    lines = ["# Fleet report", "", f"{playbooks}{mode}, finished {report_['finished']}: {summary_line(report_)}.", "",
+    lines = ["# Fleet report", "", f"{playbooks}{mode}, finished {report_['finished']}. {summary_line(report_)}.", "",
              "| host | result | runtimes | trust | files in force | logged in | probe | remedy or failure |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for entry in report_["hosts"]:

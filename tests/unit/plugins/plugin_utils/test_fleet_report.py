@@ -181,7 +181,7 @@ def test_markdown_has_one_row_per_host_with_its_files_and_escapes_pipes():
     document = fleet.markdown(sample_report())
     lines = document.splitlines()
     assert lines[0] == "# Fleet report"
-    assert lines[2] == ("`playbooks/site.yml`, finished 2026-11-29 21:00:00 UTC: 5 hosts: 2 ok (1 changed), 3 to fix "
+    assert lines[2] == ("`playbooks/site.yml`, finished 2026-11-29 21:00:00 UTC. 5 hosts: 2 ok (1 changed), 3 to fix "
                         "(1 probe expired, 1 not reached, 1 failed): alpha, zeta, node-c.")
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| host") and "---" not in line]
     assert len(rows) == 5
