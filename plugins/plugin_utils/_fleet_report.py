@@ -248,9 +248,8 @@ def markdown(report_: Mapping) -> str:
     for entry in report_["hosts"]:
         files = "<br>".join(f"`{path}`" for path in dict.fromkeys(
             path for part in entry["runtimes"].values() for path in part["in_force"])) or NONE
-        row = cells(entry)
-        lines.append("| " + " | ".join([_markdown_cell(cell) for cell in row[:4]] + [files]
-                                        + [_markdown_cell(cell) for cell in row[4:]]) + " |")
+        row = [_markdown_cell(cell) for cell in cells(entry)]
+        lines.append("| " + " | ".join(row[:4] + [files] + row[4:]) + " |")
     return "\n".join(lines) + "\n"
 
 
