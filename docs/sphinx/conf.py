@@ -41,6 +41,9 @@ ANSIBLE_DOCS = "https://docs.ansible.com/projects/ansible/latest/"
 ANSIBLE_CORE_PAGES = {
     "common_return_values": "reference_appendices/common_return_values.html",
     "ansible_configuration_settings": "reference_appendices/config.html",
+    # The notes antsibull-docs puts on the page of a callback plugin, and of a module with an action plugin.
+    "callback_plugins": "plugins/callback.html",
+    "action_plugins": "plugins/action.html",
 }
 OWN_LABELS = f"ansible_collections.{project}."
 

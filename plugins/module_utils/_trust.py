@@ -102,6 +102,7 @@ class HostTrust:
             raise TrustError(str(exc)) from None
         self.result["changed"] = self.result["changed"] or self.files.changed
         self.result["files"] = self.files.changed_paths
+        self.result["in_force"] = self._in_force() if present else []
         if self.files.diffs:
             self.result["diff"] = self.files.diffs
         if present and self.params["probe"]:
@@ -181,6 +182,20 @@ class HostTrust:
                             operation.group, secret=operation.secret)
 
     # Docker's CA mode: certs.d
+    def _in_force(self) -> list[str]:
+        """The files through which the host trusts the registry once this run is done, all runtimes together; each
+        runtime's own in ``runtimes.<name>.in_force`` (from the probe's report of what it reads)."""
+        files = []
+        for runtime, part in self.result["runtimes"].items():
+            if "trust" not in part:  # probe=false: the same report, without the connection
+                part["trust"] = [self._trust_report(runtime, address) for address in self.params["addresses"]]
+            own = sorted({path for report in part.get("trust", []) for path in report.get("reads") or []})
+            if runtime == detect.DOCKER and self.params["mode"] == "insecure":
+                own.append(self.params["daemon_json"])
+            part["in_force"] = own
+            files += [path for path in own if path not in files]
+        return files
+
 
     def _ca_files(self, present: bool) -> None:
         certs_dir = self.params["certs_dir"]

@@ -170,6 +170,15 @@ files:
   type: list
   elements: str
   sample: [/etc/docker/certs.d/192.0.2.10:5000/ca.crt]
+in_force:
+  description:
+    - The files through which the host trusts the registry after this run (in check mode, after the changes it predicts).
+    - The CA files of every address with O(mode=ca), O(daemon_json) with O(mode=insecure); empty with
+      O(state=absent).
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/docker/certs.d/192.0.2.10:5000/ca.crt, /etc/docker/certs.d/registry.example.com:5000/ca.crt]
 daemon_action:
   description: What was done to the daemon with O(mode=insecure), V(none), V(reload) or V(restart).
   returned: with O(mode=insecure)

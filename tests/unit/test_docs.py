@@ -20,6 +20,7 @@ COLLECTION = "dockyard.registry"
 
 ROLES = sorted(p.parent.parent.name for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
 MODULES = sorted(p.stem for p in ROOT.glob("plugins/modules/*.py") if p.stem != "__init__")
+CALLBACKS = sorted(p.stem for p in ROOT.glob("plugins/callback/*.py") if p.stem != "__init__")
 
 
 def _jinja_plugins(kind: str, class_name: str, method: str) -> list[str]:
@@ -141,3 +142,11 @@ def test_test_plugin_documentation_renders(name):
     assert doc["name"] == name
     assert doc["short_description"] and doc["description"]
     assert ansible_doc("test", name)["examples"].strip()
+
+
+@pytest.mark.parametrize("name", CALLBACKS)
+def test_callback_documentation_renders_and_says_how_to_enable_it(name):
+    doc = ansible_doc("callback", name)["doc"]
+    assert doc["name"] == name
+    assert doc["short_description"] and doc["description"]
+    assert any(f"callbacks_enabled = {COLLECTION}.{name}" in line for line in doc["requirements"])
