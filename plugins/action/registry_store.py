@@ -83,9 +83,9 @@ def _checksum(path: str) -> str:
     with open(path, "rb") as binary:
         for chunk in iter(lambda: binary.read(1 << 20), b""):
             digest.update(chunk)
-    with contextlib.suppress(OSError):  # a read-only place for the operator's own binary: no stamp then
-        with open(stamp, "w", encoding="ascii") as kept:
-            kept.write(digest.hexdigest() + "\n")
+    # A read-only place for the operator's own binary: no stamp then.
+    with contextlib.suppress(OSError), open(stamp, "w", encoding="ascii") as kept:
+        kept.write(digest.hexdigest() + "\n")
     return digest.hexdigest()
 
 

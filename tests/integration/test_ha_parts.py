@@ -25,7 +25,7 @@ import requests
 import yaml
 from scratch_registry import CA, OCI_LAYER, REGISTRY_IMAGE, RegistryAPI, certs_d_entry, tar_layer
 
-from support import ROOT, run_playbook
+from support import run_playbook
 
 PREFIX = "dockyard-ha-"
 NETWORK = f"{PREFIX}net"
@@ -172,7 +172,7 @@ def fleet(tmp_path_factory, machine_ip, scratch_registry_image):
         fleet.start_hosts()
         fleet.write_inventory(replicas=False)
         fleet.first_runs = {name: fleet.playbook(f"playbooks/{name}.yml") for name in ("store", "cache")}
-        for name, run in fleet.first_runs.items():
+        for run in fleet.first_runs.values():
             assert run.returncode == 0, str(run)
         fleet.write_inventory(replicas=True)
         fleet.start_replicas()
