@@ -10,7 +10,7 @@ short_description: Redis for the blob descriptor cache of registry replicas, wit
 version_added: 0.3.0
 description:
   - Runs the OS's C(redis-server) with a configuration of its own (C(redis.conf) in O(config_dir), root:redis,
-    0640): bound to O(bind_address) only, which must not be a public or wildcard address, a password
+    0640), bound to O(bind_address) only, which must not be a public or wildcard address, a password
     (C(requirepass)), O(maxmemory) with the eviction policy O(maxmemory_policy) (a cache: nothing is saved to disk).
   - Kept running by systemd where it is the service manager and by a small supervisor started detached elsewhere
     (pid files in C(/run/dockyard), output appended to O(log)), as the user C(redis) where it exists. Restarted
