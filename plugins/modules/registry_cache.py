@@ -11,7 +11,7 @@ version_added: 0.3.0
 description:
   - Runs the OS's C(redis-server) with a configuration of its own (C(redis.conf) in O(config_dir), root:redis,
     0640), bound to O(bind_address) only, which must not be a public or wildcard address, a password
-    (C(requirepass)), O(maxmemory) with the eviction policy O(maxmemory_policy) (a cache: nothing is saved to disk).
+    (C(requirepass)), O(maxmemory) with the eviction policy O(maxmemory_policy) (a cache, so nothing is saved to disk).
   - Kept running by systemd where it is the service manager and by a small supervisor started detached elsewhere
     (pid files in C(/run/dockyard), output appended to O(log)), as the user C(redis) where it exists. Restarted
     only when its configuration changed, then waited for until it answers C(PING) after C(AUTH).
