@@ -18,6 +18,9 @@ description:
     written by the registry_pki role), the addresses are the certificate's subject alternative names. Otherwise they
     are the names the host is known by (inventory name, C(ansible_host), FQDN and default IPv4 address, as far as
     known) with O(names).
+  - Where the inventory has a group C(registry_lb), clients reach the registry through its load balancers, and the
+    addresses are theirs instead (unless O(balanced=false)), each load balancer's inventory name and C(ansible_host)
+    with O(names), the names the registry_pki role puts into every replica's certificate.
   - Loopback addresses and names are left out (Docker never verifies TLS for them), so are wildcard names; IPv6
     addresses are bracketed. Each host's IP addresses come before its names, and its first address is the one the
     probe and the smoke test use.
@@ -48,12 +51,22 @@ options:
     description: Only the first address of each host, the one the probe and the smoke test use.
     type: bool
     default: false
+  balanced:
+    description:
+      - Where the inventory has load balancers (the group C(registry_lb)), return their addresses, which clients use.
+      - V(false) returns the registry hosts' own addresses, those the load balancers send clients to.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
 - name: Every address of the registry hosts
   ansible.builtin.debug:
     msg: "{{ query('dockyard.registry.registry_addresses', *groups['registry'], port=registry_port) }}"
+
+- name: The replicas' own addresses behind the load balancers
+  ansible.builtin.debug:
+    msg: "{{ query('dockyard.registry.registry_addresses', *groups['registry'], balanced=false) }}"
 
 - name: The address the smoke test pushes to, one for each registry host
   ansible.builtin.set_fact:
@@ -62,7 +75,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _raw:
-  description: C(host:port) addresses, each once, for all the hosts given, in their order.
+  description:
+    - C(host:port) addresses, each once, for all the hosts given, in their order; or, behind load balancers, for
+      every load balancer in the group's order.
   type: list
   elements: str
 """
@@ -73,6 +88,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.dockyard.registry.plugins.module_utils._names import (
+    balancer_names,
     client_addresses,
     host_names,
     san_entries,
@@ -90,8 +106,11 @@ class LookupModule(LookupBase):
         variables = variables or {}
         pki_dir = self.get_option("pki_dir") or os.path.join(variables.get("inventory_dir") or ".", "pki")
         addresses = []
-        for host in terms:
-            for address in self._host_addresses(host, variables, pki_dir)[:1 if self.get_option("primary") else None]:
+        balancers = (variables.get("groups") or {}).get("registry_lb") or []
+        for host in balancers if balancers and self.get_option("balanced") else terms:
+            found = (self._balancer_addresses(host, variables) if balancers and self.get_option("balanced")
+                     else self._host_addresses(host, variables, pki_dir))
+            for address in found[:1 if self.get_option("primary") else None]:
                 if address not in addresses:
                     addresses.append(address)
         return addresses
@@ -106,6 +125,21 @@ class LookupModule(LookupBase):
                 sans = san_entries(host_names(variables["hostvars"][host]) + list(self.get_option("names")))
             except ValueError as exc:
                 raise AnsibleLookupError(f"dockyard.registry.registry_addresses: {exc}") from exc
+        return self._ordered(sans)
+
+    def _balancer_addresses(self, host: str, variables: dict) -> list[str]:
+        """A load balancer's addresses: its inventory name and ansible_host, with ``names``, IP addresses first."""
+        hostvars = variables.get("hostvars", {}).get(host)
+        if hostvars is None:
+            raise AnsibleLookupError(f"dockyard.registry.registry_addresses: {host!r} is not an inventory host")
+        try:
+            sans = san_entries(balancer_names(hostvars) + list(self.get_option("names")))
+        except ValueError as exc:
+            raise AnsibleLookupError(f"dockyard.registry.registry_addresses: {exc}") from exc
+        return self._ordered(sans)
+
+    def _ordered(self, sans: list[str]) -> list[str]:
+        """The client addresses of ``sans``, IP addresses first."""
         addresses = client_addresses(sans, self.get_option("port"))
         return sorted(addresses, key=lambda address: not address[:1].isdigit() and not address.startswith("["))
 

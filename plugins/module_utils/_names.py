@@ -124,6 +124,19 @@ def host_names(host):
     return names
 
 
+def balancer_names(host):
+    """What clients call a load balancer by, from its hostvars: its inventory name and ``ansible_host``.
+
+    Unlike :func:`host_names`, no fact: every replica's certificate names the load balancers, and names that came
+    and went with the facts of a run would renew the certificates.
+    """
+    names = []
+    for name in (host.get("inventory_hostname"), host.get("ansible_host")):
+        if name and not name_problem(name) and name not in names:
+            names.append(name)
+    return names
+
+
 def missing_names(sans, names):
     """The ``names`` that the subjectAltName entries ``sans`` do not cover."""
     covered = {"DNS:" + san[4:].lower() if san.startswith("DNS:") else san for san in sans}

@@ -15,6 +15,9 @@ Nothing can be pulled on these machines, so everything is built here:
   its command, ``dockyard-containerd``, starts containerd detached with a log file and a pid file) and a
   Podman-only host (``dockyard/molecule-podman-host``: podman, skopeo and buildah; no daemon). Neither has the
   Python libraries of the collection's modules;
+* the hosts of a registry behind a load balancer (tests/integration/test_ha_parts.py): a load balancer host
+  (``dockyard/molecule-lb-host``: the base image with Debian's haproxy and redis-server, neither started) and, for
+  the SeaweedFS hosts, the base image itself;
 * the registry archive ``.cache/molecule/registry-<hash>.tar`` (``docker save``, with the link
   ``.cache/molecule/registry-image.tar`` to it) for ``registry_image_source: archive``: CNCF Distribution
   built FROM scratch from Debian's docker-registry package by the registry_server role's own tasks
@@ -26,7 +29,7 @@ installs what it needs (debootstrap) itself: CI starts on a machine where nothin
 It needs a running Docker daemon (``make engine``).
 
 Usage (as root, with the virtualenv's Python, as ``make test-images`` does):
-python tests/images/build.py [--force] [--only docker-host,runtime-hosts,registry]
+python tests/images/build.py [--force] [--only docker-host,runtime-hosts,ha-hosts,registry]
 """
 
 from __future__ import annotations
@@ -85,6 +88,11 @@ CONTAINERD_COMMAND = ["/usr/bin/tini", "--", "/usr/local/sbin/dockyard-container
 # The containers/image family without a daemon: podman, and skopeo and buildah that read the same files.
 PODMAN_PACKAGES = ["podman", "skopeo", "buildah"]
 PODMAN_IMAGE = "dockyard/molecule-podman-host"
+# The hosts of a registry behind a load balancer that run no Docker: a load balancer with the Redis of the blob
+# descriptor cache (Debian's haproxy and redis-server), and an object store host (nothing more than the base: the
+# registry_store role copies SeaweedFS's static binary there). Neither has a Docker engine.
+HA_PACKAGES = ["haproxy", "redis-server"]
+HA_IMAGE = "dockyard/molecule-lb-host"
 
 REGISTRY_TAG = "registry:2"  # what registry_image defaults to
 REGISTRY_BUILD_NAME = "dockyard/molecule-registry-build"  # on this machine's daemon during the build only
@@ -270,6 +278,14 @@ def build_runtime_hosts(force: bool) -> dict[str, str]:
     }
 
 
+def build_ha_hosts(force: bool) -> dict[str, str]:
+    """The load balancer host (HAProxy and Redis installed, neither started) on the base image; the object store
+    hosts run the base image itself."""
+    base = build_base_image(force)
+    return {HA_IMAGE: apt_layer_image(base, HA_IMAGE, HA_PACKAGES, IDLE_COMMAND, force=force, keep_lists=False),
+            BASE_IMAGE: base}
+
+
 def retag_archive(source: Path, target: Path, tag: str) -> None:
     """Copy a ``docker save`` archive with ``tag`` as its only name (manifest.json, repositories, index.json)."""
     repository, version = tag.rsplit(":", 1)
@@ -347,7 +363,7 @@ def build_registry_archive(force: bool) -> Path:
     return archive
 
 
-PARTS = ("docker-host", "runtime-hosts", "registry")
+PARTS = ("docker-host", "runtime-hosts", "ha-hosts", "registry")
 
 
 def main() -> int:
@@ -369,6 +385,9 @@ def main() -> int:
     if "runtime-hosts" in parts:
         for image, tag in build_runtime_hosts(args.force).items():
             log(f"runtime host image: {tag} ({image}:latest)")
+    if "ha-hosts" in parts:
+        for image, tag in build_ha_hosts(args.force).items():
+            log(f"load balancer and store host image: {tag} ({image}:latest)")
     if "registry" in parts:
         archive = build_registry_archive(args.force)
         log(f"registry archive: {archive} ({REGISTRY_ARCHIVE_LINK.relative_to(ROOT)})")

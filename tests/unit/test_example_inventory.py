@@ -21,6 +21,8 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 EXAMPLE = ROOT / "inventories" / "example"
+EXAMPLE_HA = ROOT / "inventories" / "example-ha"
+EXAMPLES = (EXAMPLE, EXAMPLE_HA)
 # Keys of an argument spec option that are not documentation.
 SPEC_KEYS = {"type", "elements", "choices", "default", "required", "options", "no_log"}
 
@@ -47,10 +49,10 @@ def role_options() -> dict[str, dict]:
 
 
 def example_variables() -> dict[str, dict]:
-    """group_vars and host_vars files of the example, by file."""
+    """group_vars and host_vars files of the examples, by file."""
     return {
-        str(path.relative_to(EXAMPLE)): yaml.safe_load(path.read_text()) or {}
-        for path in sorted(EXAMPLE.glob("*_vars/**/*.y*ml"))
+        str(path.relative_to(ROOT / "inventories")): yaml.safe_load(path.read_text()) or {}
+        for example in EXAMPLES for path in sorted(example.glob("*_vars/**/*.y*ml"))
     }
 
 
@@ -64,14 +66,24 @@ def test_example_inventory_has_the_contract_groups():
     assert set(registry) <= set(docker_hosts)
 
 
-def test_example_hosts_have_addresses():
-    hostvars = inventory()["_meta"]["hostvars"]
+def test_ha_example_has_every_group_of_the_contract():
+    groups = inventory(EXAMPLE_HA)
+    assert len(groups["registry"]["hosts"]) == 2
+    assert len(groups["registry_store"]["hosts"]) == 3, "three store hosts: a raft quorum of masters"
+    assert groups["registry_lb"]["hosts"] and groups["registry_cache"]["hosts"]
+    assert not set(groups["registry_lb"]["hosts"]) & set(groups["registry"]["hosts"])
+    assert set(groups["registry"]["hosts"]) <= set(groups["docker_hosts"]["hosts"])
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
+def test_example_hosts_have_addresses(example):
+    hostvars = inventory(example)["_meta"]["hostvars"]
     assert hostvars
     assert all(variables.get("ansible_host") for variables in hostvars.values())
 
 
 def test_example_has_group_vars_to_copy():
-    assert "group_vars/all.yml" in example_variables()
+    assert {"example/group_vars/all.yml", "example-ha/group_vars/all.yml"} <= set(example_variables())
 
 
 @pytest.mark.parametrize("path", sorted(example_variables()))
@@ -100,11 +112,12 @@ def on_the_controller(tmp_path) -> list[str]:
                               "registry_pki_dir": str(tmp_path / "pki")})]
 
 
-def test_example_passes_preflight(tmp_path):
-    run = ansible("ansible-playbook", "-i", str(EXAMPLE), "playbooks/preflight.yml", *on_the_controller(tmp_path))
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
+def test_example_passes_preflight(example, tmp_path):
+    run = ansible("ansible-playbook", "-i", str(example), "playbooks/preflight.yml", *on_the_controller(tmp_path))
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr
     recap = dict(re.findall(r"^(\S+)\s+: (ok=.*)$", run.stdout, re.MULTILINE))
-    assert set(recap) == set(inventory()["_meta"]["hostvars"])
+    assert set(recap) == set(inventory(example)["_meta"]["hostvars"])
     assert all("unreachable=0" in line and "failed=0" in line and "changed=0" in line for line in recap.values())
 
 
@@ -119,3 +132,33 @@ def test_preflight_refuses_a_broken_copy_of_the_example(tmp_path):
     run = ansible("ansible-playbook", "-i", str(broken), "playbooks/preflight.yml", *on_the_controller(tmp_path))
     assert run.returncode != 0
     assert "'registry.example.com:5000' has a port" in run.stdout
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"registry_storage": "filesystem"}, "each would keep its own blobs"),
+    ({"registry_lb_backend_hosts": []}, "has no replica to send clients to"),
+], ids=["two-replicas-on-filesystem", "load-balancer-without-replicas"])
+def test_preflight_refuses_a_broken_ha_fleet(change, message, tmp_path):
+    extra = ["-e", json.dumps(change)]
+    run = ansible("ansible-playbook", "-i", str(EXAMPLE_HA), "playbooks/preflight.yml", *on_the_controller(tmp_path),
+                  *extra)
+    assert run.returncode != 0
+    assert message in run.stdout
+
+
+def test_preflight_refuses_s3_without_bucket_or_keys(tmp_path):
+    """Without the collection's own store, s3 storage needs the user's bucket and keys."""
+    broken = tmp_path / "example-ha"
+    shutil.copytree(EXAMPLE_HA, broken)
+    hosts = yaml.safe_load((broken / "hosts.yml").read_text())
+    del hosts["all"]["children"]["registry_store"]
+    (broken / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    (broken / "group_vars" / "registry_store.yml").unlink()
+    run = ansible("ansible-playbook", "-i", str(broken), "playbooks/preflight.yml", *on_the_controller(tmp_path))
+    assert run.returncode != 0
+    assert "registry_s3_bucket is empty" in run.stdout
+    (broken / "group_vars" / "all.yml").write_text((broken / "group_vars" / "all.yml").read_text()
+                                                    + "registry_s3_bucket: registry\n")
+    run = ansible("ansible-playbook", "-i", str(broken), "playbooks/preflight.yml", *on_the_controller(tmp_path))
+    assert run.returncode != 0
+    assert "registry_s3_access_key or registry_s3_secret_key is empty" in run.stdout

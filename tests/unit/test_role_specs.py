@@ -12,7 +12,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").exists())
 # The collection's public contract: unprefixed, shared by several roles with one meaning and one default.
 PUBLIC = {"registry_port", "registry_names", "registry_trust_mode", "registry_tls", "registry_image", "registry_image_source", "registry_users",
-          "registry_image_archive", "registry_pki_dir", "registry_allow_anonymous", "registry_uid"}
+          "registry_image_archive", "registry_pki_dir", "registry_allow_anonymous", "registry_uid", "registry_storage",
+          "registry_s3_endpoint", "registry_s3_bucket", "registry_s3_region", "registry_s3_root_directory",
+          "registry_s3_access_key", "registry_s3_secret_key", "registry_s3_verify_tls", "registry_s3_redirect",
+          "registry_cache_port", "registry_cache_password"}
 
 
 def load(role: str, *path: str):
@@ -24,7 +27,8 @@ def spec_options(role: str) -> dict:
 
 
 def test_every_role_has_an_argument_spec():
-    assert set(ROLES) >= {"docker_engine", "registry_pki", "registry_server", "registry_trust"}
+    assert set(ROLES) >= {"docker_engine", "registry_pki", "registry_server", "registry_trust", "registry_store",
+                          "registry_cache", "registry_lb"}
 
 
 @pytest.mark.parametrize("role", ROLES)

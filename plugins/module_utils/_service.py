@@ -1,0 +1,258 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Private to the dockyard.registry collection: a long-running program kept running, with or without systemd.
+
+Where systemd is the service manager, :class:`Service` writes a unit (``Restart=always``) and asks systemctl.
+Elsewhere (containers, hosts without an init system) it starts a small supervisor, detached with ``setsid``: a
+shell loop that runs the program, writes its pid file, appends its output to a log file and starts it again when
+it exits. The supervisor's own pid file finds it again on the next run; no process is ever found by scanning.
+Which program runs is written in the unit or the supervisor's script: a change of either, or of a file the
+program reads, restarts it (or reloads it, for a program that can). Each start is followed by a wait until the
+program answers (the ``ready`` callable), and a program that does not answer fails the module with its log.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import time
+
+# How long a stopped program gets before it is killed, and how often a starting one is asked whether it answers.
+STOP_TIMEOUT = 30
+POLL_INTERVAL = 0.5
+
+_SUPERVISOR = """#!/bin/sh
+# Written by the dockyard.registry collection: runs {name}, and runs it again whenever it exits.
+# Started detached (setsid); its pid is in {supervisor_pid}, the program's in {pid}.
+echo $$ >{supervisor_pid_q}
+child=
+trap 'if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null; wait "$child"; fi; rm -f {pid_q} {supervisor_pid_q}; exit 0' TERM INT
+while :; do
+  {command} &
+  child=$!
+  echo "$child" >{pid_q}
+  while :; do
+    wait "$child"
+    status=$?
+    # wait returns early (above 128) when a trapped signal arrives: the program may still run.
+    kill -0 "$child" 2>/dev/null || break
+  done
+  child=
+  echo "$(date -u '+%Y-%m-%dT%H:%M:%SZ') {name} exited with status $status; starting it again in 2 s"
+  sleep 2
+done
+"""
+
+_UNIT = """# Written by the dockyard.registry collection.
+[Unit]
+Description={description}
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart={command}
+{reload}Restart=always
+RestartSec=2
+LimitNOFILE=65536
+StandardOutput=append:{log}
+StandardError=append:{log}
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+class ServiceError(Exception):
+    """The program could not be started, stopped or reached; the message says what to look at."""
+
+
+def systemd_runs() -> bool:
+    """Whether systemd is the service manager of this host (as systemd's own sd_booted() tells)."""
+    return os.path.isdir("/run/systemd/system") and shutil.which("systemctl") is not None
+
+
+class Service:
+    """One program kept running under ``name``.
+
+    ``files`` is the module's :class:`Files`; ``run_command`` is ``AnsibleModule.run_command``. ``state_dir``
+    holds the supervisor's script, ``run_dir`` the pid files, ``log`` the program's output. ``reload_signal``
+    (a signal name such as ``USR2``) is sent instead of a restart when only the program's files changed and it
+    can take them in without a restart.
+    """
+
+    def __init__(self, files, run_command, name: str, argv: list[str], *, description: str, log: str,
+                 state_dir: str, run_dir: str = "/run/dockyard", manager: str = "auto",
+                 reload_signal: str | None = None, timeout: float = 60) -> None:
+        self.files, self.run_command, self.name, self.argv = files, run_command, name, argv
+        self.description, self.log, self.state_dir, self.run_dir = description, log, state_dir, run_dir
+        self.reload_signal, self.timeout = reload_signal, timeout
+        self.manager = ("systemd" if systemd_runs() else "direct") if manager == "auto" else manager
+        self.unit_path = f"/etc/systemd/system/{name}.service"
+        self.script = os.path.join(state_dir, f"{name}.run")
+        self.pidfile = os.path.join(run_dir, f"{name}.pid")
+        self.supervisor_pidfile = os.path.join(run_dir, f"{name}.supervisor.pid")
+
+    # --- what is wanted ---
+
+    def _supervisor_script(self) -> str:
+        return _SUPERVISOR.format(
+            name=self.name, command=shlex.join(self.argv), pid=self.pidfile, pid_q=shlex.quote(self.pidfile),
+            supervisor_pid=self.supervisor_pidfile, supervisor_pid_q=shlex.quote(self.supervisor_pidfile))
+
+    def _unit(self) -> str:
+        reload = f"ExecReload=/bin/kill -{self.reload_signal} $MAINPID\n" if self.reload_signal else ""
+        return _UNIT.format(description=self.description, command=shlex.join(self.argv), reload=reload, log=self.log)
+
+    # --- the program's state ---
+
+    def supervisor_pid(self) -> int | None:
+        """The supervisor's pid, when its pid file names a live process running this service's script."""
+        pid = _read_pid(self.supervisor_pidfile)
+        if pid is None:
+            return None
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                arguments = cmdline.read().split(b"\0")
+        except OSError:
+            return None
+        return pid if self.script.encode() in arguments else None
+
+    def program_pid(self) -> int | None:
+        pid = _read_pid(self.pidfile)
+        return pid if pid is not None and _alive(pid) else None
+
+    def running(self) -> bool:
+        if self.manager == "systemd":
+            rc, _out, _err = self.run_command(["systemctl", "is-active", "--quiet", f"{self.name}.service"])
+            return rc == 0
+        return self.supervisor_pid() is not None
+
+    # --- making it so ---
+
+    def ensure(self, files_changed: bool, ready) -> str | None:
+        """Keep the program running with its current definition; return what was done (None: nothing).
+
+        ``files_changed``: a file the program reads changed in this run. ``ready()`` returns None once the
+        program answers, else what it is waiting for.
+        """
+        log_dir = os.path.dirname(self.log)
+        self.files.directory(log_dir, 0o755)
+        if self.manager == "systemd":
+            definition_changed = self.files.file(self.unit_path, self._unit().encode(), 0o644)
+        else:
+            self.files.directory(self.state_dir, 0o755)
+            definition_changed = self.files.file(self.script, self._supervisor_script().encode(), 0o755)
+        running = self.running()
+        if not running:
+            action = "started"
+        elif definition_changed or (files_changed and not self.reload_signal):
+            action = "restarted"
+        elif files_changed:
+            action = "reloaded"
+        else:
+            # Nothing to change: it must still answer (a program that keeps exiting is restarted by its supervisor
+            # over and over, and the wait fails with its log).
+            if not self.files.check_mode:
+                self.wait(ready)
+            return None
+        self.files.pending(f"service {self.name}", f"{self.description} {action}")
+        if self.files.check_mode:
+            return action
+        if self.manager == "systemd":
+            self._systemd(action, definition_changed)
+        else:
+            self._direct(action, running)
+        self.wait(ready)
+        return action
+
+    def _systemd(self, action: str, definition_changed: bool) -> None:
+        unit = f"{self.name}.service"
+        if definition_changed:
+            self._run(["systemctl", "daemon-reload"])
+        self._run(["systemctl", "enable", unit])
+        verb = {"started": "start", "restarted": "restart", "reloaded": "reload"}[action]
+        self._run(["systemctl", verb, unit])
+
+    def _direct(self, action: str, running: bool) -> None:
+        if action == "reloaded":
+            pid = self.program_pid()
+            if pid is None:
+                raise ServiceError(f"{self.name} has no live process in {self.pidfile} to reload; see {self.log}")
+            os.kill(pid, getattr(signal, f"SIG{self.reload_signal}"))
+            return
+        if running:
+            self.stop()
+        os.makedirs(self.run_dir, mode=0o755, exist_ok=True)
+        # setsid detaches the supervisor from the module's session, so that it outlives the module; run_command
+        # returns once the shell has put it in the background, since it keeps none of the pipes.
+        command = (f"setsid /bin/sh {shlex.quote(self.script)} >>{shlex.quote(self.log)} 2>&1 </dev/null &")
+        rc, out, err = self.run_command(command, use_unsafe_shell=True)
+        if rc != 0:
+            raise ServiceError(f"starting {self.name} failed: {(out + err).strip()}")
+        deadline = time.monotonic() + self.timeout
+        while self.supervisor_pid() is None:
+            if time.monotonic() > deadline:
+                raise ServiceError(f"the supervisor of {self.name} wrote no pid file {self.supervisor_pidfile} "
+                                   f"within {self.timeout:.0f} s; see {self.log}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop the supervisor and the program (the program first, by the supervisor's trap); kill what lingers."""
+        if self.manager == "systemd":
+            self._run(["systemctl", "stop", f"{self.name}.service"])
+            return
+        supervisor, program = self.supervisor_pid(), self.program_pid()
+        if supervisor is None:
+            return
+        os.kill(supervisor, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while (_alive(supervisor) or (program is not None and _alive(program))) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pid in (program, supervisor):
+            if pid is not None and _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+    def wait(self, ready) -> None:
+        deadline = time.monotonic() + self.timeout
+        waiting_for = ready()
+        while waiting_for is not None:
+            if time.monotonic() > deadline:
+                raise ServiceError(f"{self.description} ({self.name}) did not answer within {self.timeout:.0f} s: "
+                                   f"{waiting_for}. The end of {self.log}:\n{self.log_tail()}")
+            time.sleep(POLL_INTERVAL)
+            waiting_for = ready()
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            with open(self.log, "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - 16384))
+                return "\n".join(log.read().decode("utf-8", "replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def _run(self, command: list[str]) -> None:
+        rc, out, err = self.run_command(command)
+        if rc != 0:
+            raise ServiceError(f"{' '.join(command)} failed: {(out + err).strip()}")
+
+
+def _read_pid(path: str) -> int | None:
+    try:
+        with open(path, encoding="ascii") as pidfile:
+            return int(pidfile.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

