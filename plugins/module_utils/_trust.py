@@ -196,7 +196,6 @@ class HostTrust:
             files += [path for path in own if path not in files]
         return files
 
-
     def _ca_files(self, present: bool) -> None:
         certs_dir = self.params["certs_dir"]
         for address in self.params["addresses"]:
@@ -252,8 +251,8 @@ class HostTrust:
         daemon = daemon_go() if self.params["tls"] and detect.DOCKER in self.runtimes else None
         certs_d = self._probe_certs_dir()
         for runtime in self.runtimes:
-            self.result["runtimes"][runtime]["trust"] = [self._trust_report(runtime, address)
-                                                        for address in self.params["addresses"]]
+            self.result["runtimes"][runtime]["trust"] = [
+                self._trust_report(runtime, address) for address in self.params["addresses"]]
         probes = []
         for address in self.params["addresses"]:
             parsed = parse_address(("http://" if not self.params["tls"] else "") + address)

@@ -160,7 +160,7 @@ def ask(host: str, port: int, password: str, *command: str, timeout: float = 3) 
     with socket.create_connection((host, port), timeout=timeout) as connection:
         connection.sendall(encode("AUTH", password) + encode(*command))
         reader = connection.makefile("rb")
-        return [_reply(reader) for _ in range(2)]
+        return [_reply(reader) for _number in range(2)]
 
 
 def _reply(reader) -> str:
@@ -169,7 +169,7 @@ def _reply(reader) -> str:
         length = int(line[1:])
         return "" if length < 0 else reader.read(length + 2)[:-2].decode("utf-8", "replace")
     if line[:1] == "*":
-        return " ".join(_reply(reader) for _ in range(max(int(line[1:]), 0)))
+        return " ".join(_reply(reader) for _number in range(max(int(line[1:]), 0)))
     return line
 
 

@@ -272,7 +272,7 @@ def main() -> None:
             "key_type": {"type": "str", "default": "ECC", "choices": ["ECC", "RSA"]},
             "key_curve": {"type": "str", "default": "secp256r1", "choices": list(pki.CURVES)},
             "key_size": {"type": "int", "default": 4096},
-            "key_owner": {"type": "int", "default": 0},
+            "key_owner": {"type": "int", "default": 0, "no_log": False},
             "rollover": {"type": "str", "default": "", "choices": ["", "stage", "switch", "finish"]},
             "renew_before": {"type": "int", "default": 30},
             # Read by the action plugin only.

@@ -190,9 +190,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import open_url
 
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
@@ -239,9 +239,8 @@ def answers(host: str, port: int) -> bool:
 
 
 def http_json(url: str, timeout: float = 5) -> tuple[int, dict]:
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with open_url(url, headers={"Accept": "application/json"}, timeout=timeout, use_proxy=False) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         return exc.code, {}

@@ -236,8 +236,8 @@ def test_seaweedfs_is_a_three_master_cluster_with_a_replicated_bucket(fleet):
 def test_redis_asks_for_the_password_and_evicts_least_recently_used(fleet):
     password = fleet.secret("redis-password")
     assert "NOAUTH" in fleet.redis("GET", "anything")
-    assert fleet.redis("CONFIG", "GET", "maxmemory-policy", password=password).split() == ["maxmemory-policy",
-                                                                                          "allkeys-lru"]
+    policy = fleet.redis("CONFIG", "GET", "maxmemory-policy", password=password).split()
+    assert policy == ["maxmemory-policy", "allkeys-lru"]
     assert fleet.redis("CONFIG", "GET", "bind", password=password).split()[1:] == [fleet.ips["lb"]]
 
 

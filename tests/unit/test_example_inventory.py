@@ -157,8 +157,8 @@ def test_preflight_refuses_s3_without_bucket_or_keys(tmp_path):
     run = ansible("ansible-playbook", "-i", str(broken), "playbooks/preflight.yml", *on_the_controller(tmp_path))
     assert run.returncode != 0
     assert "registry_s3_bucket is empty" in run.stdout
-    (broken / "group_vars" / "all.yml").write_text((broken / "group_vars" / "all.yml").read_text()
-                                                    + "registry_s3_bucket: registry\n")
+    group_vars = broken / "group_vars" / "all.yml"
+    group_vars.write_text(group_vars.read_text() + "registry_s3_bucket: registry\n")
     run = ansible("ansible-playbook", "-i", str(broken), "playbooks/preflight.yml", *on_the_controller(tmp_path))
     assert run.returncode != 0
     assert "registry_s3_access_key or registry_s3_secret_key is empty" in run.stdout
