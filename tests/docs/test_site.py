@@ -36,7 +36,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--window-size=1280,1600"]
 # How antsibull-docs titles a filter's or test's input and result.
-DISPLAYED = {"_input": "Input", "_terms": "Terms", "_value": "Return value"}
+DISPLAYED = {"_input": "Input", "_terms": "Terms", "_value": "Return value", "_raw": "Return value"}
 
 # What a page shows, read in the page itself: the option and return value titles with whether they are visible,
 # every id a link may point at, every link, and docutils' error markers.
