@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # The suite must trust only what it is told to trust.
 unexport REQUESTS_CA_BUNDLE
 
-.PHONY: help venv site test lint lint-deps changelog unit unit-deps docs docs-deps docs-test integration engine test-deps \
+.PHONY: help venv test-venv site test lint lint-deps changelog unit unit-deps docs docs-deps docs-test integration engine test-deps \
 	test-images molecule bench clean
 
 help:
@@ -20,9 +20,15 @@ help:
 	@echo "make test   the whole test suite (lint, unit, docs-test, integration, molecule)"
 	@echo "make docs   the collection's documentation site, in $(DOCS_BUILD)/html"
 
-$(BIN)/.installed: requirements.txt requirements-test.txt requirements-docs.txt
+# What the controller needs to run the collection (make site): requirements.txt alone. The test tools come on top
+# of it for the targets of make test.
+$(BIN)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(BIN)/.test-installed: $(BIN)/.installed requirements-test.txt requirements-docs.txt
 	$(BIN)/pip install --quiet -r requirements-test.txt
 	touch $@
 
@@ -31,6 +37,8 @@ $(COLLECTION_LINK):
 	ln -sfn ../../.. $@
 
 venv: $(BIN)/.installed $(COLLECTION_LINK)
+
+test-venv: venv $(BIN)/.test-installed
 
 site: venv
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
@@ -46,7 +54,7 @@ test-deps: engine unit-deps
 # antsibull-docs lint-collection-docs checks the plugins' and roles' documentation and the guides of docs/docsite, and
 # references within the collection; checking references to other collections too would load the documentation of
 # every collection the ansible package carries (minutes).
-lint: venv lint-deps
+lint: test-venv lint-deps
 	$(BIN)/ruff check .
 	$(BIN)/yamllint --strict .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline
@@ -60,11 +68,11 @@ lint-deps:
 
 # CHANGELOG.md and changelogs/changelog.yaml from the fragments, for the version in galaxy.yml
 # (tests/unit/test_changelog.py fails when they are stale).
-changelog: venv
+changelog: test-venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/antsibull-changelog release --reload-plugins --refresh
 
 # The certificate checks run again under the host's Python with Debian's cryptography, the oldest the probe takes.
-unit: venv unit-deps
+unit: test-venv unit-deps
 	$(BIN)/pytest -q tests/unit
 
 unit-deps:
@@ -73,7 +81,7 @@ unit-deps:
 # The collection's documentation site, as the Ansible documentation site builds it for every collection: antsibull-docs
 # writes a page for every module, plugin and role (every entry point) and the guides of docs/docsite, which
 # scripts/docsite_guides.py makes from the README's sections; Sphinx renders them, any warning failing the build.
-docs: venv
+docs: test-venv
 	$(BIN)/python scripts/docsite_guides.py --check
 	rm -rf $(DOCS_BUILD)/rst $(DOCS_BUILD)/html
 	mkdir -p $(DOCS_BUILD)/rst
@@ -93,18 +101,18 @@ docs-test: docs docs-deps
 	$(BIN)/pytest -q tests/docs
 
 # test_docker_daemon_config.py runs Docker hosts from the molecule host image (test-images).
-integration: venv test-deps test-images
+integration: test-venv test-deps test-images
 	$(BIN)/pytest -q tests/integration
 
 # The molecule scenarios' images (tests/images/build.py): the Docker host image and the registry image archive,
 # each built again only when its recipe changes; a rerun costs a second.
-test-images: venv engine
+test-images: test-venv engine
 	$(BIN)/python tests/images/build.py
 
 # Every molecule scenario (molecule/<scenario>/), each on Docker hosts that run their own dockerd; prints each
 # scenario's wall time. MOLECULE_SCENARIOS="airgap" runs some of them.
 MOLECULE_SCENARIOS ?= $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
-molecule: venv test-images
+molecule: test-venv test-images
 	@for scenario in $(MOLECULE_SCENARIOS); do \
 	  started=$$(date +%s); \
 	  PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule test --scenario-name "$$scenario" || exit 1; \
@@ -116,7 +124,7 @@ test: lint unit docs-test integration molecule
 # The figures of issue 8, each script writing its own section of bench/RESULTS.md. Not part of test: it takes
 # minutes, and 1.4 GB of disk under bench/output while it runs. Needs the registry image that make site builds.
 # site_bench.py re-runs site.yml, tears this machine's deployment down for cold runs and ends with site.yml again.
-bench: venv test-deps test-images
+bench: test-venv test-deps test-images
 	$(BIN)/python bench/verify_blobs.py
 	$(BIN)/python bench/site_bench.py
 	$(BIN)/python bench/move_bench.py
