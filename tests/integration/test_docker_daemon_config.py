@@ -31,7 +31,7 @@ class DockerHost:
     """A container with a dockerd of its own, started directly with ``flags``."""
 
     def __init__(self, flags: list[str]) -> None:
-        self.name = f"dockyard-daemon-config-{uuid.uuid4().hex[:8]}"
+        self.name = f"dockyard-dmn-{uuid.uuid4().hex[:8]}"
         options = [f"--cap-add={cap}" for cap in HOST_SETTINGS["capabilities"]]
         options += [f"--security-opt={opt}" for opt in HOST_SETTINGS["security_opts"]]
         options += [f"--cgroupns={HOST_SETTINGS['cgroupns_mode']}"]
@@ -59,6 +59,15 @@ class DockerHost:
             if time.monotonic() > deadline:
                 raise AssertionError(f"dockerd in {self.name} did not answer: {self.read('/var/log/dockerd.log')}")
             time.sleep(0.5)
+
+    def now(self) -> str:
+        return self.exec("date", "+%s.%N").stdout.strip()
+
+    def reloads(self, since: str) -> list[dict]:
+        """The daemon's reload events since ``since`` (a time of ``now()``), each confirming a file it took in."""
+        events = self.exec("docker", "events", "--since", since, "--until", self.now(), "--filter", "type=daemon",
+                           "--filter", "event=reload", "--format", "{{json .}}").stdout
+        return [json.loads(line) for line in events.splitlines()]
 
     def dockerd_pid(self) -> int:
         return int(self.exec("pidof", "dockerd").stdout.split()[0])
@@ -94,17 +103,24 @@ def docker_host():
 
 
 @pytest.fixture(scope="module")
-def keeper_image(registry) -> str:
-    """An image that runs for good (the registry's own), to start a container inside a Docker host."""
-    return docker("inspect", "--format", "{{.Config.Image}}", "dockyard-registry").stdout.strip()
+def keeper_image(scratch_registry_image) -> str:
+    """An image that runs for good (the registry's), to start a container inside a Docker host."""
+    return scratch_registry_image
 
 
-def start_keeper(host: DockerHost, image: str) -> str:
-    saved = subprocess.run(["docker", "save", image], check=True, capture_output=True)
-    subprocess.run(["docker", "exec", "-i", host.name, "docker", "load"], input=saved.stdout, check=True,
-                   capture_output=True)
-    host.exec("docker", "run", "--detach", "--name", "keeper", image)
-    return host.exec("docker", "inspect", "--format", "{{.State.StartedAt}}", "keeper").stdout.strip()
+def start_keeper(host: DockerHost, image: str, name: str = "keeper") -> str:
+    if host.exec("docker", "image", "inspect", image, check=False).returncode != 0:
+        saved = subprocess.run(["docker", "save", image], check=True, capture_output=True)
+        subprocess.run(["docker", "exec", "-i", host.name, "docker", "load"], input=saved.stdout, check=True,
+                       capture_output=True)
+    host.exec("docker", "run", "--detach", "--name", name, image)
+    return host.exec("docker", "inspect", "--format", "{{.State.StartedAt}}", name).stdout.strip()
+
+
+def process(host: DockerHost, container: str) -> list[str]:
+    """Whether the container runs, its main process and its start time."""
+    return host.exec("docker", "inspect", "--format", "{{.State.Running}} {{.State.Pid}} {{.State.StartedAt}}",
+                     container).stdout.split()
 
 
 def test_insecure_registry_is_reloaded_keeping_pid_containers_and_other_keys(docker_host, keeper_image):
@@ -117,6 +133,7 @@ def test_insecure_registry_is_reloaded_keeping_pid_containers_and_other_keys(doc
     assert not result.get("failed"), result
     assert (result["changed"], result["daemon_action"]) == (True, "reload")
     assert result["pid_before"] == result["pid_after"] == pid == host.dockerd_pid()
+    assert (result["containers_kept"], result["containers"]["running_before"]) == (True, ["keeper"])
     assert host.insecure_registries() == ["registry.example.test:5000"]
     assert json.loads(host.read(DAEMON_JSON)) == {**SEEDED, "insecure-registries": ["registry.example.test:5000"]}
     keeper = host.exec("docker", "inspect", "--format", "{{.State.Running}} {{.State.StartedAt}}", "keeper").stdout
@@ -208,3 +225,116 @@ def test_missing_file_is_created(docker_host):
     assert (result["changed"], result["daemon_action"]) == (True, "reload"), result
     assert json.loads(host.read(DAEMON_JSON)) == {"insecure-registries": ["g.example.test:5000"]}
     assert "backup_file" not in result
+
+
+# The daemon refuses the new file: the previous one is put back, and the daemon runs on it.
+
+
+def test_restart_that_does_not_come_back_restores_the_file_and_the_daemon(docker_host):
+    host = docker_host()
+    before = host.read(DAEMON_JSON)
+    driver = host.info()["Driver"]
+
+    result = host.configure(settings={"storage-driver": "no-such-driver"})
+
+    assert result.get("failed"), result
+    assert result["msg"].startswith(f"the daemon did not take the new {DAEMON_JSON} (changing storage-driver): "
+                                    "the daemon did not start: "), result["msg"]
+    assert "failed to start daemon: error initializing graphdriver: driver not supported. " in result["msg"]
+    assert f"The previous {DAEMON_JSON} is back in place, and the daemon runs on it (pid " in result["msg"]
+    assert host.read(DAEMON_JSON) == before
+    assert host.info()["Driver"] == driver
+
+
+def test_reload_the_daemon_refuses_restores_the_file_and_reloads_it(docker_host):
+    host = docker_host()
+    before = host.read(DAEMON_JSON)
+    pid = host.dockerd_pid()
+    since = host.now()
+
+    result = host.configure(settings={"default-runtime": "no-such-runtime"})
+
+    assert result.get("failed"), result
+    assert ("(changing default-runtime): the daemon (pid %d) refused to reload: file configuration validation failed: "
+            "specified default runtime 'no-such-runtime' does not exist." % pid) in result["msg"], result["msg"]
+    assert host.read(DAEMON_JSON) == before
+    assert host.dockerd_pid() == pid
+    assert host.info()["DefaultRuntime"] == "runc"
+    # The daemon took the previous file in again, after it refused the new one.
+    assert len(host.reloads(since)) == 1
+
+
+def test_key_the_release_does_not_know_is_refused_before_anything_changes(docker_host):
+    host = docker_host()
+    before = host.read(DAEMON_JSON)
+    pid = host.dockerd_pid()
+
+    result = host.configure(settings={"no-new-privilege": True, "icc": False})
+
+    assert result.get("failed"), result
+    assert result["msg"] == ("Docker 20.10.24 does not know the daemon.json key no-new-privilege: it would refuse to "
+                             "start with it. Leave no-new-privilege out of the settings for this host, or upgrade its "
+                             "engine. Nothing was changed.")
+    assert host.read(DAEMON_JSON) == before
+    assert host.dockerd_pid() == pid
+
+
+# keep_containers: a restart without stopping a container.
+
+
+def test_keep_containers_turns_live_restore_on_first_and_restarts_under_the_containers(docker_host, keeper_image):
+    host = docker_host()
+    start_keeper(host, keeper_image)
+    keeper = process(host, "keeper")
+    pid = host.dockerd_pid()
+    settings = {"icc": False, "no-new-privileges": True}
+
+    predicted = host.configure("--check", settings=settings, keep_containers=True)
+    assert (predicted["daemon_action"], predicted["live_restore_first"]) == ("restart", True), predicted
+    assert host.dockerd_pid() == pid
+
+    result = host.configure(settings=settings, keep_containers=True)
+
+    assert not result.get("failed"), result
+    assert (result["daemon_action"], result["live_restore_first"], result["containers_kept"]) == ("restart", True, True)
+    assert result["changed_keys"] == ["icc", "live-restore", "no-new-privileges"]
+    assert result["pid_after"] != pid == result["pid_before"]
+    # The daemon that stopped had live-restore off until the module's reload: without that reload, it would have
+    # stopped the keeper on its way down.
+    assert process(host, "keeper") == keeper
+    assert json.loads(host.read(DAEMON_JSON)) == {**SEEDED, **settings, "live-restore": True}
+    assert host.info()["LiveRestoreEnabled"] is True
+    # icc belongs to the default bridge, which keeps its settings while containers run through the restart.
+    assert result["deferred_keys"] == ["icc"]
+    assert "icc: the default bridge network keeps its settings" in " ".join(result["warnings"])
+    bridge = json.loads(host.exec("docker", "network", "inspect", "bridge", "--format", "{{json .Options}}").stdout)
+    assert bridge["com.docker.network.bridge.enable_icc"] == "true"
+
+    again = host.configure(settings=settings, keep_containers=True)
+    assert (again["changed"], again["daemon_action"]) == (False, "none"), again
+
+
+def test_keep_containers_keeps_them_through_a_refused_restart_too(docker_host, keeper_image):
+    host = docker_host()
+    start_keeper(host, keeper_image)
+    keeper = process(host, "keeper")
+
+    result = host.configure(settings={"storage-driver": "no-such-driver"}, keep_containers=True)
+
+    assert result.get("failed"), result
+    assert "failed to start daemon: error initializing graphdriver: driver not supported" in result["msg"]
+    assert result["msg"].endswith(", with live-restore on, which keeps the containers through the daemon's restarts.")
+    # The previous file, with the live-restore that the daemon took in before the restart, so that it kept them.
+    assert json.loads(host.read(DAEMON_JSON)) == {**SEEDED, "live-restore": True}
+    assert process(host, "keeper") == keeper
+
+
+def test_keep_containers_refuses_settings_that_turn_live_restore_off(docker_host):
+    host = docker_host()
+    before = host.read(DAEMON_JSON)
+
+    result = host.configure(settings={"live-restore": False, "icc": False}, keep_containers=True)
+
+    assert result.get("failed"), result
+    assert result["msg"].startswith("keep_containers needs live-restore, which the settings turn off")
+    assert host.read(DAEMON_JSON) == before

@@ -8,7 +8,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._daemon_json imp
     parse,
     render,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import lightest_action
+from ansible_collections.dockyard.registry.plugins.module_utils._daemon_keys import lightest_action
 
 SEEDED = {"log-level": "warn", "runtimes": {"crun": {"path": "/usr/bin/crun"}},
           "insecure-registries": ["old.example:5000"]}
