@@ -83,6 +83,7 @@ class DaemonConfig:
             if self.backup and os.path.exists(self.path):
                 result["backup_file"] = self.module.backup_local(self.path)
             previous = before_text if os.path.exists(self.path) else None
+            step = "reload"
             try:
                 if live_restore_first:
                     # The running daemon must keep the containers when it stops: it reads live-restore at a reload.
@@ -92,9 +93,10 @@ class DaemonConfig:
                     self.daemon.reload()
                     previous = with_live_restore
                 self._install(staged)
+                step = action
                 self._apply(action)
             except DaemonError as exc:
-                self._roll_back(previous, keys, exc)
+                self._roll_back(previous, keys, step, exc)
         finally:
             if os.path.exists(staged):
                 os.unlink(staged)
@@ -185,7 +187,7 @@ class DaemonConfig:
         elif action == "restart":
             self.daemon.restart()
 
-    def _roll_back(self, previous: str | None, keys: list[str], error: DaemonError) -> None:
+    def _roll_back(self, previous: str | None, keys: list[str], step: str, error: DaemonError) -> None:
         """Put the previous file back (or none, as before) and bring the daemon back on it; then fail, saying why."""
         if previous is None:
             os.unlink(self.path)
@@ -193,10 +195,12 @@ class DaemonConfig:
             self._install(self._stage(previous))
         try:
             self.daemon.pid = self.daemon.find_pid()
-            if self.daemon.running:  # a reload it refused: it runs on, and reads the previous file again
-                self.daemon.reload()
-            else:
+            if not self.daemon.running:  # a restart that did not come back
                 self.daemon.start()
+            elif step == "reload":  # a reload it refused: it runs on, and reads the previous file again
+                self.daemon.reload()
+            else:  # it came back on the new file, but broken: it starts again on the previous one
+                self.daemon.restart()
             outcome = f"The previous {self.path} is back in place, and the daemon runs on it (pid {self.daemon.pid})"
         except DaemonError as again:
             outcome = (f"The previous {self.path} is back in place, but the daemon did not come back on it either: "

@@ -50,6 +50,19 @@ DEFAULT_TIMEOUT = 60
 # Where a dockerd binary is looked for when no running daemon names its own.
 DOCKERD_DIRECTORIES = ("/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
 
+# What dockerd logs when it refuses a reload (cmd/dockerd's reloadConfig and daemon/config's Reload), and when it
+# gives up starting.
+RELOAD_REFUSED = ("unable to configure the Docker daemon", "file configuration validation failed",
+                  "Error reconfiguring the daemon")
+START_REFUSED = ("unable to configure the Docker daemon", "failed to start daemon")
+# What it logs when it starts but cannot set up the default bridge with the new settings: it answers, but no container
+# can join that network (userland-proxy=false where /proc/sys is read-only, for one).
+BRIDGE_FAILED = ("could not create bridge network",)
+ERROR_LEVELS = ("error", "fatal", "panic")
+
+_LOGRUS_LINE = re.compile(r'^time="[^"]*" level=(?P<level>\w+) msg="(?P<msg>(?:[^"\\]|\\.)*)"')
+
+
 class DaemonError(Exception):
     """The Docker daemon refused, failed or could not be reached; the message keeps the daemon's own words."""
 
@@ -274,6 +287,10 @@ class DaemonProcess:
             self._stop()
             launched = self._launch()
         self._come_back(mark, launched)
+        unbridged = self.said(mark, BRIDGE_FAILED, levels=("warning", "error"))
+        if unbridged:
+            raise DaemonError(f"the daemon came back (pid {self.pid}) without its default bridge network, where no "
+                              f"container can start: {unbridged}")
 
     def start(self) -> None:
         """Start the daemon that stopped (a restart that did not come back), the way it ran before."""
@@ -308,9 +325,10 @@ class DaemonProcess:
             size = 0
         return time.time(), size
 
-    def said(self, mark: tuple[float, int], patterns: tuple[str, ...] = ()) -> str:
-        """The daemon's error messages since ``mark``, those that contain one of ``patterns`` if given."""
-        messages = [message for message in (_error_message(line) for line in self._log_since(mark)) if message]
+    def said(self, mark: tuple[float, int], patterns: tuple[str, ...] = (),
+             levels: tuple[str, ...] = ERROR_LEVELS) -> str:
+        """The daemon's messages of ``levels`` since ``mark``, those that contain one of ``patterns`` if given."""
+        messages = [message for message in (_error_message(line, levels) for line in self._log_since(mark)) if message]
         if patterns:
             messages = [message for message in messages if any(pattern in message for pattern in patterns)]
         return "; ".join(dict.fromkeys(messages[-3:]))
@@ -386,21 +404,12 @@ class DaemonProcess:
                                                                                     if said else ""))
 
 
-# What dockerd logs when it refuses a reload (cmd/dockerd's reloadConfig and daemon/config's Reload), and when it
-# gives up starting.
-RELOAD_REFUSED = ("unable to configure the Docker daemon", "file configuration validation failed",
-                  "Error reconfiguring the daemon")
-START_REFUSED = ("unable to configure the Docker daemon", "failed to start daemon")
-
-_LOGRUS_LINE = re.compile(r'^time="[^"]*" level=(?P<level>\w+) msg="(?P<msg>(?:[^"\\]|\\.)*)"')
-
-
-def _error_message(line: str) -> str:
-    """The message of an error line of dockerd's log (its logrus lines, or what it prints before exiting)."""
+def _error_message(line: str, levels: tuple[str, ...] = ERROR_LEVELS) -> str:
+    """The message of a line of dockerd's log at one of ``levels`` (logrus lines, or what it prints before exiting)."""
     line = line.strip()
     match = _LOGRUS_LINE.match(line)
     if match:
-        return match["msg"].replace('\\"', '"') if match["level"] in ("error", "fatal", "panic") else ""
+        return match["msg"].replace('\\"', '"') if match["level"] in levels else ""
     return line if line and not line.startswith("time=") else ""
 
 

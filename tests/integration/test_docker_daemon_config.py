@@ -8,119 +8,8 @@ machine without systemd, so that a restart does not end the container.
 from __future__ import annotations
 
 import json
-import subprocess
-import time
-import uuid
 
-import pytest
-import yaml
-
-from support import ROOT, run_module
-
-HOST_SETTINGS = yaml.safe_load((ROOT / "molecule" / "resources" / "docker_host.yml").read_text())[
-    "dockyard_molecule_docker_host"]
-SEEDED = {"log-level": "warn", "runtimes": {"crun": {"path": "/usr/bin/crun"}}}
-DAEMON_JSON = "/etc/docker/daemon.json"
-
-
-def docker(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True, **kwargs)
-
-
-class DockerHost:
-    """A container with a dockerd of its own, started directly with ``flags``."""
-
-    def __init__(self, flags: list[str]) -> None:
-        self.name = f"dockyard-dmn-{uuid.uuid4().hex[:8]}"
-        options = [f"--cap-add={cap}" for cap in HOST_SETTINGS["capabilities"]]
-        options += [f"--security-opt={opt}" for opt in HOST_SETTINGS["security_opts"]]
-        options += [f"--cgroupns={HOST_SETTINGS['cgroupns_mode']}"]
-        options += [f"--volume={volume}" for volume in HOST_SETTINGS["volumes"]]
-        docker("run", "--detach", "--name", self.name, *options, HOST_SETTINGS["libraries_image"],
-               "/usr/bin/tini", "--", "sleep", "infinity")
-        self.exec("mkdir", "-p", "/etc/docker")
-        self.write(DAEMON_JSON, json.dumps(SEEDED, indent=2) + "\n")
-        command = "/usr/local/sbin/dockyard-dind " + " ".join(flags) + " >>/var/log/dockerd.log 2>&1"
-        docker("exec", "--detach", self.name, "sh", "-c", command)
-        self.wait_until_answering()
-
-    def exec(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return docker("exec", "-i", self.name, *args, check=check, input=stdin)
-
-    def write(self, path: str, content: str) -> None:
-        self.exec("sh", "-c", f"cat > {path}", stdin=content)
-
-    def read(self, path: str) -> str:
-        return self.exec("cat", path).stdout
-
-    def wait_until_answering(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.exec("docker", "info", check=False).returncode != 0:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"dockerd in {self.name} did not answer: {self.read('/var/log/dockerd.log')}")
-            time.sleep(0.5)
-
-    def now(self) -> str:
-        return self.exec("date", "+%s.%N").stdout.strip()
-
-    def reloads(self, since: str) -> list[dict]:
-        """The daemon's reload events since ``since`` (a time of ``now()``), each confirming a file it took in."""
-        events = self.exec("docker", "events", "--since", since, "--until", self.now(), "--filter", "type=daemon",
-                           "--filter", "event=reload", "--format", "{{json .}}").stdout
-        return [json.loads(line) for line in events.splitlines()]
-
-    def dockerd_pid(self) -> int:
-        return int(self.exec("pidof", "dockerd").stdout.split()[0])
-
-    def info(self) -> dict:
-        return json.loads(self.exec("docker", "info", "--format", "{{json .}}").stdout)
-
-    def insecure_registries(self) -> list[str]:
-        configs = self.info()["RegistryConfig"]["IndexConfigs"]
-        return sorted(name for name, config in configs.items() if not config["Secure"])
-
-    def configure(self, *extra: str, **args) -> dict:
-        return run_module("dockyard.registry.docker_daemon_config", args, "-c", "community.docker.docker",
-                          "-e", "ansible_python_interpreter=/usr/bin/python3", *extra,
-                          host=self.name, inventory=f"{self.name},")
-
-    def remove(self) -> None:
-        docker("rm", "--force", "--volumes", self.name, check=False)
-
-
-@pytest.fixture
-def docker_host():
-    hosts = []
-
-    def start(flags=()):
-        host = DockerHost(list(flags))
-        hosts.append(host)
-        return host
-
-    yield start
-    for host in hosts:
-        host.remove()
-
-
-@pytest.fixture(scope="module")
-def keeper_image(scratch_registry_image) -> str:
-    """An image that runs for good (the registry's), to start a container inside a Docker host."""
-    return scratch_registry_image
-
-
-def start_keeper(host: DockerHost, image: str, name: str = "keeper") -> str:
-    if host.exec("docker", "image", "inspect", image, check=False).returncode != 0:
-        saved = subprocess.run(["docker", "save", image], check=True, capture_output=True)
-        subprocess.run(["docker", "exec", "-i", host.name, "docker", "load"], input=saved.stdout, check=True,
-                       capture_output=True)
-    host.exec("docker", "run", "--detach", "--name", name, image)
-    return host.exec("docker", "inspect", "--format", "{{.State.StartedAt}}", name).stdout.strip()
-
-
-def process(host: DockerHost, container: str) -> list[str]:
-    """Whether the container runs, its main process and its start time."""
-    return host.exec("docker", "inspect", "--format", "{{.State.Running}} {{.State.Pid}} {{.State.StartedAt}}",
-                     container).stdout.split()
+from daemon_hosts import DAEMON_JSON, SEEDED, process, start_keeper
 
 
 def test_insecure_registry_is_reloaded_keeping_pid_containers_and_other_keys(docker_host, keeper_image):
@@ -255,8 +144,8 @@ def test_reload_the_daemon_refuses_restores_the_file_and_reloads_it(docker_host)
     result = host.configure(settings={"default-runtime": "no-such-runtime"})
 
     assert result.get("failed"), result
-    assert ("(changing default-runtime): the daemon (pid %d) refused to reload: file configuration validation failed: "
-            "specified default runtime 'no-such-runtime' does not exist." % pid) in result["msg"], result["msg"]
+    assert (f"(changing default-runtime): the daemon (pid {pid}) refused to reload: file configuration validation "
+            "failed: specified default runtime 'no-such-runtime' does not exist.") in result["msg"], result["msg"]
     assert host.read(DAEMON_JSON) == before
     assert host.dockerd_pid() == pid
     assert host.info()["DefaultRuntime"] == "runc"
@@ -327,6 +216,25 @@ def test_keep_containers_keeps_them_through_a_refused_restart_too(docker_host, k
     # The previous file, with the live-restore that the daemon took in before the restart, so that it kept them.
     assert json.loads(host.read(DAEMON_JSON)) == {**SEEDED, "live-restore": True}
     assert process(host, "keeper") == keeper
+
+
+def test_restart_that_leaves_the_daemon_without_its_bridge_is_rolled_back(docker_host, keeper_image):
+    # These hosts' /proc/sys is read-only: dockerd cannot set route_localnet, which userland-proxy=false needs, and
+    # comes back without the default bridge that the running keeper holds it to.
+    host = docker_host()
+    start_keeper(host, keeper_image)
+    keeper = process(host, "keeper")
+
+    result = host.configure(settings={"userland-proxy": False}, keep_containers=True)
+
+    assert result.get("failed"), result
+    assert "without its default bridge network, where no container can start: could not create bridge network for id" \
+        in result["msg"], result["msg"]
+    assert "route_localnet: read-only file system" in result["msg"]
+    assert json.loads(host.read(DAEMON_JSON)) == {**SEEDED, "live-restore": True}
+    assert process(host, "keeper") == keeper
+    host.exec("docker", "run", "--detach", "--name", "after", keeper_image)
+    assert process(host, "after")[0] == "true"
 
 
 def test_keep_containers_refuses_settings_that_turn_live_restore_off(docker_host):

@@ -48,14 +48,15 @@ def test_version_text():
     assert (version_text((20, 10, 24)), version_text(())) == ("20.10.24", "unknown")
 
 
+UNKNOWN_KEY = ("unable to configure the Docker daemon with file /etc/docker/daemon.json: the following directives "
+               "don't match any configuration option: no-such-key")
+REFUSED_RELOAD = ('time="2026-11-29T21:46:08.654099601Z" level=error msg="file configuration validation failed: '
+                  'specified default runtime \'nosuch\' does not exist"')
+
+
 @pytest.mark.parametrize(("line", "message"), [
-    ('time="2026-11-29T21:46:08.654099601Z" level=error msg="file configuration validation failed: specified '
-     'default runtime \'nosuch\' does not exist"',
-     "file configuration validation failed: specified default runtime 'nosuch' does not exist"),
-    ("unable to configure the Docker daemon with file /etc/docker/daemon.json: the following directives don't match "
-     "any configuration option: no-such-key",
-     "unable to configure the Docker daemon with file /etc/docker/daemon.json: the following directives don't match "
-     "any configuration option: no-such-key"),
+    (REFUSED_RELOAD, "file configuration validation failed: specified default runtime 'nosuch' does not exist"),
+    (UNKNOWN_KEY, UNKNOWN_KEY),
     ("failed to start daemon: error initializing graphdriver: driver not supported",
      "failed to start daemon: error initializing graphdriver: driver not supported"),
     ('time="2026-11-29T21:46:17.867607978Z" level=info msg="Got signal to reload configuration"', ""),
@@ -64,3 +65,9 @@ def test_version_text():
 ])
 def test_error_message_reads_dockerd_log_lines(line, message):
     assert _error_message(line) == message
+
+
+def test_error_message_takes_warnings_where_asked():
+    line = 'time="x" level=warning msg="could not create bridge network for id 1 bridge name docker0"'
+    assert _error_message(line) == ""
+    assert _error_message(line, ("warning",)) == "could not create bridge network for id 1 bridge name docker0"
