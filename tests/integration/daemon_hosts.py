@@ -42,11 +42,15 @@ class DockerHost:
         options += [f"--volume={volume}" for volume in HOST_SETTINGS["volumes"]]
         docker("run", "--detach", "--name", self.name, *options, HOST_SETTINGS["libraries_image"],
                "/usr/bin/tini", "--", "sleep", "infinity")
-        self.exec("mkdir", "-p", "/etc/docker")
-        self.write(DAEMON_JSON, json.dumps(SEEDED, indent=2) + "\n")
-        command = "/usr/local/sbin/dockyard-dind " + " ".join(flags) + " >>/var/log/dockerd.log 2>&1"
-        docker("exec", "--detach", self.name, "sh", "-c", command)
-        self.wait_until_answering()
+        try:
+            self.exec("mkdir", "-p", "/etc/docker")
+            self.write(DAEMON_JSON, json.dumps(SEEDED, indent=2) + "\n")
+            command = "/usr/local/sbin/dockyard-dind " + " ".join(flags) + " >>/var/log/dockerd.log 2>&1"
+            docker("exec", "--detach", self.name, "sh", "-c", command)
+            self.wait_until_answering()
+        except BaseException:
+            self.remove()
+            raise
 
     def exec(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
         return docker("exec", "-i", self.name, *args, check=check, input=stdin)
