@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 
 from ansible_collections.dockyard.registry.plugins.module_utils._daemon_config import DaemonConfig
 from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
@@ -40,6 +41,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth i
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe import RegistryProbe
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
 
+# A mirror's URL: https, a host (a name, an IPv4 address or a bracketed IPv6 one), a port, nothing after.
+MIRROR_URL = re.compile(r"^https://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?P<port>:[0-9]{1,5})?/?$")
 CA_FILE = "ca.crt"
 CA_NEXT_FILE = "ca-next.crt"
 
@@ -67,6 +70,8 @@ class HostTrust:
             self._ca_files(present)
         else:
             self._insecure_registries(present)
+        if self.params["mirrors"]:
+            self._registry_mirrors(present)
         if present and self.params["probe"]:
             self._probe()
         if self.credentials is not None:
@@ -81,9 +86,9 @@ class HostTrust:
 
     # CA mode: certs.d
 
-    def _ca_files(self, present: bool) -> None:
+    def _ca_files(self, present: bool, addresses: list[str] | None = None) -> None:
         certs_dir = self.params["certs_dir"]
-        for address in self.params["addresses"]:
+        for address in addresses or self.params["addresses"]:
             directory = os.path.join(certs_dir, address)
             if present:
                 self.files.directory(directory, 0o755)
@@ -122,6 +127,35 @@ class HostTrust:
                 f"after {outcome['daemon_action']}, the daemon's insecure registries are {', '.join(listed) or 'none'}, "
                 f"but {', '.join(wrong)} should {'' if present else 'not '}be among them. A directive in daemon.json "
                 "that the daemon also gets as a flag makes it ignore a reload: see the daemon's log.")
+
+    # Docker Hub's pull-through mirrors: registry-mirrors
+
+    def _registry_mirrors(self, present: bool) -> None:
+        """The mirrors in registry-mirrors (a reload), each trusted as the registry is: the CA, or insecure-registries."""
+        mirrors = self.params["mirrors"]
+        addresses = [mirror_address(url) for url in mirrors]
+        settings = {"registry-mirrors": mirrors}
+        if self.params["mode"] == "ca":
+            self._ca_files(present, addresses)
+        else:
+            settings["insecure-registries"] = addresses
+        outcome = DaemonConfig(self.module, self.params["daemon_json"], settings, self.params["state"],
+                               self.params["daemon_apply"],
+                               daemon=DaemonProcess(self.module.run_command, timeout=self.params["timeout"])).run()
+        self.result["mirrors_action"] = outcome["daemon_action"]
+        if outcome["changed"]:
+            self.result["changed"] = True
+            self.files.diffs.append(outcome["diff"])
+        if self.params["daemon_apply"] == "none" or (self.module.check_mode and outcome["changed"]):
+            return
+        with api_client(timeout=self.params["timeout"]) as client:
+            listed = (client.info().get("RegistryConfig") or {}).get("Mirrors") or []
+        wrong = [url for url in mirrors if (url.rstrip("/") + "/" in listed) != present]
+        if wrong:
+            raise TrustError(f"after {outcome['daemon_action']}, the daemon's registry mirrors are "
+                             f"{', '.join(listed) or 'none'}, but {', '.join(wrong)} should {'' if present else 'not '}"
+                             "be among them. A directive in daemon.json that the daemon also gets as a flag makes it "
+                             "ignore a reload: see the daemon's log.")
 
     # Probe
 
@@ -215,6 +249,15 @@ class HostTrust:
         usable = (OK,) + (CERTIFICATE_VERDICTS if self.params["mode"] == "insecure" else ())
         return [probe["registry"] for probe in probes if probe["status"] in usable
                 or (self.module.check_mode and probe["status"] != UNRESOLVED)]
+
+
+def mirror_address(url: str) -> str:
+    """The host[:port] of a mirror's https URL, as the daemon names its directory in certs.d."""
+    match = MIRROR_URL.match(url)
+    if not match:
+        raise TrustError(f"mirrors: {url!r} is not the https URL of a registry (https://<host>[:<port>], no path): "
+                         "Docker talks to a mirror over TLS it verifies. Nothing was changed.")
+    return match["host"] + (match["port"] or "")
 
 
 def _pem(text: str) -> bytes:
