@@ -26,7 +26,7 @@ description:
   - When the daemon refuses the new file all the same (a reload it reports as failed, a restart that does not come
     back), puts the previous file back, brings the daemon back on it (a reload, or a start with its previous command
     line, init script or systemd unit), and fails naming the changed keys and the daemon's own message from its log.
-  - With O(keep_containers), a change that needs a restart keeps every running container: live-restore is turned on by
+  - With O(keep_containers), a change that needs a restart keeps every running container. Live-restore is turned on by
     a reload first (and stays on), then the daemon restarts, and the module fails unless every container that ran
     before runs with the same process afterwards. It reports, for every change, whether the containers kept running.
 author:
