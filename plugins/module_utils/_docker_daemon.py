@@ -400,8 +400,8 @@ class DaemonProcess:
         rc, out, err = self.run_command(command)
         if rc != 0:
             said = self.said(mark)
-            raise DaemonError(f"{' '.join(command)} failed: {(out + err).strip()}" + (f"; the daemon said: {said}"
-                                                                                    if said else ""))
+            raise DaemonError(f"{' '.join(command)} failed: {(out + err).strip()}"
+                              + (f"; the daemon said: {said}" if said else ""))
 
 
 def _error_message(line: str, levels: tuple[str, ...] = ERROR_LEVELS) -> str:
@@ -425,7 +425,7 @@ def _process(pid: int) -> str | None:
             fields = stat.read()
     except OSError:
         return None
-    name, _, rest = fields.partition(" (")[2].rpartition(") ")
+    name, _paren, rest = fields.partition(" (")[2].rpartition(") ")
     return None if rest.startswith(("Z", "X")) else name
 
 

@@ -280,6 +280,7 @@ def main() -> None:
             "byo_certificate": {"type": "path"},
             "byo_key": {"type": "path"},
             "byo_ca": {"type": "path"},
+            "keep_copy": {"type": "bool", "default": True},
             # Set by the action plugin.
             "ca_bundle": {"type": "str", "default": ""},
             "ca_ski": {"type": "str", "default": ""},

@@ -78,4 +78,3 @@ def test_trust_finds_the_mirror_on_the_port_registry_server_publishes_it_by_defa
     port = load("registry_server", "defaults", "main.yml")["registry_server_mirror_port"]
     assert f"hostvars[host]['registry_server_mirror_port'] | default({port})" in \
         (ROOT / "roles" / "registry_trust" / "vars" / "main.yml").read_text()
-
