@@ -63,7 +63,7 @@ class DaemonConfig:
         version = engine_version(info) if info else self.daemon.binary_version()
         result["engine_version"] = version_text(version)
         self._check_keys(after, version)
-        action = self._action(keys, version)
+        action = self._action(keys, version, [key for key in keys if key not in after])
         running = self.daemon.containers() if action != "none" else {}
         live_restore_first = False
         if action == "restart" and self.keep_containers:
@@ -125,10 +125,10 @@ class DaemonConfig:
                    f"{self.path} holds {'them' if len(unknown) > 1 else 'it'} already: remove "
                    f"{'them' if len(unknown) > 1 else 'it'} by hand. ") + "Nothing was changed.")
 
-    def _action(self, keys: list[str], version: tuple) -> str:
+    def _action(self, keys: list[str], version: tuple, removed: list[str]) -> str:
         if not self.daemon.running or self.apply == "none":
             return "none"
-        needed = lightest_action(keys, version)
+        needed = lightest_action(keys, version, removed)
         if self.apply == "reload" and needed == "restart":
             self.module.warn(f"apply=reload: {', '.join(keys)} take effect only at the daemon's next restart")
         return needed if self.apply == "auto" else self.apply

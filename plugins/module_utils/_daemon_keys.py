@@ -57,6 +57,13 @@ RELOADABLE = {
     "shutdown-timeout": None,
 }
 
+# Reloadable keys that a reload resets to their default when the file no longer sets them. A reload leaves every other
+# key the file no longer sets as it was (daemon/reload.go applies a key only where ``IsValueSet``), so taking one of
+# those out of the file takes a restart.
+RESET_WHEN_UNSET = frozenset({
+    "features", "max-concurrent-downloads", "max-concurrent-uploads", "max-download-attempts", "network-diagnostic-port",
+})
+
 # Settings of the default bridge network. A daemon that starts while containers run (kept by live-restore) leaves
 # that network as it was ("There are old running containers, the network config will not take affect"): these
 # take effect once no container runs and the daemon starts again.
@@ -74,12 +81,16 @@ def reloadable(key: str, version: tuple = ()) -> bool:
     return gone is None or not version or tuple(version) < gone
 
 
-def lightest_action(keys, version: tuple = ()) -> str:
-    """``none``, ``reload`` or ``restart``: what applying a change to daemon.json's ``keys`` takes."""
+def lightest_action(keys, version: tuple = (), removed=()) -> str:
+    """``none``, ``reload`` or ``restart``: what applying a change to daemon.json's ``keys`` takes.
+
+    ``removed`` are those of the keys that the file no longer sets at all.
+    """
     keys = list(keys)
     if not keys:
         return "none"
-    return "reload" if all(reloadable(key, version) for key in keys) else "restart"
+    return "reload" if all(reloadable(key, version) and (key not in removed or key in RESET_WHEN_UNSET)
+                           for key in keys) else "restart"
 
 
 def unknown_keys(keys, version: tuple) -> list[str] | None:

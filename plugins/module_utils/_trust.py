@@ -106,19 +106,24 @@ class HostTrust:
 
     # Insecure mode: daemon.json
 
-    def _insecure_registries(self, present: bool) -> None:
-        config = DaemonConfig(self.module, self.params["daemon_json"], {"insecure-registries": self.params["addresses"]},
-                              self.params["state"], self.params["daemon_apply"],
-                              daemon=DaemonProcess(self.module.run_command, timeout=self.params["timeout"]))
-        outcome = config.run()
-        self.result["daemon_action"] = outcome["daemon_action"]
+    def _daemon_json(self, settings: dict) -> tuple[dict, dict | None]:
+        """``settings`` merged into daemon.json and applied; the daemon's info after, None where nothing is to confirm."""
+        outcome = DaemonConfig(self.module, self.params["daemon_json"], settings, self.params["state"],
+                               self.params["daemon_apply"],
+                               daemon=DaemonProcess(self.module.run_command, timeout=self.params["timeout"])).run()
         if outcome["changed"]:
             self.result["changed"] = True
             self.files.diffs.append(outcome["diff"])
         if self.params["daemon_apply"] == "none" or (self.module.check_mode and outcome["changed"]):
-            return
+            return outcome, None
         with api_client(timeout=self.params["timeout"]) as client:
-            info = client.info()
+            return outcome, client.info()
+
+    def _insecure_registries(self, present: bool) -> None:
+        outcome, info = self._daemon_json({"insecure-registries": self.params["addresses"]})
+        self.result["daemon_action"] = outcome["daemon_action"]
+        if info is None:
+            return
         wrong = [address for address in self.params["addresses"] if insecure_registry(info, address) != present]
         if wrong:
             listed = sorted(name for name, index in ((info.get("RegistryConfig") or {}).get("IndexConfigs") or {}).items()
@@ -139,17 +144,11 @@ class HostTrust:
             self._ca_files(present, addresses)
         else:
             settings["insecure-registries"] = addresses
-        outcome = DaemonConfig(self.module, self.params["daemon_json"], settings, self.params["state"],
-                               self.params["daemon_apply"],
-                               daemon=DaemonProcess(self.module.run_command, timeout=self.params["timeout"])).run()
+        outcome, info = self._daemon_json(settings)
         self.result["mirrors_action"] = outcome["daemon_action"]
-        if outcome["changed"]:
-            self.result["changed"] = True
-            self.files.diffs.append(outcome["diff"])
-        if self.params["daemon_apply"] == "none" or (self.module.check_mode and outcome["changed"]):
+        if info is None:
             return
-        with api_client(timeout=self.params["timeout"]) as client:
-            listed = (client.info().get("RegistryConfig") or {}).get("Mirrors") or []
+        listed = (info.get("RegistryConfig") or {}).get("Mirrors") or []
         wrong = [url for url in mirrors if (url.rstrip("/") + "/" in listed) != present]
         if wrong:
             raise TrustError(f"after {outcome['daemon_action']}, the daemon's registry mirrors are "

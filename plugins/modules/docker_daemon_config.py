@@ -55,7 +55,8 @@ options:
     description:
       - The keys to merge, with daemon.json's own names and types.
       - With O(state=present), a list adds its missing entries, any other value replaces the key's value.
-      - With O(state=absent), a list removes its entries (and the key once the list is empty); V(null) removes the
+      - With O(state=absent), a list removes its entries, and leaves an empty list where none is left (a reload
+        resets only the keys the file sets, so a key taken out would keep its entries in the daemon); V(null) removes the
         key whatever its value; any other value removes the key only where the file has that same value.
     type: dict
     required: true

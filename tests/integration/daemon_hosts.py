@@ -88,7 +88,11 @@ class DockerHost:
         return sorted(name for name, config in configs.items() if not config["Secure"])
 
     def configure(self, *extra: str, **args) -> dict:
-        return run_module("dockyard.registry.docker_daemon_config", args, "-c", "community.docker.docker",
+        return self.run("dockyard.registry.docker_daemon_config", args, *extra)
+
+    def run(self, module: str, args: dict, *extra: str) -> dict:
+        """Run ``module`` on this host through the Docker connection, and return its result."""
+        return run_module(module, args, "-c", "community.docker.docker",
                           "-e", "ansible_python_interpreter=/usr/bin/python3", *extra,
                           host=self.name, inventory=f"{self.name},")
 

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 import yaml
-from daemon_hosts import DAEMON_JSON, DockerHost, docker
+from daemon_hosts import DAEMON_JSON, SEEDED, DockerHost, docker
 from scratch_registry import CA, DAEMON_PORTS, REGISTRY_IMAGE, RegistryAPI, ScratchRegistry, free_port, tar_layer
 
 from support import run_playbook
@@ -138,3 +138,27 @@ def test_a_mirror_url_that_is_not_https_is_refused_before_any_host_changes(docke
     assert ("registry_trust_mirrors must list https URLs of registries, https://<host>[:<port>] without a path "
             f"(Docker talks to a mirror over TLS it verifies); not \"{url}\".") in run.output, str(run)
     assert (host.read(DAEMON_JSON), host.exec("ls", "-lR", "/etc/docker").stdout) == before
+
+
+def test_insecure_mode_lists_the_mirrors_among_the_insecure_registries_too(docker_host):
+    host = docker_host()
+    args = {"addresses": ["registry.example.test:5000"], "mode": "insecure", "probe": False,
+            "mirrors": ["https://mirror.example.test:5001"]}
+
+    result = host.run("dockyard.registry.registry_trust", args)
+
+    assert not result.get("failed"), result
+    assert (result["daemon_action"], result["mirrors_action"]) == ("reload", "reload")
+    assert json.loads(host.read(DAEMON_JSON))["registry-mirrors"] == ["https://mirror.example.test:5001"]
+    assert host.insecure_registries() == ["mirror.example.test:5001", "registry.example.test:5000"]
+    assert host.info()["RegistryConfig"]["Mirrors"] == ["https://mirror.example.test:5001/"]
+
+    again = host.run("dockyard.registry.registry_trust", args)
+    assert again["changed"] is False, again
+
+    # Emptied lists stay in the file: a reload resets only the keys the file sets.
+    gone = host.run("dockyard.registry.registry_trust", {**args, "state": "absent"})
+    assert (gone["changed"], gone["daemon_action"], gone["mirrors_action"]) == (True, "reload", "reload"), gone
+    assert json.loads(host.read(DAEMON_JSON)) == {**SEEDED, "insecure-registries": [], "registry-mirrors": []}
+    assert host.insecure_registries() == []
+    assert host.info()["RegistryConfig"]["Mirrors"] == []

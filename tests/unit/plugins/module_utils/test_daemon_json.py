@@ -44,11 +44,14 @@ def test_merge_replaces_scalar_and_object_values():
     assert merged["runtimes"] == {"runc": {"path": "runc"}}
 
 
-def test_merge_absent_removes_entries_and_drops_an_emptied_key():
+def test_merge_absent_removes_entries_and_leaves_an_empty_list_that_a_reload_applies():
     current = {"insecure-registries": ["a:5000", "b:5000"], "debug": True}
     assert merge(current, {"insecure-registries": ["a:5000"]}, "absent") == {
         "insecure-registries": ["b:5000"], "debug": True}
-    assert merge(current, {"insecure-registries": ["a:5000", "b:5000"]}, "absent") == {"debug": True}
+    emptied = merge(current, {"insecure-registries": ["a:5000", "b:5000"]}, "absent")
+    assert emptied == {"insecure-registries": [], "debug": True}
+    assert merge(emptied, {"insecure-registries": ["a:5000"]}, "absent") == emptied
+    assert merge({"debug": True}, {"registry-mirrors": ["https://m.example"]}, "absent") == {"debug": True}
 
 
 def test_merge_absent_removes_a_scalar_only_when_it_matches_or_is_null():

@@ -71,3 +71,9 @@ def test_error_message_takes_warnings_where_asked():
     line = 'time="x" level=warning msg="could not create bridge network for id 1 bridge name docker0"'
     assert _error_message(line) == ""
     assert _error_message(line, ("warning",)) == "could not create bridge network for id 1 bridge name docker0"
+
+
+def test_taking_a_key_out_of_the_file_takes_a_restart_unless_a_reload_resets_it():
+    assert lightest_action(["debug", "live-restore"], (20, 10, 24), removed=["live-restore"]) == "restart"
+    assert lightest_action(["max-concurrent-downloads"], (20, 10, 24), removed=["max-concurrent-downloads"]) == "reload"
+    assert lightest_action(["registry-mirrors"], (20, 10, 24), removed=[]) == "reload"
