@@ -16,13 +16,14 @@ import os
 import tempfile
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki
 
 MODULE = "dockyard.registry.registry_certificate"
 # Options this plugin reads; the module gets the others.
-CONTROLLER_OPTIONS = ("ca_dir", "ca_passphrase", "validity", "byo_certificate", "byo_key", "byo_ca")
+CONTROLLER_OPTIONS = ("ca_dir", "ca_passphrase", "validity", "byo_certificate", "byo_key", "byo_ca", "keep_copy")
 
 
 class ActionModule(ActionBase):
@@ -40,7 +41,8 @@ class ActionModule(ActionBase):
                 outcome.pop("signing_ca", None)
             else:
                 outcome = self._issue(args, controller, task_vars)
-            if not outcome.get("failed") and outcome.get("certificate"):
+            keep_copy = controller["keep_copy"] is None or boolean(controller["keep_copy"], strict=True)
+            if not outcome.get("failed") and outcome.get("certificate") and keep_copy:
                 copied = self._keep_copy(os.path.join(controller["ca_dir"], "servers", f"{host}.crt"),
                                          outcome["certificate"].encode())
                 if controller["byo_certificate"]:

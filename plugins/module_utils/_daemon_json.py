@@ -65,7 +65,8 @@ def merge(current, wanted, state="present"):
 
     With ``state=present``, a list value adds its entries that are missing (a set, the file's order
     kept, new entries appended); any other value replaces the key's value. With ``state=absent``, a
-    list value removes those entries (and the key, once its list is empty); ``None`` removes the key
+    list value removes those entries, leaving an empty list where none is left: a reload resets only the keys
+    the file sets, so a key taken out would keep its entries in the running daemon. ``None`` removes the key
     whatever its value; any other value removes the key only where the file has that same value.
     Every key that ``wanted`` does not name stays as it is.
     """
@@ -81,12 +82,8 @@ def merge(current, wanted, state="present"):
             have = have or []
             if state == "present":
                 merged[key] = have + [entry for entry in _unique(value) if entry not in have]
-            else:
-                kept = [entry for entry in have if entry not in value]
-                if kept:
-                    merged[key] = kept
-                else:
-                    merged.pop(key, None)
+            elif key in merged:
+                merged[key] = [entry for entry in have if entry not in value]
         elif state == "present":
             merged[key] = value
         elif key in merged and (value is None or merged[key] == value):

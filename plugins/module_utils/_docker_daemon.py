@@ -50,29 +50,17 @@ DEFAULT_TIMEOUT = 60
 # Where a dockerd binary is looked for when no running daemon names its own.
 DOCKERD_DIRECTORIES = ("/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
 
-# Keys the daemon applies on SIGHUP, from moby's daemon/reload.go (20.10 to 27). Any other changed key needs a
-# restart.
-RELOADABLE_KEYS = frozenset({
-    "allow-nondistributable-artifacts",
-    "debug",
-    "default-runtime",
-    "insecure-registries",
-    "labels",
-    "live-restore",
-    "max-concurrent-downloads",
-    "max-concurrent-uploads",
-    "max-download-attempts",
-    "registry-mirrors",
-    "runtimes",
-    "shutdown-timeout",
-})
+# What dockerd logs when it refuses a reload (cmd/dockerd's reloadConfig and daemon/config's Reload), and when it
+# gives up starting.
+RELOAD_REFUSED = ("unable to configure the Docker daemon", "file configuration validation failed",
+                  "Error reconfiguring the daemon")
+START_REFUSED = ("unable to configure the Docker daemon", "failed to start daemon")
+# What it logs when it starts but cannot set up the default bridge with the new settings: it answers, but no container
+# can join that network (userland-proxy=false where /proc/sys is read-only, for one).
+BRIDGE_FAILED = ("could not create bridge network",)
+ERROR_LEVELS = ("error", "fatal", "panic")
 
-
-def lightest_action(keys) -> str:
-    """``none``, ``reload`` or ``restart``: what applying a change to daemon.json's ``keys`` takes."""
-    if not keys:
-        return "none"
-    return "reload" if all(key in RELOADABLE_KEYS for key in keys) else "restart"
+_LOGRUS_LINE = re.compile(r'^time="[^"]*" level=(?P<level>\w+) msg="(?P<msg>(?:[^"\\]|\\.)*)"')
 
 
 class DaemonError(Exception):
@@ -164,10 +152,12 @@ def daemon_go(pidfile: str = DEFAULT_PIDFILE) -> tuple[GoRules, str]:
 
 
 class DaemonProcess:
-    """The running ``dockerd``: its process, its command line, and how to reload or restart it.
+    """The running ``dockerd``: its process, its command line, its log, and how to reload, restart or start it.
 
     ``run_command`` is ``AnsibleModule.run_command``. The process is the one the pid file names (dockerd writes
-    it, also under systemd), or systemd's main PID of the service; never a process found by scanning.
+    it, also under systemd), or systemd's main PID of the service; never a process found by scanning. What the
+    daemon says when it refuses a configuration is read from its log: systemd's journal of the service, or
+    ``dockerd_log`` where the daemon was started directly (the collection's docker_engine role logs there).
     """
 
     def __init__(self, run_command, pidfile: str = DEFAULT_PIDFILE, service: str = "docker",
@@ -177,6 +167,8 @@ class DaemonProcess:
         self.pidfile, self.service, self.docker_host = pidfile, service, docker_host
         self.dockerd_log, self.timeout = dockerd_log, timeout
         self.pid = self.find_pid()
+        # The command line the daemon was started with, kept to start it again once it has stopped.
+        self.command: list[str] | None = None
 
     @property
     def running(self) -> bool:
@@ -217,7 +209,37 @@ class DaemonProcess:
                 return os.readlink(f"/proc/{self.pid}/exe")
             except OSError:
                 pass
-        return shutil.which("dockerd")
+        return shutil.which("dockerd", path=os.pathsep.join([os.environ.get("PATH", ""), *DOCKERD_DIRECTORIES]))
+
+    def info(self) -> dict:
+        """``docker info`` of the running daemon."""
+        with api_client(self.docker_host, self.timeout) as client:
+            try:
+                return client.info()
+            except sdk_errors() as exc:
+                raise DaemonError(f"the Docker daemon at {self.docker_host} does not describe itself: {exc}") from exc
+
+    def binary_version(self) -> tuple[int, ...]:
+        """The release of the dockerd binary (``dockerd --version``), for a daemon that does not run; empty if none."""
+        dockerd = self.binary()
+        if not dockerd:
+            return ()
+        rc, out, _err = self.run_command([dockerd, "--version"])
+        match = re.search(r"version (\d+)\.(\d+)(?:\.(\d+))?", out) if rc == 0 else None
+        return tuple(int(part) for part in match.groups() if part is not None) if match else ()
+
+    def containers(self) -> dict[str, dict]:
+        """The running containers by name, each with its ID, main process and start time."""
+        with api_client(self.docker_host, self.timeout) as client:
+            try:
+                running = {}
+                for summary in client.containers():
+                    state = client.inspect_container(summary["Id"])["State"]
+                    name = (summary.get("Names") or [summary["Id"][:12]])[0].lstrip("/")
+                    running[name] = {"id": summary["Id"], "pid": state["Pid"], "started_at": state["StartedAt"]}
+                return running
+            except sdk_errors() as exc:
+                raise DaemonError(f"the Docker daemon at {self.docker_host} could not list its containers: {exc}") from exc
 
     def validate(self, path: str) -> str:
         """Ask dockerd to check a configuration file where it can (23.0+); return how the file was checked."""
@@ -232,45 +254,98 @@ class DaemonProcess:
         return "json and command-line flags"
 
     def reload(self) -> None:
-        """SIGHUP, then wait for the daemon's own reload event: the proof that it took the file in."""
+        """SIGHUP, then wait for the daemon's own reload event (the proof that it took the file in) or its refusal."""
+        mark = self.log_mark()
         since = time.time()
         os.kill(self.pid, signal.SIGHUP)
+        deadline = time.monotonic() + self.timeout
         with api_client(self.docker_host, self.timeout) as client:
-            events = client.events(since=since, until=since + self.timeout,
-                                   filters={"type": "daemon", "event": "reload"}, decode=True)
-            try:
-                for _event in events:
-                    return
-            finally:
-                events.close()
-        raise DaemonError(f"the daemon (pid {self.pid}) did not confirm a reload within {self.timeout} s; "
-                          "its log says why (a key it cannot reload, or a directive also given as a flag)")
+            while True:
+                events = client.events(since=since, until=time.time(), filters={"type": "daemon", "event": "reload"},
+                                       decode=True)
+                try:
+                    if any(True for _event in events):
+                        return
+                finally:
+                    events.close()
+                refused = self.said(mark, RELOAD_REFUSED)
+                if refused:
+                    raise DaemonError(f"the daemon (pid {self.pid}) refused to reload: {refused}")
+                if time.monotonic() > deadline:
+                    raise DaemonError(f"the daemon (pid {self.pid}) did not confirm a reload within {self.timeout} s; "
+                                      "its log says why (a key it cannot reload, or a directive also given as a flag)")
+                time.sleep(0.2)
 
     def restart(self) -> None:
         """Restart through systemd, else the init script, else by running the daemon's own command line again."""
+        mark = self.log_mark()
+        launched = None
         if self.systemd():
-            self._run(["systemctl", "restart", self.service])
+            self._run(["systemctl", "restart", self.service], mark)
         elif not self._restart_with_init_script():
-            self._restart_directly()
-        self.pid = self._wait_for_new_pid()
-        self.wait_until_answering()
+            self.command = self.command or self.argv()
+            self._stop()
+            launched = self._launch()
+        self._come_back(mark, launched)
+        unbridged = self.said(mark, BRIDGE_FAILED, levels=("warning", "error"))
+        if unbridged:
+            raise DaemonError(f"the daemon came back (pid {self.pid}) without its default bridge network, where no "
+                              f"container can start: {unbridged}")
+
+    def start(self) -> None:
+        """Start the daemon that stopped (a restart that did not come back), the way it ran before."""
+        mark = self.log_mark()
+        launched = None
+        if self.systemd():
+            self._run(["systemctl", "restart", self.service], mark)
+        elif self.command is None:
+            self._run([f"/etc/init.d/{self.service}", "start"], mark)
+        else:
+            launched = self._launch()
+        self._come_back(mark, launched)
 
     def systemd(self) -> bool:
         return os.path.isdir("/run/systemd/system") and shutil.which("systemctl") is not None
 
-    def wait_until_answering(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        last_error = None
-        while time.monotonic() < deadline:
-            try:
-                with api_client(self.docker_host, 10) as client:
-                    client.ping()
-                return
-            except (DaemonError, *sdk_errors()) as exc:
-                last_error = exc
-                time.sleep(0.5)
-        raise DaemonError(f"the restarted daemon did not answer at {self.docker_host} within {self.timeout} s: "
-                          f"{last_error}")
+    def answers(self) -> bool:
+        try:
+            with api_client(self.docker_host, 5) as client:
+                client.ping()
+            return True
+        except (DaemonError, *sdk_errors()):
+            return False
+
+    # The daemon's log
+
+    def log_mark(self) -> tuple[float, int]:
+        """Where the daemon's log stands now: a time for the journal, an offset for a log file."""
+        try:
+            size = os.path.getsize(self.dockerd_log)
+        except OSError:
+            size = 0
+        return time.time(), size
+
+    def said(self, mark: tuple[float, int], patterns: tuple[str, ...] = (),
+             levels: tuple[str, ...] = ERROR_LEVELS) -> str:
+        """The daemon's messages of ``levels`` since ``mark``, those that contain one of ``patterns`` if given."""
+        messages = [message for message in (_error_message(line, levels) for line in self._log_since(mark)) if message]
+        if patterns:
+            messages = [message for message in messages if any(pattern in message for pattern in patterns)]
+        return "; ".join(dict.fromkeys(messages[-3:]))
+
+    def _log_since(self, mark: tuple[float, int]) -> list[str]:
+        if self.systemd():
+            rc, out, _err = self.run_command(["journalctl", "--unit", self.service, "--since", f"@{int(mark[0])}",
+                                              "--output", "cat", "--no-pager"])
+            return out.splitlines() if rc == 0 else []
+        try:
+            with open(self.dockerd_log, "rb") as log:
+                log.seek(mark[1])
+                return log.read(1 << 20).decode("utf-8", "replace").splitlines()
+        except OSError:
+            return []
+
+    # Stopping and starting
 
     def _restart_with_init_script(self) -> bool:
         script = f"/etc/init.d/{self.service}"
@@ -279,17 +354,17 @@ class DaemonProcess:
         rc, _out, _err = self.run_command([script, "restart"])
         return rc == 0 and self.find_pid() is not None
 
-    def _restart_directly(self) -> None:
-        argv = self.argv()
+    def _launch(self) -> int | None:
+        """Run the daemon's command line again, detached; return the new process's pid."""
         if not os.path.isdir(os.path.dirname(self.dockerd_log) or "."):
             raise DaemonError(f"the directory of dockerd_log {self.dockerd_log} does not exist")
-        self._stop()
         # setsid and nohup detach the daemon from the module's session, so that it outlives the module;
         # run_command returns once the shell has put it in the background, since it keeps none of the pipes.
-        command = f"setsid nohup {shlex.join(argv)} >>{shlex.quote(self.dockerd_log)} 2>&1 </dev/null &"
+        command = f"setsid nohup {shlex.join(self.command)} >>{shlex.quote(self.dockerd_log)} 2>&1 </dev/null & echo $!"
         rc, out, err = self.run_command(command, use_unsafe_shell=True)
         if rc != 0:
-            raise DaemonError(f"starting {argv[0]} again failed: {(out + err).strip()}")
+            raise DaemonError(f"starting {self.command[0]} again failed: {(out + err).strip()}")
+        return int(out.strip()) if out.strip().isdigit() else None
 
     def _stop(self) -> None:
         os.kill(self.pid, signal.SIGTERM)
@@ -298,29 +373,60 @@ class DaemonProcess:
             time.sleep(0.2)
         if _is_dockerd(self.pid):
             raise DaemonError(f"the daemon (pid {self.pid}) did not stop within {self.timeout} s")
+        self.pid = None
 
-    def _wait_for_new_pid(self) -> int:
+    def _come_back(self, mark: tuple[float, int], launched: int | None) -> None:
+        """Wait until the daemon's new process answers; fail with its own words as soon as it gives up."""
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
-            pid = self.find_pid()
-            if pid is not None:
-                return pid
-            time.sleep(0.2)
-        raise DaemonError(f"no dockerd process came back within {self.timeout} s; see {self.dockerd_log} or the "
-                          "service's log")
+            self.pid = self.find_pid()
+            if self.pid is not None and self.answers():
+                return
+            # Until it has become dockerd, the launched process is the shell, setsid or nohup that execs it.
+            if launched is not None and _process(launched) is None:
+                self.pid = None
+                raise DaemonError(f"the daemon did not start: {self.said(mark) or 'it exited, saying nothing'}")
+            refused = self.said(mark, START_REFUSED)
+            if refused:
+                self.pid = None
+                raise DaemonError(f"the daemon did not start: {refused}")
+            time.sleep(0.3)
+        said = self.said(mark)
+        self.pid = None
+        raise DaemonError(f"the daemon did not answer at {self.docker_host} within {self.timeout} s"
+                          + (f": {said}" if said else f"; see {self.dockerd_log} or the service's log"))
 
-    def _run(self, command: list[str]) -> None:
+    def _run(self, command: list[str], mark: tuple[float, int]) -> None:
         rc, out, err = self.run_command(command)
         if rc != 0:
-            raise DaemonError(f"{' '.join(command)} failed: {(out + err).strip()}")
+            said = self.said(mark)
+            raise DaemonError(f"{' '.join(command)} failed: {(out + err).strip()}"
+                              + (f"; the daemon said: {said}" if said else ""))
+
+
+def _error_message(line: str, levels: tuple[str, ...] = ERROR_LEVELS) -> str:
+    """The message of a line of dockerd's log at one of ``levels`` (logrus lines, or what it prints before exiting)."""
+    line = line.strip()
+    match = _LOGRUS_LINE.match(line)
+    if match:
+        return match["msg"].replace('\\"', '"') if match["level"] in levels else ""
+    return line if line and not line.startswith("time=") else ""
 
 
 def _is_dockerd(pid: int) -> bool:
+    """Whether ``pid`` is a live dockerd (a zombie, exited but not yet reaped, is not)."""
+    return _process(pid) == "dockerd"
+
+
+def _process(pid: int) -> str | None:
+    """The name of the live process ``pid``; None if there is none, or only a zombie."""
     try:
-        with open(f"/proc/{pid}/comm", encoding="utf-8") as comm:
-            return comm.read().strip() == "dockerd"
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
+            fields = stat.read()
     except OSError:
-        return False
+        return None
+    name, _paren, rest = fields.partition(" (")[2].rpartition(") ")
+    return None if rest.startswith(("Z", "X")) else name
 
 
 def docker_argument_spec() -> dict:

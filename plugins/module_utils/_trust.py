@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 
 from ansible_collections.dockyard.registry.plugins.module_utils._daemon_config import DaemonConfig
 from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
@@ -52,6 +53,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files 
     apply,
 )
 
+# A mirror's URL: https, a host (a name, an IPv4 address or a bracketed IPv6 one), a port, nothing after.
+MIRROR_URL = re.compile(r"^https://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?P<port>:[0-9]{1,5})?/?$")
 CA_FILE = "ca.crt"
 CA_NEXT_FILE = "ca-next.crt"
 
@@ -90,6 +93,8 @@ class HostTrust:
         try:
             if detect.DOCKER in self.runtimes:
                 self._docker(present)
+                if self.params["mirrors"]:  # Docker's registry-mirrors
+                    self._registry_mirrors(present)
             if detect.CONTAINERD in self.runtimes:
                 self._containerd(present)
             if detect.PODMAN in self.runtimes:
@@ -196,9 +201,9 @@ class HostTrust:
             files += [path for path in own if path not in files]
         return files
 
-    def _ca_files(self, present: bool) -> None:
+    def _ca_files(self, present: bool, addresses: list[str] | None = None) -> None:
         certs_dir = self.params["certs_dir"]
-        for address in self.params["addresses"]:
+        for address in addresses or self.params["addresses"]:
             directory = os.path.join(certs_dir, address)
             if present:
                 self.files.directory(directory, 0o755)
@@ -216,19 +221,24 @@ class HostTrust:
 
     # Insecure mode: daemon.json
 
-    def _insecure_registries(self, present: bool) -> None:
-        config = DaemonConfig(self.module, self.params["daemon_json"], {"insecure-registries": self.params["addresses"]},
-                              self.params["state"], self.params["daemon_apply"],
-                              daemon=DaemonProcess(self.module.run_command, timeout=self.params["timeout"]))
-        outcome = config.run()
-        self.result["daemon_action"] = outcome["daemon_action"]
+    def _daemon_json(self, settings: dict) -> tuple[dict, dict | None]:
+        """``settings`` merged into daemon.json and applied; the daemon's info after, None where nothing is to confirm."""
+        outcome = DaemonConfig(self.module, self.params["daemon_json"], settings, self.params["state"],
+                               self.params["daemon_apply"],
+                               daemon=DaemonProcess(self.module.run_command, timeout=self.params["timeout"])).run()
         if outcome["changed"]:
             self.result["changed"] = True
             self.files.diffs.append(outcome["diff"])
         if self.params["daemon_apply"] == "none" or (self.module.check_mode and outcome["changed"]):
-            return
+            return outcome, None
         with api_client(timeout=self.params["timeout"]) as client:
-            info = client.info()
+            return outcome, client.info()
+
+    def _insecure_registries(self, present: bool) -> None:
+        outcome, info = self._daemon_json({"insecure-registries": self.params["addresses"]})
+        self.result["daemon_action"] = outcome["daemon_action"]
+        if info is None:
+            return
         wrong = [address for address in self.params["addresses"] if insecure_registry(info, address) != present]
         if wrong:
             listed = sorted(name for name, index in ((info.get("RegistryConfig") or {}).get("IndexConfigs") or {}).items()
@@ -237,6 +247,29 @@ class HostTrust:
                 f"after {outcome['daemon_action']}, the daemon's insecure registries are {', '.join(listed) or 'none'}, "
                 f"but {', '.join(wrong)} should {'' if present else 'not '}be among them. A directive in daemon.json "
                 "that the daemon also gets as a flag makes it ignore a reload: see the daemon's log.")
+
+    # Docker Hub's pull-through mirrors: registry-mirrors
+
+    def _registry_mirrors(self, present: bool) -> None:
+        """The mirrors in registry-mirrors (a reload), each trusted as the registry is: the CA, or insecure-registries."""
+        mirrors = self.params["mirrors"]
+        addresses = [mirror_address(url) for url in mirrors]
+        settings = {"registry-mirrors": mirrors}
+        if self.params["mode"] == "ca":
+            self._ca_files(present, addresses)
+        else:
+            settings["insecure-registries"] = addresses
+        outcome, info = self._daemon_json(settings)
+        self.result["mirrors_action"] = outcome["daemon_action"]
+        if info is None:
+            return
+        listed = (info.get("RegistryConfig") or {}).get("Mirrors") or []
+        wrong = [url for url in mirrors if (url.rstrip("/") + "/" in listed) != present]
+        if wrong:
+            raise TrustError(f"after {outcome['daemon_action']}, the daemon's registry mirrors are "
+                             f"{', '.join(listed) or 'none'}, but {', '.join(wrong)} should {'' if present else 'not '}"
+                             "be among them. A directive in daemon.json that the daemon also gets as a flag makes it "
+                             "ignore a reload: see the daemon's log.")
 
     # Probe
 
@@ -375,6 +408,15 @@ class HostTrust:
         usable = (OK,) + (CERTIFICATE_VERDICTS if self.params["mode"] == "insecure" else ())
         return [probe["registry"] for probe in probes if probe["status"] in usable
                 or (self.module.check_mode and probe["status"] != UNRESOLVED)]
+
+
+def mirror_address(url: str) -> str:
+    """The host[:port] of a mirror's https URL, as the daemon names its directory in certs.d."""
+    match = MIRROR_URL.match(url)
+    if not match:
+        raise TrustError(f"mirrors: {url!r} is not the https URL of a registry (https://<host>[:<port>], no path): "
+                         "Docker talks to a mirror over TLS it verifies. Nothing was changed.")
+    return match["host"] + (match["port"] or "")
 
 
 def _pem(text: str) -> bytes:

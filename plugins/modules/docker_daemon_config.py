@@ -14,13 +14,21 @@ description:
     C(registry-mirrors) are sets, whose entries are added, or with O(state=absent) removed.
   - Refuses, changing nothing, a file that is not valid JSON (naming the line and column of the error), and a
     configuration the daemon would refuse to start with. Engines 23.0 and later check it themselves with
-    C(dockerd --validate); on older engines the module checks the JSON and that no key is also given to the
-    running daemon as a command-line flag (from its command line and its systemd unit).
+    C(dockerd --validate). For 20.10, the module knows every key the engine accepts and refuses the others, naming
+    them and the release. On every engine it refuses a key that the running daemon also gets as a command-line flag
+    (from its command line and its systemd unit).
   - Writes atomically, root-owned, mode 0644, with a backup of the previous file.
-  - Applies a change with the lightest action that takes it in. A reload (SIGHUP) when every changed key is one the
-    daemon reloads (C(insecure-registries), C(registry-mirrors), C(debug), C(labels), C(live-restore),
-    C(max-concurrent-downloads), C(max-concurrent-uploads), ...), which keeps the daemon's process and every
-    running container; a restart otherwise, after which it waits until the daemon answers again.
+  - Applies a change with the lightest action that takes it in on the engine's release. A reload (SIGHUP) when every
+    changed key is one the daemon reloads (C(insecure-registries), C(registry-mirrors), C(debug), C(labels),
+    C(live-restore), C(max-concurrent-downloads), C(max-concurrent-uploads), C(default-runtime), C(runtimes),
+    C(shutdown-timeout), C(features), ...), which keeps the daemon's process and every running container; a restart
+    otherwise, after which it waits until the daemon answers again.
+  - When the daemon refuses the new file all the same (a reload it reports as failed, a restart that does not come
+    back), puts the previous file back, brings the daemon back on it (a reload, or a start with its previous command
+    line, init script or systemd unit), and fails naming the changed keys and the daemon's own message from its log.
+  - With O(keep_containers), a change that needs a restart keeps every running container. Live-restore is turned on by
+    a reload first (and stays on), then the daemon restarts, and the module fails unless every container that ran
+    before runs with the same process afterwards. It reports, for every change, whether the containers kept running.
 author:
   - dockyard maintainers (@dockyard)
 requirements:
@@ -47,7 +55,8 @@ options:
     description:
       - The keys to merge, with daemon.json's own names and types.
       - With O(state=present), a list adds its missing entries, any other value replaces the key's value.
-      - With O(state=absent), a list removes its entries (and the key once the list is empty); V(null) removes the
+      - With O(state=absent), a list removes its entries, and leaves an empty list where none is left (a reload
+        resets only the keys the file sets, so a key taken out would keep its entries in the daemon); V(null) removes the
         key whatever its value; any other value removes the key only where the file has that same value.
     type: dict
     required: true
@@ -98,9 +107,20 @@ options:
     description: Seconds to wait for the daemon to stop, to start, and to confirm a reload.
     type: int
     default: 60
+  keep_containers:
+    description:
+      - Keep every running container through a restart. Where containers run and live-restore is not in force, the
+        module first merges C(live-restore=true) into the file and reloads, then writes the new file, with
+        C(live-restore) on, and restarts.
+      - Refused on a swarm node (live-restore does not work in swarm mode), and with O(settings) that turn
+        C(live-restore) off.
+    type: bool
+    default: false
 notes:
   - The file is written with two-space indentation; its keys keep their order.
-  - A restart stops every running container unless C(live-restore) is on.
+  - A restart stops every running container unless C(live-restore) is on (see O(keep_containers)).
+  - The default bridge network keeps its settings (C(icc), C(bip), C(mtu), ...) while containers run through a
+    restart; the module reports them in RV(deferred_keys) and warns.
 seealso:
   - name: dockerd reference, daemon configuration file and reload behaviour
     description: Which daemon.json keys a reload applies.
@@ -120,6 +140,13 @@ EXAMPLES = r"""
       insecure-registries:
         - registry.example.com:5000
     state: absent
+
+- name: Restrict the default bridge and new privileges, restarting without stopping a container
+  dockyard.registry.docker_daemon_config:
+    settings:
+      icc: false
+      no-new-privileges: true
+    keep_containers: true
 
 - name: Change the storage driver, which needs a restart, later by hand
   dockyard.registry.docker_daemon_config:
@@ -151,6 +178,38 @@ pid_after:
   returned: always
   type: int
   sample: 2612
+engine_version:
+  description: The engine's release, from the running daemon or else the C(dockerd) binary.
+  returned: when the file changed
+  type: str
+  sample: 20.10.24
+live_restore_first:
+  description: Whether live-restore was (or, in check mode, would be) turned on by a reload before the restart.
+  returned: when the file changed
+  type: bool
+containers_kept:
+  description: Whether every container that ran before the reload or restart runs with the same process after it.
+  returned: when the daemon was reloaded or restarted
+  type: bool
+containers:
+  description: The containers that ran before the reload or restart, and those of them that did not keep running.
+  returned: when the daemon was reloaded or restarted
+  type: dict
+  contains:
+    running_before:
+      description: Names of the containers that ran before.
+      type: list
+      elements: str
+    lost:
+      description: Names of those that no longer run, or run with another process.
+      type: list
+      elements: str
+deferred_keys:
+  description: Settings of the default bridge network that wait until the daemon starts with no container running.
+  returned: when a restart kept containers running and changed such a setting
+  type: list
+  elements: str
+  sample: [icc]
 validated_with:
   description: How the new configuration was checked before it was installed.
   returned: when the file changed
@@ -198,6 +257,7 @@ def main() -> None:
         service={"type": "str", "default": "docker"},
         dockerd_log={"type": "path", "default": "/var/log/dockerd.log"},
         timeout={"type": "int", "default": 60},
+        keep_containers={"type": "bool", "default": False},
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
@@ -206,7 +266,7 @@ def main() -> None:
                                docker_host=params["docker_host"], dockerd_log=params["dockerd_log"],
                                timeout=params["timeout"])
         result = DaemonConfig(module, params["path"], params["settings"], params["state"], params["apply"],
-                              params["backup"], daemon).run()
+                              params["backup"], daemon, params["keep_containers"]).run()
     except (DaemonError, DaemonJsonError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

@@ -87,6 +87,14 @@ options:
   ca_passphrase:
     description: The passphrase of the CA's private keys on the controller.
     type: str
+  keep_copy:
+    description:
+      - Keep a copy of the certificate beside the CA, C(<ca_dir>/servers/<inventory_hostname>.crt), which the
+        P(dockyard.registry.registry_addresses#lookup) lookup reads. Read by the action plugin.
+      - V(false) for a second certificate of a host with the same names (the registry_server role's pull-through
+        mirror), which must not take the place of the registry's.
+    type: bool
+    default: true
   rollover:
     description: The step of a CA rollover this run makes (V(switch) issues from the next CA); empty otherwise.
     type: str
@@ -282,6 +290,7 @@ def main() -> None:
             "byo_certificate": {"type": "path"},
             "byo_key": {"type": "path"},
             "byo_ca": {"type": "path"},
+            "keep_copy": {"type": "bool", "default": True},
             # Set by the action plugin.
             "ca_bundle": {"type": "str", "default": ""},
             "ca_ski": {"type": "str", "default": ""},

@@ -34,6 +34,9 @@ description:
   - The Podman family (Podman, Buildah, Skopeo, CRI-O) gets C(/etc/containers/certs.d/<address>/ca.crt), or an
     insecure C(registries.conf.d) drop-in, and the login in C(/root/.config/containers/auth.json) (0600).
     A C(registries.conf) that does not parse stops the task, naming the file and the line.
+  - With O(mirrors), lists pull-through mirrors of Docker Hub in C(registry-mirrors) of C(daemon.json) (merged,
+    applied by a reload), each trusted as the registry is (its CA in C(<certs_dir>/<host:port>/), or, with
+    O(mode=insecure), its address in C(insecure-registries)), and checks with C(docker info) that the daemon lists them.
   - O(state=absent) takes all of it away again; client certificates an operator put into certs.d stay.
 author:
   - dockyard maintainers (@dockyard)
@@ -132,6 +135,14 @@ options:
         login. Whoever presents a certificate there receives it.
     type: bool
     default: false
+  mirrors:
+    description:
+      - Pull-through mirrors of Docker Hub for C(registry-mirrors), each the https URL of a registry
+        (V(https://<host>[:<port>]), no path). Any other URL fails the task before anything changes.
+      - Docker asks them in their order for images of C(docker.io), and Docker Hub itself where none has the image.
+    type: list
+    elements: str
+    default: []
   timeout:
     description: Seconds each step of a probe, and a daemon reload, may take.
     type: int
@@ -151,6 +162,13 @@ EXAMPLES = r"""
     login:
       username: ci
       password: "{{ vault_registry_ci_password }}"
+
+- name: Trust the registry, and pull Docker Hub's images through the pull-through mirror beside it
+  dockyard.registry.registry_trust:
+    addresses: "{{ query('dockyard.registry.registry_addresses', *groups['registry']) }}"
+    ca: "{{ lookup('ansible.builtin.file', registry_pki_dir ~ '/ca.crt') }}"
+    mirrors:
+      - https://registry.example.com:5001
 
 - name: Stop trusting it
   dockyard.registry.registry_trust:
@@ -194,6 +212,10 @@ runtimes:
       found: dockerd is installed
       files: []
       trust: [{address: "192.0.2.10:5000", reads: ["/etc/docker/certs.d/192.0.2.10:5000/ca.crt"], verifies: true}]
+mirrors_action:
+  description: What the change of C(registry-mirrors) did to the daemon, V(none), V(reload) or V(restart).
+  returned: with O(mirrors)
+  type: str
 logins:
   description: Per address, V(logged in), V(logged out) or why not (the Docker login; the Podman one goes to auth.json).
   returned: with O(login) on a host with Docker
@@ -237,7 +259,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon i
 from ansible_collections.dockyard.registry.plugins.module_utils._probe import AddressError
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe import CRYPTOGRAPHY_IMPORT_ERROR
-from ansible_collections.dockyard.registry.plugins.module_utils._trust import HostTrust, TrustError
+from ansible_collections.dockyard.registry.plugins.module_utils._trust import HostTrust, TrustError, mirror_address
 
 
 def main() -> None:
@@ -259,6 +281,7 @@ def main() -> None:
             "docker_config": {"type": "path", "default": "/root/.docker/config.json"},
             "probe": {"type": "bool", "default": True},
             "insecure_send_credentials": {"type": "bool", "default": False},
+            "mirrors": {"type": "list", "elements": "str", "default": []},
             "timeout": {"type": "int", "default": 10},
         },
         supports_check_mode=True,
@@ -267,6 +290,11 @@ def main() -> None:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=CRYPTOGRAPHY_IMPORT_ERROR)
     if module.params["mode"] == "ca" and module.params["state"] == "present" and not (module.params["ca"] or "").strip():
         module.fail_json(msg="ca is empty: with mode=ca and state=present, give the CA certificate (PEM) to trust")
+    try:
+        for url in module.params["mirrors"]:
+            mirror_address(url)
+    except TrustError as exc:
+        module.fail_json(msg=str(exc))
     trust = HostTrust(module)
     try:
         result = trust.run()

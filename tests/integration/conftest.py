@@ -12,6 +12,7 @@ import uuid
 
 import docker
 import pytest
+from daemon_hosts import DockerHost
 from scratch_registry import REGISTRY_IMAGE, registry_image_present
 
 from support import PlaybookRun, Registry, default_ipv4, run_playbook, scratch_context
@@ -69,3 +70,24 @@ def image(daemon):
     yield built
     with contextlib.suppress(docker.errors.ImageNotFound):  # some tests remove it to play a host without it
         daemon.images.remove(built.id, force=True)
+
+
+@pytest.fixture
+def docker_host():
+    """Starts Docker hosts of the test's own (``docker_host(flags)``, the flags of their dockerd); removed afterwards."""
+    hosts = []
+
+    def start(flags=(), **options):
+        host = DockerHost(list(flags), **options)
+        hosts.append(host)
+        return host
+
+    yield start
+    for host in hosts:
+        host.remove()
+
+
+@pytest.fixture(scope="module")
+def keeper_image(scratch_registry_image) -> str:
+    """An image that runs for good (the registry's), to start a container inside a Docker host."""
+    return scratch_registry_image

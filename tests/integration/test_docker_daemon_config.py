@@ -8,103 +8,8 @@ machine without systemd, so that a restart does not end the container.
 from __future__ import annotations
 
 import json
-import subprocess
-import time
-import uuid
 
-import pytest
-import yaml
-
-from support import ROOT, run_module
-
-HOST_SETTINGS = yaml.safe_load((ROOT / "molecule" / "resources" / "docker_host.yml").read_text())[
-    "dockyard_molecule_docker_host"]
-SEEDED = {"log-level": "warn", "runtimes": {"crun": {"path": "/usr/bin/crun"}}}
-DAEMON_JSON = "/etc/docker/daemon.json"
-
-
-def docker(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True, **kwargs)
-
-
-class DockerHost:
-    """A container with a dockerd of its own, started directly with ``flags``."""
-
-    def __init__(self, flags: list[str]) -> None:
-        self.name = f"dockyard-daemon-config-{uuid.uuid4().hex[:8]}"
-        options = [f"--cap-add={cap}" for cap in HOST_SETTINGS["capabilities"]]
-        options += [f"--security-opt={opt}" for opt in HOST_SETTINGS["security_opts"]]
-        options += [f"--cgroupns={HOST_SETTINGS['cgroupns_mode']}"]
-        options += [f"--volume={volume}" for volume in HOST_SETTINGS["volumes"]]
-        docker("run", "--detach", "--name", self.name, *options, HOST_SETTINGS["libraries_image"],
-               "/usr/bin/tini", "--", "sleep", "infinity")
-        self.exec("mkdir", "-p", "/etc/docker")
-        self.write(DAEMON_JSON, json.dumps(SEEDED, indent=2) + "\n")
-        command = "/usr/local/sbin/dockyard-dind " + " ".join(flags) + " >>/var/log/dockerd.log 2>&1"
-        docker("exec", "--detach", self.name, "sh", "-c", command)
-        self.wait_until_answering()
-
-    def exec(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return docker("exec", "-i", self.name, *args, check=check, input=stdin)
-
-    def write(self, path: str, content: str) -> None:
-        self.exec("sh", "-c", f"cat > {path}", stdin=content)
-
-    def read(self, path: str) -> str:
-        return self.exec("cat", path).stdout
-
-    def wait_until_answering(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.exec("docker", "info", check=False).returncode != 0:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"dockerd in {self.name} did not answer: {self.read('/var/log/dockerd.log')}")
-            time.sleep(0.5)
-
-    def dockerd_pid(self) -> int:
-        return int(self.exec("pidof", "dockerd").stdout.split()[0])
-
-    def info(self) -> dict:
-        return json.loads(self.exec("docker", "info", "--format", "{{json .}}").stdout)
-
-    def insecure_registries(self) -> list[str]:
-        configs = self.info()["RegistryConfig"]["IndexConfigs"]
-        return sorted(name for name, config in configs.items() if not config["Secure"])
-
-    def configure(self, *extra: str, **args) -> dict:
-        return run_module("dockyard.registry.docker_daemon_config", args, "-c", "community.docker.docker",
-                          "-e", "ansible_python_interpreter=/usr/bin/python3", *extra,
-                          host=self.name, inventory=f"{self.name},")
-
-    def remove(self) -> None:
-        docker("rm", "--force", "--volumes", self.name, check=False)
-
-
-@pytest.fixture
-def docker_host():
-    hosts = []
-
-    def start(flags=()):
-        host = DockerHost(list(flags))
-        hosts.append(host)
-        return host
-
-    yield start
-    for host in hosts:
-        host.remove()
-
-
-@pytest.fixture(scope="module")
-def keeper_image(registry) -> str:
-    """An image that runs for good (the registry's own), to start a container inside a Docker host."""
-    return docker("inspect", "--format", "{{.Config.Image}}", "dockyard-registry").stdout.strip()
-
-
-def start_keeper(host: DockerHost, image: str) -> str:
-    saved = subprocess.run(["docker", "save", image], check=True, capture_output=True)
-    subprocess.run(["docker", "exec", "-i", host.name, "docker", "load"], input=saved.stdout, check=True,
-                   capture_output=True)
-    host.exec("docker", "run", "--detach", "--name", "keeper", image)
-    return host.exec("docker", "inspect", "--format", "{{.State.StartedAt}}", "keeper").stdout.strip()
+from daemon_hosts import DAEMON_JSON, SEEDED, process, start_keeper
 
 
 def test_insecure_registry_is_reloaded_keeping_pid_containers_and_other_keys(docker_host, keeper_image):
@@ -117,6 +22,7 @@ def test_insecure_registry_is_reloaded_keeping_pid_containers_and_other_keys(doc
     assert not result.get("failed"), result
     assert (result["changed"], result["daemon_action"]) == (True, "reload")
     assert result["pid_before"] == result["pid_after"] == pid == host.dockerd_pid()
+    assert (result["containers_kept"], result["containers"]["running_before"]) == (True, ["keeper"])
     assert host.insecure_registries() == ["registry.example.test:5000"]
     assert json.loads(host.read(DAEMON_JSON)) == {**SEEDED, "insecure-registries": ["registry.example.test:5000"]}
     keeper = host.exec("docker", "inspect", "--format", "{{.State.Running}} {{.State.StartedAt}}", "keeper").stdout
@@ -208,3 +114,135 @@ def test_missing_file_is_created(docker_host):
     assert (result["changed"], result["daemon_action"]) == (True, "reload"), result
     assert json.loads(host.read(DAEMON_JSON)) == {"insecure-registries": ["g.example.test:5000"]}
     assert "backup_file" not in result
+
+
+# The daemon refuses the new file: the previous one is put back, and the daemon runs on it.
+
+
+def test_restart_that_does_not_come_back_restores_the_file_and_the_daemon(docker_host):
+    host = docker_host()
+    before = host.read(DAEMON_JSON)
+    driver = host.info()["Driver"]
+
+    result = host.configure(settings={"storage-driver": "no-such-driver"})
+
+    assert result.get("failed"), result
+    assert result["msg"].startswith(f"the daemon did not take the new {DAEMON_JSON} (changing storage-driver): "
+                                    "the daemon did not start: "), result["msg"]
+    assert "failed to start daemon: error initializing graphdriver: driver not supported. " in result["msg"]
+    assert f"The previous {DAEMON_JSON} is back in place, and the daemon runs on it (pid " in result["msg"]
+    assert host.read(DAEMON_JSON) == before
+    assert host.info()["Driver"] == driver
+
+
+def test_reload_the_daemon_refuses_restores_the_file_and_reloads_it(docker_host):
+    host = docker_host()
+    before = host.read(DAEMON_JSON)
+    pid = host.dockerd_pid()
+    since = host.now()
+
+    result = host.configure(settings={"default-runtime": "no-such-runtime"})
+
+    assert result.get("failed"), result
+    assert (f"(changing default-runtime): the daemon (pid {pid}) refused to reload: file configuration validation "
+            "failed: specified default runtime 'no-such-runtime' does not exist.") in result["msg"], result["msg"]
+    assert host.read(DAEMON_JSON) == before
+    assert host.dockerd_pid() == pid
+    assert host.info()["DefaultRuntime"] == "runc"
+    # The daemon took the previous file in again, after it refused the new one.
+    assert len(host.reloads(since)) == 1
+
+
+def test_key_the_release_does_not_know_is_refused_before_anything_changes(docker_host):
+    host = docker_host()
+    before = host.read(DAEMON_JSON)
+    pid = host.dockerd_pid()
+
+    result = host.configure(settings={"no-new-privilege": True, "icc": False})
+
+    assert result.get("failed"), result
+    assert result["msg"] == ("Docker 20.10.24 does not know the daemon.json key no-new-privilege: it would refuse to "
+                             "start with it. Leave no-new-privilege out of the settings for this host, or upgrade its "
+                             "engine. Nothing was changed.")
+    assert host.read(DAEMON_JSON) == before
+    assert host.dockerd_pid() == pid
+
+
+# keep_containers: a restart without stopping a container.
+
+
+def test_keep_containers_turns_live_restore_on_first_and_restarts_under_the_containers(docker_host, keeper_image):
+    host = docker_host()
+    start_keeper(host, keeper_image)
+    keeper = process(host, "keeper")
+    pid = host.dockerd_pid()
+    settings = {"icc": False, "no-new-privileges": True}
+
+    predicted = host.configure("--check", settings=settings, keep_containers=True)
+    assert (predicted["daemon_action"], predicted["live_restore_first"]) == ("restart", True), predicted
+    assert host.dockerd_pid() == pid
+
+    result = host.configure(settings=settings, keep_containers=True)
+
+    assert not result.get("failed"), result
+    assert (result["daemon_action"], result["live_restore_first"], result["containers_kept"]) == ("restart", True, True)
+    assert result["changed_keys"] == ["icc", "live-restore", "no-new-privileges"]
+    assert result["pid_after"] != pid == result["pid_before"]
+    # The daemon that stopped had live-restore off until the module's reload: without that reload, it would have
+    # stopped the keeper on its way down.
+    assert process(host, "keeper") == keeper
+    assert json.loads(host.read(DAEMON_JSON)) == {**SEEDED, **settings, "live-restore": True}
+    assert host.info()["LiveRestoreEnabled"] is True
+    # icc belongs to the default bridge, which keeps its settings while containers run through the restart.
+    assert result["deferred_keys"] == ["icc"]
+    assert "icc: the default bridge network keeps its settings" in " ".join(result["warnings"])
+    bridge = json.loads(host.exec("docker", "network", "inspect", "bridge", "--format", "{{json .Options}}").stdout)
+    assert bridge["com.docker.network.bridge.enable_icc"] == "true"
+
+    again = host.configure(settings=settings, keep_containers=True)
+    assert (again["changed"], again["daemon_action"]) == (False, "none"), again
+
+
+def test_keep_containers_keeps_them_through_a_refused_restart_too(docker_host, keeper_image):
+    host = docker_host()
+    start_keeper(host, keeper_image)
+    keeper = process(host, "keeper")
+
+    result = host.configure(settings={"storage-driver": "no-such-driver"}, keep_containers=True)
+
+    assert result.get("failed"), result
+    assert "failed to start daemon: error initializing graphdriver: driver not supported" in result["msg"]
+    assert result["msg"].endswith(", with live-restore on, which keeps the containers through the daemon's restarts.")
+    # The previous file, with the live-restore that the daemon took in before the restart, so that it kept them.
+    assert json.loads(host.read(DAEMON_JSON)) == {**SEEDED, "live-restore": True}
+    assert process(host, "keeper") == keeper
+
+
+def test_restart_that_leaves_the_daemon_without_its_bridge_is_rolled_back(docker_host, keeper_image):
+    # These hosts' /proc/sys is read-only: dockerd cannot set route_localnet, which userland-proxy=false needs, and
+    # comes back without the default bridge that the running keeper holds it to.
+    host = docker_host()
+    start_keeper(host, keeper_image)
+    keeper = process(host, "keeper")
+
+    result = host.configure(settings={"userland-proxy": False}, keep_containers=True)
+
+    assert result.get("failed"), result
+    assert "without its default bridge network, where no container can start: could not create bridge network for id" \
+        in result["msg"], result["msg"]
+    assert "route_localnet: read-only file system" in result["msg"]
+    assert json.loads(host.read(DAEMON_JSON)) == {**SEEDED, "live-restore": True}
+    assert process(host, "keeper") == keeper
+    host.exec("docker", "run", "--detach", "--name", "after", keeper_image)
+    assert process(host, "after")[0] == "true"
+
+
+def test_keep_containers_refuses_settings_that_turn_live_restore_off(docker_host):
+    host = docker_host()
+    before = host.read(DAEMON_JSON)
+
+    result = host.configure(settings={"live-restore": False, "icc": False}, keep_containers=True)
+
+    assert result.get("failed"), result
+    assert result["msg"].startswith("keep_containers needs live-restore, which the settings turn off")
+    assert host.read(DAEMON_JSON) == before

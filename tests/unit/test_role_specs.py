@@ -75,3 +75,10 @@ def test_readme_variable_table_is_current():
     spec.loader.exec_module(module)
     readme = (ROOT / "README.md").read_text()
     assert readme == module.render(readme), "README.md's variable table is stale: run .venv/bin/python scripts/variables_table.py"
+
+
+def test_trust_finds_the_mirror_on_the_port_registry_server_publishes_it_by_default():
+    # registry_trust reads registry_server_mirror_port from the inventory, and falls back on registry_server's default.
+    port = load("registry_server", "defaults", "main.yml")["registry_server_mirror_port"]
+    assert f"hostvars[host]['registry_server_mirror_port'] | default({port})" in \
+        (ROOT / "roles" / "registry_trust" / "vars" / "main.yml").read_text()

@@ -8,7 +8,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._daemon_json imp
     parse,
     render,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import lightest_action
+from ansible_collections.dockyard.registry.plugins.module_utils._daemon_keys import lightest_action
 
 SEEDED = {"log-level": "warn", "runtimes": {"crun": {"path": "/usr/bin/crun"}},
           "insecure-registries": ["old.example:5000"]}
@@ -44,11 +44,14 @@ def test_merge_replaces_scalar_and_object_values():
     assert merged["runtimes"] == {"runc": {"path": "runc"}}
 
 
-def test_merge_absent_removes_entries_and_drops_an_emptied_key():
+def test_merge_absent_removes_entries_and_leaves_an_empty_list_that_a_reload_applies():
     current = {"insecure-registries": ["a:5000", "b:5000"], "debug": True}
     assert merge(current, {"insecure-registries": ["a:5000"]}, "absent") == {
         "insecure-registries": ["b:5000"], "debug": True}
-    assert merge(current, {"insecure-registries": ["a:5000", "b:5000"]}, "absent") == {"debug": True}
+    emptied = merge(current, {"insecure-registries": ["a:5000", "b:5000"]}, "absent")
+    assert emptied == {"insecure-registries": [], "debug": True}
+    assert merge(emptied, {"insecure-registries": ["a:5000"]}, "absent") == emptied
+    assert merge({"debug": True}, {"registry-mirrors": ["https://m.example"]}, "absent") == {"debug": True}
 
 
 def test_merge_absent_removes_a_scalar_only_when_it_matches_or_is_null():

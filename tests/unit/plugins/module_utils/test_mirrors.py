@@ -1,0 +1,24 @@
+"""Which mirror URLs registry_trust takes, and where each one's CA goes in certs.d."""
+
+import pytest
+
+from ansible_collections.dockyard.registry.plugins.module_utils._trust import TrustError, mirror_address
+
+
+@pytest.mark.parametrize(("url", "address"), [
+    ("https://192.0.2.10:5001", "192.0.2.10:5001"),
+    ("https://mirror.example.com:5001/", "mirror.example.com:5001"),
+    ("https://mirror.example.com", "mirror.example.com"),  # the daemon's certs.d directory has no port then
+    ("https://[2001:db8::10]:5001", "[2001:db8::10]:5001"),
+])
+def test_mirror_address_is_the_certs_d_directory(url, address):
+    assert mirror_address(url) == address
+
+
+@pytest.mark.parametrize("url", [
+    "http://mirror.example.com:5001", "https://mirror.example.com:5001/v2/", "mirror.example.com:5001",
+    "https://user:secret@mirror.example.com", "https://mirror.example.com:5001?x=1", "",
+])
+def test_mirror_address_refuses_what_is_not_an_https_registry_url(url):
+    with pytest.raises(TrustError, match="is not the https URL of a registry"):
+        mirror_address(url)
