@@ -14,12 +14,18 @@ import re
 import subprocess
 import sys
 import tarfile
+import time
+import uuid
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LOCAL_INVENTORY = ROOT / "inventories" / "local" / "hosts.yml"
 CERTS_D = Path("/etc/docker/certs.d")
+HOST_SETTINGS = yaml.safe_load((ROOT / "molecule" / "resources" / "docker_host.yml").read_text())[
+    "dockyard_molecule_docker_host"]
 
 RECAP_LINE = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
@@ -71,12 +77,19 @@ def run_playbook(playbook: str, *extra: str, inventory: Path | str = LOCAL_INVEN
 
 
 def run_module(module: str, args: dict, *extra: str, host: str = "dockyard-local",
-               inventory: Path | str = LOCAL_INVENTORY) -> dict:
-    """Run one module ad hoc on ``host`` and return its result (``failed``/``msg`` included)."""
+               inventory: Path | str = LOCAL_INVENTORY, timeout: float | None = None) -> dict:
+    """Run one module ad hoc on ``host`` and return its result (``failed``/``msg`` included).
+
+    A run that takes longer than ``timeout`` seconds fails the test: the module hung.
+    """
     command = [str(BIN / "ansible"), host, "-i", str(inventory), "-m", module, "-a", json.dumps(args), *extra]
     run_env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
                "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
-    proc = subprocess.run(command, check=False, cwd=ROOT, env=run_env, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(command, check=False, cwd=ROOT, env=run_env, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{module} was still running after {timeout} seconds: it hung") from None
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -162,3 +175,81 @@ class IsolatedSite:
                 for child in entry.iterdir():
                     child.unlink()
                 entry.rmdir()
+
+
+def docker(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True, **kwargs)
+
+
+class DockerHost:
+    """A container with a dockerd of its own, started directly with ``flags`` and ``daemon_json``.
+
+    The host container is run the way the molecule scenarios run theirs (molecule/resources/docker_host.yml),
+    from the image with the Python libraries the collection's modules import, except that its main process is
+    not dockerd: the daemon is started beside it, directly, as on a machine without systemd, so that stopping or
+    restarting the daemon does not end the container. ``prefix`` starts the container's name.
+    """
+
+    def __init__(self, flags: list[str], prefix: str, daemon_json: dict | None = None) -> None:
+        self.name = f"{prefix}{uuid.uuid4().hex[:8]}"
+        self.flags = list(flags)
+        options = [f"--cap-add={cap}" for cap in HOST_SETTINGS["capabilities"]]
+        options += [f"--security-opt={opt}" for opt in HOST_SETTINGS["security_opts"]]
+        options += [f"--cgroupns={HOST_SETTINGS['cgroupns_mode']}"]
+        options += [f"--volume={volume}" for volume in HOST_SETTINGS["volumes"]]
+        docker("run", "--detach", "--name", self.name, *options, HOST_SETTINGS["libraries_image"],
+               "/usr/bin/tini", "--", "sleep", "infinity")
+        self.exec("mkdir", "-p", "/etc/docker")
+        if daemon_json is not None:
+            self.write("/etc/docker/daemon.json", json.dumps(daemon_json, indent=2) + "\n")
+        self.start_dockerd()
+
+    def start_dockerd(self) -> None:
+        command = "/usr/local/sbin/dockyard-dind " + " ".join(self.flags) + " >>/var/log/dockerd.log 2>&1"
+        docker("exec", "--detach", self.name, "sh", "-c", command)
+        self.wait_until_answering()
+
+    def restart_dockerd(self, timeout: float = 60) -> None:
+        """Stop the daemon as a service manager would (SIGTERM, then wait for it to exit), and start it again."""
+        pid = self.dockerd_pid()
+        self.exec("kill", "-TERM", str(pid))
+        deadline = time.monotonic() + timeout
+        while self.exec("kill", "-0", str(pid), check=False).returncode == 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"dockerd in {self.name} did not stop: {self.read('/var/log/dockerd.log')}")
+            time.sleep(0.2)
+        self.start_dockerd()
+
+    def exec(self, *args: str, check: bool = True, stdin: str | bytes | None = None) -> subprocess.CompletedProcess:
+        if isinstance(stdin, bytes):
+            return subprocess.run(["docker", "exec", "-i", self.name, *args], check=check, capture_output=True,
+                                  input=stdin)
+        return docker("exec", "-i", self.name, *args, check=check, input=stdin)
+
+    def write(self, path: str, content: str | bytes) -> None:
+        self.exec("sh", "-c", f"cat > {path}", stdin=content)
+
+    def read(self, path: str) -> str:
+        return self.exec("cat", path).stdout
+
+    def wait_until_answering(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.exec("docker", "info", check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"dockerd in {self.name} did not answer: {self.read('/var/log/dockerd.log')}")
+            time.sleep(0.5)
+
+    def dockerd_pid(self) -> int:
+        return int(self.exec("pidof", "dockerd").stdout.split()[0])
+
+    def info(self) -> dict:
+        return json.loads(self.exec("docker", "info", "--format", "{{json .}}").stdout)
+
+    def run_module(self, module: str, args: dict, *extra: str, timeout: float | None = None) -> dict:
+        """``module`` run on this host (the docker connection, the host's Python)."""
+        return run_module(module, args, "-c", "community.docker.docker", "-e",
+                          "ansible_python_interpreter=/usr/bin/python3", *extra, host=self.name,
+                          inventory=f"{self.name},", timeout=timeout)
+
+    def remove(self) -> None:
+        docker("rm", "--force", "--volumes", self.name, check=False)

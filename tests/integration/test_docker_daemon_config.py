@@ -9,74 +9,27 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-import uuid
 
 import pytest
-import yaml
 
-from support import ROOT, run_module
+from support import DockerHost, docker
 
-HOST_SETTINGS = yaml.safe_load((ROOT / "molecule" / "resources" / "docker_host.yml").read_text())[
-    "dockyard_molecule_docker_host"]
 SEEDED = {"log-level": "warn", "runtimes": {"crun": {"path": "/usr/bin/crun"}}}
 DAEMON_JSON = "/etc/docker/daemon.json"
 
 
-def docker(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(["docker", *args], check=check, capture_output=True, text=True, **kwargs)
-
-
-class DockerHost:
-    """A container with a dockerd of its own, started directly with ``flags``."""
+class DaemonConfigHost(DockerHost):
+    """A Docker host whose daemon.json starts as ``SEEDED``."""
 
     def __init__(self, flags: list[str]) -> None:
-        self.name = f"dockyard-daemon-config-{uuid.uuid4().hex[:8]}"
-        options = [f"--cap-add={cap}" for cap in HOST_SETTINGS["capabilities"]]
-        options += [f"--security-opt={opt}" for opt in HOST_SETTINGS["security_opts"]]
-        options += [f"--cgroupns={HOST_SETTINGS['cgroupns_mode']}"]
-        options += [f"--volume={volume}" for volume in HOST_SETTINGS["volumes"]]
-        docker("run", "--detach", "--name", self.name, *options, HOST_SETTINGS["libraries_image"],
-               "/usr/bin/tini", "--", "sleep", "infinity")
-        self.exec("mkdir", "-p", "/etc/docker")
-        self.write(DAEMON_JSON, json.dumps(SEEDED, indent=2) + "\n")
-        command = "/usr/local/sbin/dockyard-dind " + " ".join(flags) + " >>/var/log/dockerd.log 2>&1"
-        docker("exec", "--detach", self.name, "sh", "-c", command)
-        self.wait_until_answering()
-
-    def exec(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-        return docker("exec", "-i", self.name, *args, check=check, input=stdin)
-
-    def write(self, path: str, content: str) -> None:
-        self.exec("sh", "-c", f"cat > {path}", stdin=content)
-
-    def read(self, path: str) -> str:
-        return self.exec("cat", path).stdout
-
-    def wait_until_answering(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while self.exec("docker", "info", check=False).returncode != 0:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"dockerd in {self.name} did not answer: {self.read('/var/log/dockerd.log')}")
-            time.sleep(0.5)
-
-    def dockerd_pid(self) -> int:
-        return int(self.exec("pidof", "dockerd").stdout.split()[0])
-
-    def info(self) -> dict:
-        return json.loads(self.exec("docker", "info", "--format", "{{json .}}").stdout)
+        super().__init__(flags, "dockyard-daemon-config-", SEEDED)
 
     def insecure_registries(self) -> list[str]:
         configs = self.info()["RegistryConfig"]["IndexConfigs"]
         return sorted(name for name, config in configs.items() if not config["Secure"])
 
     def configure(self, *extra: str, **args) -> dict:
-        return run_module("dockyard.registry.docker_daemon_config", args, "-c", "community.docker.docker",
-                          "-e", "ansible_python_interpreter=/usr/bin/python3", *extra,
-                          host=self.name, inventory=f"{self.name},")
-
-    def remove(self) -> None:
-        docker("rm", "--force", "--volumes", self.name, check=False)
+        return self.run_module("dockyard.registry.docker_daemon_config", args, *extra)
 
 
 @pytest.fixture
@@ -84,7 +37,7 @@ def docker_host():
     hosts = []
 
     def start(flags=()):
-        host = DockerHost(list(flags))
+        host = DaemonConfigHost(list(flags))
         hosts.append(host)
         return host
 
@@ -99,7 +52,7 @@ def keeper_image(registry) -> str:
     return docker("inspect", "--format", "{{.Config.Image}}", "dockyard-registry").stdout.strip()
 
 
-def start_keeper(host: DockerHost, image: str) -> str:
+def start_keeper(host: DaemonConfigHost, image: str) -> str:
     saved = subprocess.run(["docker", "save", image], check=True, capture_output=True)
     subprocess.run(["docker", "exec", "-i", host.name, "docker", "load"], input=saved.stdout, check=True,
                    capture_output=True)
