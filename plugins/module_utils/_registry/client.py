@@ -34,7 +34,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.media import (
     DIGEST_HEADER,
     MANIFEST_ACCEPT,
-    MAX_ERROR_BYTES,
     MAX_MANIFEST_BYTES,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.transport import Deadline, Transport
@@ -117,7 +116,7 @@ class RegistryClient:
         path = f"/v2/{reference.repository}/manifests/{reference.manifest_reference}"
         response = self.request(method, path, {"Accept": MANIFEST_ACCEPT})
         if response.status >= 400:
-            body = response.read(MAX_ERROR_BYTES, "an error") if method != "HEAD" else b""
+            body = response.error_body() if method != "HEAD" else b""
             separator = "@" if reference.digest else ":"
             wanted = f"{reference.repository}{separator}{reference.manifest_reference}"
             if response.status == 401:
