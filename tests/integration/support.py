@@ -212,9 +212,9 @@ class DockerHost:
     def restart_dockerd(self, timeout: float = 60) -> None:
         """Stop the daemon as a service manager would (SIGTERM, then wait for it to exit), and start it again."""
         pid = self.dockerd_pid()
-        self.exec("kill", "-TERM", str(pid))
+        self.exec("sh", "-c", f"kill -TERM {pid}")
         deadline = time.monotonic() + timeout
-        while self.exec("kill", "-0", str(pid), check=False).returncode == 0:
+        while self.exec("sh", "-c", f"kill -0 {pid}", check=False).returncode == 0:
             if time.monotonic() > deadline:
                 raise AssertionError(f"dockerd in {self.name} did not stop: {self.read('/var/log/dockerd.log')}")
             time.sleep(0.2)

@@ -345,7 +345,7 @@ class Transport:
         return f"{self.scheme}://{self.registry}{path}"
 
     def request(self, method: str, path: str, headers: dict | None = None, deadline: Deadline | None = None,
-                follow_redirects: bool = True) -> Response:
+                follow_redirects: bool = True, body: bytes | None = None) -> Response:
         """``method`` on ``path`` of the registry, following redirects; the errors of the network, named."""
         url = self.url(path)
         deadline = deadline or Deadline(self.timeout, f"{method} {url}")
@@ -354,7 +354,7 @@ class Transport:
             send = dict(headers or {})
             if self.sends_credentials and split.scheme == "https" and split.netloc == self.registry:
                 send["Authorization"] = self._authorization
-            response = self._exchange(method, split, send, deadline, url)
+            response = self._exchange(method, split, send, deadline, url, body)
             location = response.header("Location")
             if not (follow_redirects and response.status in REDIRECTS and location):
                 return response
@@ -363,14 +363,14 @@ class Transport:
         raise RegistryConnectionError(f"registry {self.registry} redirected {method} {path} more than "
                                       f"{MAX_REDIRECTS} times")
 
-    def _exchange(self, method, split, headers, deadline, url) -> Response:
+    def _exchange(self, method, split, headers, deadline, url, body=None) -> Response:
         target = split.path + (f"?{split.query}" if split.query else "")
         for attempt in (1, 2):
             connection = self._connection(split.scheme, split.netloc)
             reused = connection.sock is not None
             connection.begin(deadline)
             try:
-                connection.request(method, target, headers=headers)
+                connection.request(method, target, body=body, headers=headers)
                 return Response(connection.getresponse(), connection, url,
                                 lambda exc: self._connection_error(exc, method, url, deadline))
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
