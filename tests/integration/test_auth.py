@@ -179,8 +179,8 @@ def test_no_password_appears_in_the_modules_own_output(registry, accounts, store
     assert leaks(stored, "ci", "Stored-Wr0ng-pass") == []
 
 
-def test_no_password_appears_in_a_tasks_output_at_the_highest_verbosity(registry, accounts, stored_wrong_login,
-                                                                         tmp_path):
+def test_no_password_appears_in_a_tasks_output_at_the_highest_verbosity(
+        registry, accounts, stored_wrong_login, tmp_path):
     name = f"{registry.address}/dockyard/smoke:1"
     playbook = tmp_path / "verify.yml"
     playbook.write_text(json.dumps([{

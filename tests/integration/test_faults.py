@@ -237,8 +237,8 @@ def small_storage(tmp_path):
         subprocess.run(["umount", "--lazy", str(storage)], check=False)
 
 
-def test_a_push_to_a_full_storage_fails_naming_it_and_completes_once_there_is_room(host, ca, machine_ip, tmp_path,
-                                                                                     small_storage):
+def test_a_push_to_a_full_storage_fails_naming_it_and_completes_once_there_is_room(
+        host, ca, machine_ip, tmp_path, small_storage):
     with registry_on(host, ca, machine_ip, tmp_path, small_storage) as registry:
         stored = assert_ok(push(host, registry, "small:1", "faults/stored"))
 

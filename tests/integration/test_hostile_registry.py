@@ -79,7 +79,7 @@ def digest(content: bytes) -> str:
 
 def endless(total: int = ENDLESS, piece: int = 1 << 20):
     chunk = b" " * piece
-    for _ in range(total // piece):
+    for _piece in range(total // piece):
         yield chunk
 
 

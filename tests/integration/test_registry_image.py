@@ -234,8 +234,8 @@ def test_verified_with_a_malformed_digest_fails_naming_the_option(repository):
 CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 
 
-def test_verified_trusts_the_certs_d_ca_whatever_ca_bundle_the_environment_names(repository, image, tmp_path,
-                                                                                  monkeypatch):
+def test_verified_trusts_the_certs_d_ca_whatever_ca_bundle_the_environment_names(
+        repository, image, tmp_path, monkeypatch):
     digest = assert_ok(push(f"{repository}:1.0", image))["digest"]
     unrelated = fresh_ca(tmp_path / "unrelated-ca.pem")
     for variable in CA_BUNDLE_VARIABLES:

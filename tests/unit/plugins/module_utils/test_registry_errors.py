@@ -16,10 +16,8 @@ def body(*errors: dict) -> bytes:
 @pytest.mark.parametrize(("answer", "quoted"), [
     (body({"code": "MANIFEST_UNKNOWN", "message": "manifest unknown", "detail": {"Tag": "1"}}),
      ": MANIFEST_UNKNOWN manifest unknown"),
-    (body({"code": "UNKNOWN", "message": "unknown error",
-           "detail": "write /var/lib/registry/docker/registry/v2/repositories/x/_uploads/u/data: no space left on device"}),
-     ": UNKNOWN unknown error (write /var/lib/registry/docker/registry/v2/repositories/x/_uploads/u/data: no space "
-     "left on device)"),
+    (body({"code": "UNKNOWN", "message": "unknown error", "detail": "write /var/lib/registry/data: no space left"}),
+     ": UNKNOWN unknown error (write /var/lib/registry/data: no space left)"),
     # The filesystem driver's PathError, wrapped in its driver error: the errno is ENOSPC.
     (body({"code": "UNKNOWN", "message": "unknown error",
            "detail": {"DriverName": "filesystem", "Enclosed": {"Op": "write", "Path": "/var/lib/registry/startedat",
