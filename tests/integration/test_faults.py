@@ -130,6 +130,12 @@ def during(task, moved, fault, timeout: float = 120) -> dict:
         return pending.result()
 
 
+def assert_daemon_could_not(result: dict, action: str) -> None:
+    """The move failed, saying which daemon could not do what, to which registry."""
+    assert result.get("failed"), result
+    assert result["msg"].startswith(f"the Docker daemon at {DOCKER_HOST} could not {action}: "), result["msg"]
+
+
 def slowed(registry) -> None:
     registry.container.update(**SLOW)
 
@@ -147,9 +153,7 @@ def test_a_push_survives_the_registry_being_killed_in_the_middle_of_a_layer(host
 
     result = during(lambda: push(host, registry, "big:1", "faults/big"), lambda: uploading(registry), registry.kill)
 
-    assert result.get("failed"), result
-    assert result["msg"].startswith(f"the Docker daemon at {DOCKER_HOST} could not push {registry.address}/faults/big:1 "
-                                    f"to registry {registry.address}: "), result["msg"]
+    assert_daemon_could_not(result, f"push {registry.address}/faults/big:1 to registry {registry.address}")
     registry.start_again()
     full_speed(registry)
     assert assert_ok(verify_blobs(host, registry, "faults/stored", stored["digest"]))["blobs"]["blobs"] == 2
@@ -173,9 +177,7 @@ def test_a_pull_survives_the_registry_being_killed_in_the_middle_of_a_layer(host
 
     result = during(lambda: move(host, name=reference, state="pulled"), lambda: downloading(host), registry.kill)
 
-    assert result.get("failed"), result
-    assert result["msg"].startswith(f"the Docker daemon at {DOCKER_HOST} could not pull {reference} from registry "
-                                    f"{registry.address}: "), result["msg"]
+    assert_daemon_could_not(result, f"pull {reference} from registry {registry.address}")
     registry.start_again()
     full_speed(registry)
     assert assert_ok(verify_blobs(host, registry, "faults/pulled", pushed["digest"]))["blobs"]["layers"] == 2
@@ -193,9 +195,7 @@ def test_a_push_survives_the_docker_daemon_restarting_in_the_middle_of_a_layer(h
     result = during(lambda: push(host, registry, "big:1", "faults/restarted"), lambda: uploading(registry),
                     host.restart_dockerd)
 
-    assert result.get("failed"), result
-    assert result["msg"].startswith(f"the Docker daemon at {DOCKER_HOST} could not push "
-                                    f"{registry.address}/faults/restarted:1 to registry {registry.address}: "), result
+    assert_daemon_could_not(result, f"push {registry.address}/faults/restarted:1 to registry {registry.address}")
     assert "the connection to the daemon broke off in the middle" in result["msg"]
     full_speed(registry)
     assert assert_ok(verify_blobs(host, registry, "faults/stored", stored["digest"]))["blobs"]["blobs"] == 2
@@ -212,9 +212,7 @@ def test_a_pull_survives_the_docker_daemon_restarting_in_the_middle_of_a_layer(h
     result = during(lambda: move(host, name=reference, state="pulled"), lambda: downloading(host),
                     host.restart_dockerd)
 
-    assert result.get("failed"), result
-    assert result["msg"].startswith(f"the Docker daemon at {DOCKER_HOST} could not pull {reference} from registry "
-                                    f"{registry.address}: "), result["msg"]
+    assert_daemon_could_not(result, f"pull {reference} from registry {registry.address}")
     assert "the connection to the daemon broke off in the middle" in result["msg"]
     full_speed(registry)
     again = assert_ok(move(host, name=reference, state="pulled"))
@@ -244,9 +242,7 @@ def test_a_push_to_a_full_storage_fails_naming_it_and_completes_once_there_is_ro
 
         result = push(host, registry, "big:1", "faults/big")
 
-        assert result.get("failed"), result
-        assert result["msg"].startswith(f"the Docker daemon at {DOCKER_HOST} could not push "
-                                        f"{registry.address}/faults/big:1 to registry {registry.address}: "), result
+        assert_daemon_could_not(result, f"push {registry.address}/faults/big:1 to registry {registry.address}")
         assert ". The registry answers a test upload with 500 Internal Server Error" in result["msg"]
         assert result["msg"].endswith(": No space left on device)"), result["msg"]
         assert assert_ok(verify_blobs(host, registry, "faults/stored", stored["digest"]))["blobs"]["blobs"] == 2

@@ -171,16 +171,20 @@ def test_an_index_of_thousands_of_platforms_is_refused_before_any_is_fetched(hos
     assert set(server.paths()) <= {MANIFEST_PATH, "/v2/"}, server.paths()
 
 
+def assert_given_up_at_the_deadline(server: HostileServer, method: str) -> None:
+    """The module, with a timeout of TIMEOUT seconds, fails soon after it naming the request that took too long."""
+    result, seconds = verify(server, timeout=TIMEOUT)
+    url = f"https://{server.address}{MANIFEST_PATH}"
+    assert result.get("failed"), result
+    assert result["msg"] == (f"registry https://{server.address} did not answer {method} {url}: {method} {url} took "
+                             f"longer than {TIMEOUT} seconds (option timeout)")
+    assert seconds < TIMEOUT + 20
+
+
 def test_a_registry_that_never_ends_its_headers_is_given_up_at_the_deadline(hostile):
     server = hostile(registry_of({("HEAD", MANIFEST_PATH): lambda exchange: exchange.drip_headers(200, 0.5)}))
 
-    result, seconds = verify(server, timeout=TIMEOUT)
-
-    url = f"https://{server.address}{MANIFEST_PATH}"
-    assert result.get("failed"), result
-    assert result["msg"] == (f"registry https://{server.address} did not answer HEAD {url}: HEAD {url} took longer "
-                             f"than {TIMEOUT} seconds (option timeout)")
-    assert seconds < TIMEOUT + 20
+    assert_given_up_at_the_deadline(server, "HEAD")
 
 
 def test_a_manifest_sent_a_byte_at_a_time_is_given_up_at_the_deadline(hostile):
@@ -192,13 +196,7 @@ def test_a_manifest_sent_a_byte_at_a_time_is_given_up_at_the_deadline(hostile):
                                                                length=len(manifest), delay=0.5),
     }))
 
-    result, seconds = verify(server, timeout=TIMEOUT)
-
-    url = f"https://{server.address}{MANIFEST_PATH}"
-    assert result.get("failed"), result
-    assert result["msg"] == (f"registry https://{server.address} did not answer GET {url}: GET {url} took longer "
-                             f"than {TIMEOUT} seconds (option timeout)")
-    assert seconds < TIMEOUT + 20
+    assert_given_up_at_the_deadline(server, "GET")
 
 
 def test_a_blob_sent_a_byte_at_a_time_is_given_up_at_its_deadline(hostile):
