@@ -41,8 +41,9 @@ else:
 
 try:
     import requests.exceptions as requests_exceptions
+    import urllib3.exceptions as urllib3_exceptions
 except ImportError:  # the Docker SDK needs requests: without it there is no client either
-    requests_exceptions = None
+    requests_exceptions = urllib3_exceptions = None
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 DEFAULT_PIDFILE = "/var/run/docker.pid"
@@ -74,9 +75,15 @@ def require_sdk(module) -> None:
 
 
 def sdk_errors() -> tuple:
-    """The exception types a call through the SDK raises: its own and its transport's."""
+    """The exception types a call through the SDK raises: its own and its transport's.
+
+    A stream (a push's or a pull's progress) is read from urllib3 directly: a daemon that stops in the middle of
+    one (a restart) breaks it with urllib3's ProtocolError, which requests does not wrap there.
+    """
     errors = (docker.errors.DockerException,) if docker else ()
-    return errors + ((requests_exceptions.RequestException,) if requests_exceptions else ())
+    if requests_exceptions is not None:
+        errors += (requests_exceptions.RequestException, urllib3_exceptions.HTTPError)
+    return errors
 
 
 @contextlib.contextmanager
@@ -498,4 +505,8 @@ class DockerImages:
         try:
             yield
         except sdk_errors() as exc:
+            if isinstance(exc, (urllib3_exceptions.ProtocolError, requests_exceptions.ChunkedEncodingError)):
+                raise DaemonError(f"the Docker daemon at {self.host} could not {action}: the connection to the daemon "
+                                  f"broke off in the middle ({exc}), as when the daemon stops or restarts (its log "
+                                  "says which); run again once it answers") from exc
             raise DaemonError(f"the Docker daemon at {self.host} could not {action}: {exc}") from exc

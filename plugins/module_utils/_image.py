@@ -10,6 +10,8 @@ asked through ``_registry`` (what the daemon on the host trusts), the daemon thr
 
 from __future__ import annotations
 
+import re
+
 from ansible_collections.dockyard.registry.plugins.module_utils._digest import (
     DigestError,
     DigestMismatchError,
@@ -18,6 +20,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._digest import (
     parse_digest,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
+    DaemonError,
     DockerImages,
     api_client,
     docker,
@@ -36,6 +39,9 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.blobs 
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.client import RegistryClient
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import ManifestUnknownError
+
+# How the Docker daemon reports a registry's answer it has no words for: "received unexpected HTTP status: 500 …".
+SERVER_ERROR = re.compile(r"unexpected HTTP status: 5\d\d\b")
 
 # How the sources of a digest are named in a mismatch message.
 DIGEST_SOURCES = {
@@ -142,12 +148,23 @@ class RegistryImage:
             return
         self.daemon.tag(source["Id"], reference.name, reference.tag)
         action = f"push {reference.tagged} to registry {reference.registry}"
-        progress = self.daemon.push(reference.name, reference.tag, action)
+        try:
+            progress = self.daemon.push(reference.name, reference.tag, action)
+        except DaemonError as exc:
+            raise DaemonError(f"{exc}{self._registry_failure(exc)}") from None
         digests = [line["aux"]["Digest"] for line in progress if "Digest" in (line.get("aux") or {})]
         if not digests:
             raise ImageTaskError(f"the Docker daemon at {self.daemon.host} pushed {reference.tagged} but reported "
                                  "no digest")
         self.result["digest"] = parse_digest(digests[-1])
+
+    def _registry_failure(self, error: DaemonError) -> str:
+        """For a push the registry failed with a server error, which the daemon reports by its status alone: what
+        the registry answers an upload of the module's own with (cancelled at once), in its own words."""
+        if not SERVER_ERROR.search(str(error)):
+            return ""
+        problem = self.registry.upload_problem(self.reference.repository)
+        return f". The registry answers a test upload with {problem}" if problem else ""
 
     def _source_image(self) -> dict:
         source = self.params["source"] or self.params["name"]

@@ -52,7 +52,9 @@ options:
   state:
     description:
       - V(pushed) tags O(source) as O(name) and pushes it, unless the registry already serves that image under
-        that tag.
+        that tag. Where the daemon reports that the registry failed the push with a server error (5xx), which it
+        names by its status alone, the module uploads 64 KiB of its own to the repository, cancelled at once, and
+        adds what the registry answers to the message (its storage full, for one).
       - V(pulled) pulls O(name) (by tag or by digest), unless the host already has the image the registry serves
         for it.
       - V(verified) reads the digest of O(name) in every way there is (see RV(digests)) and fails unless all agree.

@@ -2,7 +2,8 @@
 
 The host containers are run the way the molecule scenarios run them (molecule/resources/docker_host.yml),
 except that their main process is not dockerd: the daemon is started beside it, directly, as on a
-machine without systemd, so that a restart does not end the container. Their names start with ``dockyard-dmn-``.
+machine without systemd, so that a restart does not end the container. Their names start with ``dockyard-dmn-``
+unless a test names another prefix.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ class DockerHost:
     there where userland-proxy is off. The molecule hosts' settings keep it read-only.
     """
 
-    def __init__(self, flags: list[str], writable_proc_sys: bool = False) -> None:
-        self.name = f"dockyard-dmn-{uuid.uuid4().hex[:8]}"
+    def __init__(self, flags: list[str], writable_proc_sys: bool = False, prefix: str = "dockyard-dmn-",
+                 daemon_json: dict | None = SEEDED) -> None:
+        self.name = f"{prefix}{uuid.uuid4().hex[:8]}"
+        self.flags = list(flags)
         options = [f"--cap-add={cap}" for cap in HOST_SETTINGS["capabilities"]]
         options += ["--security-opt=systempaths=unconfined"] if writable_proc_sys else []
         options += [f"--security-opt={opt}" for opt in HOST_SETTINGS["security_opts"]]
@@ -44,18 +47,36 @@ class DockerHost:
                "/usr/bin/tini", "--", "sleep", "infinity")
         try:
             self.exec("mkdir", "-p", "/etc/docker")
-            self.write(DAEMON_JSON, json.dumps(SEEDED, indent=2) + "\n")
-            command = "/usr/local/sbin/dockyard-dind " + " ".join(flags) + " >>/var/log/dockerd.log 2>&1"
-            docker("exec", "--detach", self.name, "sh", "-c", command)
-            self.wait_until_answering()
+            if daemon_json is not None:
+                self.write(DAEMON_JSON, json.dumps(daemon_json, indent=2) + "\n")
+            self.start_dockerd()
         except BaseException:
             self.remove()
             raise
 
-    def exec(self, *args: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
+    def start_dockerd(self) -> None:
+        command = "/usr/local/sbin/dockyard-dind " + " ".join(self.flags) + " >>/var/log/dockerd.log 2>&1"
+        docker("exec", "--detach", self.name, "sh", "-c", command)
+        self.wait_until_answering()
+
+    def restart_dockerd(self, timeout: float = 60) -> None:
+        """Stop the daemon as a service manager would (SIGTERM, then wait for it to exit), and start it again."""
+        pid = self.dockerd_pid()
+        self.exec("sh", "-c", f"kill -TERM {pid}")
+        deadline = time.monotonic() + timeout
+        while self.exec("sh", "-c", f"kill -0 {pid}", check=False).returncode == 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"dockerd in {self.name} did not stop: {self.read('/var/log/dockerd.log')}")
+            time.sleep(0.2)
+        self.start_dockerd()
+
+    def exec(self, *args: str, check: bool = True, stdin: str | bytes | None = None) -> subprocess.CompletedProcess:
+        if isinstance(stdin, bytes):
+            return subprocess.run(["docker", "exec", "-i", self.name, *args], check=check, capture_output=True,
+                                  input=stdin)
         return docker("exec", "-i", self.name, *args, check=check, input=stdin)
 
-    def write(self, path: str, content: str) -> None:
+    def write(self, path: str, content: str | bytes) -> None:
         self.exec("sh", "-c", f"cat > {path}", stdin=content)
 
     def read(self, path: str) -> str:
@@ -90,11 +111,12 @@ class DockerHost:
     def configure(self, *extra: str, **args) -> dict:
         return self.run("dockyard.registry.docker_daemon_config", args, *extra)
 
-    def run(self, module: str, args: dict, *extra: str) -> dict:
-        """Run ``module`` on this host through the Docker connection, and return its result."""
+    def run(self, module: str, args: dict, *extra: str, timeout: float | None = None) -> dict:
+        """Run ``module`` on this host through the Docker connection, and return its result; a run longer than
+        ``timeout`` seconds fails the test (the module hung)."""
         return run_module(module, args, "-c", "community.docker.docker",
                           "-e", "ansible_python_interpreter=/usr/bin/python3", *extra,
-                          host=self.name, inventory=f"{self.name},")
+                          host=self.name, inventory=f"{self.name},", timeout=timeout)
 
     def remove(self) -> None:
         docker("rm", "--force", "--volumes", self.name, check=False)

@@ -4,8 +4,9 @@ The site registry (``dockyard-registry`` on port 5000) is shared and stays untou
 throwaway: each listens on a port of 5200-5299 at this machine's non-loopback address (Docker skips TLS for
 loopback), runs in a container named ``dockyard-probe-*`` or ``dockyard-blobs-*``, and is removed with its
 certs.d entry when its ``with`` block ends. The benchmark (``bench/``) uses them too. The runtime tests
-(``test_runtimes.py``) run theirs as ``dockyard-rt-*`` on ports 5650-5699, beside hosts of their own; the mirror tests
-(``test_mirror.py``) as ``dockyard-dmn-*`` on ports 5900-5949.
+(``test_runtimes.py``) run theirs as ``dockyard-rt-*`` on ports 5650-5699, beside hosts of their own; the fault
+tests (``test_faults.py``, ``test_hostile_registry.py``) theirs as ``dockyard-gcf-*`` on ports 5800-5849; the mirror
+tests (``test_mirror.py``) as ``dockyard-dmn-*`` on ports 5900-5949.
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ REGISTRY_IMAGE = "dockyard/registry:2.8.2-ds1-1"
 CERTS_D = Path("/etc/docker/certs.d")
 PORTS = range(5200, 5300)
 RUNTIME_PORTS = range(5650, 5700)  # test_runtimes.py's registries and hosts
+FAULT_PORTS = range(5800, 5850)  # test_gc.py's site, test_faults.py's and test_hostile_registry.py's servers
 DAEMON_PORTS = range(5900, 5950)  # test_mirror.py's registries and mirrors
-NAME_PREFIXES = ("dockyard-probe-", "dockyard-blobs-", "dockyard-rt-", "dockyard-dmn-")
+NAME_PREFIXES = ("dockyard-probe-", "dockyard-blobs-", "dockyard-rt-", "dockyard-gcf-", "dockyard-dmn-")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -177,8 +179,8 @@ class ScratchRegistry:
                  storage: Path | None = None, htpasswd: str | None = None) -> None:
         if not name.startswith(NAME_PREFIXES):
             raise ValueError(f"container name {name!r} must start with one of {', '.join(NAME_PREFIXES)}")
-        if not any(port in ports for ports in (PORTS, RUNTIME_PORTS, DAEMON_PORTS)):
-            raise ValueError(f"port {port} is outside {PORTS}, {RUNTIME_PORTS} and {DAEMON_PORTS}")
+        if not any(port in ports for ports in (PORTS, RUNTIME_PORTS, FAULT_PORTS, DAEMON_PORTS)):
+            raise ValueError(f"port {port} is outside {PORTS}, {RUNTIME_PORTS}, {FAULT_PORTS} and {DAEMON_PORTS}")
         self.name, self.ip, self.port, self.workdir = name, ip, port, Path(workdir)
         self.certificate, self.storage, self.htpasswd = certificate, storage, htpasswd
         self.client = docker.from_env()
@@ -242,6 +244,15 @@ class ScratchRegistry:
         logs = self.container.logs(tail=30).decode(errors="replace") if self.container else ""
         raise RuntimeError(f"registry {self.name} on {self.address} did not answer: {last}\n{logs}")
 
+    def kill(self) -> None:
+        """SIGKILL the registry, as a crash or an OOM kill would end it; its storage stays."""
+        self.container.kill()
+
+    def start_again(self, wait: float = 30) -> None:
+        """Start the killed container again, with the same storage and certificate."""
+        self.container.start()
+        self._wait(wait)
+
     def stop(self) -> None:
         if self.container is not None:
             with contextlib.suppress(docker.errors.NotFound):
@@ -263,12 +274,16 @@ def descriptor(media_type: str, digest: str, size: int, **extra) -> dict:
 
 
 class RegistryAPI:
-    """Uploads blobs and manifests over the Distribution API, trusting ``ca`` (a file) or nothing else."""
+    """Uploads blobs and manifests over the Distribution API, trusting ``ca`` (a file) or nothing else.
 
-    def __init__(self, url: str, ca: str | None = None) -> None:
+    ``auth`` is the (user, password) of a registry with accounts.
+    """
+
+    def __init__(self, url: str, ca: str | None = None, auth: tuple[str, str] | None = None) -> None:
         self.url = url
         self.session = requests.Session()
         self.session.trust_env = False  # REQUESTS_CA_BUNDLE must not decide what this trusts
+        self.session.auth = auth
         self.verify = ca if ca else True
 
     def close(self) -> None:

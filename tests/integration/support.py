@@ -71,12 +71,19 @@ def run_playbook(playbook: str, *extra: str, inventory: Path | str = LOCAL_INVEN
 
 
 def run_module(module: str, args: dict, *extra: str, host: str = "dockyard-local",
-               inventory: Path | str = LOCAL_INVENTORY) -> dict:
-    """Run one module ad hoc on ``host`` and return its result (``failed``/``msg`` included)."""
+               inventory: Path | str = LOCAL_INVENTORY, timeout: float | None = None) -> dict:
+    """Run one module ad hoc on ``host`` and return its result (``failed``/``msg`` included).
+
+    A run that takes longer than ``timeout`` seconds fails the test: the module hung.
+    """
     command = [str(BIN / "ansible"), host, "-i", str(inventory), "-m", module, "-a", json.dumps(args), *extra]
     run_env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
                "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
-    proc = subprocess.run(command, check=False, cwd=ROOT, env=run_env, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(command, check=False, cwd=ROOT, env=run_env, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{module} was still running after {timeout} seconds: it hung") from None
     try:
         report = json.loads(proc.stdout)
     except json.JSONDecodeError:
@@ -162,3 +169,4 @@ class IsolatedSite:
                 for child in entry.iterdir():
                     child.unlink()
                 entry.rmdir()
+

@@ -1,30 +1,37 @@
-"""``playbooks/gc.yml`` against a registry of the module's own (``IsolatedSite``), checked from outside.
+"""``playbooks/gc.yml`` (the registry_server role's ``gc`` entry point) against a registry of the module's own
+(``IsolatedSite``), checked from outside.
 
 The shared registry on port 5000 is never touched: collecting garbage restarts the registry and deletes blobs.
 Images are built here (``FROM scratch`` plus a file of unique content, so each has a layer of its own), pushed
 with the Docker SDK and inspected through the registry API with ``requests``, trusting only the certs.d CA,
-logged in with the local inventory's accounts like everything else.
+logged in with the local inventory's accounts like everything else. A multi-platform image is an OCI index of two
+platforms, pushed through the registry API.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import re
 import shutil
 import subprocess
+import tarfile
 import uuid
 
 import docker
 import pytest
 import requests
 import yaml
+from scratch_registry import RegistryAPI
 
 from support import IsolatedSite, PlaybookRun, Registry, scratch_context
 
-PORT = 5463
-CONTAINER = f"dockyard-gc-{PORT}"
+PORT = 5801
+CONTAINER = f"dockyard-gcf-{PORT}"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST_TYPES = f"{MANIFEST_V2}, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"
+ROLE = "dockyard.registry.registry_server"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +110,7 @@ def blob_status(api, image: Pushed, blob: str) -> int:
 
 def manifest_status(api, image: Pushed) -> int:
     return call(api, image.registry, "HEAD", f"{image.repository}/manifests/{image.digest}",
-                headers={"Accept": MANIFEST_V2}).status_code
+                headers={"Accept": MANIFEST_TYPES}).status_code
 
 
 def delete_manifest(api, image: Pushed) -> None:
@@ -128,9 +135,13 @@ def collect(site: IsolatedSite, **variables) -> PlaybookRun:
 
 
 def task_output(run: PlaybookRun, task: str) -> str:
-    """What the run printed for ``task``, whitespace folded (the YAML callback wraps long lines)."""
-    text = run.output.split(f"TASK [{task}]", 1)[1].split("\nTASK [", 1)[0].split("\nPLAY ", 1)[0]
+    """What the run printed for the role's ``task``, whitespace folded (the YAML callback wraps long lines)."""
+    text = run.output.split(f"TASK [{ROLE} : {task}]", 1)[1].split("\nTASK [", 1)[0].split("\nPLAY ", 1)[0]
     return " ".join(text.split()).lstrip("* ")
+
+
+def ran(run: PlaybookRun, task: str) -> bool:
+    return f"TASK [{ROLE} : {task}]" in run.output
 
 
 def readonly_setting(site: IsolatedSite) -> bool:
@@ -193,9 +204,9 @@ def test_untagged_images_are_deleted_only_when_asked(site, registry, api, daemon
     assert refused.returncode != 0, str(refused)
     message = " ".join(refused.output.split())
     assert ("The collection would delete images that registry_gc_verify says must survive: "
-            f"{overwritten.by_digest} (no tag points to them") in message, str(refused)
-    assert current.by_digest not in message.split("must survive: ", 1)[1].split(" (", 1)[0]
-    assert "TASK [Collect garbage]" not in refused.output, str(refused)
+            f"{overwritten.by_digest}. gc/moving@{overwritten.digest} would lose manifest {overwritten.digest} and "
+            "3 blobs. Nothing was deleted.") in message, str(refused)
+    assert not ran(refused, "Collect garbage"), str(refused)
     assert manifest_status(api, overwritten) == 200
     assert readonly_setting(site) is False  # the always: section ran
 
@@ -270,7 +281,7 @@ def test_a_bad_verify_entry_fails_before_anything_changes(site, registry, daemon
     assert ("registry_gc_verify must list image references by digest, with the address of their registry: "
             f"<host:port>/<repository>@sha256:<64 hex digits>. Not one: \"{entry}\".") in message, str(run)
     assert run.changed == 0, str(run)
-    assert "PLAY [Collect the registry's garbage]" not in run.output, str(run)
+    assert not ran(run, "Make the registry read-only"), str(run)
     assert container_state(daemon) == before
 
 
@@ -281,3 +292,145 @@ def test_a_verify_value_that_is_not_a_list_fails_before_anything_changes(site, r
     assert "registry_gc_verify must be a list of image references by digest" in " ".join(run.output.split()), str(run)
     assert run.changed == 0, str(run)
     assert container_state(daemon) == before
+
+
+# Multi-platform images: an OCI index of two platforms
+
+
+def tar_layer(content: bytes) -> bytes:
+    """An uncompressed layer holding one file, as a daemon can extract it."""
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        info = tarfile.TarInfo("platform.txt")
+        info.size = len(content)
+        tar.addfile(info, io.BytesIO(content))
+    return archive.getvalue()
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiPlatform:
+    """A tagged two-platform index: its own digest, and each platform's manifest and blobs (config, layer)."""
+
+    registry: Registry
+    repository: str
+    digest: str
+    platforms: dict[str, Pushed]
+
+    @property
+    def by_digest(self) -> str:
+        return f"{self.registry.address}/{self.repository}@{self.digest}"
+
+
+def push_index(registry: Registry, repository: str, tag: str) -> MultiPlatform:
+    client = RegistryAPI(registry.url, str(registry.ca_path), auth=registry.auth)
+    try:
+        marker = uuid.uuid4().hex
+        pushed = client.push_index(repository, tag, {
+            ("linux", "amd64"): [tar_layer(f"amd64 {marker}".encode())],
+            ("linux", "arm64"): [tar_layer(f"arm64 {marker}".encode())],
+        })
+    finally:
+        client.close()
+    platforms = {f"{os}/{arch}": Pushed(registry, repository, child["digest"],
+                                        (child["config"]["digest"], child["layers"][0]["digest"]))
+                 for (os, arch), child in pushed["children"].items()}
+    return MultiPlatform(registry, repository, pushed["digest"], platforms)
+
+
+def platforms_intact(api, image: MultiPlatform) -> dict[str, list[int]]:
+    """Per platform, the status of its manifest and of its blobs."""
+    return {platform: [manifest_status(api, child)] + [blob_status(api, child, blob) for blob in child.blobs]
+            for platform, child in image.platforms.items()}
+
+
+INTACT = {"linux/amd64": [200, 200, 200], "linux/arm64": [200, 200, 200]}
+
+
+def test_delete_untagged_is_refused_before_anything_changes_while_an_index_is_stored(site, registry, api, daemon):
+    multi = push_index(registry, "gc/multi", "1")
+    overwritten = push(daemon, api, registry, "gc/retagged", "1")
+    push(daemon, api, registry, "gc/retagged", "1")
+    before = container_state(daemon)
+
+    refused = collect(site, registry_gc_delete_untagged=True)
+
+    assert refused.returncode != 0, str(refused)
+    message = " ".join(refused.output.split())
+    assert (f"registry_gc_delete_untagged is true, but {CONTAINER} runs Distribution 2.8.2+ds1, whose "
+            "--delete-untagged deletes the untagged child manifests of image indexes: a multi-platform image keeps "
+            "its tag and loses its platforms (distribution#3178).") in message, str(refused)
+    assert "gc/multi:1" in message.split("image index(es): ", 1)[1], str(refused)
+    assert "Nothing was changed." in message
+    assert not ran(refused, "Make the registry read-only"), str(refused)
+    assert refused.changed == 0, str(refused)
+    assert container_state(daemon) == before
+    assert platforms_intact(api, multi) == INTACT
+    assert manifest_status(api, overwritten) == 200
+
+
+def test_a_dry_run_names_the_platforms_delete_untagged_would_take_from_a_tag(site, registry, api, daemon):
+    multi = push_index(registry, "gc/multi", "2")
+    amd64, arm64 = multi.platforms["linux/amd64"], multi.platforms["linux/arm64"]
+
+    run = collect(site, registry_gc_delete_untagged=True, registry_gc_dry_run_only=True)
+
+    assert run.returncode != 0, str(run)
+    message = " ".join(run.output.split())
+    assert "The collection would break images that a tag points to: " in message, str(run)
+    assert (f"gc/multi:2 would lose manifests {amd64.digest} (linux/amd64), {arm64.digest} (linux/arm64) and 4 blobs"
+            in message), str(run)
+    assert "With --delete-untagged, Distribution 2 deletes the untagged child manifests of a tagged image index " \
+           "(distribution#3178). Nothing was deleted." in message
+    assert platforms_intact(api, multi) == INTACT
+
+
+def test_a_multi_platform_image_keeps_every_platform_through_a_collection(site, registry, api, daemon):
+    multi = push_index(registry, "gc/multi", "3")
+    dropped = push(daemon, api, registry, "gc/multi-dropped", "1")
+    delete_manifest(api, dropped)
+
+    run = collect(site, registry_gc_verify=[multi.by_digest])
+
+    assert run.returncode == 0, str(run)
+    assert [blob_status(api, dropped, blob) for blob in dropped.blobs] == [404, 404]
+    assert platforms_intact(api, multi) == INTACT
+    assert f"{multi.by_digest}: 4 blobs re-hashed, digests agree" in task_output(run, "Show what was verified")
+    pulled = docker_pull(f"{registry.address}/gc/multi:3")  # this host's platform, from the index
+    assert pulled.returncode == 0, pulled.stderr
+
+
+def test_an_index_of_registry_gc_verify_keeps_its_platforms_even_when_breaking_them_is_allowed(site, registry, api):
+    multi = push_index(registry, "gc/multi-kept", "1")
+    arm64 = multi.platforms["linux/arm64"]
+
+    refused = collect(site, registry_gc_delete_untagged=True, registry_gc_break_multi_platform_images=True,
+                      registry_gc_verify=[multi.by_digest])
+
+    assert refused.returncode != 0, str(refused)
+    message = " ".join(refused.output.split())
+    assert f"registry_gc_verify says must survive: {multi.by_digest}. gc/multi-kept@{multi.digest} would lose " \
+           "manifests" in message, str(refused)
+    assert f"{arm64.digest} (linux/arm64)" in message
+    assert not ran(refused, "Collect garbage"), str(refused)
+    assert platforms_intact(api, multi) == INTACT
+    assert readonly_setting(site) is False
+
+
+def test_breaking_multi_platform_images_takes_an_explicit_variable_and_is_shown(site, registry, api, daemon):
+    """Last in this file: it deletes the platforms of every multi-platform image the tests before it pushed."""
+    multi = push_index(registry, "gc/multi-broken", "1")
+    overwritten = push(daemon, api, registry, "gc/retagged-again", "1")
+    current = push(daemon, api, registry, "gc/retagged-again", "1")
+
+    run = collect(site, registry_gc_delete_untagged=True, registry_gc_break_multi_platform_images=True,
+                  registry_gc_verify=[current.by_digest])
+
+    assert run.returncode == 0, str(run)
+    shown = task_output(run, "Show the multi-platform images the collection breaks, as "
+                             "registry_gc_break_multi_platform_images allows")
+    assert "gc/multi-broken:1 would lose manifests" in shown, str(run)
+    assert manifest_status(api, overwritten) == 404
+    assert manifest_status(api, current) == 200
+    index = call(api, registry, "HEAD", f"gc/multi-broken/manifests/{multi.digest}", headers={"Accept": MANIFEST_TYPES})
+    assert index.status_code == 200  # the tag stays ...
+    assert [manifest_status(api, child) for child in multi.platforms.values()] == [404, 404]  # ... its platforms go

@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from scratch_registry import CA, FAULT_PORTS, RegistryAPI, ScratchRegistry, free_port
 
 from support import run_module, scratch_context
 
@@ -229,12 +230,38 @@ def test_verified_with_a_malformed_digest_fails_naming_the_option(repository):
     assert result["msg"].startswith("digest: 'sha256:ABC' is not a valid digest: the hexadecimal part must be lower")
 
 
-def test_verified_ignores_requests_ca_bundle(repository, image, tmp_path, monkeypatch):
-    """The module trusts the certs.d CA, as the daemon does, whatever REQUESTS_CA_BUNDLE says."""
+# The CA bundles the environment may name, which the daemon does not read for a registry.
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+
+
+def test_verified_trusts_the_certs_d_ca_whatever_ca_bundle_the_environment_names(
+        repository, image, tmp_path, monkeypatch):
     digest = assert_ok(push(f"{repository}:1.0", image))["digest"]
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", fresh_ca(tmp_path / "unrelated-ca.pem"))
+    unrelated = fresh_ca(tmp_path / "unrelated-ca.pem")
+    for variable in CA_BUNDLE_VARIABLES:
+        monkeypatch.setenv(variable, unrelated)
     result = assert_ok(run_module(MODULE, {"name": f"{repository}:1.0", "state": "verified", "pull": False}))
     assert result["digest"] == digest
+
+
+def test_verified_refuses_a_registry_only_the_environments_ca_bundle_would_verify(machine_ip, tmp_path, monkeypatch,
+                                                                                  scratch_registry_image):
+    """The CA of this registry is in REQUESTS_CA_BUNDLE and the like, and nowhere the daemon looks: refused."""
+    ca = CA("a CA only the environment names")
+    (tmp_path / "ca.crt").write_bytes(ca.pem)
+    port = free_port(FAULT_PORTS, machine_ip)
+    with ScratchRegistry(f"dockyard-gcf-env-{uuid.uuid4().hex[:8]}", machine_ip, port, tmp_path,
+                         certificate=ca.issue([machine_ip])) as registry:
+        api = RegistryAPI(registry.url, str(tmp_path / "ca.crt"))
+        api.push_image("test/env", "1", [b"layer"])
+        api.close()
+        for variable in CA_BUNDLE_VARIABLES:
+            monkeypatch.setenv(variable, str(tmp_path / "ca.crt"))
+        result = run_module(MODULE, {"name": f"{registry.address}/test/env:1", "state": "verified", "pull": False,
+                                     "verify": "blobs"})
+    assert result.get("failed"), result
+    assert result["msg"].startswith(f"TLS verification of https://{registry.address} failed: certificate verify "
+                                    "failed: unable to get local issuer certificate"), result["msg"]
 
 
 def test_verified_without_the_ca_fails_on_certificate_verification(registry, repository, image, tmp_path):

@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import http.client
 import json
+import socket
 import threading
 import time
 
@@ -34,7 +35,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.media import (
     INDEX_TYPES,
-    MAX_ERROR_BYTES,
     MAX_INDEX_CHILDREN,
     MAX_NESTING,
 )
@@ -298,12 +298,13 @@ class BlobVerifier:
             return None
         path = f"/v2/{self.repository}/blobs/{blob.digest}"
         what = f"GET of blob {blob.digest} ({blob.where})"
+        deadline = self.client.blob_deadline(blob.size, what)
         try:
-            response = self.client.request("GET", path, {"Accept": "*/*"}, self.client.blob_deadline(blob.size, what))
+            response = self.client.request("GET", path, {"Accept": "*/*"}, deadline)
         except RegistryConnectionError as exc:
             raise BlobFetchError(f"cannot fetch blob {blob.digest} ({blob.where}): {exc}") from None
         if response.status != 200:
-            body = response.read(MAX_ERROR_BYTES, "an error") if response.status >= 400 else b""
+            body = response.error_body() if response.status >= 400 else b""
             if response.status == 401:
                 raise BlobFetchError(self.client.unauthorized(what, response.header("WWW-Authenticate") or ""))
             raise BlobFetchError(f"registry {self.client.registry} answered {response.status} {response.reason} to "
@@ -312,6 +313,8 @@ class BlobVerifier:
             return self._stream(blob, response)
         except (OSError, http.client.HTTPException) as exc:
             response.close()
+            if isinstance(exc, socket.timeout) and deadline.passed():
+                exc = deadline.exceeded()  # the bytes kept coming, too slowly for the blob's size
             raise BlobFetchError(f"the transfer of blob {blob.digest} ({blob.where}) from registry "
                                  f"{self.client.registry} failed: {str(exc) or type(exc).__name__}") from None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from urllib.parse import urlsplit
 
 from ansible_collections.dockyard.registry.plugins.module_utils._digest import DigestError, parse_digest
 from ansible_collections.dockyard.registry.plugins.module_utils._reference import ImageReference
@@ -34,13 +35,13 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.media import (
     DIGEST_HEADER,
     MANIFEST_ACCEPT,
-    MAX_ERROR_BYTES,
     MAX_MANIFEST_BYTES,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.transport import Deadline, Transport
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
 
 DEFAULT_TIMEOUT = 60
+TEST_UPLOAD_SIZE = 64 << 10  # bytes of the upload that asks a failing registry why it fails
 # A blob's deadline grows with its size: the timeout, plus the time the blob takes at this rate.
 MIN_BLOB_RATE = 256 << 10  # bytes a second
 
@@ -117,7 +118,7 @@ class RegistryClient:
         path = f"/v2/{reference.repository}/manifests/{reference.manifest_reference}"
         response = self.request(method, path, {"Accept": MANIFEST_ACCEPT})
         if response.status >= 400:
-            body = response.read(MAX_ERROR_BYTES, "an error") if method != "HEAD" else b""
+            body = response.error_body()  # of a HEAD, none: but it marks the answer read, freeing the connection
             separator = "@" if reference.digest else ":"
             wanted = f"{reference.repository}{separator}{reference.manifest_reference}"
             if response.status == 401:
@@ -135,31 +136,57 @@ class RegistryClient:
     def blob_deadline(self, size: int, what: str) -> Deadline:
         return Deadline(self.timeout + size / MIN_BLOB_RATE, what)
 
+    def upload_problem(self, repository: str, size: int = TEST_UPLOAD_SIZE) -> str | None:
+        """What the registry answers an upload of ``size`` zero bytes to ``repository`` with, or None if it takes it.
+
+        The upload is cancelled as soon as it is answered: no blob is made. The Docker daemon reports a registry's
+        server error by its status alone; the registry's own words (a storage full, say) are in its error body.
+        """
+        try:
+            started = self.request("POST", f"/v2/{repository}/blobs/uploads/", {"Content-Length": "0"}, body=b"")
+            detail = error_detail(started.error_body())
+            location = started.header("Location")
+            if started.status != 202 or not location:
+                return f"{started.status} {started.reason} to the start of an upload{detail}"
+            split = urlsplit(location)
+            if split.netloc and split.netloc != self.registry:
+                return None
+            upload = split.path + (f"?{split.query}" if split.query else "")
+            sent = self.request("PATCH", upload, {"Content-Type": "application/octet-stream",
+                                                  "Content-Length": str(size)}, body=bytes(size))
+            detail = error_detail(sent.error_body())
+            problem = None if sent.status < 300 else f"{sent.status} {sent.reason}{detail}"
+            self.request("DELETE", upload).discard()
+        except RegistryError as exc:
+            return str(exc)
+        return problem
+
     # Every request
 
-    def request(self, method: str, path: str, headers: dict | None = None, deadline: Deadline | None = None):
+    def request(self, method: str, path: str, headers: dict | None = None, deadline: Deadline | None = None,
+                body: bytes | None = None):
         """A request to the registry; the first one to an insecure registry settles how it is reached."""
         try:
-            return self._request(method, path, headers, deadline)
+            return self._request(method, path, headers, deadline, body)
         except CertificateVerifyError as exc:
             raise CertificateVerifyError(f"{exc}. Trusted CAs: {self.trust.source}; {self.trust.fix}") from None
 
-    def _request(self, method: str, path: str, headers: dict | None, deadline: Deadline | None):
+    def _request(self, method: str, path: str, headers: dict | None, deadline: Deadline | None, body: bytes | None):
         if self._settled:
-            return self.transport.request(method, path, headers, deadline)
+            return self.transport.request(method, path, headers, deadline, body=body)
         with self._settling:  # the blob verifier's workers wait for the first of them to settle it
             if self._settled:
-                return self.transport.request(method, path, headers, deadline)
-            return self._settle(method, path, headers, deadline)
+                return self.transport.request(method, path, headers, deadline, body=body)
+            return self._settle(method, path, headers, deadline, body)
 
-    def _settle(self, method: str, path: str, headers: dict | None, deadline: Deadline | None):
+    def _settle(self, method: str, path: str, headers: dict | None, deadline: Deadline | None, body: bytes | None):
         # As the daemon falls back for an insecure registry: TLS (verified if the registry passes, so that the
         # credentials may go), then plain HTTP where the registry does not speak TLS.
         for scheme, verify in (("https", True), ("https", False)):
             self.transport.close()
             self.transport = self._transport(scheme, verify)
             try:
-                response = self.transport.request(method, path, headers, deadline)
+                response = self.transport.request(method, path, headers, deadline, body=body)
             except PlainHTTPError:
                 break
             except RegistryTLSError:
@@ -174,7 +201,7 @@ class RegistryClient:
         self.transport.close()
         self.transport = self._transport("http", verify=False)
         self._settled = True
-        return self.transport.request(method, path, headers, deadline)
+        return self.transport.request(method, path, headers, deadline, body=body)
 
     def unauthorized(self, what: str, challenge: str = "") -> str:
         """The message for a 401: log in, other credentials, or credentials withheld from an unverified registry."""

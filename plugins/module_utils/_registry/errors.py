@@ -11,6 +11,7 @@ Every exception a registry exchange raises is a :class:`RegistryError`; the modu
 from __future__ import annotations
 
 import json
+import os
 
 
 class RegistryError(Exception):
@@ -77,9 +78,30 @@ def error_detail(body: bytes) -> str:
         return ""
     if not isinstance(errors, list):
         return ""
-    details = "; ".join(f"{error.get('code', '')} {error.get('message', '')}".strip()
-                        for error in errors if isinstance(error, dict))
+    details = "; ".join(_described(error) for error in errors if isinstance(error, dict))
     return f": {details[:500]}" if details else ""
+
+
+def _described(error: dict) -> str:
+    """``CODE message``, and the detail where it says something: a sentence, or the failed file operation of a
+    storage driver (Go's PathError, ``{"Op", "Path", "Err": <errno>}``, perhaps wrapped), as Distribution sends them."""
+    described = f"{error.get('code', '')} {error.get('message', '')}".strip()
+    detail = error.get("detail")
+    if isinstance(detail, dict):
+        detail = _path_error(detail)
+    return f"{described} ({detail})" if isinstance(detail, str) and detail.strip() else described
+
+
+def _path_error(detail: dict, depth: int = 0) -> str | None:
+    if isinstance(detail.get("Err"), int) and detail.get("Op") and detail.get("Path"):
+        return f"{detail['Op']} {detail['Path']}: {os.strerror(detail['Err'])}"
+    if depth < 3:
+        for value in detail.values():
+            if isinstance(value, dict):
+                found = _path_error(value, depth + 1)
+                if found:
+                    return found
+    return None
 
 
 def reason(exc: BaseException) -> str:

@@ -32,7 +32,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors
     ResponseTooLargeError,
     reason,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.media import MAX_REDIRECTS
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.media import MAX_ERROR_BYTES, MAX_REDIRECTS
 
 RECEIVE_SIZE = 1 << 20  # what one read takes from the network at most
 FIRST_BYTES = 256  # what is kept of a handshake's answer, to tell plain HTTP and name it
@@ -66,8 +66,15 @@ class Deadline:
         """Seconds the next socket operation may take: ``per_operation``, or less as the deadline nears."""
         left = self.end - time.monotonic()
         if left <= 0:
-            raise socket.timeout(f"{self.what} took longer than {self.seconds:g} seconds")
+            raise self.exceeded()
         return min(per_operation, left)
+
+    def passed(self) -> bool:
+        # A socket operation armed with the time left times out at the deadline itself, give or take the clock.
+        return time.monotonic() >= self.end - 0.01
+
+    def exceeded(self) -> socket.timeout:
+        return socket.timeout(f"{self.what} took longer than {self.seconds:g} seconds")
 
 
 class _Stream:
@@ -242,11 +249,17 @@ class Connection(http.client.HTTPConnection):
 
 
 class Response:
-    """An answer: its status and headers, and its body, read in full up to a limit or streamed."""
+    """An answer: its status and headers, and its body, read in full up to a limit or streamed.
 
-    def __init__(self, raw: http.client.HTTPResponse, connection: Connection, url: str) -> None:
+    ``errors`` turns what goes wrong while the body is read (the deadline passing, the connection ending before the
+    announced length) into the transport's errors, named like those of the request itself.
+    """
+
+    def __init__(self, raw: http.client.HTTPResponse, connection: Connection, url: str, errors=None) -> None:
         self.raw, self.connection, self.url = raw, connection, url
         self.status, self.reason = raw.status, raw.reason
+        self._errors = errors or (lambda exc: RegistryConnectionError(f"reading the answer of {url} failed: "
+                                                                      f"{reason(exc)}"))
 
     def header(self, name: str) -> str | None:
         return self.raw.getheader(name)
@@ -256,15 +269,35 @@ class Response:
         return self.raw.length
 
     def read(self, limit: int, what: str) -> bytes:
-        """The whole body, or :class:`ResponseTooLargeError` once it passes ``limit`` bytes."""
-        if self.raw.length is not None and self.raw.length > limit:
+        """The whole body, or :class:`ResponseTooLargeError` once it passes ``limit`` bytes.
+
+        A body that ends before its announced length is a connection broken off, not a shorter answer.
+        """
+        announced = self.raw.length
+        if announced is not None and announced > limit:
             self.connection.close()
-            raise ResponseTooLargeError(f"{what} is {self.raw.length} bytes, more than the {limit} this collection "
-                                        "reads")
-        body = self.raw.read(limit + 1)
+            raise ResponseTooLargeError(f"{what} is {announced} bytes, more than the {limit} this collection reads")
+        try:
+            body = self.raw.read(limit + 1)
+            if announced is not None and len(body) < announced:
+                raise http.client.IncompleteRead(body, announced - len(body))
+        except (OSError, http.client.HTTPException) as exc:
+            self.connection.close()
+            raise self._errors(exc) from None
         if len(body) > limit:
             self.connection.close()
             raise ResponseTooLargeError(f"{what} is more than the {limit} bytes this collection reads")
+        if not self.raw.isclosed():
+            self.connection.close()
+        return body
+
+    def error_body(self, limit: int = MAX_ERROR_BYTES) -> bytes:
+        """The start of an error's body, up to ``limit`` bytes, which is where Distribution's JSON is; the rest is
+        never read. What cannot be read in time is left out: the status says what went wrong."""
+        try:
+            body = self.raw.read(limit)
+        except (OSError, http.client.HTTPException):
+            body = b""
         if not self.raw.isclosed():
             self.connection.close()
         return body
@@ -312,7 +345,7 @@ class Transport:
         return f"{self.scheme}://{self.registry}{path}"
 
     def request(self, method: str, path: str, headers: dict | None = None, deadline: Deadline | None = None,
-                follow_redirects: bool = True) -> Response:
+                follow_redirects: bool = True, body: bytes | None = None) -> Response:
         """``method`` on ``path`` of the registry, following redirects; the errors of the network, named."""
         url = self.url(path)
         deadline = deadline or Deadline(self.timeout, f"{method} {url}")
@@ -321,7 +354,7 @@ class Transport:
             send = dict(headers or {})
             if self.sends_credentials and split.scheme == "https" and split.netloc == self.registry:
                 send["Authorization"] = self._authorization
-            response = self._exchange(method, split, send, deadline, url)
+            response = self._exchange(method, split, send, deadline, url, body)
             location = response.header("Location")
             if not (follow_redirects and response.status in REDIRECTS and location):
                 return response
@@ -330,27 +363,31 @@ class Transport:
         raise RegistryConnectionError(f"registry {self.registry} redirected {method} {path} more than "
                                       f"{MAX_REDIRECTS} times")
 
-    def _exchange(self, method, split, headers, deadline, url) -> Response:
+    def _exchange(self, method, split, headers, deadline, url, body=None) -> Response:
         target = split.path + (f"?{split.query}" if split.query else "")
         for attempt in (1, 2):
             connection = self._connection(split.scheme, split.netloc)
             reused = connection.sock is not None
             connection.begin(deadline)
             try:
-                connection.request(method, target, headers=headers)
-                return Response(connection.getresponse(), connection, url)
+                connection.request(method, target, body=body, headers=headers)
+                return Response(connection.getresponse(), connection, url,
+                                lambda exc: self._connection_error(exc, method, url, deadline))
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 connection.close()
                 if reused and attempt == 1:
                     continue  # a kept-alive connection the server had closed: once more on a new one
-                raise self._connection_error(exc, method, url) from None
+                raise self._connection_error(exc, method, url, deadline) from None
             except (OSError, http.client.HTTPException, PlainHTTPError) as exc:
                 connection.close()
-                raise self._connection_error(exc, method, url) from None
+                raise self._connection_error(exc, method, url, deadline) from None
         raise AssertionError("unreachable")
 
-    def _connection_error(self, exc: BaseException, method: str, url: str) -> Exception:
+    def _connection_error(self, exc: BaseException, method: str, url: str, deadline: Deadline | None = None
+                          ) -> Exception:
         where = f"{self.scheme}://{self.registry}"
+        if isinstance(exc, socket.timeout) and deadline is not None and deadline.passed():
+            exc = deadline.exceeded()  # bytes kept coming, too slowly to finish in time
         if isinstance(exc, PlainHTTPError):
             return PlainHTTPError(f"registry {where}: {exc}", exc.first_line)
         if isinstance(exc, ssl.SSLCertVerificationError):
@@ -360,6 +397,9 @@ class Transport:
         if isinstance(exc, socket.timeout):
             detail = str(exc) if "longer than" in str(exc) else f"no answer within {self.timeout:g} seconds"
             return RegistryConnectionError(f"registry {where} did not answer {method} {url}: {detail} (option timeout)")
+        if isinstance(exc, http.client.IncompleteRead):
+            return RegistryConnectionError(f"registry {where} broke off its answer to {method} {url} after "
+                                           f"{len(exc.partial)} of {len(exc.partial) + (exc.expected or 0)} bytes")
         if isinstance(exc, socket.gaierror):
             return RegistryConnectionError(f"cannot reach registry {where}: {urlsplit(url).hostname} does not "
                                            f"resolve ({exc.strerror})")
