@@ -98,7 +98,7 @@ class HostTrust:
             if detect.CONTAINERD in self.runtimes:
                 self._containerd(present)
             if detect.PODMAN in self.runtimes:
-                self._apply(detect.PODMAN, self._podman_plan(present, credentials=None))
+                self._apply(detect.PODMAN, self._podman_plan())
             if present and self.params["probe"]:
                 self._probe()
             if self.credentials is not None:
@@ -149,14 +149,19 @@ class HostTrust:
         version = detect.containerd_version(out) if rc == 0 else ()
         plan = containerd.plan(self.params["addresses"], self.params["ca"] if self.params["mode"] == "ca" else None,
                                self.params["mode"], self.params["state"], tls=self.params["tls"], fs=self.fs,
-                               containerd_version=version)
+                               containerd_version=version, mirrors=self._mirror_addresses())
         self._apply(detect.CONTAINERD, plan, restarter=None if self.module.check_mode else
                     lambda: containerd.restart(self.module.run_command, fs=self.fs, timeout=self.params["timeout"]))
 
-    def _podman_plan(self, present: bool, credentials):
+    def _podman_plan(self, credentials=None, logins=None):
+        """The Podman family's plan; ``logins``: the addresses that get the login (all of them where None)."""
         return podman.plan(self.params["addresses"], self.params["ca"] if self.params["mode"] == "ca" else None,
-                           self.params["mode"], self.params["state"], tls=self.params["tls"],
-                           credentials=credentials, fs=self.fs)
+                           self.params["mode"], self.params["state"], tls=self.params["tls"], credentials=credentials,
+                           fs=self.fs, mirrors=self._mirror_addresses(), login_addresses=logins)
+
+    def _mirror_addresses(self) -> list[str]:
+        """The host:port of every mirror of Docker Hub: containerd and the Podman family name them so."""
+        return [mirror_address(url) for url in self.params["mirrors"]]
 
     def _apply(self, runtime: str, plan, restarter=None) -> None:
         """Perform a runtime's plan through this run's Files (check mode, diffs, atomic writes)."""
@@ -350,11 +355,7 @@ class HostTrust:
         accepted = self._accepted_addresses() if present else []
         if detect.PODMAN in self.runtimes:
             login = {"username": self.credentials.username, "password": self.credentials.password}
-            addresses = self.params["addresses"] if not present else accepted
-            plan = podman.plan(addresses, self.params["ca"] if self.params["mode"] == "ca" else None,
-                               self.params["mode"], self.params["state"], tls=self.params["tls"], credentials=login,
-                               fs=self.fs)
-            self._apply(detect.PODMAN, plan)
+            self._apply(detect.PODMAN, self._podman_plan(credentials=login, logins=accepted if present else None))
         if detect.DOCKER in self.runtimes:
             self._docker_logins(present, accepted)
 

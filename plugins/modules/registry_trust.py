@@ -37,6 +37,8 @@ description:
   - With O(mirrors), lists pull-through mirrors of Docker Hub in C(registry-mirrors) of C(daemon.json) (merged,
     applied by a reload), each trusted as the registry is (its CA in C(<certs_dir>/<host:port>/), or, with
     O(mode=insecure), its address in C(insecure-registries)), and checks with C(docker info) that the daemon lists them.
+    containerd gets them in C(<hosts dir>/docker.io/hosts.toml) before Docker Hub, the Podman family as
+    C([[registry.mirror]]) entries of a docker.io registry in its drop-in; each mirror trusted as the registry is.
   - O(state=absent) takes all of it away again; client certificates an operator put into certs.d stay.
 author:
   - dockyard maintainers (@dockyard)
@@ -137,9 +139,11 @@ options:
     default: false
   mirrors:
     description:
-      - Pull-through mirrors of Docker Hub for C(registry-mirrors), each the https URL of a registry
-        (V(https://<host>[:<port>]), no path). Any other URL fails the task before anything changes.
-      - Docker asks them in their order for images of C(docker.io), and Docker Hub itself where none has the image.
+      - Pull-through mirrors of Docker Hub, each the https URL of a registry (V(https://<host>[:<port>]), no path):
+        Docker's C(registry-mirrors), containerd's C(docker.io/hosts.toml), the Podman family's C([[registry.mirror]]).
+        Any other URL fails the task before anything changes.
+      - Every runtime asks them in their order for images of C(docker.io), and Docker Hub itself where none has the
+        image.
     type: list
     elements: str
     default: []

@@ -369,6 +369,65 @@ def test_docker_hosts_toml_is_read_by_containerds_parser_in_docker_certs_d(conta
         host.exec("rm", "-rf", certs_d)
 
 
+def hub_image_on_a_mirror(registries, tmp_path) -> tuple[str, str]:
+    """The TLS registry plays a pull-through mirror of Docker Hub: it holds a ``library/...`` image, the one a
+    ``docker.io/...`` name must come from (Docker Hub itself cannot be reached here). Its mirror address, and the
+    docker.io reference of the image by digest."""
+    registry = registries["tls"]
+    (tmp_path / "ca.crt").write_text(registries["ca"])
+    api = RegistryAPI(registry.url, str(tmp_path / "ca.crt"))
+    name = f"dockyard-mirrored-{uuid.uuid4().hex[:8]}"
+    digest = api.push_image(f"library/{name}", "v1", [tar_layer(tmp_path / "layer.tar", name, 2048)])["digest"]
+    api.close()
+    return f"{registries['names'][0]}:{registry.port}", f"docker.io/library/{name}@{digest}"
+
+
+def test_containerd_pulls_docker_hub_names_through_the_mirror_for_ctr_and_cri(containerd_host, registries, tmp_path):
+    host = containerd_host
+    mirror, reference = hub_image_on_a_mirror(registries, tmp_path)
+    trusted = {"addresses": addresses(registries, "tls")[1:], "ca_pem": registries["ca"], "mode": "ca",
+               "state": "present"}
+
+    result = host.trust("containerd", **trusted, mirrors=[mirror])
+
+    assert not result.get("failed") and result["outcome"]["changed"], result
+    assert host.read(f"/etc/containerd/certs.d/{mirror}/ca.crt").decode() == registries["ca"]
+    pulled = host.ctr_pull(reference)
+    assert pulled.returncode == 0, pulled.stderr
+    assert host.cri_pull(reference).startswith("sha256:")
+    assert host.trust("containerd", **trusted, mirrors=[mirror])["outcome"]["changed"] is False
+
+    # Without the mirror, docker.io is Docker Hub again, which this machine cannot reach.
+    dropped = host.trust("containerd", **trusted)
+    assert "absent /etc/containerd/certs.d/docker.io/hosts.toml" in dropped["summary"]["changes"], dropped
+    assert host.ctr_pull(reference).returncode != 0
+    with pytest.raises(CRIError):
+        host.cri_pull(reference)
+    host.trust("containerd", **{**trusted, "state": "absent"}, mirrors=[mirror])
+
+
+def test_podman_and_skopeo_pull_docker_hub_names_through_the_mirror(podman_host, registries, tmp_path):
+    host = podman_host
+    mirror, reference = hub_image_on_a_mirror(registries, tmp_path)
+    trusted = {"addresses": addresses(registries, "tls")[1:], "ca_pem": registries["ca"], "mode": "ca",
+               "state": "present"}
+
+    result = host.trust("podman", **trusted, mirrors=[mirror])
+
+    assert not result.get("failed") and result["outcome"]["changed"], result
+    pulled = host.pull(reference)
+    assert pulled.returncode == 0, pulled.stderr
+    raw = host.exec("skopeo", "inspect", "--raw", f"docker://{reference}").stdout
+    assert f"sha256:{hashlib.sha256(raw.encode()).hexdigest()}" == reference.rsplit("@", 1)[1]
+    assert host.trust("podman", **trusted, mirrors=[mirror])["outcome"]["changed"] is False
+
+    host.trust("podman", **trusted)
+    assert host.exec("test", "-e", "/etc/containers/registries.conf.d/50-dockyard-registry.conf",
+                     check=False).returncode != 0
+    assert host.pull(reference).returncode != 0
+    host.trust("podman", **{**trusted, "state": "absent"}, mirrors=[mirror])
+
+
 def test_podman_trusts_the_registry_by_ca_through_every_address_and_fails_once_it_is_removed(podman_host, registries):
     host = podman_host
     for reference in references(registries, "tls"):

@@ -39,6 +39,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files 
     Plan,
     RuntimeConfigError,
     absent_operation,
+    check_address,
     check_common,
     directory_operation,
     file_operation,
@@ -62,6 +63,10 @@ PID_FILE = "/run/containerd/containerd.pid"
 LOG_FILE = "/var/log/containerd.log"
 SERVICE = "containerd"
 CAPABILITIES = ("pull", "resolve", "push")
+# Docker Hub: the directory containerd looks up for docker.io names, and the server it falls back to.
+HUB = "docker.io"
+HUB_SERVER = "https://registry-1.docker.io"
+MIRROR_CAPABILITIES = ("pull", "resolve")
 
 # The table of the CRI plugin's registry settings, by config.toml version.
 REGISTRY_TABLES = {
@@ -93,6 +98,22 @@ def hosts_toml(address: str, mode: str, *, tls: bool = True, ca_files=(), reader
         lines.append(f"  ca = {string_array(ca_files)}")
     elif tls:
         lines.append("  skip_verify = true")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def hub_hosts_toml(mirrors, mode: str, ca_files: dict) -> bytes:
+    """Docker Hub's ``hosts.toml``: the pull-through ``mirrors`` (host:port) first, in order, then Docker Hub.
+
+    A mirror only pulls and resolves; ``mode`` ``ca`` verifies it with ``ca_files[mirror]``, ``insecure`` skips
+    verification. containerd tries the hosts in order and Docker Hub (``server``) last.
+    """
+    lines = [f"{MARKER}: Docker Hub's images through the pull-through mirror first.",
+             "# Written again on every run of the registry_trust role: change its variables, not this file.",
+             f"server = {basic_string(HUB_SERVER)}"]
+    for mirror in mirrors:
+        url = f"https://{mirror}"
+        lines += ["", f"[host.{basic_string(url)}]", f"  capabilities = {string_array(MIRROR_CAPABILITIES)}"]
+        lines.append(f"  ca = {string_array([ca_files[mirror]])}" if mode == "ca" else "  skip_verify = true")
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -187,7 +208,8 @@ class ContainerdConfig:
 
 
 def plan(addresses, ca_pem: str | bytes | None, mode: str, state: str, *, tls: bool = True, fs: Filesystem | None = None,
-         containerd_version=None, config_file: str = CONTAINERD_CONFIG, hosts_dir: str = HOSTS_DIR) -> Plan:
+         containerd_version=None, config_file: str = CONTAINERD_CONFIG, hosts_dir: str = HOSTS_DIR,
+         mirrors=()) -> Plan:
     """What makes containerd trust the registry at ``addresses`` (``mode`` ``ca`` or ``insecure``), or forget it.
 
     Per address, a directory ``<hosts dir>/<address>`` (0755) with ``hosts.toml`` (0644) and, in ``ca`` mode,
@@ -197,8 +219,15 @@ def plan(addresses, ca_pem: str | bytes | None, mode: str, state: str, *, tls: b
     containerd 2.x reads ``/etc/containerd/certs.d`` without it. ``containerd_version`` is the output of
     ``containerd --version`` or a version tuple; unknown, config_path is set as containerd 1.x needs.
     ``absent`` removes the files and the emptied directory, and leaves config.toml as it is.
+
+    ``mirrors`` (host:port, over TLS) are Docker Hub's pull-through mirrors: each is trusted as the registry is
+    (its own directory), and ``<hosts dir>/docker.io/hosts.toml`` sends docker.io pulls to them first. Without
+    mirrors (or with ``absent``), a docker.io hosts.toml the collection wrote goes.
     """
     addresses = check_common(addresses, mode, state, tls)
+    mirrors = [mirror for mirror in mirrors if mirror not in addresses]
+    for mirror in mirrors:
+        check_address(mirror)
     fs = fs or Filesystem()
     version = _containerd_release(containerd_version)
     config = ContainerdConfig(fs.read(config_file), config_file)
@@ -232,7 +261,27 @@ def plan(addresses, ca_pem: str | bytes | None, mode: str, state: str, *, tls: b
         raise ValueError("ca mode needs the registry's CA certificate (ca_pem)")
     for address in addresses:
         result.operations += _address_operations(fs, result, f"{target}/{address}", address, pem, mode, state, tls)
+    for mirror in mirrors:
+        result.operations += _address_operations(fs, result, f"{target}/{mirror}", mirror, pem, mode, state, True)
+    result.operations += _hub_operations(fs, result, target, mirrors if state == "present" else [], mode)
     return result
+
+
+def _hub_operations(fs, result, target, mirrors, mode) -> list:
+    """Docker Hub's hosts.toml with the mirrors; without mirrors, the collection's own removed, another left."""
+    directory = f"{target}/{HUB}"
+    hosts_file = f"{directory}/hosts.toml"
+    existing = fs.read(hosts_file)
+    foreign = existing is not None and not owned(existing)
+    if not mirrors:
+        if existing is None or foreign:
+            return []
+        return [absent_operation(fs, hosts_file)] + remove_if_emptied(fs, directory, ["hosts.toml"])
+    if foreign:
+        result.warnings.append(f"{hosts_file} was not written by dockyard.registry: replaced by the mirrors' (see the "
+                               "diff)")
+    content = hub_hosts_toml(mirrors, mode, {mirror: f"{target}/{mirror}/ca.crt" for mirror in mirrors})
+    return [directory_operation(fs, directory), file_operation(fs, hosts_file, content, 0o644)]
 
 
 def _address_operations(fs, result, directory, address, pem, mode, state, tls) -> list:

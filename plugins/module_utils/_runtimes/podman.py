@@ -31,6 +31,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files 
     Plan,
     RuntimeConfigError,
     absent_operation,
+    check_address,
     check_common,
     directory_operation,
     file_operation,
@@ -44,22 +45,31 @@ REGISTRIES_CONF = "/etc/containers/registries.conf"
 DROPIN_DIR = "/etc/containers/registries.conf.d"
 DROPIN_NAME = "50-dockyard-registry.conf"
 AUTH_FILE = "/root/.config/containers/auth.json"
+HUB = "docker.io"
 
 
 def plan(addresses, ca_pem: str | bytes | None, mode: str, state: str, *, tls: bool = True, credentials=None,
          fs: Filesystem | None = None, certs_dir: str = CERTS_DIR, registries_conf: str = REGISTRIES_CONF,
          dropin_dir: str = DROPIN_DIR, dropin_name: str = DROPIN_NAME, auth_file: str = AUTH_FILE,
-         auth_owner: str = "root") -> Plan:
+         auth_owner: str = "root", mirrors=(), login_addresses=None) -> Plan:
     """What makes the containers/image tools trust the registry at ``addresses``, or forget it.
 
     ``ca`` mode: ``<certs_dir>/<address>/ca.crt`` (0644, ``ca_pem``) per address, and no drop-in. ``insecure``
     mode: one drop-in ``<dropin_dir>/<dropin_name>`` (0644) with an insecure ``[[registry]]`` per address, and no
     ca.crt. ``credentials`` (``{"username": …, "password": …}``) become an entry per address in ``auth_file``
-    (0600, in a directory made 0700), keeping its other entries; ``absent`` removes the entries, the CA files,
+    (0600, in a directory made 0700), keeping its other entries (only ``login_addresses`` get one, where given:
+    those the registry accepted the login at); ``absent`` removes the entries, the CA files,
     the emptied directories and the drop-in. registries.conf and every drop-in are parsed first: one that does
     not parse stops the plan with the file and line, since the tools would fail on it too.
+
+    ``mirrors`` (host:port, over TLS) are Docker Hub's pull-through mirrors: each is trusted as the registry is
+    (its CA in certs.d, or insecure), and the drop-in gets a docker.io ``[[registry]]`` whose
+    ``[[registry.mirror]]`` entries the tools try first; that makes a drop-in in ``ca`` mode too.
     """
     addresses = check_common(addresses, mode, state, tls)
+    mirrors = [mirror for mirror in mirrors if mirror not in addresses] if state == "present" else list(mirrors)
+    for mirror in mirrors:
+        check_address(mirror)
     fs = fs or Filesystem()
     dropin = f"{dropin_dir}/{dropin_name}"
     result = Plan("podman", found={"certs_dir": certs_dir, "dropin": dropin, "auth_file": auth_file})
@@ -78,7 +88,11 @@ def plan(addresses, ca_pem: str | bytes | None, mode: str, state: str, *, tls: b
             elif state == "present" and mode == "insecure":
                 result.warnings.append(f"{source} has an entry for {address}: {dropin} replaces it for the "
                                        "containers/image tools (drop-ins come after registries.conf)")
-    for address in addresses:
+    if mirrors and state == "present":
+        result.warnings += [f"{source} has an entry for {HUB}: {dropin} replaces it with the mirrors' for the "
+                            "containers/image tools (drop-ins come after registries.conf)"
+                            for source, entry in entries if HUB in (entry.get("location"), entry.get("prefix"))]
+    for address in addresses + [mirror for mirror in mirrors if mirror not in addresses]:
         directory = f"{certs_dir}/{address}"
         if state == "present" and mode == "ca":
             result.operations += [directory_operation(fs, directory), file_operation(fs, f"{directory}/ca.crt", pem, 0o644)]
@@ -86,22 +100,33 @@ def plan(addresses, ca_pem: str | bytes | None, mode: str, state: str, *, tls: b
             result.operations += [absent_operation(fs, f"{directory}/ca.crt")]
             result.operations += remove_if_emptied(fs, directory, ["ca.crt"])
     existing = fs.read(dropin)
-    if state == "present" and mode == "insecure":
+    if state == "present" and (mode == "insecure" or mirrors):
         if existing is not None and not owned(existing):
             result.warnings.append(f"{dropin} was not written by dockyard.registry: replaced (see the diff)")
-        result.operations += [directory_operation(fs, dropin_dir), file_operation(fs, dropin, dropin_content(addresses), 0o644)]
+        content = dropin_content(addresses if mode == "insecure" else [], mirrors, insecure_mirrors=mode == "insecure")
+        result.operations += [directory_operation(fs, dropin_dir), file_operation(fs, dropin, content, 0o644)]
     elif existing is not None and owned(existing):
         result.operations.append(absent_operation(fs, dropin))
-    result.operations += _auth_operations(fs, auth_file, addresses, credentials, state, auth_owner)
+    logins = addresses if login_addresses is None else [address for address in addresses if address in login_addresses]
+    result.operations += _auth_operations(fs, auth_file, logins, credentials, state, auth_owner)
     return result
 
 
-def dropin_content(addresses) -> bytes:
-    """The registries.conf drop-in of the insecure fallback: an insecure ``[[registry]]`` per address."""
-    lines = [f"{MARKER}: the registry without TLS verification (the insecure fallback).",
+def dropin_content(addresses, mirrors=(), *, insecure_mirrors: bool = False) -> bytes:
+    """The registries.conf drop-in: an insecure ``[[registry]]`` per address (the insecure fallback), and Docker
+    Hub's pull-through ``mirrors`` (each verified, or not with ``insecure_mirrors``)."""
+    what = " and ".join(part for part, wanted in (("the registry without TLS verification (the insecure fallback)",
+                                                   addresses), ("Docker Hub's pull-through mirrors", mirrors)) if wanted)
+    lines = [f"{MARKER}: {what}.",
              "# Written again on every run of the registry_trust role: change its variables, not this file."]
     for address in addresses:
         lines += ["", "[[registry]]", f"location = {basic_string(address)}", "insecure = true"]
+    if mirrors:
+        lines += ["", "[[registry]]", f"prefix = {basic_string(HUB)}", f"location = {basic_string(HUB)}"]
+        for mirror in mirrors:
+            lines += ["", "[[registry.mirror]]", f"location = {basic_string(mirror)}"]
+            if insecure_mirrors:
+                lines.append("insecure = true")
     return ("\n".join(lines) + "\n").encode()
 
 

@@ -358,3 +358,46 @@ def test_trust_report_names_the_file_read_and_whether_it_verifies(tmp_path):
     assert after == {"runtime": "containerd", "cri_reads_hosts_dir": True,
                      "hosts_dir": f"{CERTS_D}/{ADDRESSES[0]}", "reads": [f"{CERTS_D}/{ADDRESSES[0]}/hosts.toml"],
                      "verifies": False, "ca": None}
+
+
+MIRROR = "mirror.example.test:5001"
+
+
+def test_mirrors_get_their_own_trust_and_docker_io_pulls_go_to_them_first(tmp_path):
+    fs = host(tmp_path, {CONFIG: merged(DEBIAN_V2)})
+
+    plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 6, 20), mirrors=[MIRROR])
+
+    assert (tmp_path / "etc/containerd/certs.d" / MIRROR / "ca.crt").read_text() == CA
+    hub = loads((tmp_path / "etc/containerd/certs.d/docker.io/hosts.toml").read_bytes(), "hosts.toml")
+    assert hub == {"server": "https://registry-1.docker.io",
+                   "host": {f"https://{MIRROR}": {"capabilities": ["pull", "resolve"],
+                                                  "ca": [f"{CERTS_D}/{MIRROR}/ca.crt"]}}}
+    assert containerd.plan(ADDRESSES[:1], CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20),
+                           mirrors=[MIRROR]).pending == []
+
+    plan_and_apply(fs, ADDRESSES[:1], None, "insecure", "present", containerd_version=(1, 6, 20), mirrors=[MIRROR])
+    assert loads((tmp_path / "etc/containerd/certs.d/docker.io/hosts.toml").read_bytes(), "h")["host"] == {
+        f"https://{MIRROR}": {"capabilities": ["pull", "resolve"], "skip_verify": True}}
+    assert not (tmp_path / "etc/containerd/certs.d" / MIRROR / "ca.crt").exists()
+
+
+def test_mirrors_dropped_take_docker_io_hosts_toml_with_them_but_never_someone_elses(tmp_path):
+    fs = host(tmp_path, {CONFIG: merged(DEBIAN_V2)})
+    plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 6, 20), mirrors=[MIRROR])
+
+    plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 6, 20))
+
+    assert not (tmp_path / "etc/containerd/certs.d/docker.io").exists()
+    theirs = b'server = "https://registry-1.docker.io"\n'
+    (tmp_path / "etc/containerd/certs.d/docker.io").mkdir()
+    (tmp_path / "etc/containerd/certs.d/docker.io/hosts.toml").write_bytes(theirs)
+    assert containerd.plan(ADDRESSES[:1], CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20)).pending == []
+    replaced = containerd.plan(ADDRESSES[:1], CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20),
+                               mirrors=[MIRROR])
+    assert any("docker.io/hosts.toml was not written by dockyard.registry" in w for w in replaced.warnings)
+
+    _result, outcome, _restarts = plan_and_apply(fs, ADDRESSES[:1], None, "ca", "absent", containerd_version=(1, 6, 20),
+                                                 mirrors=[MIRROR])
+    assert outcome["changed"] and not (tmp_path / "etc/containerd/certs.d" / MIRROR).exists()
+    assert (tmp_path / "etc/containerd/certs.d/docker.io/hosts.toml").read_bytes() == theirs

@@ -166,6 +166,45 @@ def test_credentials_are_merged_into_auth_json_0600_keeping_other_entries_and_hi
     assert json.loads(path.read_text()) == other
 
 
+def test_podman_mirrors_are_a_docker_io_registry_in_the_dropin_in_ca_mode_too_and_trusted_as_the_registry(tmp_path):
+    fs = host(tmp_path, {"/etc/containers/registries.conf": DEBIAN_REGISTRIES_CONF
+                         + b'[[registry]]\nprefix = "docker.io"\nlocation = "docker.io"\n'})
+    mirror = "mirror.example.test:5001"
+
+    result, _outcome = run(podman.plan, fs, ADDRESSES, CA, "ca", "present", mirrors=[mirror])
+
+    dropin = tmp_path / "etc/containers/registries.conf.d/50-dockyard-registry.conf"
+    assert loads(dropin.read_bytes(), "d") == {"registry": [
+        {"prefix": "docker.io", "location": "docker.io", "mirror": [{"location": mirror}]}]}
+    assert (tmp_path / "etc/containers/certs.d" / mirror / "ca.crt").read_text() == CA
+    assert result.warnings == [("/etc/containers/registries.conf has an entry for docker.io: /etc/containers/"
+                                "registries.conf.d/50-dockyard-registry.conf replaces it with the mirrors' for the "
+                                "containers/image tools (drop-ins come after registries.conf)")]
+    assert podman.plan(ADDRESSES, CA, "ca", "present", mirrors=[mirror], fs=fs).pending == []
+
+    run(podman.plan, fs, ADDRESSES[:1], None, "insecure", "present", mirrors=[mirror])
+    assert loads(dropin.read_bytes(), "d") == {"registry": [
+        {"location": ADDRESSES[0], "insecure": True},
+        {"prefix": "docker.io", "location": "docker.io", "mirror": [{"location": mirror, "insecure": True}]}]}
+    assert not (tmp_path / "etc/containers/certs.d" / mirror).exists()
+
+    run(podman.plan, fs, ADDRESSES[:1], CA, "ca", "present")
+    assert not dropin.exists()
+
+
+def test_logins_go_only_to_the_addresses_given_and_the_dropin_keeps_every_address(tmp_path):
+    fs = host(tmp_path, {"/etc/containers/registries.conf": DEBIAN_REGISTRIES_CONF})
+    run(podman.plan, fs, ADDRESSES, None, "insecure", "present")
+
+    result, _outcome = run(podman.plan, fs, ADDRESSES, None, "insecure", "present", credentials=CREDENTIALS,
+                           login_addresses=ADDRESSES[1:])
+
+    assert [op.path for op in result.pending] == ["/root", "/root/.config", "/root/.config/containers",
+                                                  "/root/.config/containers/auth.json"]
+    written = json.loads((tmp_path / "root/.config/containers/auth.json").read_text())
+    assert list(written["auths"]) == ADDRESSES[1:]
+
+
 def test_auth_json_is_made_with_private_directories_where_there_is_none(tmp_path):
     fs = Filesystem(str(tmp_path))
     (tmp_path / "root").mkdir()
