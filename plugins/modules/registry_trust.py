@@ -139,8 +139,8 @@ options:
     default: false
   mirrors:
     description:
-      - Pull-through mirrors of Docker Hub, each the https URL of a registry (V(https://<host>[:<port>]), no path):
-        Docker's C(registry-mirrors), containerd's C(docker.io/hosts.toml), the Podman family's C([[registry.mirror]]).
+      - Pull-through mirrors of Docker Hub, each the https URL of a registry (V(https://<host>[:<port>]), no path),
+        for Docker's C(registry-mirrors), containerd's C(docker.io/hosts.toml), the Podman family's C([[registry.mirror]]).
         Any other URL fails the task before anything changes.
       - Every runtime asks them in their order for images of C(docker.io), and Docker Hub itself where none has the
         image.
