@@ -20,6 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LOCAL_INVENTORY = ROOT / "inventories" / "local" / "hosts.yml"
 CERTS_D = Path("/etc/docker/certs.d")
+# The passphrase of the CA key of every inventory a test writes (the collection keeps the key encrypted).
+CA_PASSPHRASE = "dockyard test CA passphrase"
 
 RECAP_LINE = re.compile(
     r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
@@ -155,6 +157,7 @@ class IsolatedSite:
             "registry_pki_server_dir": str(self.root / "etc" / "tls"),
             "registry_server_data_dir": str(self.root / "data"),
             "registry_pki_dir": str(self.root / "pki"),
+            "registry_pki_ca_passphrase": CA_PASSPHRASE,
         }
 
     def run(self, playbook: str = "playbooks/site.yml", *extra: str, extra_vars: dict | None = None,

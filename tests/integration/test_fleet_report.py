@@ -20,7 +20,7 @@ import uuid
 import pytest
 import yaml
 
-from support import ROOT, local_account, run_module, run_playbook
+from support import CA_PASSPHRASE, ROOT, local_account, run_module, run_playbook
 
 HOST_IMAGE = yaml.safe_load((ROOT / "molecule" / "resources" / "docker_host.yml").read_text())[
     "dockyard_molecule_docker_host"]["libraries_image"]
@@ -58,7 +58,8 @@ class Fleet:
         containers = {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3"}
         self.inventory = root / "hosts.yml"
         self.inventory.write_text(yaml.safe_dump({"all": {
-            "vars": {"registry_pki_dir": str(pki), "registry_report_dir": str(self.reports),
+            "vars": {"registry_pki_dir": str(pki), "registry_pki_ca_passphrase": CA_PASSPHRASE,
+                     "registry_report_dir": str(self.reports),
                      "registry_users": [{"name": name, "password": password}], "report_secret": SECRET},
             "children": {
                 # The site's registry host, for its certificate's addresses only: no play here runs on it.

@@ -25,7 +25,7 @@ import requests
 import yaml
 from scratch_registry import CA, OCI_LAYER, REGISTRY_IMAGE, RegistryAPI, certs_d_entry, tar_layer
 
-from support import run_playbook
+from support import CA_PASSPHRASE, run_playbook
 
 PREFIX = "dockyard-ha-"
 NETWORK = f"{PREFIX}net"
@@ -91,7 +91,8 @@ class Fleet:
         if replicas:
             groups["registry"] = {"hosts": {self.name(host): {"ansible_host": self.ips.get(host, self.name(host))}
                                             for host in REPLICAS}}
-        variables = {**connection, "registry_pki_dir": str(self.pki), "registry_storage": "s3", "registry_store_volume_size_limit_mb": 64,
+        variables = {**connection, "registry_pki_dir": str(self.pki), "registry_pki_ca_passphrase": CA_PASSPHRASE,
+                     "registry_storage": "s3", "registry_store_volume_size_limit_mb": 64,
                      "registry_store_start_timeout": 90, "registry_lb_check_interval": "1s", **extra}
         self.inventory.write_text(yaml.safe_dump({"all": {"vars": variables, "children": groups}}))
 

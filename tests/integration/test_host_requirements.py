@@ -12,7 +12,7 @@ import uuid
 import pytest
 import yaml
 
-from support import ROOT, run_playbook
+from support import CA_PASSPHRASE, ROOT, run_playbook
 
 HOST_IMAGE = yaml.safe_load((ROOT / "molecule" / "resources" / "docker_host.yml").read_text())[
     "dockyard_molecule_docker_host"]["image"]
@@ -33,7 +33,7 @@ def bare_host(tmp_path):
                    capture_output=True)
     inventory = tmp_path / "hosts.yml"
     host = {"ansible_connection": "community.docker.docker", "ansible_python_interpreter": "/usr/bin/python3",
-            "registry_pki_dir": str(tmp_path / "pki")}
+            "registry_pki_dir": str(tmp_path / "pki"), "registry_pki_ca_passphrase": CA_PASSPHRASE}
     inventory.write_text(yaml.safe_dump({"all": {"children": {"registry": {"hosts": {name: host}},
                                                               "docker_hosts": {"hosts": {name: None}}}}}))
     yield name, inventory

@@ -18,7 +18,7 @@ import yaml
 from daemon_hosts import DAEMON_JSON, SEEDED, DockerHost, docker
 from scratch_registry import CA, DAEMON_PORTS, REGISTRY_IMAGE, RegistryAPI, ScratchRegistry, free_port, tar_layer
 
-from support import run_playbook
+from support import CA_PASSPHRASE, run_playbook
 
 
 def write_inventory(root, machine_ip: str, hosts: list[DockerHost], ports: list[int], remote_url: str,
@@ -28,6 +28,7 @@ def write_inventory(root, machine_ip: str, hosts: list[DockerHost], ports: list[
     registry = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable, "ansible_host": machine_ip}
     group_vars = {
         "registry_pki_dir": str(root / "pki"),
+        "registry_pki_ca_passphrase": CA_PASSPHRASE,
         "registry_pki_server_dir": str(root / "registry" / "tls"),
         "registry_port": ports[0],
         "registry_image": REGISTRY_IMAGE,

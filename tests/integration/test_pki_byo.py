@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from support import run_playbook
+from support import CA_PASSPHRASE, run_playbook
 
 
 def _name(common_name):
@@ -65,6 +65,7 @@ def brought(tmp_path):
             "registry_pki_byo_key": write_pem(tmp_path / "server.key", key),
             "registry_pki_byo_ca": write_pem(tmp_path / "ca.crt", ca),
             "registry_pki_dir": str(tmp_path / "pki"),
+            "registry_pki_ca_passphrase": CA_PASSPHRASE,
             "registry_pki_server_dir": str(tmp_path / "host-tls"),
             "registry_names": ["registry.example.test"],
         }
