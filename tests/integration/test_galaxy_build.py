@@ -22,7 +22,7 @@ import docker
 import pytest
 import yaml
 
-from support import CA_PASSPHRASE, ROOT, PlaybookRun
+from support import LOCAL_CREDENTIALS, ROOT, PlaybookRun, local_account
 
 BIN = Path(sys.executable).parent
 GALAXY = yaml.safe_load((ROOT / "galaxy.yml").read_text())
@@ -208,7 +208,10 @@ def test_installed_collection_runs_roles_modules_and_filters(installed, registry
         "children": {"registry": {"hosts": {"dockyard-local": None}},
                      "docker_hosts": {"hosts": {"dockyard-local": None}}},
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-                 "registry_pki_dir": str(pki), "registry_pki_ca_passphrase": CA_PASSPHRASE, "registry_trust_certs_dir": str(certs_d),
+                 "registry_pki_dir": str(pki), "registry_trust_certs_dir": str(certs_d),
+                 # The site's CA and account, with the passphrase and password the local inventory made for them.
+                 "registry_pki_ca_passphrase": (LOCAL_CREDENTIALS / "ca-passphrase").read_text().strip(),
+                 "registry_users": [dict(zip(("name", "password"), local_account("dockyard"), strict=True))],
                  "test_image_name": name, "test_image_source": image.id}}}))
     (tmp_path / "playbook.yml").write_text(PLAYBOOK)
     (tmp_path / "ansible.cfg").write_text("[defaults]\nstdout_callback = ansible.builtin.default\n")
