@@ -93,6 +93,8 @@ class Fleet:
                                             for host in REPLICAS}}
         variables = {**connection, "registry_pki_dir": str(self.pki), "registry_pki_ca_passphrase": CA_PASSPHRASE,
                      "registry_storage": "s3", "registry_store_volume_size_limit_mb": 64,
+                     # The replicas run here with the rendered config.yml alone, without an htpasswd to mount.
+                     "registry_allow_anonymous": True,
                      "registry_store_start_timeout": 90, "registry_lb_check_interval": "1s", **extra}
         self.inventory.write_text(yaml.safe_dump({"all": {"vars": variables, "children": groups}}))
 
