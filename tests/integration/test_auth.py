@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from support import BIN, ROOT, run_module, run_playbook
 
@@ -26,7 +27,9 @@ DOCKER_CONFIG = Path("/root/.docker/config.json")
 
 @pytest.fixture(scope="module")
 def accounts(registry) -> dict[str, str]:
-    return {path.name: path.read_text().split()[0] for path in sorted(CREDENTIALS.iterdir())}
+    """The local inventory's accounts (registry_users), with the passwords it made for them."""
+    users = yaml.safe_load((ROOT / "inventories" / "local" / "group_vars" / "all.yml").read_text())["registry_users"]
+    return {user["name"]: (CREDENTIALS / user["name"]).read_text().split()[0] for user in users}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,8 @@ def test_registry_refuses_anonymous_requests_and_wrong_passwords(registry, accou
 def test_htpasswd_holds_bcrypt_hashes_only_and_is_private(site_run, accounts):
     htpasswd = CONFIG_DIR / "htpasswd"
     info = htpasswd.stat()
-    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o600, 0, 0)
+    # Readable by the registry's unprivileged user (registry_uid) alone.
+    assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o600, 10001, 10001)
     lines = htpasswd.read_text().splitlines()
     assert sorted(line.split(":", 1)[0] for line in lines) == sorted(accounts)
     assert all(line.split(":", 1)[1].startswith("$2b$10$") for line in lines)
