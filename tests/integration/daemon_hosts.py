@@ -35,7 +35,7 @@ class DockerHost:
     """
 
     def __init__(self, flags: list[str], writable_proc_sys: bool = False, prefix: str = "dockyard-dmn-",
-                 daemon_json: dict | None = SEEDED) -> None:
+                 daemon_json: dict | None = None) -> None:
         self.name = f"{prefix}{uuid.uuid4().hex[:8]}"
         self.flags = list(flags)
         options = [f"--cap-add={cap}" for cap in HOST_SETTINGS["capabilities"]]
@@ -47,8 +47,7 @@ class DockerHost:
                "/usr/bin/tini", "--", "sleep", "infinity")
         try:
             self.exec("mkdir", "-p", "/etc/docker")
-            if daemon_json is not None:
-                self.write(DAEMON_JSON, json.dumps(daemon_json, indent=2) + "\n")
+            self.write(DAEMON_JSON, json.dumps(SEEDED if daemon_json is None else daemon_json, indent=2) + "\n")
             self.start_dockerd()
         except BaseException:
             self.remove()

@@ -172,4 +172,3 @@ class IsolatedSite:
                 for child in entry.iterdir():
                     child.unlink()
                 entry.rmdir()
-
