@@ -172,6 +172,25 @@ def test_the_replicas_keep_blob_descriptors_in_redis_which_asks_for_a_password(f
     assert any(f"{pushed_image.repository}::blobs::{blob}" in keys for blob in blobs), keys
 
 
+def test_the_flush_entry_point_empties_the_shared_cache_which_fills_again(fleet, api, pushed_image):
+    """What garbage collection with replicas runs before the replicas take pushes again."""
+    lb = fleet.balancers[0]
+    address = fleet.variables(lb)["registry_cache_bind_address"]
+
+    def keys() -> int:
+        done = in_host(fleet, lb, "redis-cli", "-h", address, "-a", secret(fleet, "redis-password"),
+                       "--no-auth-warning", "DBSIZE")
+        return int(done.stdout.strip())
+
+    assert keys() > 0
+    run = fleet.ansible_playbook(Path(__file__).with_name("flush_cache.yml"))
+    assert run.returncode == 0 and re.search(rf"^{lb} .* changed=1 ", run.stdout, re.MULTILINE), run.stdout[-3000:]
+    assert keys() == 0
+    manifest_blobs(fleet, api, pushed_image)  # the replicas read the store again, and fill the cache
+    assert_pulls_by_digest(fleet, fleet.puller, fleet.address, pushed_image)
+    assert keys() > 0
+
+
 def test_seaweedfs_runs_three_masters_and_the_registry_bucket(fleet):
     stores = fleet.group("registry_store")
     address = fleet.variables(stores[1])["registry_store_address"]
