@@ -130,9 +130,9 @@ def api(fleet):
 def manifest_blobs(fleet, api, image: PushedImage) -> list[str]:
     """The config and layer digests of ``image``, read from a replica."""
     replica = fleet.group("registry")[0]
+    accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
     response = api.get(f"https://{host_address(fleet, replica)}:{fleet.port}/v2/{image.repository}/manifests/"
-                       f"{image.digest}", timeout=30, headers={"Accept": "application/vnd.oci.image.manifest.v1+json, "
-                                                                      "application/vnd.docker.distribution.manifest.v2+json"})
+                       f"{image.digest}", timeout=30, headers={"Accept": accept})
     response.raise_for_status()
     assert f"sha256:{hashlib.sha256(response.content).hexdigest()}" == image.digest
     manifest = response.json()
