@@ -37,7 +37,7 @@ ACCOUNT = "dockyard"  # the account the registry has by default
 LOOP_SCRIPT = "/usr/local/bin/dockyard-pull-loop"
 # The pulling loop's bounds: it stops by itself after this many pulls or seconds, or when the test says so.
 LOOP_MAX_PULLS = 1500
-LOOP_MAX_SECONDS = 420
+LOOP_MAX_SECONDS = 300
 # How long the pulls go on after the load balancer has marked the killed replica down.
 AFTER_DOWN_SECONDS = 8
 # Seconds between two pulls of a loop.
@@ -243,34 +243,32 @@ class PullLoops:
     def __init__(self, fleet, reference: str) -> None:
         self.fleet, self.reference = fleet, reference
         self.hosts = fleet.docker_hosts
-        self.tag = uuid.uuid4().hex[:8]
-
-    def log(self, host: str) -> str:
-        return f"/tmp/dockyard-pull-loop-{self.tag}.log"
+        self.log = f"/tmp/dockyard-pull-loop-{uuid.uuid4().hex[:8]}.log"  # on each host
 
     def start(self) -> None:
         for host in self.hosts:
             write_file(self.fleet.host(host), LOOP_SCRIPT, PULL_LOOP.encode(), "0755")
             local("docker", "exec", "--detach", self.fleet.container(host), LOOP_SCRIPT, self.reference,
-                  str(LOOP_MAX_PULLS), str(LOOP_MAX_SECONDS), self.log(host), f"{self.log(host)}.stop", LOOP_PAUSE)
+                  str(LOOP_MAX_PULLS), str(LOOP_MAX_SECONDS), self.log, f"{self.log}.stop", LOOP_PAUSE)
 
     def pulls(self) -> list[Pull]:
         found = []
         for host in self.hosts:
-            for line in in_host(self.fleet, host, "cat", self.log(host)).stdout.splitlines():
+            for line in in_host(self.fleet, host, "cat", self.log).stdout.splitlines():
                 started, ended, result = line.split()
                 found.append(Pull(host, float(started), float(ended), result == "ok"))
         return sorted(found, key=lambda pull: pull.started)
 
     def errors(self) -> str:
-        return "\n".join(in_host(self.fleet, host, "sh", "-c", f"tail -n 5 {self.log(host)}.err || true").stdout
+        return "\n".join(in_host(self.fleet, host, "sh", "-c", f"tail -n 5 {self.log}.err || true").stdout
                          for host in self.hosts)
 
     def stop(self) -> None:
+        """Stop every loop (again, too) and wait until each has."""
         for host in self.hosts:
-            in_host(self.fleet, host, "touch", f"{self.log(host)}.stop", check=False)
+            in_host(self.fleet, host, "touch", f"{self.log}.stop", check=False)
         for host in self.hosts:
-            wait_for(lambda host=host: in_host(self.fleet, host, "test", "-e", f"{self.log(host)}.end",
+            wait_for(lambda host=host: in_host(self.fleet, host, "test", "-e", f"{self.log}.end",
                                                check=False).returncode == 0, 60, f"the loop on {host} stops")
 
 
@@ -363,6 +361,7 @@ def test_a_rolling_change_of_the_configuration_costs_no_pull(fleet, pull_loops, 
     # The only delegated tasks of server.yml: the drain and the return of each replica, on the load balancer.
     moves = re.findall(r"^changed: \[(\S+) -> ", run.stdout, re.MULTILINE)
     assert moves == [replica for replica in replicas for _step in ("drained", "ready")], run.stdout[-6000:]
+    pull_loops.stop()  # no load on the tests after this one
     pulls = [pull for pull in pull_loops.pulls() if pull.ended >= started and pull.started <= ended]
     figures["rolling_change"] = {"seconds": round(ended - started, 1), "pulls": len(pulls),
                                  "failed": sum(not pull.ok for pull in pulls)}
