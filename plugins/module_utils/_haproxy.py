@@ -48,14 +48,31 @@ def answers(socket_path: str) -> bool:
     return os.path.exists(socket_path)
 
 
-def servers(socket_path: str) -> list[dict]:
-    """Every backend server of ``show stat``: backend, name, address, status (UP, DOWN, DRAIN, MAINT, UP 1/2, ...),
-    its current sessions and its last health check."""
-    table = runtime(socket_path, "show stat").lstrip("# ")
-    rows = csv.DictReader(io.StringIO(table))
-    return [{"backend": row["pxname"], "name": row["svname"], "address": row.get("addr", ""), "status": row["status"],
-             "sessions": int(row.get("scur") or 0), "check": row.get("check_status", "")}
+def parse_stat(table: str) -> list[dict]:
+    """Every backend server of a ``show stat`` answer: backend, name, address, status (UP, DOWN, DRAIN, MAINT,
+    UP 1/2, ...), its current sessions and its last health check."""
+    rows = csv.DictReader(io.StringIO(table.lstrip("# ")))
+    return [{"backend": row["pxname"], "name": row["svname"], "address": row.get("addr") or "", "status": row["status"],
+             "sessions": int(row.get("scur") or 0), "check": row.get("check_status") or ""}
             for row in rows if row.get("svname") not in (None, "FRONTEND", "BACKEND")]
+
+
+def parse_admin_state(answer: str, backend: str, name: str) -> int | None:
+    """The srv_admin_state bits of one server in a ``show servers state`` answer, or None where it is not there."""
+    lines = answer.splitlines()
+    header = next((line.lstrip("# ").split() for line in lines if line.startswith("# be_id")), None)
+    if header is None:
+        return None
+    for line in lines:
+        fields = dict(zip(header, line.split()))
+        if fields.get("be_name") == backend and fields.get("srv_name") == name:
+            return int(fields["srv_admin_state"])
+    return None
+
+
+def servers(socket_path: str) -> list[dict]:
+    """Every backend server, as :func:`parse_stat` reads HAProxy's ``show stat``."""
+    return parse_stat(runtime(socket_path, "show stat"))
 
 
 def server(socket_path: str, backend: str, name: str) -> dict | None:
@@ -66,15 +83,7 @@ def server(socket_path: str, backend: str, name: str) -> dict | None:
 def admin_state(socket_path: str, backend: str, name: str) -> int | None:
     """The server's administrative state bits (srv_admin_state of ``show servers state``), or None where the backend
     has no such server. ``show stat`` cannot tell: a drained server whose checks fail shows DOWN there."""
-    lines = runtime(socket_path, f"show servers state {backend}").splitlines()
-    header = next((line.lstrip("# ").split() for line in lines if line.startswith("# be_id")), None)
-    if header is None:
-        return None
-    for line in lines:
-        fields = dict(zip(header, line.split()))
-        if fields.get("be_name") == backend and fields.get("srv_name") == name:
-            return int(fields["srv_admin_state"])
-    return None
+    return parse_admin_state(runtime(socket_path, f"show servers state {backend}"), backend, name)
 
 
 def set_state(socket_path: str, backend: str, name: str, state: str) -> None:
