@@ -124,11 +124,13 @@ test: lint unit docs-test integration molecule
 # The figures of issue 8, each script writing its own section of bench/RESULTS.md. Not part of test: it takes
 # minutes, and 1.4 GB of disk under bench/output while it runs. Needs the registry image that make site builds.
 # site_bench.py re-runs site.yml, tears this machine's deployment down for cold runs and ends with site.yml again.
+# ha_bench.py runs the molecule scenario ha (about 5 minutes) for its failure figures.
 bench: test-venv test-deps test-images
 	$(BIN)/python bench/verify_blobs.py
 	$(BIN)/python bench/site_bench.py
 	$(BIN)/python bench/move_bench.py
 	$(BIN)/python bench/fleet_bench.py
+	$(BIN)/python bench/ha_bench.py
 
 clean:
 	rm -rf $(VENV) .collections .pytest_cache .ruff_cache $(DOCS_BUILD)

@@ -18,6 +18,8 @@ description:
   - Where C(redis-server) is missing, changes nothing and says so in RV(missing_program), so that the role installs
     the package first.
   - A run that changes nothing is one call of this module on the host; it checks that Redis answers.
+  - With O(flush), also empties Redis's database (C(FLUSHDB)) where it holds keys, once Redis answers. Garbage
+    collection with replicas does so, so that no replica finds a blob it deleted in the shared cache.
   - Returns the host's FQDN and default IPv4 address as the fact C(dockyard_host).
 author:
   - dockyard maintainers (@dockyard)
@@ -85,6 +87,10 @@ options:
     description: Seconds to wait for Redis to answer after a start.
     type: int
     default: 60
+  flush:
+    description: Empty the database the replicas keep their blob descriptors in (C(FLUSHDB)), where it holds keys.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -109,6 +115,10 @@ service:
   description: What was done to Redis, V(started) or V(restarted); V(null) when nothing was.
   returned: success
   type: str
+flushed:
+  description: How many keys O(flush) removed (or, in check mode, would remove).
+  returned: when O(flush) is true
+  type: int
 missing_program:
   description: The Redis binary, when it is missing; nothing was changed then.
   returned: when O(binary) is missing
@@ -218,9 +228,26 @@ def run(module) -> dict:
     action = service.ensure(changed, ready)
     result = {"changed": files.changed, "files": files.changed_paths, "service": action,
               "address": f"{bind}:{params['port']}", "ansible_facts": {"dockyard_host": identity()}}
+    if params["flush"]:
+        # A Redis (re)started here saved nothing: it starts empty.
+        result["flushed"] = 0 if action else flush(module, bind, params["port"], params["password"])
+        result["changed"] = result["changed"] or result["flushed"] > 0
     if files.diffs:
         result["diff"] = files.diffs
     return result
+
+
+def flush(module, host: str, port: int, password: str) -> int:
+    """FLUSHDB where the database holds keys (not in check mode); how many it held."""
+    size = ask(host, port, password, "DBSIZE")[1]
+    if not size.startswith(":"):
+        module.fail_json(msg=f"Redis at {host}:{port} answered DBSIZE with {size!r}")
+    keys = int(size[1:])
+    if keys and not module.check_mode:
+        answer = ask(host, port, password, "FLUSHDB")[1]
+        if answer != "+OK":
+            module.fail_json(msg=f"Redis at {host}:{port} answered FLUSHDB with {answer!r}")
+    return keys
 
 
 def main() -> None:
@@ -240,6 +267,7 @@ def main() -> None:
             "log": {"type": "path", "default": "/var/log/dockyard/redis.log"},
             "service_manager": {"type": "str", "default": "auto", "choices": ["auto", "systemd", "direct"]},
             "timeout": {"type": "int", "default": 60},
+            "flush": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )

@@ -103,6 +103,10 @@ container_current:
   description: Whether O(container) runs O(image) labelled with RV(config_digest), so that nothing is to change.
   returned: when O(container) is given
   type: bool
+container_running:
+  description: Whether O(container) runs, with whatever image and settings (a replica to drain before it is replaced).
+  returned: when O(container) is given
+  type: bool
 """
 
 import hashlib
@@ -124,20 +128,21 @@ from ansible_collections.dockyard.registry.plugins.module_utils._host import ide
 DIGEST_LABEL = "dockyard.registry.config-digest"
 
 
-def container_current(docker_host: str, container: str, image: str, digest: str) -> bool:
-    """Whether ``container`` runs ``image`` (by its current ID) with the label ``digest``."""
+def container_state(docker_host: str, container: str, image: str, digest: str) -> tuple[bool, bool]:
+    """Whether ``container`` runs, and whether it runs ``image`` (by its current ID) with the label ``digest``."""
     with api_client(docker_host, 30) as client:
         images = DockerImages(client, docker_host)
         wanted = images.inspect(image)
         try:
             running = client.inspect_container(container)
         except docker.errors.NotFound:
-            return False
+            return False, False
         except sdk_errors() as exc:
             raise DaemonError(f"the Docker daemon at {docker_host} could not inspect {container}: {exc}") from exc
     labels = (running.get("Config") or {}).get("Labels") or {}
-    return bool(wanted and (running.get("State") or {}).get("Running") and running.get("Image") == wanted["Id"]
-                and labels.get(DIGEST_LABEL) == digest)
+    is_running = bool((running.get("State") or {}).get("Running"))
+    return is_running, bool(wanted and is_running and running.get("Image") == wanted["Id"]
+                            and labels.get(DIGEST_LABEL) == digest)
 
 
 def main() -> None:
@@ -194,8 +199,9 @@ def main() -> None:
     if params["container"]:
         require_sdk(module)
         try:
-            result["container_current"] = not files.changed and container_current(
-                params["docker_host"], params["container"], params["image"], result["config_digest"])
+            running, current = container_state(params["docker_host"], params["container"], params["image"],
+                                               result["config_digest"])
+            result.update(container_running=running, container_current=current and not files.changed)
         except DaemonError as exc:
             module.fail_json(msg=str(exc))
     if files.diffs:

@@ -95,19 +95,18 @@ service:
   returned: success
   type: str
 servers:
-  description: Every backend server as HAProxy's runtime API reports it, with its backend, name, address and status.
+  description: Every backend server as HAProxy's runtime API reports it, with its backend, name, address, status, current
+    sessions and last health check.
   returned: success, outside check mode
   type: list
   elements: dict
-  sample: [{backend: registry_replicas, name: registry1, address: 10.0.1.11:5000, status: UP}]
+  sample: [{backend: registry_replicas, name: registry1, address: 10.0.1.11:5000, status: UP, sessions: 0, check: L7OK}]
 missing_program:
   description: The HAProxy binary, when it is missing; nothing was changed then.
   returned: when O(binary) is missing
   type: str
 """
 
-import csv
-import io
 import os
 import socket
 import tempfile
@@ -115,30 +114,11 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
+from ansible_collections.dockyard.registry.plugins.module_utils._haproxy import RuntimeAPIError, servers
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
 from ansible_collections.dockyard.registry.plugins.module_utils._service import Service, ServiceError
 
 SERVICE = "dockyard-haproxy"
-
-
-def runtime(socket_path: str, command: str, timeout: float = 5) -> str:
-    """One command on HAProxy's runtime API; its answer."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-        connection.settimeout(timeout)
-        connection.connect(socket_path)
-        connection.sendall(command.encode() + b"\n")
-        answer = b""
-        while chunk := connection.recv(65536):
-            answer += chunk
-    return answer.decode("utf-8", "replace")
-
-
-def servers(socket_path: str) -> list[dict]:
-    """Every backend server of ``show stat``: backend, name, address, status (UP, DOWN, MAINT, DRAIN, ...)."""
-    table = runtime(socket_path, "show stat").lstrip("# ")
-    rows = csv.DictReader(io.StringIO(table))
-    return [{"backend": row["pxname"], "name": row["svname"], "address": row.get("addr", ""), "status": row["status"]}
-            for row in rows if row.get("svname") not in (None, "FRONTEND", "BACKEND")]
 
 
 def check_config(module, config: bytes, config_dir: str) -> None:
@@ -218,7 +198,7 @@ def main() -> None:
     )
     try:
         result = run(module)
-    except (ServiceError, OSError) as exc:
+    except (ServiceError, RuntimeAPIError, OSError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

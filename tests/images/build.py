@@ -15,9 +15,9 @@ Nothing can be pulled on these machines, so everything is built here:
   its command, ``dockyard-containerd``, starts containerd detached with a log file and a pid file) and a
   Podman-only host (``dockyard/molecule-podman-host``: podman, skopeo and buildah; no daemon). Neither has the
   Python libraries of the collection's modules;
-* the hosts of a registry behind a load balancer (tests/integration/test_ha_parts.py): a load balancer host
-  (``dockyard/molecule-lb-host``: the base image with Debian's haproxy and redis-server, neither started) and, for
-  the SeaweedFS hosts, the base image itself;
+* the hosts of a registry behind a load balancer that run no container runtime (molecule scenario ha): a load
+  balancer host (``dockyard/molecule-lb-host``: the base image with Debian's haproxy and redis-server, neither
+  started) and, for the SeaweedFS hosts, the base image itself;
 * the registry archive ``.cache/molecule/registry-<hash>.tar`` (``docker save``, with the link
   ``.cache/molecule/registry-image.tar`` to it) for ``registry_image_source: archive``: CNCF Distribution
   built FROM scratch from Debian's docker-registry package by the registry_server role's own tasks

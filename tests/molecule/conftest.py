@@ -124,11 +124,25 @@ class Fleet:
         return [network["IPAddress"] for network in networks.values() if network.get("IPAddress")]
 
     @functools.cached_property
+    def balancers(self) -> list[str]:
+        """The load balancers in front of the registry replicas (the group registry_lb), if any."""
+        return self.group("registry_lb")
+
+    @functools.cached_property
     def addresses(self) -> list[str]:
-        """Every address clients may write in an image reference: host name, container name, IPs, aliases."""
-        names = [self.registry, self.container(self.registry), *self.registry_ips,
-                 *self.variables(self.registry).get("registry_names", [])]
+        """Every address clients may write in an image reference: host name, container name, IPs, aliases; behind
+        load balancers, each load balancer's host name and container name, and the aliases."""
+        if self.balancers:
+            names = [name for balancer in self.balancers for name in (balancer, self.container(balancer))]
+        else:
+            names = [self.registry, self.container(self.registry), *self.registry_ips]
+        names += self.variables(self.registry).get("registry_names", [])
         return list(dict.fromkeys(f"{name}:{self.port}" for name in names))
+
+    @property
+    def address(self) -> str:
+        """The first of ``addresses``: the registry's host name, or the first load balancer's."""
+        return self.addresses[0]
 
     @functools.cached_property
     def pki_dir(self) -> Path:
@@ -138,9 +152,13 @@ class Fleet:
     def ca_pem(self) -> bytes:
         return (self.pki_dir / "ca.crt").read_bytes()
 
-    def ansible_playbook(self, playbook: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-        return subprocess.run(["ansible-playbook", "-i", str(self.inventory), str(playbook)], check=False,
-                              capture_output=True, text=True, timeout=timeout,
+    def ansible_playbook(self, playbook: Path, timeout: int = 900, inventory: Path | None = None,
+                         extra_vars: dict | None = None, limit: str | None = None) -> subprocess.CompletedProcess:
+        """``playbook`` on the scenario's inventory (or ``inventory``), with ``extra_vars`` as JSON, on ``limit``."""
+        extra = ["--extra-vars", json.dumps(extra_vars)] if extra_vars else []
+        extra += ["--limit", limit] if limit else []
+        return subprocess.run(["ansible-playbook", "-i", str(inventory or self.inventory), *extra, str(playbook)],
+                              check=False, capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"})
 
 
@@ -280,7 +298,8 @@ def _wrong_ca_on_the_puller(request):
 @pytest.fixture(scope="session")
 def pushed_image(fleet) -> PushedImage:
     """An image built on the pusher FROM scratch (nothing pulled), with content of its own so that its digest
-    is new to the registry, pushed by the registry_image module through the registry's host name."""
+    is new to the registry, pushed by the registry_image module through the registry's host name (or the load
+    balancer's)."""
     host = fleet.host(fleet.pusher)
     tag = uuid.uuid4().hex[:12]
     context = f"/tmp/dockyard-molecule-{tag}"
@@ -289,7 +308,7 @@ def pushed_image(fleet) -> PushedImage:
     write_file(host, f"{context}/payload.txt", f"dockyard molecule {SCENARIO} {tag}\n".encode(), "0644")
     local = f"{TEST_REPOSITORY}:{tag}"
     run_ok(host, "docker build --quiet --tag %s %s", local, context)
-    address = f"{fleet.registry}:{fleet.port}"
+    address = fleet.address
     arguments = {"name": f"{address}/{TEST_REPOSITORY}:{tag}", "source": local, "state": "pushed"}
     result = host.ansible("dockyard.registry.registry_image", json.dumps(arguments), check=False)
     assert result.get("changed") is True, f"{fleet.pusher}: pushing {local} to {address} changed nothing: {result}"

@@ -1,0 +1,443 @@
+"""A registry behind a load balancer, after `playbooks/site.yml`: two replicas on a three-host SeaweedFS cluster,
+sharing the blob descriptor cache in the load balancer host's Redis, behind HAProxy.
+
+Docker hosts push and pull through the load balancer; an upload whose requests go to both replicas completes; while
+both replicas pull in a loop (bounded in count and time), one replica's registry is killed, then the registry's
+configuration changes (a rolling replacement, one replica at a time): the failed pulls of each phase are counted, and
+printed with the other figures (``DOCKYARD_HA_FIGURES=<file>`` keeps them as JSON, for bench/ha_bench.py). Bad
+input is refused by the preflight before any host changes. Last, a store host stops: every image still pulls.
+
+The pulling loop runs on the replicas, each a Docker host with a dockerd of its own; the commands of the test go to
+the hosts with ``docker exec`` from this machine, which also reaches the hosts' addresses on the scenario's network.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shlex
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from conftest import PushedImage, assert_pulls_by_digest, run_ok, write_file
+
+REGISTRY_CONTAINER = "dockyard-registry"
+BACKEND = "registry_replicas"
+RUNTIME_SOCKET = "/run/dockyard/haproxy.sock"
+ACCOUNT = "dockyard"  # the account the registry has by default
+LOOP_SCRIPT = "/usr/local/bin/dockyard-pull-loop"
+# The pulling loop's bounds: it stops by itself after this many pulls or seconds, or when the test says so.
+LOOP_MAX_PULLS = 1500
+LOOP_MAX_SECONDS = 300
+# How long the pulls go on after the load balancer has marked the killed replica down.
+AFTER_DOWN_SECONDS = 8
+# Seconds between two pulls of a loop.
+LOOP_PAUSE = "0.5"
+FIGURES = os.environ.get("DOCKYARD_HA_FIGURES", "")
+
+# Pulls by digest until its bounds or a stop file, pausing between pulls (the machine's two CPUs also run the
+# playbooks of the test); a line a pull: started, ended (epoch seconds), ok or failed.
+PULL_LOOP = """#!/bin/sh
+reference=$1; max=$2; end=$(( $(date +%s) + $3 )); log=$4; stop=$5; count=0
+: >"$log"
+while [ "$count" -lt "$max" ] && [ "$(date +%s)" -lt "$end" ] && [ ! -e "$stop" ]; do
+  started=$(date +%s.%N)
+  if docker pull --quiet "$reference" >/dev/null 2>>"$log.err"; then result=ok; else result=failed; fi
+  echo "$started $(date +%s.%N) $result" >>"$log"
+  docker image rm --force "$reference" >/dev/null 2>&1
+  count=$((count + 1))
+  sleep "$6"
+done
+echo stopped >"$log.end"
+"""
+
+# HAProxy's `show stat` through its runtime API, from the load balancer's own Python (standard library only).
+SHOW_STAT = """
+import csv, io, socket
+with socket.socket(socket.AF_UNIX) as connection:
+    connection.connect({socket!r})
+    connection.sendall(b"show stat\\n")
+    answer = b""
+    while chunk := connection.recv(65536):
+        answer += chunk
+for row in csv.DictReader(io.StringIO(answer.decode().lstrip("# "))):
+    if row["pxname"] == {backend!r} and row["svname"] not in ("FRONTEND", "BACKEND"):
+        print(row["svname"], row["status"], row["scur"], sep=",")
+"""
+
+
+def local(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(args, check=check, capture_output=True, text=True, timeout=timeout)
+
+
+def in_host(fleet, name: str, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``command`` in the host's container, with ``docker exec`` (quicker than testinfra's Ansible backend)."""
+    done = local("docker", "exec", fleet.container(name), *command, check=False)
+    if check and done.returncode != 0:
+        pytest.fail(f"{name}: `{shlex.join(command)}` exited {done.returncode}: {(done.stderr or done.stdout).strip()}",
+                    pytrace=False)
+    return done
+
+
+def lb_servers(fleet) -> dict[str, tuple[str, int]]:
+    """Each replica's status and open connections on the load balancer."""
+    script = SHOW_STAT.format(socket=RUNTIME_SOCKET, backend=BACKEND)
+    lines = in_host(fleet, fleet.balancers[0], "python3", "-c", script).stdout.splitlines()
+    return {name: (status, int(sessions)) for name, status, sessions in (line.split(",") for line in lines)}
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting until {what}", pytrace=False)
+        time.sleep(interval)
+
+
+def secret(fleet, name: str) -> str:
+    return (fleet.pki_dir / "secrets" / name).read_text().split()[0]
+
+
+def host_address(fleet, name: str) -> str:
+    """The replica's own address (the load balancer's backend address for it)."""
+    return json.loads(local("docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}",
+                            fleet.container(name)).stdout).popitem()[1]["IPAddress"]
+
+
+@pytest.fixture(scope="module")
+def api(fleet):
+    """Requests straight to a replica (by its address, which its certificate names), with the CA and the account."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(fleet.pki_dir / "ca.crt")
+    session.auth = (ACCOUNT, secret(fleet, f"registry-account-{ACCOUNT}"))
+    yield session
+    session.close()
+
+
+def manifest_blobs(fleet, api, image: PushedImage) -> list[str]:
+    """The config and layer digests of ``image``, read from a replica."""
+    replica = fleet.group("registry")[0]
+    accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+    response = api.get(f"https://{host_address(fleet, replica)}:{fleet.port}/v2/{image.repository}/manifests/"
+                       f"{image.digest}", timeout=30, headers={"Accept": accept})
+    response.raise_for_status()
+    assert f"sha256:{hashlib.sha256(response.content).hexdigest()}" == image.digest
+    manifest = response.json()
+    return [manifest["config"]["digest"], *(layer["digest"] for layer in manifest["layers"])]
+
+
+def test_push_through_the_load_balancer_and_pull_by_digest_on_the_other_replica(fleet, pushed_image, address):
+    assert fleet.pusher != fleet.puller, "the scenario needs two Docker hosts"
+    assert_pulls_by_digest(fleet, fleet.puller, address, pushed_image)
+
+
+def test_registry_image_re_hashes_every_blob_through_the_load_balancer(fleet, pushed_image):
+    result = fleet.host(fleet.puller).ansible(
+        "dockyard.registry.registry_image",
+        json.dumps({"name": f"{fleet.address}/{pushed_image.repository}:{pushed_image.tag}",
+                    "digest": pushed_image.digest, "state": "verified", "verify": "blobs", "pull": False}),
+        check=False)
+    assert result.get("digest") == pushed_image.digest, f"{fleet.puller}: {result}"
+    assert result["blobs"]["blobs"] >= 2, f"{fleet.puller}: re-hashed {result['blobs']}"
+
+
+def test_the_replicas_keep_blob_descriptors_in_redis_which_asks_for_a_password(fleet, api, pushed_image):
+    lb = fleet.balancers[0]
+    address = fleet.variables(lb)["registry_cache_bind_address"]
+    password = secret(fleet, "redis-password")
+
+    def redis(*command: str, authenticated: bool = True) -> str:
+        auth = ["-a", password, "--no-auth-warning"] if authenticated else []
+        done = in_host(fleet, lb, "redis-cli", "-h", address, *auth, *command, check=False)
+        return (done.stdout + done.stderr).strip()
+
+    assert "NOAUTH" in redis("GET", "anything", authenticated=False)
+    assert redis("CONFIG", "GET", "maxmemory-policy").split() == ["maxmemory-policy", "allkeys-lru"]
+    assert redis("CONFIG", "GET", "bind").split()[1:] == [address]
+    keys = redis("KEYS", "*")
+    blobs = manifest_blobs(fleet, api, pushed_image)
+    assert any(f"{pushed_image.repository}::blobs::{blob}" in keys for blob in blobs), keys
+
+
+def test_the_flush_entry_point_empties_the_shared_cache_which_fills_again(fleet, api, pushed_image):
+    """What garbage collection with replicas runs before the replicas take pushes again."""
+    lb = fleet.balancers[0]
+    address = fleet.variables(lb)["registry_cache_bind_address"]
+
+    def keys() -> int:
+        done = in_host(fleet, lb, "redis-cli", "-h", address, "-a", secret(fleet, "redis-password"),
+                       "--no-auth-warning", "DBSIZE")
+        return int(done.stdout.strip())
+
+    assert keys() > 0
+    run = fleet.ansible_playbook(Path(__file__).with_name("flush_cache.yml"))
+    assert run.returncode == 0 and re.search(rf"^{lb} .* changed=1 ", run.stdout, re.MULTILINE), run.stdout[-3000:]
+    assert keys() == 0
+    manifest_blobs(fleet, api, pushed_image)  # the replicas read the store again, and fill the cache
+    assert_pulls_by_digest(fleet, fleet.puller, fleet.address, pushed_image)
+    assert keys() > 0
+
+
+def test_seaweedfs_runs_three_masters_and_the_registry_bucket(fleet):
+    stores = fleet.group("registry_store")
+    address = fleet.variables(stores[1])["registry_store_address"]
+    fetch = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
+    status = json.loads(in_host(fleet, stores[1], "python3", "-c", fetch, f"http://{address}:9333/cluster/status").stdout)
+    assert status["Leader"] and len(status["Peers"]) == 2, status
+    bucket = in_host(fleet, stores[1], "python3", "-c", "import sys, urllib.request; "
+                     "print(urllib.request.urlopen(sys.argv[1]).status)", f"http://{address}:8888/buckets/registry/")
+    assert bucket.stdout.strip() == "200", bucket
+    # Without systemd in the hosts, a supervisor keeps each host's servers running.
+    for store in stores:
+        supervisor = in_host(fleet, store, "cat", "/run/dockyard/dockyard-seaweedfs.supervisor.pid").stdout.strip()
+        assert supervisor.isdigit() and in_host(fleet, store, "test", "-d", f"/proc/{supervisor}").returncode == 0
+
+
+def test_an_upload_whose_requests_go_to_both_replicas_completes(fleet, api):
+    """The shared http.secret signs the upload's state, and the shared store holds its data: either replica goes on."""
+    one, other = (f"https://{host_address(fleet, name)}:{fleet.port}" for name in fleet.group("registry"))
+    content = uuid.uuid4().bytes * 4096
+    digest = f"sha256:{hashlib.sha256(content).hexdigest()}"
+
+    def path(response) -> str:
+        location = response.headers["Location"]
+        return location[location.index("/v2/"):]
+
+    started = api.post(f"{one}/v2/dockyard/ha-upload/blobs/uploads/", timeout=30)
+    assert started.status_code == 202, started.text
+    chunk = api.patch(f"{other}{path(started)}", data=content[:30000], timeout=30,
+                      headers={"Content-Type": "application/octet-stream"})
+    assert chunk.status_code == 202, chunk.text
+    query = "&" if "?" in path(chunk) else "?"
+    done = api.put(f"{one}{path(chunk)}{query}digest={digest}", data=content[30000:], timeout=30,
+                   headers={"Content-Type": "application/octet-stream"})
+    assert done.status_code == 201, done.text
+    fetched = api.get(f"{other}/v2/dockyard/ha-upload/blobs/{digest}", timeout=30)
+    assert fetched.status_code == 200 and fetched.content == content
+
+
+@dataclasses.dataclass
+class Pull:
+    host: str
+    started: float
+    ended: float
+    ok: bool
+
+
+class PullLoops:
+    """The pulling loop on each Docker host of the fleet, started detached, read back from its log."""
+
+    def __init__(self, fleet, reference: str) -> None:
+        self.fleet, self.reference = fleet, reference
+        self.hosts = fleet.docker_hosts
+        self.log = f"/tmp/dockyard-pull-loop-{uuid.uuid4().hex[:8]}.log"  # on each host
+
+    def start(self) -> None:
+        for host in self.hosts:
+            write_file(self.fleet.host(host), LOOP_SCRIPT, PULL_LOOP.encode(), "0755")
+            local("docker", "exec", "--detach", self.fleet.container(host), LOOP_SCRIPT, self.reference,
+                  str(LOOP_MAX_PULLS), str(LOOP_MAX_SECONDS), self.log, f"{self.log}.stop", LOOP_PAUSE)
+
+    def pulls(self) -> list[Pull]:
+        found = []
+        for host in self.hosts:
+            for line in in_host(self.fleet, host, "cat", self.log).stdout.splitlines():
+                started, ended, result = line.split()
+                found.append(Pull(host, float(started), float(ended), result == "ok"))
+        return sorted(found, key=lambda pull: pull.started)
+
+    def errors(self) -> str:
+        return "\n".join(in_host(self.fleet, host, "sh", "-c", f"tail -n 5 {self.log}.err || true").stdout
+                         for host in self.hosts)
+
+    def stop(self) -> None:
+        """Stop every loop (again, too) and wait until each has."""
+        for host in self.hosts:
+            in_host(self.fleet, host, "touch", f"{self.log}.stop", check=False)
+        for host in self.hosts:
+            wait_for(lambda host=host: in_host(self.fleet, host, "test", "-e", f"{self.log}.end",
+                                               check=False).returncode == 0, 60, f"the loop on {host} stops")
+
+
+@pytest.fixture(scope="module")
+def loop_image(fleet) -> PushedImage:
+    """An image of one 2 MB layer of random bytes, pushed from the pusher through the load balancer."""
+    host = fleet.host(fleet.pusher)
+    tag = uuid.uuid4().hex[:12]
+    context = f"/tmp/dockyard-molecule-loop-{tag}"
+    run_ok(host, "mkdir -p %s && head -c 2000000 /dev/urandom > %s/payload.bin", context, context)
+    write_file(host, f"{context}/Dockerfile", b"FROM scratch\nCOPY payload.bin /payload.bin\n", "0644")
+    run_ok(host, "docker build --quiet --tag %s %s", f"dockyard/ha-loop:{tag}", context)
+    result = host.ansible("dockyard.registry.registry_image",
+                          json.dumps({"name": f"{fleet.address}/dockyard/ha-loop:{tag}",
+                                      "source": f"dockyard/ha-loop:{tag}", "state": "pushed"}), check=False)
+    assert str(result.get("digest", "")).startswith("sha256:"), result
+    return PushedImage(fleet.pusher, "dockyard/ha-loop", tag, result["digest"])
+
+
+@pytest.fixture(scope="module")
+def pull_loops(fleet, loop_image):
+    loops = PullLoops(fleet, loop_image.by_digest(fleet.address))
+    loops.start()
+    wait_for(lambda: {pull.host for pull in loops.pulls() if pull.ok} == set(loops.hosts), 60,
+             "each host has pulled once")
+    try:
+        yield loops
+    finally:
+        loops.stop()
+
+
+@pytest.fixture(scope="module")
+def figures(fleet):
+    """The failure figures of the scenario, printed at the end of the module (and kept as JSON where asked)."""
+    found: dict = {"scenario": "ha", "pulling_hosts": fleet.docker_hosts, "replicas": fleet.group("registry"),
+                   "loop_bounds": {"pulls": LOOP_MAX_PULLS, "seconds": LOOP_MAX_SECONDS}}
+    yield found
+    print("\n[ha] figures: " + json.dumps(found, indent=2))
+    if FIGURES:
+        Path(FIGURES).parent.mkdir(parents=True, exist_ok=True)
+        Path(FIGURES).write_text(json.dumps(found, indent=2) + "\n")
+
+
+def replica_container_id(fleet, replica: str) -> str:
+    return in_host(fleet, replica, "docker", "inspect", "--format", "{{.Id}}", REGISTRY_CONTAINER).stdout.strip()
+
+
+def test_a_killed_replica_costs_no_pull_once_the_load_balancer_marks_it_down(fleet, pull_loops, figures):
+    victim = fleet.group("registry")[0]
+    time.sleep(2)
+    killed = time.time()
+    in_host(fleet, victim, "docker", "kill", REGISTRY_CONTAINER)
+    wait_for(lambda: lb_servers(fleet)[victim][0].startswith("DOWN"), 30, f"the load balancer marks {victim} down")
+    down = time.time()
+    time.sleep(AFTER_DOWN_SECONDS)
+    restarted = time.time()
+    in_host(fleet, victim, "docker", "start", REGISTRY_CONTAINER)
+    wait_for(lambda: lb_servers(fleet)[victim][0] == "UP", 60, f"the load balancer has {victim} up again")
+    up = time.time()
+    pulls = pull_loops.pulls()
+    during_loss = [pull for pull in pulls if pull.ended >= killed and pull.started < down]
+    after_down = [pull for pull in pulls if pull.started >= down and pull.ended <= restarted]
+    back = [pull for pull in pulls if pull.started >= restarted and pull.ended <= up]
+    figures["replica_killed"] = {
+        "replica": victim, "seconds_to_mark_down": round(down - killed, 2),
+        "pulls_until_marked_down": len(during_loss), "failed_until_marked_down": sum(not p.ok for p in during_loss),
+        "pulls_after_marked_down": len(after_down), "failed_after_marked_down": sum(not p.ok for p in after_down),
+        "pulls_while_it_came_back": len(back), "failed_while_it_came_back": sum(not p.ok for p in back)}
+    print(f"\n[ha] replica killed: {figures['replica_killed']}")
+    assert len(after_down) >= 4, f"too few pulls after {victim} was marked down to judge: {after_down}"
+    assert all(pull.ok for pull in after_down + back), (
+        f"pulls failed after the load balancer marked {victim} down: {figures['replica_killed']}; "
+        f"the daemons said:\n{pull_loops.errors()}")
+
+
+def test_a_rolling_change_of_the_configuration_costs_no_pull(fleet, pull_loops, figures):
+    replicas = fleet.group("registry")
+    before = {replica: replica_container_id(fleet, replica) for replica in replicas}
+    # Another log level than the one in force: the configuration of every replica changes.
+    config = in_host(fleet, replicas[0], "cat", "/etc/dockyard/registry/config.yml").stdout
+    level = "info" if re.search(r"^  level: warn$", config, re.MULTILINE) else "warn"
+    started = time.time()
+    run = fleet.ansible_playbook(Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / "playbooks" / "server.yml",
+                                 extra_vars={"registry_server_log_level": level})
+    ended = time.time()
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    after = {replica: replica_container_id(fleet, replica) for replica in replicas}
+    assert all(before[replica] != after[replica] for replica in replicas), f"not every replica was replaced: {after}"
+    # One replica at a time: each drained, replaced and back up before the next is drained.
+    # The only delegated tasks of server.yml: the drain and the return of each replica, on the load balancer.
+    moves = re.findall(r"^changed: \[(\S+) -> ", run.stdout, re.MULTILINE)
+    assert moves == [replica for replica in replicas for _step in ("drained", "ready")], run.stdout[-6000:]
+    pull_loops.stop()  # no load on the tests after this one
+    pulls = [pull for pull in pull_loops.pulls() if pull.ended >= started and pull.started <= ended]
+    figures["rolling_change"] = {"seconds": round(ended - started, 1), "pulls": len(pulls),
+                                 "failed": sum(not pull.ok for pull in pulls)}
+    print(f"\n[ha] rolling change: {figures['rolling_change']}")
+    assert len(pulls) >= 10, f"too few pulls during the rolling change to judge: {pulls}"
+    assert all(pull.ok for pull in pulls), (
+        f"pulls failed during the rolling change: {figures['rolling_change']}; the daemons said:\n{pull_loops.errors()}")
+    wait_for(lambda: {status for status, _sessions in lb_servers(fleet).values()} == {"UP"}, 30, "both replicas are up")
+
+
+def site_run(fleet, inventory: Path, limit: str, **extra_vars) -> subprocess.CompletedProcess:
+    playbook = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / "playbooks" / "site.yml"
+    return fleet.ansible_playbook(playbook, inventory=inventory, extra_vars=extra_vars, limit=limit)
+
+
+def assert_refused_in_preflight(run: subprocess.CompletedProcess, message: str) -> None:
+    """The run failed with ``message`` in its first play, the preflight, and changed nothing on any host."""
+    said = " ".join((run.stdout + run.stderr).split())
+    assert run.returncode != 0 and message in said, said[-4000:]
+    assert re.findall(r"^PLAY \[(.*?)\]", run.stdout, re.MULTILINE) == ["Check the inventory before any host changes"]
+    recap = run.stdout[run.stdout.rindex("PLAY RECAP"):]
+    changed = [line.split()[0] for line in recap.splitlines()[1:] if "changed=" in line and "changed=0" not in line]
+    assert changed == [], f"hosts changed by a refused run: {changed}\n{recap}"
+
+
+def test_bad_input_is_refused_in_preflight_before_any_host_changes(fleet, tmp_path):
+    replica = fleet.group("registry")[0]
+    container_before = replica_container_id(fleet, replica)
+    # s3 storage without the collection's store needs the bucket and the keys of the user's own store: a copy of the
+    # inventory without the group registry_store, beside the scenario's CA and passphrase.
+    inventory = tmp_path / "inventory"
+    subprocess.run(["cp", "-rL", str(fleet.inventory), str(inventory)], check=True)
+    for state in ("pki", "credentials"):
+        (tmp_path / state).symlink_to(fleet.inventory.parent / state)
+    hosts_file = inventory / "ansible_inventory.yml"
+    hosts = yaml.safe_load(hosts_file.read_text())
+    del hosts["registry_store"]
+    hosts_file.write_text(yaml.safe_dump(hosts))
+    cases = {  # the message each run must stop with, and the inventory and extra variables it runs with
+        "each would keep its own blobs": (fleet.inventory, {"registry_storage": "filesystem"}),
+        "has no replica to send clients to": (fleet.inventory, {"registry_lb_backend_hosts": []}),
+        "registry_s3_bucket is empty": (inventory, {}),
+        "registry_s3_access_key or registry_s3_secret_key is empty": (inventory, {"registry_s3_bucket": "mine"}),
+    }
+    # The runs at once (they only read), each on a replica and the load balancer, whose checks these are.
+    with concurrent.futures.ThreadPoolExecutor(len(cases)) as pool:
+        runs = {message: pool.submit(site_run, fleet, where, limit=f"{replica},{fleet.balancers[0]}", **extra)
+                for message, (where, extra) in cases.items()}
+    for message, run in runs.items():
+        assert_refused_in_preflight(run.result(), message)
+    assert replica_container_id(fleet, replica) == container_before
+
+
+def test_every_image_pulls_by_digest_with_a_store_host_stopped(fleet, pushed_image, loop_image, figures):
+    store = fleet.group("registry_store")[-1]
+    local("docker", "stop", "--time", "2", fleet.container(store))
+    stopped = time.monotonic()
+    try:
+        for image in (pushed_image, loop_image):
+            # The cluster takes a while to notice a lost volume server: a read may wait for that, bounded here,
+            # but every blob must come back from its other copy.
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    assert_pulls_by_digest(fleet, fleet.puller, fleet.address, image)
+                    break
+                except pytest.fail.Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(2)
+        figures["store_host_stopped"] = {"store_host": store, "images": 2,
+                                         "seconds_until_every_image_pulled": round(time.monotonic() - stopped, 1)}
+        print(f"\n[ha] store host stopped: {figures['store_host_stopped']}")
+    finally:
+        # Its servers do not start with the container: the store playbook starts them again.
+        local("docker", "start", fleet.container(store))
+        playbook = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / "playbooks" / "store.yml"
+        restored = fleet.ansible_playbook(playbook, limit=store)
+        assert restored.returncode == 0, restored.stdout[-3000:] + restored.stderr[-2000:]
