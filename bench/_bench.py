@@ -9,8 +9,10 @@ import os
 import platform
 import re
 import resource
+import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -110,6 +112,75 @@ def wait_for_quiet(limit: float = 0.25, window: float = 1.0, timeout: float = 20
         share = (machine_busy() - before) / (window * (os.cpu_count() or 1))
         if share < limit or time.monotonic() >= deadline:
             return share
+
+
+def wait_for_load(limit: float | None = None, timeout: float | None = None, poll: float = 60.0) -> dict:
+    """Before a script's measurements: wait, at most ``timeout`` seconds, until the 1-minute load average is at most
+    ``limit`` (``BENCH_MAX_LOAD``, default 1.5; ``BENCH_LOAD_WAIT`` seconds, default 600), and say what it was.
+
+    The load average says how many processes wanted a CPU lately: on a 2-core machine shared with other work, figures
+    taken above it measure that work as much as ours. Returns the load when the wait ended and whether it was low
+    enough; the results record both.
+    """
+    limit = float(os.environ.get("BENCH_MAX_LOAD", "1.5")) if limit is None else limit
+    timeout = float(os.environ.get("BENCH_LOAD_WAIT", "600")) if timeout is None else timeout
+    started = time.monotonic()
+    while True:
+        load = os.getloadavg()
+        waited = time.monotonic() - started
+        if load[0] <= limit or waited >= timeout:
+            quiet = load[0] <= limit
+            if not quiet:
+                print(f"bench: the load average is still {loads(load)} after {waited:.0f} s: measuring all the same",
+                      file=sys.stderr, flush=True)
+            return {"load": load, "limit": limit, "quiet": quiet, "waited": round(waited)}
+        print(f"bench: load average {loads(load)}, above {limit:g}: waiting ({waited:.0f} s of {timeout:.0f})",
+              file=sys.stderr, flush=True)
+        time.sleep(min(poll, max(1.0, timeout - waited)))
+
+
+def load_text(load: dict) -> str:
+    """The load average ``wait_for_load`` returned, in words for bench/RESULTS.md."""
+    if load["quiet"]:
+        waited = f", after {load['waited']} s of waiting" if load["waited"] else ""
+        return f"{loads(load['load'])} (1-minute figure at most {load['limit']:g}{waited})"
+    return (f"{loads(load['load'])} (1-minute figure still above {load['limit']:g} after {load['waited']} s of waiting: "
+            "measured all the same)")
+
+
+BENCH_PORTS = range(5300, 5350)
+CERTS_D = Path("/etc/docker/certs.d")
+
+
+def bench_port(ip: str, taken: set[int] = frozenset()) -> int:
+    """The first port of the bench's range (5300-5349) that nothing binds or publishes and no certs.d entry names."""
+    published = set(taken)
+    for line in run(["docker", "ps", "--format", "{{.Ports}}"]).stdout.splitlines():
+        published.update(int(port) for port in re.findall(r":(\d+)->", line))
+    for port in BENCH_PORTS:
+        if port in published or (CERTS_D.is_dir() and any(CERTS_D.glob(f"*:{port}"))):
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind((ip, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {BENCH_PORTS.start}-{BENCH_PORTS.stop - 1}")
+
+
+def cgroup_cpu(container_id: str) -> float:
+    """CPU seconds so far of every process of a container (its cgroup, v1 ``cpuacct.usage`` or v2 ``cpu.stat``).
+
+    Processes that ``docker exec`` starts join the container's cgroup, so this counts them too."""
+    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage")
+    if v1.exists():
+        return int(v1.read_text()) / 1e9
+    for v2 in (Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat"),
+               Path(f"/sys/fs/cgroup/docker/{container_id}/cpu.stat")):
+        if v2.exists():
+            return int(v2.read_text().split("usage_usec", 1)[1].split()[0]) / 1e6
+    raise RuntimeError(f"no cgroup CPU accounting found for container {container_id[:12]}")
 
 
 def process_cpu(pids: list[int]) -> float:
