@@ -252,6 +252,7 @@ class TreeMemory(threading.Thread):
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)",
                    re.MULTILINE)
 PROFILE_LINE = re.compile(r"^(.+?) -{2,} (\d+\.\d+)s$")
+TASK_LINE = re.compile(r"^TASK \[(.+?)\] \*+$", re.MULTILINE)
 
 
 def recaps(output: str) -> dict[str, dict[str, int]]:
@@ -266,6 +267,25 @@ def slowest_tasks(output: str, count: int = 10) -> list[tuple[str, float]]:
     tasks = [(match.group(1).strip(), float(match.group(2)))
              for match in map(PROFILE_LINE.match, summary.splitlines()) if match]
     return sorted(tasks, key=lambda task: -task[1])[:count]
+
+
+def module_tasks(output: str) -> int:
+    """How many tasks of a run's output reported ok or changed on a host (what ran, skipped ones left out)."""
+    count = 0
+    for block in TASK_LINE.split(output)[2::2]:
+        if re.search(r"^(ok|changed): \[", block, re.MULTILINE):
+            count += 1
+    return count
+
+
+def differences(ours, theirs, where: str = "") -> list[str]:
+    """Where two ``Deployment.state`` values differ, as ``path: ours != theirs``."""
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        found = []
+        for key in sorted(set(ours) | set(theirs), key=str):
+            found += differences(ours.get(key), theirs.get(key), f"{where}.{key}" if where else str(key))
+        return found
+    return [] if ours == theirs else [f"{where}: {ours!r} != {theirs!r}"]
 
 
 def now() -> str:

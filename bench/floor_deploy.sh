@@ -24,7 +24,7 @@
 set -euo pipefail
 root=$1 ip=$2 port=$3 name=$4 image=$5 python=$6 sans=$7
 uid=10001
-inventory=$root/inventory credentials=$root/inventory/credentials pki=$root/inventory/pki
+credentials=$root/inventory/credentials pki=$root/inventory/pki
 etc=$root/etc tls=$root/etc/tls data=$root/data smoke=$root/smoke
 socket=/var/run/docker.sock
 

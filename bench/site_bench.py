@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
 import statistics
@@ -52,9 +51,11 @@ from _bench import (
     CERTS_D,
     Timings,
     bench_port,
+    differences,
     load_text,
     loads,
     measured,
+    module_tasks,
     recaps,
     run,
     save_results,
@@ -211,16 +212,6 @@ class Deployment:
         }
 
 
-def differences(ours, theirs, where: str = "") -> list[str]:
-    """Where two ``Deployment.state`` values differ, as ``path: ours != theirs``."""
-    if isinstance(ours, dict) and isinstance(theirs, dict):
-        found = []
-        for key in sorted(set(ours) | set(theirs), key=str):
-            found += differences(ours.get(key), theirs.get(key), f"{where}.{key}" if where else str(key))
-        return found
-    return [] if ours == theirs else [f"{where}: {ours!r} != {theirs!r}"]
-
-
 def rerun(site: Deployment, rounds: int) -> dict:
     site.tear_down()
     site.playbook(SITE_YML)  # converge first: the rounds must all be re-runs
@@ -253,18 +244,6 @@ def profile(result) -> dict:
     tasks = slowest_tasks(result.done.stdout, 300)
     return {"seconds": round(result.wall, 3), "tasks": tasks, "tasks_total": round(sum(s for _n, s in tasks), 3),
             "task_count": len(tasks), "modules": module_tasks(result.done.stdout)}
-
-
-TASK_LINE = re.compile(r"^TASK \[(.+?)\] \*+$", re.MULTILINE)
-
-
-def module_tasks(output: str) -> int:
-    """How many tasks of a run's output reported ok or changed on a host (what ran, skipped ones left out)."""
-    count = 0
-    for block in TASK_LINE.split(output)[2::2]:
-        if re.search(r"^(ok|changed): \[", block, re.MULTILINE):
-            count += 1
-    return count
 
 
 def cold(site: Deployment, floor: Deployment, rounds: int) -> dict:
