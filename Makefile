@@ -121,15 +121,18 @@ molecule: test-venv test-images
 
 test: lint unit docs-test integration molecule
 
-# The figures of issue 8, each script writing its own section of bench/RESULTS.md. Not part of test: it takes
-# minutes, and 1.4 GB of disk under bench/output while it runs. Needs the registry image that make site builds.
-# site_bench.py re-runs site.yml, tears this machine's deployment down for cold runs and ends with site.yml again.
-# ha_bench.py runs the molecule scenario ha (about 5 minutes) for its failure figures.
+# The benchmarks, each script writing its own section of bench/RESULTS.md (bench/output/ keeps the raw figures). Not
+# part of test: it takes about a quarter of an hour, and 1.4 GB of disk under bench/output while it runs. Every
+# deployment it measures is one of its own (ports 5300-5349, containers dockyard-bench-*): it never touches the
+# registry that make site deploys. Each script first waits, up to BENCH_LOAD_WAIT seconds (600), for the 1-minute load
+# average to fall to BENCH_MAX_LOAD (1.5), and records it. site_bench.py comes first: its first site.yml run builds the
+# registry image where it is missing. ha_bench.py runs the molecule scenario ha (about 5 minutes) for its failure
+# figures.
 bench: test-venv test-deps test-images
-	$(BIN)/python bench/verify_blobs.py
 	$(BIN)/python bench/site_bench.py
-	$(BIN)/python bench/move_bench.py
 	$(BIN)/python bench/fleet_bench.py
+	$(BIN)/python bench/verify_blobs.py
+	$(BIN)/python bench/move_bench.py
 	$(BIN)/python bench/ha_bench.py
 
 clean:

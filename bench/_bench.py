@@ -9,8 +9,10 @@ import os
 import platform
 import re
 import resource
+import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -112,6 +114,75 @@ def wait_for_quiet(limit: float = 0.25, window: float = 1.0, timeout: float = 20
             return share
 
 
+def wait_for_load(limit: float | None = None, timeout: float | None = None, poll: float = 60.0) -> dict:
+    """Before a script's measurements: wait, at most ``timeout`` seconds, until the 1-minute load average is at most
+    ``limit`` (``BENCH_MAX_LOAD``, default 1.5; ``BENCH_LOAD_WAIT`` seconds, default 600), and say what it was.
+
+    The load average says how many processes wanted a CPU lately: on a 2-core machine shared with other work, figures
+    taken above it measure that work as much as ours. Returns the load when the wait ended and whether it was low
+    enough; the results record both.
+    """
+    limit = float(os.environ.get("BENCH_MAX_LOAD", "1.5")) if limit is None else limit
+    timeout = float(os.environ.get("BENCH_LOAD_WAIT", "600")) if timeout is None else timeout
+    started = time.monotonic()
+    while True:
+        load = os.getloadavg()
+        waited = time.monotonic() - started
+        if load[0] <= limit or waited >= timeout:
+            quiet = load[0] <= limit
+            if not quiet:
+                print(f"bench: the load average is still {loads(load)} after {waited:.0f} s: measuring all the same",
+                      file=sys.stderr, flush=True)
+            return {"load": load, "limit": limit, "quiet": quiet, "waited": round(waited)}
+        print(f"bench: load average {loads(load)}, above {limit:g}: waiting ({waited:.0f} s of {timeout:.0f})",
+              file=sys.stderr, flush=True)
+        time.sleep(min(poll, max(1.0, timeout - waited)))
+
+
+def load_text(load: dict) -> str:
+    """The load average ``wait_for_load`` returned, in words for bench/RESULTS.md."""
+    if load["quiet"]:
+        waited = f", after {load['waited']} s of waiting" if load["waited"] else ""
+        return f"{loads(load['load'])} (1-minute figure at most {load['limit']:g}{waited})"
+    return (f"{loads(load['load'])} (1-minute figure still above {load['limit']:g} after {load['waited']} s of waiting: "
+            "measured all the same)")
+
+
+BENCH_PORTS = range(5300, 5350)
+CERTS_D = Path("/etc/docker/certs.d")
+
+
+def bench_port(ip: str, taken: set[int] = frozenset()) -> int:
+    """The first port of the bench's range (5300-5349) that nothing binds or publishes and no certs.d entry names."""
+    published = set(taken)
+    for line in run(["docker", "ps", "--format", "{{.Ports}}"]).stdout.splitlines():
+        published.update(int(port) for port in re.findall(r":(\d+)->", line))
+    for port in BENCH_PORTS:
+        if port in published or (CERTS_D.is_dir() and any(CERTS_D.glob(f"*:{port}"))):
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind((ip, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {BENCH_PORTS.start}-{BENCH_PORTS.stop - 1}")
+
+
+def cgroup_cpu(container_id: str) -> float:
+    """CPU seconds so far of every process of a container (its cgroup, v1 ``cpuacct.usage`` or v2 ``cpu.stat``).
+
+    Processes that ``docker exec`` starts join the container's cgroup, so this counts them too."""
+    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage")
+    if v1.exists():
+        return int(v1.read_text()) / 1e9
+    for v2 in (Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat"),
+               Path(f"/sys/fs/cgroup/docker/{container_id}/cpu.stat")):
+        if v2.exists():
+            return int(v2.read_text().split("usage_usec", 1)[1].split()[0]) / 1e6
+    raise RuntimeError(f"no cgroup CPU accounting found for container {container_id[:12]}")
+
+
 def process_cpu(pids: list[int]) -> float:
     """User and system seconds of these processes and of the children they have waited for (``/proc/<pid>/stat``)."""
     total = 0
@@ -181,6 +252,7 @@ class TreeMemory(threading.Thread):
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)",
                    re.MULTILINE)
 PROFILE_LINE = re.compile(r"^(.+?) -{2,} (\d+\.\d+)s$")
+TASK_LINE = re.compile(r"^TASK \[(.+?)\] \*+$", re.MULTILINE)
 
 
 def recaps(output: str) -> dict[str, dict[str, int]]:
@@ -195,6 +267,25 @@ def slowest_tasks(output: str, count: int = 10) -> list[tuple[str, float]]:
     tasks = [(match.group(1).strip(), float(match.group(2)))
              for match in map(PROFILE_LINE.match, summary.splitlines()) if match]
     return sorted(tasks, key=lambda task: -task[1])[:count]
+
+
+def module_tasks(output: str) -> int:
+    """How many tasks of a run's output reported ok or changed on a host (what ran, skipped ones left out)."""
+    count = 0
+    for block in TASK_LINE.split(output)[2::2]:
+        if re.search(r"^(ok|changed): \[", block, re.MULTILINE):
+            count += 1
+    return count
+
+
+def differences(ours, theirs, where: str = "") -> list[str]:
+    """Where two ``Deployment.state`` values differ, as ``path: ours != theirs``."""
+    if isinstance(ours, dict) and isinstance(theirs, dict):
+        found = []
+        for key in sorted(set(ours) | set(theirs), key=str):
+            found += differences(ours.get(key), theirs.get(key), f"{where}.{key}" if where else str(key))
+        return found
+    return [] if ours == theirs else [f"{where}: {ours!r} != {theirs!r}"]
 
 
 def now() -> str:

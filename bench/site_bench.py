@@ -1,17 +1,28 @@
-"""``make bench``: what ``playbooks/site.yml`` costs on this machine, beside what a user would run instead.
+"""``make bench``: what ``playbooks/site.yml`` costs on one machine, beside what a user would run instead.
 
-Comparison 2 of issue 8: an idempotent re-run of ``site.yml`` on the local inventory (it must report
-``changed=0``) against ``ansible-playbook`` with one no-op task (``bench/noop.yml``) on the same inventory,
-taken in turn; then one more re-run with the ``ansible.posix.profile_tasks`` callback for the slowest tasks.
+Never on this machine's own deployment: every run goes to a deployment of the bench's own, an inventory that is a
+copy of ``inventories/local`` (the same host, variables and accounts) whose registry has its own port (5300-5349),
+container (``dockyard-bench-site-<port>``), configuration, storage, PKI and credentials (under ``bench/output``), smoke
+test build directory, and Docker client configuration (``DOCKER_CONFIG``, and ``registry_trust_docker_config`` beside
+it), as ``tests/integration/support.py``'s ``IsolatedSite`` does. Its certs.d entries (``<address>:<port>``) and the
+smoke image's tags for its port go at the end; the registry image and ``dockyard/smoke:1`` (the smoke test's own
+build, shared with every deployment of this machine) stay.
 
-Comparison 1: a cold deployment of ``site.yml`` (the registry container, ``/etc/dockyard``,
-``/var/lib/dockyard``, its certs.d entries and the PKI, in a temporary ``registry_pki_dir``, all removed first)
-against ``bench/floor_deploy.sh``, the same steps by hand on port 5300, in turn. The run ends with a normal
-``site.yml`` run, so the machine is left deployed as ``make site`` leaves it.
+Re-run: ``site.yml`` once to converge, then, in turn, ``site.yml`` again (it must report ``changed=0``) and
+``ansible-playbook`` with one no-op task (``bench/noop.yml``) on the same inventory, with the same extra variables and
+environment; then one more re-run with ``ansible.posix.profile_tasks`` for where its time goes.
 
-Peak memory is the largest resident set of any process of the ``ansible-playbook`` tree (``/usr/bin/time -f %M``:
-the kernel's maximum over the waited-for descendants, not their sum). Results: ``bench/output/site.json`` and the
-``site`` section of ``bench/RESULTS.md``.
+Cold: in turn, a cold ``site.yml`` and ``bench/floor_deploy.sh`` (the same work by hand, on a port of its own and
+``dockyard-bench-floor-<port>``), each after a teardown that is not timed (the container, the configuration,
+storage, PKI, credentials, certs.d entries, login and the smoke image's tags for the port: the engine and the
+registry image stay, as "cold" means here). After each round the two deployments are compared (the container's
+settings, every file's mode and owner, the certificate's names, the configuration, the accounts' bcrypt cost,
+certs.d, the login, the smoke image in the registry); any difference stops the bench. One more cold ``site.yml`` with
+``profile_tasks`` (not timed) says where the cold run's time goes.
+
+Both sides are timed the same way: the wall time of the process (under ``/usr/bin/time -f %M``, which also gives the
+largest resident set of its tree), with the user + system CPU of its waited-for tree. Results:
+``bench/output/site.json`` and the ``site`` section of ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -19,194 +30,376 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
-import socket
+import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+import bcrypt
+import requests
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / ".collections"))
 
-from _bench import Timings, loads, run, save_results, slowest_tasks, spread, write_section
+from _bench import (
+    CERTS_D,
+    Timings,
+    bench_port,
+    differences,
+    load_text,
+    loads,
+    measured,
+    module_tasks,
+    recaps,
+    run,
+    save_results,
+    slowest_tasks,
+    spread,
+    timed,
+    wait_for_load,
+    wait_for_quiet,
+    write_section,
+)
 from scratch_registry import REGISTRY_IMAGE, registry_image_present
 
+from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
+from ansible_collections.dockyard.registry.plugins.module_utils._names import san_entries
 from support import default_ipv4
 
 OUTPUT = ROOT / "bench" / "output"
 PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
-INVENTORY = ROOT / "inventories" / "local" / "hosts.yml"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+LOCAL_INVENTORY = ROOT / "inventories" / "local"
+SITE_YML = ROOT / "playbooks" / "site.yml"
+NOOP_YML = ROOT / "bench" / "noop.yml"
 FLOOR = ROOT / "bench" / "floor_deploy.sh"
-FLOOR_PORT = 5300
+HOST = "dockyard-local"  # the local inventory's one host
 TARGETS = {"rerun": 8, "cold": 3}
-RECAP = re.compile(r"^\S+\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.MULTILINE)
 
 
-def env(**extra: str) -> dict:
-    environment = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), **extra}
-    environment.pop("REQUESTS_CA_BUNDLE", None)
-    return environment
+class Deployment:
+    """One deployment of the bench's own on this machine: a root directory (the layout of an inventory copy: its
+    ``inventory/`` with ``pki/`` and ``credentials/``, the registry host's ``etc/``, ``etc/tls/``, ``data/``, ``smoke/``
+    and ``docker/``), a port and a container name. ``tear_down`` takes all of it away but the inventory's files."""
+
+    def __init__(self, root: Path, ip: str, port: int, name: str) -> None:
+        self.root, self.ip, self.port, self.name = root, ip, port, name
+        self.inventory = root / "inventory"
+        self.inventory.mkdir(parents=True, exist_ok=True)
+        shutil.copy(LOCAL_INVENTORY / "hosts.yml", self.inventory / "hosts.yml")
+        shutil.copytree(LOCAL_INVENTORY / "group_vars", self.inventory / "group_vars", dirs_exist_ok=True)
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    @property
+    def extra_vars(self) -> dict:
+        """Where this deployment differs from the local inventory's: nothing of the machine's own deployment is used."""
+        return {
+            "registry_port": self.port,
+            "registry_server_container_name": self.name,
+            "registry_server_config_dir": str(self.root / "etc"),
+            "registry_server_tls_dir": str(self.root / "etc" / "tls"),
+            "registry_pki_server_dir": str(self.root / "etc" / "tls"),
+            "registry_server_data_dir": str(self.root / "data"),
+            "registry_smoke_context": str(self.root / "smoke"),
+            "registry_trust_docker_config": str(self.root / "docker" / "config.json"),
+        }
+
+    def env(self, **extra: str) -> dict:
+        environment = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+                       "DOCKER_CONFIG": str(self.root / "docker"), **extra}
+        environment.pop("REQUESTS_CA_BUNDLE", None)
+        return environment
+
+    def playbook(self, playbook: Path, **extra_env: str):
+        """One ``ansible-playbook`` run on this deployment's inventory, measured; it must succeed."""
+        result = measured([str(PLAYBOOK), "-i", str(self.inventory / "hosts.yml"), str(playbook),
+                           "-e", json.dumps(self.extra_vars)], cwd=ROOT, env=self.env(**extra_env))
+        hosts = recaps(result.done.stdout)
+        if result.done.returncode or not hosts:
+            raise RuntimeError(f"{playbook.name} failed ({result.done.returncode}):\n{result.done.stdout[-4000:]}\n"
+                               f"{result.done.stderr[-2000:]}")
+        return result, {key: sum(host[key] for host in hosts.values()) for key in ("ok", "changed", "failed")}
+
+    def floor(self):
+        """``bench/floor_deploy.sh`` on this deployment, measured; it must succeed."""
+        sans = ",".join(san_entries([name for name in (HOST, *identity().values()) if name]))
+        result = measured([str(FLOOR), str(self.root), self.ip, str(self.port), self.name, REGISTRY_IMAGE, str(PYTHON),
+                           sans], env=self.env())
+        if result.done.returncode:
+            raise RuntimeError(f"floor_deploy.sh failed ({result.done.returncode}):\n{result.done.stdout[-2000:]}\n"
+                               f"{result.done.stderr[-3000:]}")
+        return result
+
+    def tear_down(self) -> None:
+        subprocess.run(["docker", "rm", "-f", "-v", self.name], capture_output=True, check=False)
+        for entry in CERTS_D.glob(f"*:{self.port}") if CERTS_D.is_dir() else []:
+            shutil.rmtree(entry)
+        repository = f"{self.address}/dockyard/smoke"
+        for line in run(["docker", "image", "ls", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}",
+                         repository]).stdout.splitlines():
+            _repository, tag, digest = line.split()
+            for reference in ([f"{repository}:{tag}"] if tag != "<none>" else []) + (
+                    [f"{repository}@{digest}"] if digest != "<none>" else []):
+                subprocess.run(["docker", "rmi", reference], capture_output=True, check=False)
+        for path in ("etc", "data", "smoke", "docker", "inventory/pki", "inventory/credentials", "server.csr",
+                     "server.ext", "ca.srl", "container.json"):
+            target = self.root / path
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+
+    # What the deployment is, to compare one with another (port and secrets left out).
+
+    def state(self) -> dict:
+        inspect = json.loads(run(["docker", "inspect", self.name]).stdout)[0]
+        host, config = inspect["HostConfig"], inspect["Config"]
+        bindings = host["PortBindings"]["5000/tcp"]
+        container = {
+            "image": config["Image"], "user": config["User"], "healthcheck": config["Healthcheck"],
+            "labels": sorted(config.get("Labels") or {}),
+            "published_on": [binding["HostIp"] for binding in bindings],
+            "mounts": sorted((mount["Target"], mount.get("ReadOnly", False)) for mount in host["Mounts"]),
+            **{key: host[key] for key in ("ReadonlyRootfs", "Tmpfs", "CapDrop", "SecurityOpt", "Memory", "NanoCpus",
+                                          "PidsLimit", "RestartPolicy", "Privileged", "CapAdd")},
+            "running": inspect["State"]["Running"],
+        }
+        files = {}
+        for path in ("etc", "etc/config.yml", "etc/htpasswd", "etc/tls", "etc/tls/server.key", "etc/tls/server.crt",
+                     "etc/tls/ca.crt", "data", "inventory/pki", "inventory/pki/ca.key", "inventory/pki/ca.crt",
+                     f"inventory/pki/servers/{HOST}.crt", "inventory/credentials", "inventory/credentials/dockyard",
+                     "inventory/credentials/ci", "inventory/credentials/ca-passphrase", "inventory/pki/secrets/http-secret",
+                     "smoke/Dockerfile", "smoke/hello.txt", "docker/config.json"):
+            stat = (self.root / path).stat()
+            files[path] = f"{stat.st_mode & 0o7777:04o} {stat.st_uid}:{stat.st_gid}"
+        certificate = x509.load_pem_x509_certificate((self.root / "etc/tls/server.crt").read_bytes())
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        ca = x509.load_pem_x509_certificate((self.root / "inventory/pki/ca.crt").read_bytes())
+        server_key = certificate.public_key()
+        config_yml = yaml.safe_load((self.root / "etc/config.yml").read_text())
+        config_yml["http"]["secret"] = "<secret>" if config_yml["http"].get("secret") else None
+        htpasswd = [line.split(":", 1) for line in (self.root / "etc/htpasswd").read_text().split()]
+        certs_d = {entry.name.rsplit(":", 1)[0]: (entry / "ca.crt").read_bytes() == ca.public_bytes(
+            serialization.Encoding.PEM) for entry in CERTS_D.glob(f"*:{self.port}")}
+        logins = json.loads((self.root / "docker/config.json").read_text()).get("auths", {})
+        account = ("dockyard", (self.root / "inventory/credentials/dockyard").read_text().split()[0])
+        smoke = requests.head(f"https://{self.address}/v2/dockyard/smoke/manifests/1", auth=account, timeout=10,
+                              verify=str(self.root / "etc/tls/ca.crt"),
+                              headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+        return {
+            "container": container, "files": files,
+            "certificate": {"names": sorted(str(name.value) for name in names),
+                            "server_key": server_key.curve.name if isinstance(server_key, ec.EllipticCurvePublicKey)
+                            else type(server_key).__name__,
+                            "extended_key_usage": [usage.dotted_string for usage in certificate.extensions
+                                                   .get_extension_for_class(x509.ExtendedKeyUsage).value],
+                            "issuer_is_ca": certificate.issuer == ca.subject,
+                            "ca_basic_constraints": str(ca.extensions.get_extension_for_class(
+                                x509.BasicConstraints).value),
+                            "ca_key_encrypted": b"ENCRYPTED" in (self.root / "inventory/pki/ca.key").read_bytes()},
+            "config_yml": config_yml,
+            "htpasswd": [(name, hashed[:7]) for name, hashed in htpasswd],
+            "certs_d": certs_d, "logins": sorted(address.rsplit(":", 1)[0] for address in logins),
+            "smoke_manifest": smoke.status_code,
+        }
 
 
-def playbook(playbook_path: Path, *args: str, **extra_env: str) -> tuple[float, int, dict, str]:
-    """Seconds, peak RSS (KiB) of the tree, the recap (ok, changed, ...) and the output of one ansible-playbook run."""
-    with tempfile.NamedTemporaryFile("r", suffix=".rss") as report:
-        started = time.perf_counter()
-        done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report.name, str(PLAYBOOK), "-i", str(INVENTORY),
-                               str(playbook_path), *args], check=False, capture_output=True, text=True, cwd=ROOT,
-                              env=env(**extra_env))
-        seconds = time.perf_counter() - started
-        rss = int(report.read().split()[-1])
-    recaps = RECAP.findall(done.stdout)
-    if done.returncode or not recaps:
-        raise RuntimeError(f"{playbook_path.name} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr}")
-    ok, changed, unreachable, failed = (sum(int(recap[i]) for recap in recaps) for i in range(4))
-    return seconds, rss, {"ok": ok, "changed": changed, "unreachable": unreachable, "failed": failed}, done.stdout
-
-
-def rerun(rounds: int) -> dict:
-    site_yml, noop_yml = ROOT / "playbooks" / "site.yml", ROOT / "bench" / "noop.yml"
-    _seconds, _rss, recap, _out = playbook(site_yml)  # converge first: the rounds must all be re-runs
-    site, noop, site_rss, noop_rss = Timings(), Timings(), [], []
+def rerun(site: Deployment, rounds: int) -> dict:
+    site.tear_down()
+    site.playbook(SITE_YML)  # converge first: the rounds must all be re-runs
+    timings = {"site": Timings(), "noop": Timings()}
+    cpu = {"site": [], "noop": []}
+    rss = {"site": 0, "noop": 0}
+    recap = {}
     for number in range(rounds):
-        seconds, rss, recap, _out = playbook(site_yml)
-        if recap["changed"]:
-            raise RuntimeError(f"site.yml re-run changed something: {recap}")
-        site.rounds.append(seconds)
-        site_rss.append(rss)
-        seconds, rss, _recap, _out = playbook(noop_yml)
-        noop.rounds.append(seconds)
-        noop_rss.append(rss)
-        print(f"re-run round {number + 1}: site.yml {site.rounds[-1]:.2f} s, no-op {noop.rounds[-1]:.2f} s", flush=True)
-    profile_seconds, _rss, _recap, output = playbook(
-        site_yml, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="200")
-    tasks = slowest_tasks(output, 200)
-    facts = sum(seconds for name, seconds in tasks if "fact" in name.lower())
-    return {"site": site.as_dict(), "noop": noop.as_dict(), "recap": recap,
-            "peak_rss_kib": {"site": max(site_rss), "noop": max(noop_rss)},
-            "profile": {"seconds": round(profile_seconds, 3), "tasks_total": round(sum(s for _n, s in tasks), 3),
-                        "task_count": len(tasks), "gathering_facts": round(facts, 3), "slowest": tasks[:10],
-                        "task_median": round(statistics.median(s for _n, s in tasks), 3),
-                        "over_100ms": [len([s for _n, s in tasks if s >= 0.1]),
-                                       round(sum(s for _n, s in tasks if s >= 0.1), 3)]}}
+        for who, playbook in (("site", SITE_YML), ("noop", NOOP_YML)):
+            wait_for_quiet()
+            result, recap_ = site.playbook(playbook)
+            if who == "site":
+                recap = recap_
+                if recap["changed"]:
+                    raise RuntimeError(f"site.yml re-run changed something: {recap}\n{result.done.stdout[-3000:]}")
+            timings[who].rounds.append(result.wall)
+            cpu[who].append(result.cpu)
+            rss[who] = max(rss[who], result.max_rss_kib)
+        print(f"re-run round {number + 1}: site.yml {timings['site'].rounds[-1]:.2f} s, no-op "
+              f"{timings['noop'].rounds[-1]:.2f} s", flush=True)
+    wait_for_quiet()
+    profiled, _recap = site.playbook(SITE_YML, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+                                     PROFILE_TASKS_TASK_OUTPUT_LIMIT="200")
+    return {"site": timings["site"].as_dict(), "noop": timings["noop"].as_dict(), "recap": recap,
+            "cpu": {who: round(statistics.median(values), 3) for who, values in cpu.items()}, "peak_rss_kib": rss,
+            "profile": profile(profiled), "parts": parts(site)}
 
 
-def tear_down(ip: str) -> None:
-    """Remove what site.yml makes on this machine (the registry image stays: it is built only when missing)."""
-    subprocess.run(["docker", "rm", "-f", "dockyard-registry"], capture_output=True, check=False)
-    for path in ("/etc/dockyard", "/var/lib/dockyard", f"/etc/docker/certs.d/{ip}:5000",
-                 f"/etc/docker/certs.d/{socket.gethostname()}:5000", "/etc/docker/certs.d/dockyard-local:5000"):
-        shutil.rmtree(path, ignore_errors=True)
+def parts(site: Deployment, repeat: int = 3) -> dict:
+    """Two pieces of work every site.yml run does, changed or not, measured on their own (the least of ``repeat``):
+    the package_image module's ``apt-cache policy`` (the image's tag is the package's version), and the bcrypt
+    hashes of the accounts that the registry_config task's arguments are templated with on the controller."""
+    apt = min(timed(["apt-cache", "policy", "docker-registry"], env={**os.environ, "LC_ALL": "C"})[:2]
+              for _try in range(repeat))
+    passwords = [path.read_text().split()[0].encode() for path in (site.inventory / "credentials").iterdir()
+                 if path.name in ("dockyard", "ci")]
+    hashing = []
+    for _try in range(repeat):
+        started = time.process_time()
+        for password in passwords:
+            bcrypt.hashpw(password, bcrypt.gensalt(10))
+        hashing.append(time.process_time() - started)
+    return {"apt_cache_policy": {"seconds": round(apt[0], 3), "cpu": round(apt[1], 3)},
+            "bcrypt": {"accounts": len(passwords), "cpu": round(min(hashing), 3)}}
 
 
-def cold(rounds: int, ip: str) -> dict:
-    site_yml = ROOT / "playbooks" / "site.yml"
-    site, floor, site_rss = Timings(), Timings(), []
-    try:
-        for number in range(rounds):
-            tear_down(ip)
-            with tempfile.TemporaryDirectory(prefix="dockyard-bench-pki-") as pki:
-                seconds, rss, recap, _out = playbook(site_yml, "-e", f"registry_pki_dir={pki}")
-            site.rounds.append(seconds)
-            site_rss.append(rss)
-            started = time.perf_counter()
-            run([str(FLOOR), ip, str(FLOOR_PORT), REGISTRY_IMAGE])
-            floor.rounds.append(time.perf_counter() - started)
-            print(f"cold round {number + 1}: site.yml {site.rounds[-1]:.2f} s (changed={recap['changed']}), "
-                  f"floor {floor.rounds[-1]:.2f} s", flush=True)
-    finally:
-        tear_down(ip)
-        playbook(site_yml)  # deployed again, with the inventory's own PKI, as make site leaves it
-    return {"site": site.as_dict(), "floor": floor.as_dict(), "recap": recap, "peak_rss_kib": {"site": max(site_rss)}}
+def profile(result) -> dict:
+    tasks = slowest_tasks(result.done.stdout, 300)
+    return {"seconds": round(result.wall, 3), "tasks": tasks, "tasks_total": round(sum(s for _n, s in tasks), 3),
+            "task_count": len(tasks), "modules": module_tasks(result.done.stdout)}
+
+
+def cold(site: Deployment, floor: Deployment, rounds: int) -> dict:
+    timings = {"site": Timings(), "floor": Timings()}
+    cpu = {"site": [], "floor": []}
+    rss = {"site": 0, "floor": 0}
+    recap = {}
+    compared = []
+    for number in range(rounds):
+        site.tear_down()
+        wait_for_quiet()
+        result, recap = site.playbook(SITE_YML)
+        timings["site"].rounds.append(result.wall)
+        cpu["site"].append(result.cpu)
+        rss["site"] = max(rss["site"], result.max_rss_kib)
+        floor.tear_down()
+        wait_for_quiet()
+        result = floor.floor()
+        timings["floor"].rounds.append(result.wall)
+        cpu["floor"].append(result.cpu)
+        rss["floor"] = max(rss["floor"], result.max_rss_kib)
+        found = differences(site.state(), floor.state())
+        if found:
+            raise RuntimeError("the cold site.yml run and floor_deploy.sh did not make the same deployment:\n"
+                               + "\n".join(found))
+        compared.append(number + 1)
+        print(f"cold round {number + 1}: site.yml {timings['site'].rounds[-1]:.2f} s (changed={recap['changed']}), "
+              f"floor {timings['floor'].rounds[-1]:.2f} s; the deployments agree", flush=True)
+    site.tear_down()
+    wait_for_quiet()
+    profiled, _recap = site.playbook(SITE_YML, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks",
+                                     PROFILE_TASKS_TASK_OUTPUT_LIMIT="300")
+    return {"site": timings["site"].as_dict(), "floor": timings["floor"].as_dict(), "recap": recap,
+            "cpu": {who: round(statistics.median(values), 3) for who, values in cpu.items()}, "peak_rss_kib": rss,
+            "compared_rounds": compared, "profile": profile(profiled)}
 
 
 def report(results: dict) -> str:
-    info = results["machine"]
+    info, load = results["machine"], results["load"]
     lines = [
-        "## Comparisons 1 and 2: `site.yml` against what a user would run instead",
+        "## `site.yml` against what a user would run instead",
         "",
         (f"Generated by `make bench` (`bench/site_bench.py`) on {results['when']}; raw figures in "
          "`bench/output/site.json` (not committed). Machine: "
          f"{info['cpus']} CPUs ({info['cpu']}), {info['memory_gib']} GiB, Docker {info['docker']}, Python "
-         f"{info['python']}; load average before {loads(results['load_average_before'])}, after "
-         f"{loads(info['load_average'])}. Figures are the median (min–max) of {results['rounds']} rounds, ours and "
-         "the baseline taken in turn. Peak memory: the largest resident set of any process of the "
-         "`ansible-playbook` tree (`/usr/bin/time -f %M`)."),
+         f"{info['python']}; load average when the measurements began {load_text(load)}, at the end "
+         f"{loads(info['load_average'])}. Figures are the median (min–max) of {results['rounds']} "
+         "rounds, ours and the baseline taken in turn, each starting after a quiet second of the machine (or 20 s of "
+         "waiting); each is the wall time of the process (`/usr/bin/time`), its CPU the user + system seconds of its "
+         "process tree. Every run is on an inventory of the bench's own, a copy of `inventories/local` whose registry "
+         "has its own port (5300-5349), container, directories, PKI, credentials, smoke build directory and Docker "
+         "client configuration: `make bench` never touches this machine's deployment."),
         "",
-        "| comparison | ours, s | baseline, s | ratio of medians | target | met | controller peak RSS |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| measure | ours, s | baseline, s | ratio of medians | target | met | CPU-s, ours / baseline | peak RSS, ours |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     notes = []
     if "rerun" in results:
         data = results["rerun"]
         ratio = data["site"]["median"] / data["noop"]["median"]
-        lines.append(f"| 2. `site.yml` re-run (changed={data['recap']['changed']}) vs `ansible-playbook` one no-op "
-                     f"task (`bench/noop.yml`) | {spread(data['site'])} | {spread(data['noop'])} | {ratio:.1f} "
-                     f"| <= {TARGETS['rerun']} | {'yes' if ratio <= TARGETS['rerun'] else 'NO'} "
-                     f"| {data['peak_rss_kib']['site'] / 1024:.0f} MiB (no-op: "
-                     f"{data['peak_rss_kib']['noop'] / 1024:.0f} MiB) |")
-        profile = data["profile"]
-        notes += [
-            "",
-            (f"### Ten slowest tasks of a re-run (`ansible.posix.profile_tasks`; that run took "
-             f"{profile['seconds']:.1f} s, its {profile['task_count']} tasks {profile['tasks_total']:.1f} s, a "
-             f"median of {profile.get('task_median', 0):.2f} s a task; tasks that gather facts "
-             f"{profile['gathering_facts']:.1f} s in all)"),
-            "",
-            "| task | seconds |",
-            "| --- | --- |",
-            *(f"| {name.replace('|', '/')} | {seconds:.2f} |" for name, seconds in profile["slowest"]),
-        ]
+        lines.append(f"| `site.yml` re-run (changed={data['recap']['changed']}) / `ansible-playbook` with one no-op task "
+                     f"(`bench/noop.yml`), same inventory | {spread(data['site'])} | {spread(data['noop'])} "
+                     f"| {ratio:.1f} | <= {TARGETS['rerun']} | {'yes' if ratio <= TARGETS['rerun'] else 'NO'} "
+                     f"| {data['cpu']['site']:.2f} / {data['cpu']['noop']:.2f} "
+                     f"| {data['peak_rss_kib']['site'] / 1024:.0f} MiB |")
+        notes += rerun_notes(data)
     if "cold" in results:
         data = results["cold"]
         ratio = data["site"]["median"] / data["floor"]["median"]
-        lines.append(f"| 1. cold `site.yml` (changed={data['recap']['changed']}) vs `bench/floor_deploy.sh` by hand "
-                     f"| {spread(data['site'])} | {spread(data['floor'])} | {ratio:.1f} | <= {TARGETS['cold']} "
-                     f"| {'yes' if ratio <= TARGETS['cold'] else 'NO'} | {data['peak_rss_kib']['site'] / 1024:.0f} MiB |")
-    notes += findings(results)
+        lines.append(f"| cold `site.yml` (changed={data['recap']['changed']}) / `bench/floor_deploy.sh`, the same work "
+                     f"by hand | {spread(data['site'])} | {spread(data['floor'])} | {ratio:.1f} | <= {TARGETS['cold']} "
+                     f"| {'yes' if ratio <= TARGETS['cold'] else 'NO'} | {data['cpu']['site']:.2f} / "
+                     f"{data['cpu']['floor']:.2f} | {data['peak_rss_kib']['site'] / 1024:.0f} MiB |")
+        notes += cold_notes(data, results.get("rerun"))
     return "\n".join(lines + notes) + "\n"
 
 
-def findings(results: dict) -> list[str]:
-    """What bounds each figure, from the figures themselves."""
-    if "rerun" not in results:
-        return []
-    data = results["rerun"]
-    profile = data["profile"]
-    slowest = sum(seconds for _name, seconds in profile["slowest"])
-    over, over_seconds = profile.get("over_100ms", ["?", "?"])
+def task_table(profile_: dict, count: int) -> list[str]:
+    return ["", "| task | seconds |", "| --- | --- |",
+            *(f"| {name.replace('|', '/')} | {seconds:.2f} |" for name, seconds in profile_["tasks"][:count])]
+
+
+def rerun_notes(data: dict) -> list[str]:
+    profile_, parts_ = data["profile"], data["parts"]
+    noop = data["noop"]["median"]
+    budget = TARGETS["rerun"] * noop
+    over = [(name, seconds) for name, seconds in profile_["tasks"] if seconds >= 0.1]
+    both = parts_["apt_cache_policy"]["cpu"] + parts_["bcrypt"]["cpu"]
+    return [
+        "",
+        (f"### The re-run (`ansible.posix.profile_tasks`; that run took {profile_['seconds']:.1f} s, its "
+         f"{profile_['task_count']} tasks {profile_['tasks_total']:.1f} s, {profile_['modules']} of them run, the rest "
+         "skipped)"),
+        *task_table(profile_, 10),
+        "",
+        (f"What bounds it: the no-op playbook takes {noop:.2f} s (the interpreter, Ansible's imports, the inventory, "
+         f"one play), so the target allows {budget:.1f} s. The re-run's {profile_['task_count']} tasks take "
+         f"{profile_['tasks_total']:.1f} s; {len(over)} take 0.1 s or more, {sum(s for _n, s in over):.1f} s between "
+         f"them, and the rest {profile_['tasks_total'] - sum(s for _n, s in over):.1f} s: each task, even one skipped "
+         "or one that only checks a variable on the controller, costs the templating of its arguments and conditions "
+         "and a callback round; a task that runs a module also starts a Python process on the host, which imports the "
+         "module's libraries (the seconds above are wall time of the task, on a machine whose two CPUs also run the "
+         "registry). Two pieces of that work, measured on their own: the package_image module runs `apt-cache "
+         f"policy docker-registry` on every run to name the image ({parts_['apt_cache_policy']['seconds']:.2f} s, "
+         f"{parts_['apt_cache_policy']['cpu']:.2f} CPU-s), and the registry_config task's arguments carry the htpasswd "
+         f"file, whose {parts_['bcrypt']['accounts']} bcrypt hashes at cost 10 the controller computes again on every "
+         f"run ({parts_['bcrypt']['cpu']:.2f} CPU-s) to compare them with the host's: {both:.2f} CPU-s together, "
+         f"{both / data['cpu']['noop']:.1f} times the whole no-op playbook's {data['cpu']['noop']:.2f}."),
+    ]
+
+
+def cold_notes(data: dict, rerun_data: dict | None) -> list[str]:
+    profile_ = data["profile"]
     text = [
         "",
-        "### What bounds these figures",
+        (f"### The cold run (`ansible.posix.profile_tasks`, one more run, not timed: it took {profile_['seconds']:.1f} s, "
+         f"its {profile_['task_count']} tasks {profile_['tasks_total']:.1f} s, {profile_['modules']} of them run)"),
+        *task_table(profile_, 12),
         "",
-        (f"No task and no fact gathering dominates the re-run: the ten slowest tasks take {slowest:.1f} s of "
-         f"{profile['tasks_total']:.1f} s, none more than {profile['slowest'][0][1]:.1f} s, and the tasks that gather "
-         f"facts {profile['gathering_facts']:.1f} s. Of the {profile['task_count']} tasks (skipped ones included; "
-         f"median {profile.get('task_median', 0):.2f} s), {over} take 0.1 s or more, {over_seconds} s between "
-         "them: those that run a module on the host, each paying for a module packed, a new Python interpreter "
-         "started and its imports, and for the module's own work (the docker and registry API calls of the trust, "
-         "probe and smoke steps). The run is bounded by how many such tasks run, not by any one of them. To reach "
-         f"the target ({TARGETS['rerun']} x {data['noop']['median']:.2f} s = "
-         f"{TARGETS['rerun'] * data['noop']['median']:.1f} s) it would have to run about a fifth of them: one status "
-         "module call per role in place of a chain of stat/slurp/command checks, and the smoke test (which builds, "
-         "pushes, pulls and verifies an image on every run, changed or not) made opt-in, or skipped when nothing "
-         "before it changed."),
+        (f"The baseline does the same work in {data['floor']['median']:.2f} s: after each round both deployments were "
+         "compared, and agreed on every point checked (the container's user, read-only root filesystem, tmpfs, "
+         "dropped capabilities, no-new-privileges, memory, CPUs, pids, restart policy, exec-form health check, bind "
+         "address, mounts and label; the mode and owner of every file; the certificate's names, key, extended key "
+         "usage and issuer; the CA's constraints and its encrypted key; the configuration; the accounts' bcrypt "
+         "cost; certs.d entries; the login; the smoke image served by the registry)."
+         + (f" A cold run costs {data['site']['median'] - rerun_data['site']['median']:.1f} s more than a re-run "
+            "(subtraction of the two medians): the rest is the same cost per task as the re-run's." if rerun_data
+            else "")),
+        ("Where the two do the same step differently: the baseline polls /v2/ every 0.1 s while the container "
+         "starts, the role every `registry_server_health_delay` (2) s; it creates the container through the Engine "
+         "API with curl (the docker CLI cannot give the image's exec-form health check, and the image has no shell); "
+         "it hashes the passwords with random salts (the role derives them from the http secret, at the same cost); "
+         "and it runs `docker login` where the trust module writes the Docker client configuration itself after "
+         "its probe."),
     ]
-    if "cold" in results:
-        cold = results["cold"]
-        text += [
-            "",
-            (f"The cold run takes only {cold['site']['median'] - data['site']['median']:.1f} s more than a re-run: "
-             "the deployment work itself (keys, certificates, starting the container, the health wait) is what the "
-             f"floor does in {cold['floor']['median']:.2f} s, and the rest is the same per-task cost. The floor also "
-             "skips what site.yml adds on top of the steps it shares: the preflight checks, the probe from every "
-             "Docker host, and the smoke image's build, push, pull and digest checks. Its ratio target is missed for "
-             "the same reason as the re-run's, and moves with the same changes."),
-        ]
     return text
 
 
@@ -222,18 +415,33 @@ def main() -> int:
     if options.report_only:
         write_section("site", report(json.loads(results_file.read_text())))
         return 0
-    if not registry_image_present():
-        print(f"bench: the registry image {REGISTRY_IMAGE} is missing: make site builds it", file=sys.stderr)
-        return 2
     wanted = options.only or ["rerun", "cold"]
+    if "rerun" not in wanted and not registry_image_present():
+        # The re-run comparison's first site.yml run builds it; a cold run must find it, as "cold" means here.
+        print(f"bench: the registry image {REGISTRY_IMAGE} is missing: make site, or a run of the re-run comparison, "
+              "builds it", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda _signal, _frame: sys.exit(143))
     ip = default_ipv4()
-    results = {"rounds": options.rounds, "load_average_before": os.getloadavg()}
+    results = {"rounds": options.rounds}
     if options.only and results_file.exists():  # keep the other comparison's figures from the last run
         results = {**json.loads(results_file.read_text()), **results}
-    if "rerun" in wanted:
-        results["rerun"] = rerun(options.rounds)
-    if "cold" in wanted:
-        results["cold"] = cold(options.rounds, ip)
+    work = OUTPUT / "site"
+    shutil.rmtree(work, ignore_errors=True)
+    site_port = bench_port(ip)
+    site = Deployment(work / "site", ip, site_port, f"dockyard-bench-site-{site_port}")
+    floor_port = bench_port(ip, {site_port})
+    floor = Deployment(work / "floor", ip, floor_port, f"dockyard-bench-floor-{floor_port}")
+    try:
+        results["load"] = wait_for_load()
+        if "rerun" in wanted:
+            results["rerun"] = rerun(site, options.rounds)
+        if "cold" in wanted:
+            results["cold"] = cold(site, floor, options.rounds)
+    finally:
+        site.tear_down()
+        floor.tear_down()
+        shutil.rmtree(work, ignore_errors=True)
     save_results("site", results_file, results, report)
     return 0
 

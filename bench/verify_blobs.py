@@ -1,8 +1,8 @@
 """``make bench``: how fast ``registry_image`` re-hashes an image's blobs, and how much memory it takes.
 
 In one run, on the same multi-layer image (random data, so nothing compresses or deduplicates) pushed to a
-TLS registry of the bench's own (a container of the local registry image on a port of 5290-5299, its CA in
-certs.d, all removed afterwards), it measures:
+TLS registry of the bench's own (a container ``dockyard-bench-blobs-*`` of the local registry image on a port of
+5300-5349, its CA in certs.d, all removed afterwards), it measures:
 
 * ``registry_image`` with ``state: verified``, ``verify: blobs``, ``pull: false``: the module file run
   directly with its arguments, as its own process, end to end (interpreter start, manifest requests,
@@ -31,26 +31,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / ".collections"))
 
-from _bench import Timings, loads, machine, now, run, timed, write_section
+from _bench import Timings, bench_port, load_text, loads, machine, now, run, timed, wait_for_load, write_section
 from scratch_registry import (
     CA,
     REGISTRY_IMAGE,
     RegistryAPI,
     ScratchRegistry,
     certs_d_entry,
-    free_port,
     registry_image_present,
     tar_layer,
 )
 
-from ansible_collections.dockyard.registry.plugins.module_utils import _blobs
 from ansible_collections.dockyard.registry.plugins.module_utils._reference import parse_reference
-from ansible_collections.dockyard.registry.plugins.module_utils._registry_client import RegistryClient
+from ansible_collections.dockyard.registry.plugins.module_utils._registry import blobs as _blobs
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import registry_credentials
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.client import RegistryClient
 from support import default_ipv4
 
 MODULE = ROOT / "plugins" / "modules" / "registry_image.py"
 OUTPUT = ROOT / "bench" / "output"
-BENCH_PORTS = range(5290, 5300)
 MIB = 1 << 20
 TARGETS = {"vs_skopeo": 2.5, "vs_openssl": 0.5, "peak_rss_mb": 100}
 
@@ -112,10 +111,10 @@ class Bench:
     @staticmethod
     def workers(reference: str, workers: int) -> float:
         parsed = parse_reference(reference)
-        with RegistryClient(parsed.registry) as client:
+        with RegistryClient(parsed.registry, credentials=registry_credentials(parsed.registry)) as client:
             manifest = client.get_manifest(parsed)
             plan = _blobs.plan_image(manifest.content, manifest.digest, manifest.media_type, None, None)
-            verifier = _blobs.BlobVerifier(parsed.registry, parsed.repository, client.trust, 60, workers=workers)
+            verifier = _blobs.BlobVerifier(client, parsed.repository, workers=workers)
             started = time.perf_counter()
             verifier.verify(plan)
             return time.perf_counter() - started
@@ -127,9 +126,9 @@ class Bench:
         storage = self.work / "storage"
         storage.mkdir()
         ca = CA("dockyard bench CA")
-        port = free_port(BENCH_PORTS, self.ip)
+        port = bench_port(self.ip)
         try:
-            with ScratchRegistry(f"dockyard-blobs-bench-{uuid.uuid4().hex[:6]}", self.ip, port, self.work,
+            with ScratchRegistry(f"dockyard-bench-blobs-{uuid.uuid4().hex[:6]}", self.ip, port, self.work,
                                  certificate=ca.issue([self.ip]), storage=storage) as registry, \
                     certs_d_entry(registry.address, ca.pem) as certs_dir:
                 return self.measure(registry, certs_dir)
@@ -150,7 +149,7 @@ class Bench:
         module, phase, skopeo, openssl = Timings(), Timings(), Timings(), Timings()
         cpu = {"module": Timings(), "skopeo": Timings(), "openssl": Timings()}
         self.module(reference)  # warm the registry's page cache and descriptor cache once
-        load_before = os.getloadavg()
+        load = wait_for_load()
         for number in range(options.rounds):
             seconds, module_cpu, result = self.module(reference)
             assert result["blobs"]["bytes"] == image["bytes"], result["blobs"]
@@ -184,7 +183,7 @@ class Bench:
         return {
             "when": now(),
             "machine": machine(),
-            "load_average_before": load_before,
+            "load": load,
             "cpu_seconds": {name: timings.as_dict() for name, timings in cpu.items()},
             "rounds": options.rounds,
             "image": {"layers": options.layers, "bytes": image["bytes"], "digest": image["digest"]},
@@ -238,8 +237,8 @@ def report(results: dict) -> str:
         "",
         (f"Machine: {machine_info['cpus']} CPUs ({machine_info['cpu']}); Python {machine_info['python']}, "
          f"{machine_info['openssl']}, {machine_info['skopeo']}, Docker {machine_info['docker']}. Load average "
-         f"(1, 5, 15 min) before the rounds {loads(results['load_average_before'])}, at the end "
-         f"{loads(machine_info['load_average'])}: other work shared the machine. The registry is a container on the "
+         f"(1, 5, 15 min) before the rounds {load_text(results['load'])}, at the end "
+         f"{loads(machine_info['load_average'])}. The registry is a container on the "
          "same machine, reached over TLS at its non-loopback address: its TLS encryption shares the two cores with "
          "the client being measured, and is not counted in any CPU figure below."),
         "",

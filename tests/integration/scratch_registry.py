@@ -3,10 +3,10 @@
 The site registry (``dockyard-registry`` on port 5000) is shared and stays untouched. These registries are
 throwaway: each listens on a port of 5200-5299 at this machine's non-loopback address (Docker skips TLS for
 loopback), runs in a container named ``dockyard-probe-*`` or ``dockyard-blobs-*``, and is removed with its
-certs.d entry when its ``with`` block ends. The benchmark (``bench/``) uses them too. The runtime tests
-(``test_runtimes.py``) run theirs as ``dockyard-rt-*`` on ports 5650-5699, beside hosts of their own; the fault
-tests (``test_faults.py``, ``test_hostile_registry.py``) theirs as ``dockyard-gcf-*`` on ports 5800-5849; the mirror
-tests (``test_mirror.py``) as ``dockyard-dmn-*`` on ports 5900-5949.
+certs.d entry when its ``with`` block ends. The benchmark (``bench/``) runs its own as ``dockyard-bench-*`` on ports
+5300-5349. The runtime tests (``test_runtimes.py``) run theirs as ``dockyard-rt-*`` on ports 5650-5699, beside hosts of
+their own; the fault tests (``test_faults.py``, ``test_hostile_registry.py``) theirs as ``dockyard-gcf-*`` on ports
+5800-5849; the mirror tests (``test_mirror.py``) as ``dockyard-dmn-*`` on ports 5900-5949.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ PORTS = range(5200, 5300)
 RUNTIME_PORTS = range(5650, 5700)  # test_runtimes.py's registries and hosts
 FAULT_PORTS = range(5800, 5850)  # test_gc.py's site, test_faults.py's and test_hostile_registry.py's servers
 DAEMON_PORTS = range(5900, 5950)  # test_mirror.py's registries and mirrors
-NAME_PREFIXES = ("dockyard-probe-", "dockyard-blobs-", "dockyard-rt-", "dockyard-gcf-", "dockyard-dmn-")
+BENCH_PORTS = range(5300, 5350)  # bench/'s registries
+NAME_PREFIXES = ("dockyard-probe-", "dockyard-blobs-", "dockyard-rt-", "dockyard-gcf-", "dockyard-dmn-", "dockyard-bench-")
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -179,8 +180,9 @@ class ScratchRegistry:
                  storage: Path | None = None, htpasswd: str | None = None) -> None:
         if not name.startswith(NAME_PREFIXES):
             raise ValueError(f"container name {name!r} must start with one of {', '.join(NAME_PREFIXES)}")
-        if not any(port in ports for ports in (PORTS, RUNTIME_PORTS, FAULT_PORTS, DAEMON_PORTS)):
-            raise ValueError(f"port {port} is outside {PORTS}, {RUNTIME_PORTS}, {FAULT_PORTS} and {DAEMON_PORTS}")
+        if not any(port in ports for ports in (PORTS, RUNTIME_PORTS, FAULT_PORTS, DAEMON_PORTS, BENCH_PORTS)):
+            raise ValueError(f"port {port} is outside {PORTS}, {RUNTIME_PORTS}, {FAULT_PORTS}, {DAEMON_PORTS} and "
+                             f"{BENCH_PORTS}")
         self.name, self.ip, self.port, self.workdir = name, ip, port, Path(workdir)
         self.certificate, self.storage, self.htpasswd = certificate, storage, htpasswd
         self.client = docker.from_env()
