@@ -20,7 +20,11 @@ description:
   - A run that changes nothing is one call of this module on the host; it checks that Redis answers.
   - With O(flush), also empties Redis's database (C(FLUSHDB)) where it holds keys, once Redis answers. Garbage
     collection with replicas does so, so that no replica finds a blob it deleted in the shared cache.
-  - Returns the host's FQDN and default IPv4 address as the fact C(dockyard_host).
+  - With O(state=flushed), only empties the database of the Redis that answers at O(bind_address) and O(port),
+    from whichever host runs the module (a registry replica reaches it), and installs, writes or starts nothing.
+    Garbage collection with replicas runs it so from the replica that collected, before any replica takes pushes
+    again.
+  - Returns the host's FQDN and default IPv4 address as the fact C(dockyard_host) (not with O(state=flushed)).
 author:
   - dockyard maintainers (@dockyard)
 extends_documentation_fragment:
@@ -35,9 +39,17 @@ attributes:
   idempotent:
     support: full
 options:
+  state:
+    description:
+      - V(present) runs Redis on this host; V(flushed) only empties the database of a running one, at
+        O(bind_address) and O(port), with O(password) (the other options are ignored then).
+    type: str
+    choices: [present, flushed]
+    default: present
   bind_address:
     description:
-      - The address Redis listens on, which the registry replicas reach. Empty takes the host's default IPv4 address.
+      - The address Redis listens on, which the registry replicas reach. Empty takes the host's default IPv4 address
+        (with O(state=flushed) it must be given).
       - A public (globally routable) address and the wildcard addresses are refused.
     type: str
     default: ""
@@ -98,6 +110,12 @@ EXAMPLES = r"""
   dockyard.registry.registry_cache:
     bind_address: 10.0.2.5
     password: "{{ vault_registry_cache_password }}"
+
+- name: Empty the replicas' shared cache after garbage collection, from a replica
+  dockyard.registry.registry_cache:
+    state: flushed
+    bind_address: 10.0.2.5
+    password: "{{ vault_registry_cache_password }}"
 """
 
 RETURN = r"""
@@ -116,8 +134,8 @@ service:
   returned: success
   type: str
 flushed:
-  description: How many keys O(flush) removed (or, in check mode, would remove).
-  returned: when O(flush) is true
+  description: How many keys O(flush) or O(state=flushed) removed (or, in check mode, would remove).
+  returned: when O(flush) is true or O(state=flushed)
   type: int
 missing_program:
   description: The Redis binary, when it is missing; nothing was changed then.
@@ -185,6 +203,15 @@ def _reply(reader) -> str:
 
 def run(module) -> dict:
     params = module.params
+    if params["state"] == "flushed":
+        if not params["bind_address"]:
+            module.fail_json(msg="bind_address must name the address Redis listens on to flush its database")
+        try:
+            keys = flush(module, params["bind_address"], params["port"], params["password"])
+        except OSError as exc:
+            module.fail_json(msg=f"Redis at {params['bind_address']}:{params['port']} cannot be reached to flush its "
+                                 f"database: {exc}")
+        return {"changed": keys > 0, "flushed": keys, "address": f"{params['bind_address']}:{params['port']}"}
     if not os.access(params["binary"], os.X_OK):
         return {"changed": False, "missing_program": params["binary"]}
     bind = params["bind_address"] or default_ipv4()
@@ -253,6 +280,7 @@ def flush(module, host: str, port: int, password: str) -> int:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
+            "state": {"type": "str", "default": "present", "choices": ["present", "flushed"]},
             "bind_address": {"type": "str", "default": ""},
             "port": {"type": "int", "default": 6379},
             "password": {"type": "str", "required": True, "no_log": True},

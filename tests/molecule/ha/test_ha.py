@@ -4,8 +4,9 @@ sharing the blob descriptor cache in the load balancer host's Redis, behind HAPr
 Docker hosts push and pull through the load balancer; an upload whose requests go to both replicas completes; while
 both replicas pull in a loop (bounded in count and time), one replica's registry is killed, then the registry's
 configuration changes (a rolling replacement, one replica at a time): the failed pulls of each phase are counted, and
-printed with the other figures (``DOCKYARD_HA_FIGURES=<file>`` keeps them as JSON, for bench/ha_bench.py). Bad
-input is refused by the preflight before any host changes. Last, a store host stops: every image still pulls.
+printed with the other figures (``DOCKYARD_HA_FIGURES=<file>`` keeps them as JSON, for bench/ha_bench.py). Garbage
+collection with the replicas leaves no stale cache: an image it deleted, pushed again, pulls. Bad input is refused by
+the preflight before any host changes. Last, a store host stops: every image still pulls.
 
 The pulling loop runs on the replicas, each a Docker host with a dockerd of its own; the commands of the test go to
 the hosts with ``docker exec`` from this machine, which also reaches the hosts' addresses on the scenario's network.
@@ -272,20 +273,25 @@ class PullLoops:
                                                check=False).returncode == 0, 60, f"the loop on {host} stops")
 
 
+def push_random_image(fleet, repository: str, size: int) -> PushedImage:
+    """An image of one layer of ``size`` random bytes, built on the pusher and pushed through the load balancer."""
+    host = fleet.host(fleet.pusher)
+    tag = uuid.uuid4().hex[:12]
+    context = f"/tmp/dockyard-molecule-{tag}"
+    run_ok(host, "mkdir -p %s && head -c %s /dev/urandom > %s/payload.bin", context, str(size), context)
+    write_file(host, f"{context}/Dockerfile", b"FROM scratch\nCOPY payload.bin /payload.bin\n", "0644")
+    run_ok(host, "docker build --quiet --tag %s %s", f"{repository}:{tag}", context)
+    result = host.ansible("dockyard.registry.registry_image",
+                          json.dumps({"name": f"{fleet.address}/{repository}:{tag}", "source": f"{repository}:{tag}",
+                                      "state": "pushed"}), check=False)
+    assert str(result.get("digest", "")).startswith("sha256:"), result
+    return PushedImage(fleet.pusher, repository, tag, result["digest"])
+
+
 @pytest.fixture(scope="module")
 def loop_image(fleet) -> PushedImage:
     """An image of one 2 MB layer of random bytes, pushed from the pusher through the load balancer."""
-    host = fleet.host(fleet.pusher)
-    tag = uuid.uuid4().hex[:12]
-    context = f"/tmp/dockyard-molecule-loop-{tag}"
-    run_ok(host, "mkdir -p %s && head -c 2000000 /dev/urandom > %s/payload.bin", context, context)
-    write_file(host, f"{context}/Dockerfile", b"FROM scratch\nCOPY payload.bin /payload.bin\n", "0644")
-    run_ok(host, "docker build --quiet --tag %s %s", f"dockyard/ha-loop:{tag}", context)
-    result = host.ansible("dockyard.registry.registry_image",
-                          json.dumps({"name": f"{fleet.address}/dockyard/ha-loop:{tag}",
-                                      "source": f"dockyard/ha-loop:{tag}", "state": "pushed"}), check=False)
-    assert str(result.get("digest", "")).startswith("sha256:"), result
-    return PushedImage(fleet.pusher, "dockyard/ha-loop", tag, result["digest"])
+    return push_random_image(fleet, "dockyard/ha-loop", 2000000)
 
 
 @pytest.fixture(scope="module")
@@ -370,6 +376,46 @@ def test_a_rolling_change_of_the_configuration_costs_no_pull(fleet, pull_loops, 
     assert all(pull.ok for pull in pulls), (
         f"pulls failed during the rolling change: {figures['rolling_change']}; the daemons said:\n{pull_loops.errors()}")
     wait_for(lambda: {status for status, _sessions in lb_servers(fleet).values()} == {"UP"}, 30, "both replicas are up")
+
+
+def task_output(run: subprocess.CompletedProcess, name: str) -> str:
+    """What the run printed under the task ``name`` (the role's prefix aside), up to the next task."""
+    found = re.search(rf"^TASK \[(?:[^\]]*: )?{re.escape(name)}\] \**\n(.*?)(?=^TASK \[|^PLAY RECAP)", run.stdout,
+                      re.MULTILINE | re.DOTALL)
+    assert found, f"the run has no task {name!r}: {run.stdout[-4000:]}"
+    return found.group(1)
+
+
+def test_garbage_collection_with_replicas_leaves_no_stale_cache_for_a_push_of_what_it_deleted(fleet, api, pushed_image):
+    """An image deleted, collected, and pushed again pulls: its blobs were gone, and no replica took them for present
+    from the shared cache (distribution#2945), so the push uploaded them again."""
+    replicas = fleet.group("registry")
+    doomed = push_random_image(fleet, "dockyard/ha-gc", 300000)
+    layer = manifest_blobs(fleet, api, doomed)[-1]
+    urls = [f"https://{host_address(fleet, replica)}:{fleet.port}/v2/{doomed.repository}" for replica in replicas]
+    for url in urls:  # each replica has seen the layer: the shared cache holds it
+        assert api.head(f"{url}/blobs/{layer}", timeout=30).status_code == 200
+    deleted = api.delete(f"{urls[0]}/manifests/{doomed.digest}", timeout=30)
+    assert deleted.status_code == 202, deleted.text
+
+    playbook = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"]) / "playbooks" / "gc.yml"
+    run = fleet.ansible_playbook(playbook, extra_vars={"registry_gc_verify": [pushed_image.by_digest(fleet.address)]})
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    # Read-only, then back: one replica at a time each way, drained and put back on the load balancer.
+    moves = re.findall(r"^changed: \[(\S+) -> ", run.stdout, re.MULTILINE)
+    assert moves == [replica for replica in replicas for _step in ("drained", "ready")] * 2, run.stdout[-6000:]
+    assert re.search(r"Deleted from dockyard-registry: [1-9][0-9]* blobs", run.stdout), run.stdout[-6000:]
+    assert f"changed: [{replicas[0]}]" in task_output(run, "Empty the replicas' shared blob descriptor cache")
+    assert f"{pushed_image.by_digest(fleet.address)}: " in run.stdout and "digests agree" in run.stdout
+    for url in urls:  # gone from the store, and no replica says otherwise
+        assert api.head(f"{url}/blobs/{layer}", timeout=30).status_code == 404
+
+    again = fleet.host(fleet.pusher).ansible(
+        "dockyard.registry.registry_image",
+        json.dumps({"name": f"{fleet.address}/{doomed.repository}:{doomed.tag}",
+                    "source": f"{doomed.repository}:{doomed.tag}", "state": "pushed"}), check=False)
+    assert again.get("digest") == doomed.digest, again
+    assert_pulls_by_digest(fleet, fleet.puller, fleet.address, doomed)
 
 
 def site_run(fleet, inventory: Path, limit: str, **extra_vars) -> subprocess.CompletedProcess:
