@@ -17,12 +17,16 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography import x509
 
 from support import CERTS_D, IsolatedSite, PlaybookRun
 
-PORTS = range(5300, 5400)
+PORTS = range(5350, 5400)  # bench/ keeps 5300-5349
 SMOKE_REPOSITORY = "dockyard/smoke"
+# The validity of a server certificate the role issues by default (registry_pki_server_not_after, "+365d").
+SERVER_DAYS = int(yaml.safe_load((Path(__file__).parents[2] / "roles" / "registry_pki" / "defaults" / "main.yml")
+                                 .read_text())["registry_pki_server_not_after"].strip("+d"))
 SMOKE_DIGEST = re.compile(r"Smoke image: \S+ = (sha256:[0-9a-f]{64})")
 
 
@@ -104,10 +108,10 @@ def test_certificate_within_renew_before_is_renewed_and_a_node_pulls_right_after
     short_lived = served_certificate(machine_ip, site.port)
     assert short_lived.not_valid_after_utc < datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=11)
 
-    # The defaults (renew within 30 days, 397 days of validity) put the 10-day certificate inside the window.
+    # The defaults (renew within 30 days, 365 days of validity) put the 10-day certificate inside the window.
     renewing = deploy(site)
     renewed = served_certificate(machine_ip, site.port)
-    expected_end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=397)
+    expected_end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=SERVER_DAYS)
     assert renewed.serial_number != short_lived.serial_number, str(renewing)
     assert abs(renewed.not_valid_after_utc - expected_end) < datetime.timedelta(hours=1)
     assert ca_file.read_bytes() == ca_before
