@@ -4,17 +4,30 @@ pulls with it, and a Docker client without credentials is refused, while the pas
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
+import yaml
 from conftest import local_image_id, run_ok
 
 DOCKER_CONFIG = "/root/.docker/config.json"
+REGISTRY_UID = 10001  # registry_uid: the registry's unprivileged user, which owns its files
 
 
 @pytest.fixture(scope="module")
 def passwords(fleet) -> dict[str, str]:
+    """The registry's accounts (the scenario's registry_users), each with its password kept on the controller."""
+    scenario = yaml.safe_load((Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"]) / "molecule.yml").read_text())
+    users = scenario["provisioner"]["inventory"]["group_vars"]["all"]["registry_users"]
     directory = fleet.inventory.parent / "credentials"
-    return {path.name: path.read_text().split()[0] for path in sorted(directory.iterdir())}
+    return {user["name"]: (directory / user["name"]).read_text().split()[0] for user in users}
+
+
+@pytest.fixture(scope="module")
+def secrets(fleet) -> list[str]:
+    """Every secret the scenario keeps on the controller: the accounts' passwords and the CA key's passphrase."""
+    return [path.read_text().split()[0] for path in sorted((fleet.inventory.parent / "credentials").iterdir())]
 
 
 def test_every_docker_host_is_logged_in_with_a_private_credentials_file(fleet, docker_host):
@@ -71,12 +84,14 @@ def test_the_registry_checks_the_password_of_each_account(fleet, passwords):
         assert asked_with(f"{user}:{password}") == "200", f"{user}'s password was refused"
 
 
-def test_no_password_is_stored_in_clear_on_the_registry_host(fleet, passwords):
+def test_no_password_is_stored_in_clear_on_the_registry_host(fleet, passwords, secrets):
     host = fleet.host(fleet.registry)
     htpasswd = host.file("/etc/dockyard/registry/htpasswd")
-    assert (htpasswd.user, htpasswd.mode) == ("root", 0o600)
+    assert (htpasswd.uid, htpasswd.mode) == (REGISTRY_UID, 0o600)
     lines = htpasswd.content_string.splitlines()
     assert sorted(line.split(":", 1)[0] for line in lines) == sorted(passwords)
     assert all(line.split(":", 1)[1].startswith("$2b$") for line in lines), "not every hash is bcrypt"
-    found = run_ok(host, "grep -rlsF -e %s -e %s /etc/dockyard || true", *passwords.values()).split()
+    assert set(passwords.values()) <= set(secrets)
+    found = run_ok(host, "grep -rlsF " + " ".join(["-e %s"] * len(secrets)) + " /etc/dockyard || true",
+                   *secrets).split()
     assert found == [], f"{fleet.registry}: passwords in clear in {found}"
