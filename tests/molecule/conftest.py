@@ -36,6 +36,7 @@ SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "")
 INVENTORY_FILE = os.environ.get("MOLECULE_INVENTORY_FILE", "")
 WRONG_CA = os.environ.get("DOCKYARD_MOLECULE_WRONG_CA") == "1"
 CERTS_D = "/etc/docker/certs.d"
+CONTAINERD_HOSTS_DIR = "/etc/containerd/certs.d"
 UNKNOWN_AUTHORITY = "x509: certificate signed by unknown authority"
 TEST_REPOSITORY = "dockyard/fleet-test"
 
@@ -183,6 +184,39 @@ def write_file(host, path: str, content: bytes, mode: str = "0444") -> None:
 
 def ca_path(address: str) -> str:
     return f"{CERTS_D}/{address}/ca.crt"
+
+
+@contextlib.contextmanager
+def moved_away(host, path: str):
+    """``path`` moved aside for the block, and always put back."""
+    aside = f"/root/dockyard-molecule-{uuid.uuid4().hex}"
+    run_ok(host, "mv %s %s", path, aside)
+    try:
+        yield
+    finally:
+        run_ok(host, "mv %s %s", aside, path)
+
+
+def ctr_pull(host, reference: str, account: tuple[str, str] | None = None):
+    """containerd's own client, with the hosts directory the CRI plugin reads; containerd keeps no login, so an
+    ``account`` goes on the command line."""
+    user = ["--user", ":".join(account)] if account else []
+    return host.run("ctr images pull --hosts-dir %s --snapshotter native" + " %s" * len(user) + " %s",
+                    CONTAINERD_HOSTS_DIR, *user, reference)
+
+
+def podman_pull(host, reference: str):
+    """Podman with what registry_trust wrote for it (certs.d, the registries.conf drop-in, auth.json)."""
+    return host.run("podman --storage-driver vfs --cgroup-manager cgroupfs pull %s", reference)
+
+
+def assert_podman_pulls_by_digest(host, reference: str, digest: str) -> None:
+    """Podman pulls ``reference`` (its local copy removed first) and records ``digest`` for it."""
+    host.run("podman --storage-driver vfs rmi --force %s", reference)
+    result = podman_pull(host, reference)
+    assert result.rc == 0, f"podman: podman pull {reference} failed: {result.stderr or result.stdout}"
+    pulled = run_ok(host, "podman --storage-driver vfs image inspect --format %s %s", "{{.Digest}}", reference).strip()
+    assert pulled == digest
 
 
 @contextlib.contextmanager

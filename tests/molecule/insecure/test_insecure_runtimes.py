@@ -4,31 +4,10 @@ insecure; without those files each refuses, since it would speak TLS to a port t
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-
-from conftest import run_ok
+from conftest import assert_podman_pulls_by_digest, ctr_pull, moved_away, podman_pull, run_ok
 
 HTTPS_TO_HTTP = "server gave HTTP response to HTTPS client"
 DROPIN = "/etc/containers/registries.conf.d/50-dockyard-registry.conf"
-
-
-@contextlib.contextmanager
-def moved_away(host, path: str):
-    aside = f"/root/dockyard-molecule-{uuid.uuid4().hex}"
-    run_ok(host, "mv %s %s", path, aside)
-    try:
-        yield
-    finally:
-        run_ok(host, "mv %s %s", aside, path)
-
-
-def ctr_pull(host, reference: str):
-    return host.run("ctr images pull --hosts-dir /etc/containerd/certs.d --snapshotter native %s", reference)
-
-
-def podman_pull(host, reference: str):
-    return host.run("podman --storage-driver vfs --cgroup-manager cgroupfs pull %s", reference)
 
 
 def test_containerd_pulls_by_digest_over_plain_http_through_every_address(fleet, pushed_image, address):
@@ -46,11 +25,7 @@ def test_podman_pulls_by_digest_over_plain_http_through_every_address(fleet, pus
     dropin = host.file(DROPIN).content_string
     assert f'location = "{address}"' in dropin and "insecure = true" in dropin, dropin
     reference = pushed_image.by_digest(address)
-    host.run("podman --storage-driver vfs rmi --force %s", reference)
-    result = podman_pull(host, reference)
-    assert result.rc == 0, f"podman: podman pull {reference} failed: {result.stderr or result.stdout}"
-    digest = run_ok(host, "podman --storage-driver vfs image inspect --format %s %s", "{{.Digest}}", reference).strip()
-    assert digest == pushed_image.digest
+    assert_podman_pulls_by_digest(host, reference, pushed_image.digest)
 
 
 def test_without_their_files_containerd_and_podman_refuse_the_plain_http_registry(fleet, pushed_image):

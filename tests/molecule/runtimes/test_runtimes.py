@@ -5,38 +5,21 @@ certificate, which proves that TLS was checked."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import uuid
 
 import pytest
-from conftest import assert_pulls_by_digest, run_ok
+from conftest import (
+    CONTAINERD_HOSTS_DIR,
+    assert_podman_pulls_by_digest,
+    assert_pulls_by_digest,
+    ctr_pull,
+    moved_away,
+    podman_pull,
+    run_ok,
+)
 
-CONTAINERD_HOSTS_DIR = "/etc/containerd/certs.d"
 CONTAINERS_CERTS_DIR = "/etc/containers/certs.d"
 UNKNOWN_AUTHORITY = "x509: certificate signed by unknown authority"
-
-
-def ctr_pull(host, reference: str, account: tuple[str, str]):
-    """containerd's own client, with the hosts directory the CRI plugin reads; containerd keeps no login."""
-    return host.run("ctr images pull --hosts-dir %s --snapshotter native --user %s %s", CONTAINERD_HOSTS_DIR,
-                    ":".join(account), reference)
-
-
-def podman_pull(host, reference: str):
-    """Podman with its login from auth.json, as registry_trust wrote it."""
-    return host.run("podman --storage-driver vfs --cgroup-manager cgroupfs pull %s", reference)
-
-
-@contextlib.contextmanager
-def moved_away(host, path: str):
-    """``path`` moved aside for the block, and always put back."""
-    aside = f"/root/dockyard-molecule-{uuid.uuid4().hex}"
-    run_ok(host, "mv %s %s", path, aside)
-    try:
-        yield
-    finally:
-        run_ok(host, "mv %s %s", aside, path)
 
 
 def test_the_docker_host_pulls_by_digest_through_every_address(fleet, pushed_image, address):
@@ -56,11 +39,7 @@ def test_the_containerd_host_pulls_by_digest_through_every_address(fleet, pushed
 def test_the_podman_host_pulls_by_digest_through_every_address(fleet, pushed_image, address):
     host = fleet.host("podman")
     reference = pushed_image.by_digest(address)
-    host.run("podman --storage-driver vfs rmi --force %s", reference)
-    result = podman_pull(host, reference)
-    assert result.rc == 0, f"podman: podman pull {reference} failed: {result.stderr or result.stdout}"
-    digest = run_ok(host, "podman --storage-driver vfs image inspect --format %s %s", "{{.Digest}}", reference).strip()
-    assert digest == pushed_image.digest
+    assert_podman_pulls_by_digest(host, reference, pushed_image.digest)
 
 
 def test_containerd_refuses_the_registry_without_its_hosts_directory(fleet, pushed_image):
