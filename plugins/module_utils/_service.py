@@ -66,6 +66,10 @@ WantedBy=multi-user.target
 """
 
 
+# The argument spec of the modules' option service_manager (doc fragment dockyard.registry._service).
+SERVICE_MANAGER_OPTION = {"type": "str", "default": "auto", "choices": ["auto", "systemd", "direct"]}
+
+
 class ServiceError(Exception):
     """The program could not be started, stopped or reached; the message says what to look at."""
 

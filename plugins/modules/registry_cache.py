@@ -29,6 +29,7 @@ author:
   - dockyard maintainers (@dockyard)
 extends_documentation_fragment:
   - dockyard.registry._attributes
+  - dockyard.registry._service
 attributes:
   check_mode:
     support: full
@@ -90,11 +91,6 @@ options:
     description: Redis's log file (appended).
     type: path
     default: /var/log/dockyard/redis.log
-  service_manager:
-    description: V(systemd), V(direct) (a supervisor started detached), or V(auto) (systemd where it runs).
-    type: str
-    choices: [auto, systemd, direct]
-    default: auto
   timeout:
     description: Seconds to wait for Redis to answer after a start.
     type: int
@@ -153,7 +149,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._host import default_ipv4, identity
-from ansible_collections.dockyard.registry.plugins.module_utils._service import Service, ServiceError
+from ansible_collections.dockyard.registry.plugins.module_utils._service import (
+    SERVICE_MANAGER_OPTION,
+    Service,
+    ServiceError,
+)
 
 SERVICE = "dockyard-redis"
 
@@ -293,7 +293,7 @@ def main() -> None:
             "config_dir": {"type": "path", "default": "/etc/dockyard/redis"},
             "data_dir": {"type": "path", "default": "/var/lib/dockyard/redis"},
             "log": {"type": "path", "default": "/var/log/dockyard/redis.log"},
-            "service_manager": {"type": "str", "default": "auto", "choices": ["auto", "systemd", "direct"]},
+            "service_manager": SERVICE_MANAGER_OPTION,
             "timeout": {"type": "int", "default": 60},
             "flush": {"type": "bool", "default": False},
         },

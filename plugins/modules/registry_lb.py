@@ -26,6 +26,7 @@ author:
   - dockyard maintainers (@dockyard)
 extends_documentation_fragment:
   - dockyard.registry._attributes
+  - dockyard.registry._service
 attributes:
   check_mode:
     support: full
@@ -65,11 +66,6 @@ options:
     description: HAProxy's log file (appended); the configuration logs to standard output.
     type: path
     default: /var/log/dockyard/haproxy.log
-  service_manager:
-    description: V(systemd), V(direct) (a supervisor started detached), or V(auto) (systemd where it runs).
-    type: str
-    choices: [auto, systemd, direct]
-    default: auto
   timeout:
     description: Seconds to wait for HAProxy to take connections after a start.
     type: int
@@ -116,7 +112,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._haproxy import RuntimeAPIError, servers
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
-from ansible_collections.dockyard.registry.plugins.module_utils._service import Service, ServiceError
+from ansible_collections.dockyard.registry.plugins.module_utils._service import (
+    SERVICE_MANAGER_OPTION,
+    Service,
+    ServiceError,
+)
 
 SERVICE = "dockyard-haproxy"
 
@@ -191,7 +191,7 @@ def main() -> None:
             "binary": {"type": "path", "default": "/usr/sbin/haproxy"},
             "config_dir": {"type": "path", "default": "/etc/dockyard/haproxy"},
             "log": {"type": "path", "default": "/var/log/dockyard/haproxy.log"},
-            "service_manager": {"type": "str", "default": "auto", "choices": ["auto", "systemd", "direct"]},
+            "service_manager": SERVICE_MANAGER_OPTION,
             "timeout": {"type": "int", "default": 60},
         },
         supports_check_mode=True,

@@ -26,6 +26,7 @@ author:
   - dockyard maintainers (@dockyard)
 extends_documentation_fragment:
   - dockyard.registry._attributes
+  - dockyard.registry._service
 attributes:
   action:
     description: Indicates this has a corresponding action plugin so some parts of the work run on the controller.
@@ -127,11 +128,6 @@ options:
     description: A bucket to make, unless it exists, once the cluster has a leader. Give it on one host.
     type: str
     default: ""
-  service_manager:
-    description: V(systemd), V(direct) (a supervisor started detached), or V(auto) (systemd where it runs).
-    type: str
-    choices: [auto, systemd, direct]
-    default: auto
   timeout:
     description: Seconds to wait for the servers to answer after a start, and for the cluster's leader.
     type: int
@@ -197,7 +193,11 @@ from ansible.module_utils.urls import open_url
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
 from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs import s3_identities, server_argv
-from ansible_collections.dockyard.registry.plugins.module_utils._service import Service, ServiceError
+from ansible_collections.dockyard.registry.plugins.module_utils._service import (
+    SERVICE_MANAGER_OPTION,
+    Service,
+    ServiceError,
+)
 
 SERVICE = "dockyard-seaweedfs"
 
@@ -371,7 +371,7 @@ def main() -> None:
             "s3_access_key": {"type": "str", "required": True, "no_log": True},
             "s3_secret_key": {"type": "str", "required": True, "no_log": True},
             "bucket": {"type": "str", "default": ""},
-            "service_manager": {"type": "str", "default": "auto", "choices": ["auto", "systemd", "direct"]},
+            "service_manager": SERVICE_MANAGER_OPTION,
             "timeout": {"type": "int", "default": 120},
             "binary_checksums": {"type": "dict", "default": {}},
             "binary_src": {"type": "path"},
