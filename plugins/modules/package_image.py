@@ -15,7 +15,11 @@ description:
     image laid out like C(registry:2) from the registry binary, the shared libraries C(ldd) lists for it, a default
     configuration and C(/bin/wget) for the container's health check.
   - The packages are never installed (installing Debian's C(docker-registry) would start its own registry on port
-    5000 wherever systemd runs). A run that finds the image is one C(apt-cache policy) and one image inspection.
+    5000 wherever systemd runs).
+  - A run that finds the image is one image inspection. The package's candidate version is read with
+    C(apt-cache policy) once, then kept in O(cache) with a digest of the APT state it was read in (the size and
+    modification time of every file under C(/var/lib/apt/lists), C(/etc/apt) and of C(/var/lib/dpkg/status)).
+    C(apt-get update), a new source or pin, a package installed or removed, each makes the next run ask APT again.
 author:
   - dockyard maintainers (@dockyard)
 requirements:
@@ -57,6 +61,12 @@ options:
     description: The recipe's version, a label of the image; an image of another recipe is built again.
     type: str
     default: "2"
+  cache:
+    description:
+      - The host file that keeps the candidate version of each package with the APT state it was read in. Written
+        (mode 0644) only when APT was asked, never in check mode; removing it only makes the next run ask APT again.
+    type: path
+    default: /var/cache/dockyard-registry/apt-candidates.json
   timeout:
     description: Seconds to wait for the Docker daemon.
     type: int
@@ -80,6 +90,10 @@ version:
   returned: always
   type: str
   sample: 2.8.2+ds1-1
+version_cached:
+  description: Whether the version came from O(cache) (the APT state unchanged since it was read) instead of APT.
+  returned: always
+  type: bool
 image_id:
   description: The image's ID.
   returned: unless a build is predicted in check mode
@@ -95,9 +109,12 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon i
     docker_argument_spec,
     require_sdk,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._package_image import (
+    CandidateCache,
     PackageImage,
     PackageImageError,
+    apt_state,
     image_tag,
 )
 
@@ -111,6 +128,7 @@ def main() -> None:
         healthcheck_package={"type": "str", "default": "busybox-static"},
         healthcheck_binary={"type": "path", "default": "/bin/busybox"},
         recipe={"type": "str", "default": "2"},
+        cache={"type": "path", "default": "/var/cache/dockyard-registry/apt-candidates.json"},
         timeout={"type": "int", "default": 300},
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
@@ -119,9 +137,15 @@ def main() -> None:
     try:
         with api_client(params["docker_host"], params["timeout"]) as client:
             build = PackageImage(module.run_command, DockerImages(client, params["docker_host"]), params)
-            version = build.version()
+            state, cache = apt_state(), CandidateCache(params["cache"])
+            version = cache.get(params["package"], state)
+            result = {"changed": False, "version_cached": version is not None}
+            if version is None:
+                version = build.version()
+                # A cache, not a change of the host: Files of its own, whose changes the result does not count.
+                Files(module).file(params["cache"], cache.content(params["package"], state, version), 0o644)
             image = f"{params['name']}:{image_tag(version)}"
-            result = {"changed": False, "image": image, "version": version}
+            result.update(image=image, version=version)
             current = build.current(image)
             if current is not None:
                 result["image_id"] = current["Id"]

@@ -1,0 +1,48 @@
+"""The APT state digest and the candidate cache of package_image, on files of the test's own."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.dockyard.registry.plugins.module_utils._package_image import CandidateCache, apt_state
+
+
+def tree(root):
+    (root / "lists").mkdir(parents=True)
+    (root / "lists" / "deb.debian.org_Packages").write_text("Package: docker-registry\n")
+    (root / "status").write_text("Package: dpkg\n")
+    return [str(root / "status"), str(root / "lists"), str(root / "missing")]
+
+
+def test_the_digest_follows_every_file_that_apt_reads(tmp_path):
+    roots = tree(tmp_path)
+    before = apt_state(roots)
+    assert apt_state(roots) == before
+    (tmp_path / "lists" / "new_Packages").write_text("x")
+    added = apt_state(roots)
+    assert added != before
+    listed = tmp_path / "lists" / "deb.debian.org_Packages"
+    stat = listed.stat()
+    os.utime(listed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert apt_state(roots) != added
+    (tmp_path / "status").write_text("Package: dpkg\nPackage: docker-registry\n")
+    assert len({before, added, apt_state(roots)}) == 3
+
+
+def test_an_entry_serves_only_its_package_in_its_state(tmp_path):
+    path = tmp_path / "cache.json"
+    path.write_bytes(CandidateCache(str(path)).content("docker-registry", "s1", "2.8.2+ds1-1"))
+    cache = CandidateCache(str(path))
+    assert cache.get("docker-registry", "s1") == "2.8.2+ds1-1"
+    assert cache.get("docker-registry", "s2") is None
+    assert cache.get("busybox-static", "s1") is None
+    path.write_bytes(cache.content("busybox-static", "s1", "1:1.35"))
+    both = CandidateCache(str(path))
+    assert (both.get("docker-registry", "s1"), both.get("busybox-static", "s1")) == ("2.8.2+ds1-1", "1:1.35")
+
+
+def test_a_cache_that_cannot_be_read_is_empty(tmp_path):
+    for content in ("{not json", "[1, 2]", '{"docker-registry": "2.8.2"}'):
+        (tmp_path / "cache.json").write_text(content)
+        assert CandidateCache(str(tmp_path / "cache.json")).get("docker-registry", "s1") is None
+    assert CandidateCache(str(tmp_path / "absent.json")).get("docker-registry", "s1") is None
