@@ -111,7 +111,6 @@ class Deployment:
             "registry_server_tls_dir": str(self.root / "etc" / "tls"),
             "registry_pki_server_dir": str(self.root / "etc" / "tls"),
             "registry_server_data_dir": str(self.root / "data"),
-            "registry_smoke_context": str(self.root / "smoke"),
             "registry_trust_docker_config": str(self.root / "docker" / "config.json"),
         }
 

@@ -480,17 +480,28 @@ class DockerImages:
             for _line in self._follow(progress, action):
                 pass
 
-    def build(self, path: str, tag: str, labels: dict) -> str:
-        """Build the context at ``path`` as ``tag`` (no pull: nothing comes from a registry); return the image ID."""
+    def build(self, path: str | None, tag: str, labels: dict, context=None) -> str:
+        """Build the directory ``path``, or the tar archive ``context`` (a file object), as ``tag`` (no pull: nothing
+        comes from a registry); return the image ID."""
         action = f"build {tag}"
+        source = {"path": path} if context is None else {"fileobj": context, "custom_context": True}
         with self._errors(action):
-            output = self.api.build(path=path, tag=tag, labels=labels, pull=False, rm=True, forcerm=True, decode=True)
+            output = self.api.build(**source, tag=tag, labels=labels, pull=False, rm=True, forcerm=True, decode=True)
             for _line in self._follow(output, action):
                 pass
         built = self.inspect(tag)
         if built is None:
             raise DaemonError(f"the Docker daemon at {self.host} reported no error building {tag}, but has no such image")
         return built["Id"]
+
+    def remove(self, image: str) -> bool:
+        """Remove ``image`` (a tag: an image with other tags only loses this one); False when there was none."""
+        with self._errors(f"remove image {image}"):
+            try:
+                self.api.remove_image(image)
+            except docker.errors.NotFound:
+                return False
+        return True
 
     def _follow(self, progress, action: str):
         """Yield the daemon's progress messages; its error message, if one comes, becomes a DaemonError."""
