@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_smoke
 short_description: Prove a registry works end to end from a Docker host, with a tiny image built there
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Builds a tiny image C(FROM scratch) on the host's Docker daemon (one text file; nothing is pulled from anywhere),
     pushes it to O(name), removes the registry's tag from the host again, pulls the image back by the digest the
