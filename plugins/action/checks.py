@@ -64,7 +64,7 @@ def normalize_checks(value: t.Any) -> list[Check]:
     for index, entry in enumerate(value):
         if not isinstance(entry, dict):
             raise TypeError(f"checks[{index}] must be a dictionary with that and msg (and optionally when); "
-                             f"got {_describe(entry)}")
+                            f"got {_describe(entry)}")
         unknown = sorted(str(key) for key in entry if key not in KEYS)
         if unknown:
             raise ValueError(f"checks[{index}] has keys other than that, msg and when ({', '.join(unknown)}): "
