@@ -79,8 +79,8 @@ EXAMPLES = r"""
         msg: "registry_port must be an integer from 1 to 65535; got {{ registry_port | to_json }}."
       # Checked only where the image comes from an archive.
       - when: registry_image_source == 'archive'
-        that: registry_image_archive | expanduser is file
-        msg: "{{ registry_image_archive | to_json }} is not a file on the controller."
+        that: registry_image_archive | length > 0
+        msg: "registry_image_archive must name a docker save tarball when registry_image_source is archive."
 """
 
 RETURN = r"""

@@ -121,57 +121,18 @@ def test_a_condition_that_cannot_be_evaluated_fails_its_check_saying_why():
 
 def test_a_message_that_cannot_be_templated_is_shown_as_written():
     checks = normalize_checks([{"that": "False", "msg": "needs {nothing}"}])
-    failures, _ = run_checks(checks, evaluator(VARIABLES), render)
+    failures = run_checks(checks, evaluator(VARIABLES), render)[0]
     assert failures[0].msg.startswith("needs {nothing} (The message could not be templated: ")
 
 
-# --- The action: its result, with a templar that stands for ansible-core's ---
-
-class FakeTemplar:
-    """What the action uses of ansible-core 2.19's templar."""
-
-    def __init__(self, variables: dict):
-        self.evaluate_conditional = evaluator(variables)
-        self.rendered: list[str] = []
-
-    def template(self, msg):
-        self.rendered.append(msg)
-        return render(msg)
-
+# --- The action on ansible-core 2.17 and 2.18, which cannot run here (2.19 is installed): its conditions go
+# --- through ansible.playbook.conditional.Conditional, stood in for below. On 2.19 the real run further down
+# --- covers the action itself.
 
 def action(args: dict, templar) -> plugin.ActionModule:
     task = mock.MagicMock(args=args, async_val=0, action="dockyard.registry.checks")
     return plugin.ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader=None, templar=templar,
                                shared_loader_obj=None)
-
-
-def test_the_action_fails_with_every_failing_message_one_a_line():
-    templar = FakeTemplar(VARIABLES)
-    result = action({"checks": [
-        {"that": "port <= 65535", "msg": "port {port}"},
-        {"that": "cost > 4", "msg": "cost {cost}"},
-        {"when": "mode == 'archive'", "that": "cost > 100", "msg": "archive {mode}"},
-    ]}, templar).run(task_vars={})
-    assert result["failed"] is True and result["changed"] is False
-    assert result["msg"] == "port 99999\narchive archive"
-    assert result["failed_checks"] == ["port 99999", "archive archive"]
-    assert result["failed_assertions"] == ["port <= 65535", "cost > 100"]
-    assert templar.rendered == ["port {port}", "archive {mode}"], "only the failing checks' messages are templated"
-
-
-def test_the_action_passes_counting_the_checks():
-    result = action({"checks": [{"that": "cost > 4", "msg": "m"}, {"when": "False", "that": "x", "msg": "m"}]},
-                    FakeTemplar(VARIABLES)).run(task_vars={})
-    assert not result.get("failed")
-    assert result["changed"] is False
-    assert result["msg"] == "All 1 checks passed (1 did not apply)."
-    assert "failed_checks" not in result
-
-
-def test_the_action_names_a_malformed_entry():
-    result = action({"checks": [{"that": "x", "msg": "m"}, {"that": "x"}]}, FakeTemplar({})).run(task_vars={})
-    assert result["failed"] is True
-    assert result["msg"] == "dockyard.registry.checks: checks[1] has no msg: {'that': 'x'}"
 
 
 def test_before_2_19_conditions_go_through_conditional_and_messages_stay_as_templated():
@@ -191,13 +152,6 @@ def test_before_2_19_conditions_go_through_conditional_and_messages_stay_as_temp
         result = action({"checks": [{"that": "port <= 65535", "msg": "port {port}"}]}, templar).run(task_vars=VARIABLES)
     assert result["msg"] == "port {port}"
     assert evaluated == [(["port <= 65535"], VARIABLES)]
-    templar.template.assert_not_called()
-
-
-def test_checks_is_kept_from_templating_on_2_19():
-    templar = mock.MagicMock()
-    value = [{"that": "a", "msg": "{{ b }}"}]
-    assert plugin.ActionModule.finalize_task_arg("checks", value, templar, None) is value
     templar.template.assert_not_called()
 
 
