@@ -2,9 +2,8 @@
 
 Never on this machine's own deployment: every run goes to a deployment of the bench's own, an inventory that is a
 copy of ``inventories/local`` (the same host, variables and accounts) whose registry has its own port (5300-5349),
-container (``dockyard-bench-site-<port>``), configuration, storage, PKI and credentials (under ``bench/output``), smoke
-test build directory, and Docker client configuration (``DOCKER_CONFIG``, and ``registry_trust_docker_config`` beside
-it), as ``tests/integration/support.py``'s ``IsolatedSite`` does. Its certs.d entries (``<address>:<port>``) and the
+container (``dockyard-bench-site-<port>``), configuration, storage, PKI and credentials (under ``bench/output``),
+and Docker client configuration (``DOCKER_CONFIG``, and ``registry_trust_docker_config`` beside it), as ``tests/integration/support.py``'s ``IsolatedSite`` does. Its certs.d entries (``<address>:<port>``) and the
 smoke image's tags for its port go at the end; the registry image and ``dockyard/smoke:1`` (the smoke test's own
 build, shared with every deployment of this machine) stay.
 
@@ -87,8 +86,8 @@ TARGETS = {"rerun": 8, "cold": 3}
 
 class Deployment:
     """One deployment of the bench's own on this machine: a root directory (the layout of an inventory copy: its
-    ``inventory/`` with ``pki/`` and ``credentials/``, the registry host's ``etc/``, ``etc/tls/``, ``data/``, ``smoke/``
-    and ``docker/``), a port and a container name. ``tear_down`` takes all of it away but the inventory's files."""
+    ``inventory/`` with ``pki/`` and ``credentials/``, the registry host's ``etc/``, ``etc/tls/``, ``data/``, the
+    baseline's ``smoke/`` build directory (the smoke module builds from a context in memory), and ``docker/``), a port and a container name. ``tear_down`` takes all of it away but the inventory's files."""
 
     def __init__(self, root: Path, ip: str, port: int, name: str) -> None:
         self.root, self.ip, self.port, self.name = root, ip, port, name
@@ -179,7 +178,7 @@ class Deployment:
                      "etc/tls/ca.crt", "data", "inventory/pki", "inventory/pki/ca.key", "inventory/pki/ca.crt",
                      f"inventory/pki/servers/{HOST}.crt", "inventory/credentials", "inventory/credentials/dockyard",
                      "inventory/credentials/ci", "inventory/credentials/ca-passphrase", "inventory/pki/secrets/http-secret",
-                     "smoke/Dockerfile", "smoke/hello.txt", "docker/config.json"):
+                     "docker/config.json"):
             stat = (self.root / path).stat()
             files[path] = f"{stat.st_mode & 0o7777:04o} {stat.st_uid}:{stat.st_gid}"
         certificate = x509.load_pem_x509_certificate((self.root / "etc/tls/server.crt").read_bytes())
@@ -314,7 +313,7 @@ def report(results: dict) -> str:
          "rounds, ours and the baseline taken in turn, each starting after a quiet second of the machine (or 20 s of "
          "waiting); each is the wall time of the process (`/usr/bin/time`), its CPU the user + system seconds of its "
          "process tree. Every run is on an inventory of the bench's own, a copy of `inventories/local` whose registry "
-         "has its own port (5300-5349), container, directories, PKI, credentials, smoke build directory and Docker "
+         "has its own port (5300-5349), container, directories, PKI, credentials and Docker "
          "client configuration: `make bench` never touches this machine's deployment."),
         "",
         "| measure | ours, s | baseline, s | ratio of medians | target | met | CPU-s, ours / baseline | peak RSS, ours |",
