@@ -14,9 +14,15 @@ description:
   - Names the OS packages that bring the missing ones for the host's package manager (APT, DNF, YUM, Zypper or
     APK), so that a play can install them, or fail naming them, before any module needs them.
   - Reads the libraries' metadata only; it imports none of them and changes nothing.
+  - Asks the host with one command and Python's standard library only (the action plugin sends a short script to the
+    host's interpreter, discovered as Ansible discovers it where C(ansible_python_interpreter) is not set). Nothing of
+    the collection, nor Ansible's module wrapper, has to run there yet.
 author:
   - dockyard maintainers (@dockyard)
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the work run on the controller.
+    support: full
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
     support: full
@@ -51,6 +57,12 @@ options:
     elements: str
     choices: [cryptography, requests, docker, tomli]
     default: []
+  install_allowed:
+    description:
+      - Not given, the module only reports. Given, it also fails where libraries are missing and cannot be installed
+        from the OS packages (V(false), no package manager the collection knows, or an interpreter that does not see
+        the OS packages), naming for the host what to install or set.
+    type: bool
   docker_socket:
     description:
       - Also ask the Docker daemon on this Unix socket for C(/_ping), without any library, and say in
@@ -121,101 +133,3 @@ os_packages_visible:
   type: bool
   sample: true
 """
-
-import os
-import shutil
-import socket
-import sys
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.dockyard.registry.plugins.module_utils._requirements import (
-    LIBRARIES,
-    PACKAGE_MANAGER_COMMANDS,
-    PACKAGE_MANAGERS,
-    findings,
-    packages_for,
-)
-
-DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
-
-try:
-    from importlib import metadata
-except ImportError:  # Python < 3.8
-    metadata = None
-
-
-def installed_version(distribution: str) -> str | None:
-    """The version the interpreter's metadata records for ``distribution``, or None where it has none."""
-    if metadata is None:
-        return None
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def package_manager() -> str | None:
-    return next((name for name in PACKAGE_MANAGERS if shutil.which(PACKAGE_MANAGER_COMMANDS[name])), None)
-
-
-def os_packages_visible() -> bool:
-    """False for a virtualenv that keeps the system's site-packages out (the default of ``python -m venv``)."""
-    if sys.prefix == getattr(sys, "base_prefix", sys.prefix):
-        return True
-    try:
-        with open(os.path.join(sys.prefix, "pyvenv.cfg"), encoding="utf-8") as config:
-            for line in config:
-                key, _equals, value = line.partition("=")
-                if key.strip() == "include-system-site-packages":
-                    return value.strip().lower() == "true"
-    except OSError:
-        pass
-    return False
-
-
-def has_docker(socket_path: str | None) -> bool:
-    """Docker is installed (``dockerd`` on the path) or its socket is there."""
-    sockets = [socket_path] if socket_path else []
-    return shutil.which("dockerd") is not None or any(os.path.exists(path) for path in sockets + list(DOCKER_SOCKETS))
-
-
-def docker_answers(path: str, timeout: float = 5) -> bool:
-    """Whether a daemon answers ``GET /_ping`` with 200 on the Unix socket ``path``."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as daemon:
-            daemon.settimeout(timeout)
-            daemon.connect(path)
-            daemon.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-            return daemon.recv(64).split(b"\r\n", 1)[0].split(b" ")[1:2] == [b"200"]
-    except OSError:
-        return False
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={"libraries": {"type": "list", "elements": "str", "required": True, "choices": list(LIBRARIES)},
-                       "docker_libraries": {"type": "list", "elements": "str", "default": [], "choices": list(LIBRARIES)},
-                       "docker_socket": {"type": "path"}},
-        supports_check_mode=True,
-    )
-    names = list(module.params["libraries"])
-    if has_docker(module.params["docker_socket"]):
-        names += [name for name in module.params["docker_libraries"] if name not in names]
-    found = findings(names, installed_version, sys.version_info[:2])
-    manager = package_manager()
-    module.exit_json(
-        changed=False,
-        interpreter=sys.executable,
-        found={finding.library.name: finding.version for finding in found},
-        missing=[finding.library.name for finding in found if not finding.usable],
-        problems=[finding.problem for finding in found if finding.problem],
-        package_manager=manager,
-        packages=packages_for(found, manager),
-        os_packages_visible=os_packages_visible(),
-        **({"docker_answers": docker_answers(module.params["docker_socket"])} if module.params["docker_socket"] else {}),
-    )
-
-
-if __name__ == "__main__":
-    main()

@@ -12,7 +12,7 @@ import uuid
 import pytest
 import yaml
 
-from support import CA_PASSPHRASE, ROOT, run_playbook
+from support import CA_PASSPHRASE, ROOT, run_module, run_playbook
 
 HOST_IMAGE = yaml.safe_load((ROOT / "molecule" / "resources" / "docker_host.yml").read_text())[
     "dockyard_molecule_docker_host"]["image"]
@@ -67,3 +67,16 @@ def test_the_preflight_installs_the_libraries_from_the_os_packages_once(bare_hos
     second = run_playbook("playbooks/preflight.yml", inventory=inventory)
     assert second.returncode == 0, str(second)
     assert second.recap[name]["changed"] == 0
+
+
+def test_a_host_without_a_named_interpreter_is_asked_with_the_one_ansible_discovers(bare_host, tmp_path):
+    name, _inventory = bare_host
+    inventory = tmp_path / "discover.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {name: {"ansible_connection": "community.docker.docker"}}}}))
+    found = run_module("dockyard.registry.host_requirements", {"libraries": ["cryptography", "tomli"]}, host=name,
+                       inventory=inventory)
+    assert not found.get("failed"), found
+    discovered = found["ansible_facts"]["discovered_interpreter_python"]
+    assert discovered.startswith("/usr/bin/python3"), "the Debian host's python3, as Ansible finds it"
+    assert (found["interpreter"], found["missing"], found["packages"]) == (
+        discovered, ["cryptography"], ["python3-cryptography"])
