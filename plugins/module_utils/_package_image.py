@@ -131,6 +131,11 @@ class CandidateCache:
         return (json.dumps(entries, indent=2, sort_keys=True) + "\n").encode()
 
 
+def recipe_of(image: dict) -> str | None:
+    """The recipe label of an image's inspection: which recipe of this module made it, None for another image."""
+    return ((image.get("Config") or {}).get("Labels") or {}).get("dockyard.registry.recipe")
+
+
 class PackageImage:
     """One build: ``run_command`` is AnsibleModule.run_command, ``images`` a DockerImages of the daemon."""
 
@@ -151,8 +156,7 @@ class PackageImage:
     def current(self, image: str) -> dict | None:
         """The image when it exists and was built by this recipe; None when it must be built."""
         found = self.images.inspect(image)
-        labels = ((found or {}).get("Config") or {}).get("Labels") or {}
-        return found if found and labels.get("dockyard.registry.recipe") == self.params["recipe"] else None
+        return found if found and recipe_of(found) == self.params["recipe"] else None
 
     def build(self, image: str, version: str) -> str:
         """Download and unpack the packages, lay out the image's files, build it; return its ID."""

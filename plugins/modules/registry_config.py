@@ -20,6 +20,11 @@ description:
     certificate is not part of it.
   - Given O(container), looks at the container too and says in RV(container_current) whether it runs O(image) with
     that label already, so that a run that changes nothing needs no other call.
+  - With O(image_package) in place of O(image), the image is the one M(dockyard.registry.package_image) builds from
+    the OS package, named by the candidate version that module last read from APT and kept in its cache, for the APT
+    state of now. The module says in RV(image_present) whether the host has that image, made by that recipe; where it
+    does not (or APT must be asked again), the registry_server role runs M(dockyard.registry.package_image) and then
+    this module again.
   - Returns the host's FQDN and default IPv4 address as the fact C(dockyard_host).
 author:
   - dockyard maintainers (@dockyard)
@@ -68,6 +73,28 @@ options:
   image:
     description: The image the container must run (name and tag, or ID).
     type: str
+  image_package:
+    description:
+      - The image the container must run is the one M(dockyard.registry.package_image) builds with these options.
+      - Mutually exclusive with O(image).
+    type: dict
+    suboptions:
+      name:
+        description: The image's name, as M(dockyard.registry.package_image) takes it.
+        type: str
+        default: dockyard/registry
+      package:
+        description: The OS package with the registry binary.
+        type: str
+        default: docker-registry
+      recipe:
+        description: The recipe's version, which the image's label must carry.
+        type: str
+        default: "2"
+      cache:
+        description: The cache of candidate versions that M(dockyard.registry.package_image) keeps.
+        type: path
+        default: /var/cache/dockyard-registry/apt-candidates.json
   container_settings:
     description: The container's settings as the role passes them to community.docker.docker_container (JSON), digested with the files.
     type: str
@@ -107,6 +134,17 @@ container_running:
   description: Whether O(container) runs, with whatever image and settings (a replica to drain before it is replaced).
   returned: when O(container) is given
   type: bool
+image:
+  description:
+    - The image the container must run, O(image) or the one O(image_package) names; V(null) where the candidate version
+      of O(image_package.package) is not known for the APT state of now.
+  returned: when O(container) is given
+  type: str
+  sample: dockyard/registry:2.8.2-ds1-1
+image_present:
+  description: Whether the host has RV(image) (with O(image_package), made by its recipe).
+  returned: when O(container) is given
+  type: bool
 """
 
 import hashlib
@@ -124,25 +162,42 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon i
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
+from ansible_collections.dockyard.registry.plugins.module_utils._package_image import (
+    CandidateCache,
+    apt_state,
+    image_tag,
+    recipe_of,
+)
 
 DIGEST_LABEL = "dockyard.registry.config-digest"
 
 
-def container_state(docker_host: str, container: str, image: str, digest: str) -> tuple[bool, bool]:
-    """Whether ``container`` runs, and whether it runs ``image`` (by its current ID) with the label ``digest``."""
+def package_image_name(spec: dict) -> str | None:
+    """The image package_image builds for the package's candidate version, as its cache has it for the APT state of
+    now; None where APT must be asked again."""
+    version = CandidateCache(spec["cache"]).get(spec["package"], apt_state())
+    return f"{spec['name']}:{image_tag(version)}" if version else None
+
+
+def container_state(docker_host: str, container: str, image: str | None, digest: str,
+                    recipe: str | None = None) -> tuple[bool, bool, bool]:
+    """Whether ``container`` runs; whether the host has ``image`` (made by ``recipe``, where one is given); and whether
+    the container runs that image (by its current ID) with the label ``digest``."""
     with api_client(docker_host, 30) as client:
         images = DockerImages(client, docker_host)
-        wanted = images.inspect(image)
+        wanted = images.inspect(image) if image else None
+        if wanted is not None and recipe is not None and recipe_of(wanted) != recipe:
+            wanted = None
         try:
             running = client.inspect_container(container)
         except docker.errors.NotFound:
-            return False, False
+            return False, wanted is not None, False
         except sdk_errors() as exc:
             raise DaemonError(f"the Docker daemon at {docker_host} could not inspect {container}: {exc}") from exc
     labels = (running.get("Config") or {}).get("Labels") or {}
     is_running = bool((running.get("State") or {}).get("Running"))
-    return is_running, bool(wanted and is_running and running.get("Image") == wanted["Id"]
-                            and labels.get(DIGEST_LABEL) == digest)
+    return is_running, wanted is not None, bool(wanted and is_running and running.get("Image") == wanted["Id"]
+                                                and labels.get(DIGEST_LABEL) == digest)
 
 
 def main() -> None:
@@ -157,11 +212,18 @@ def main() -> None:
             "htpasswd": {"type": "str", "default": "", "no_log": True},
             "container": {"type": "str"},
             "image": {"type": "str"},
+            "image_package": {"type": "dict", "options": {
+                "name": {"type": "str", "default": "dockyard/registry"},
+                "package": {"type": "str", "default": "docker-registry"},
+                "recipe": {"type": "str", "default": "2"},
+                "cache": {"type": "path", "default": "/var/cache/dockyard-registry/apt-candidates.json"},
+            }},
             "container_settings": {"type": "str", "default": ""},
             "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock"},
         },
         required_if=[("tls", True, ("tls_dir",))],
-        required_together=[("container", "image")],
+        mutually_exclusive=[("image", "image_package")],
+        required_by={"image": "container", "image_package": "container"},
         supports_check_mode=True,
     )
     params = module.params
@@ -197,11 +259,16 @@ def main() -> None:
     result = {"changed": files.changed, "files": files.changed_paths, "config_digest": digest.hexdigest(),
               "ansible_facts": {"dockyard_host": identity()}}
     if params["container"]:
+        if not (params["image"] or params["image_package"]):
+            module.fail_json(msg="container needs image or image_package: the image the container must run")
         require_sdk(module)
+        spec = params["image_package"]
+        image = package_image_name(spec) if spec else params["image"]
         try:
-            running, current = container_state(params["docker_host"], params["container"], params["image"],
-                                               result["config_digest"])
-            result.update(container_running=running, container_current=current and not files.changed)
+            running, present, current = container_state(params["docker_host"], params["container"], image,
+                                                        result["config_digest"], spec["recipe"] if spec else None)
+            result.update(container_running=running, container_current=current and not files.changed, image=image,
+                          image_present=present)
         except DaemonError as exc:
             module.fail_json(msg=str(exc))
     if files.diffs:
