@@ -40,6 +40,7 @@ import dataclasses
 import datetime
 import ipaddress
 import re
+import struct
 from urllib.parse import urlsplit
 
 try:
@@ -185,7 +186,10 @@ def go_build_info(data) -> tuple[str, str] | None:
     ``data`` is the binary's content (bytes or an mmap). Go 1.18 and later write the version and the module
     information inline; older binaries point at them instead, and come back as ``("", "")``.
     """
-    offset = data.find(_BUILD_INFO_MAGIC)
+    # Where the binary is ELF, its .go.buildinfo section says where to look: dockerd keeps it near its end, and a
+    # search from the start reads the whole binary.
+    section = _elf_section(data, b".go.buildinfo")
+    offset = data.find(_BUILD_INFO_MAGIC, section[0] if section else 0)
     while offset >= 0 and offset % 16:
         offset = data.find(_BUILD_INFO_MAGIC, offset + 1)
     if offset < 0:
@@ -209,6 +213,27 @@ def go_build_info(data) -> tuple[str, str] | None:
     default = next((line.partition("=")[2] for line in modinfo.splitlines()
                     if line.startswith("build\tDefaultGODEBUG=")), "")
     return version, default
+
+
+def _elf_section(data, name: bytes) -> tuple[int, int] | None:
+    """(offset, size) of the section ``name`` of a 64-bit little-endian ELF file; None for anything else."""
+    if bytes(data[:6]) != b"\x7fELF\x02\x01":
+        return None
+    try:
+        (table,) = struct.unpack_from("<Q", data, 0x28)
+        entry_size, count, names_index = struct.unpack_from("<HHH", data, 0x3A)
+        if not table or entry_size < 64 or names_index >= count:
+            return None
+        headers = [struct.unpack_from("<IIQQQQ", data, table + index * entry_size) for index in range(count)]
+        names_offset, names_size = headers[names_index][4:6]
+        for name_offset, _type, _flags, _address, offset, size in headers:
+            start = names_offset + name_offset
+            end = data.find(b"\0", start, names_offset + names_size)
+            if end >= 0 and bytes(data[start:end]) == name:
+                return offset, size
+    except struct.error:
+        return None
+    return None
 
 
 # What Go found

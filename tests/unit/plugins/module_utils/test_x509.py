@@ -8,6 +8,8 @@ against the Docker daemon itself. These tests also run under Debian 12's cryptog
 from __future__ import annotations
 
 import datetime
+import shutil
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -519,6 +521,21 @@ def test_the_go_version_and_default_godebug_come_from_the_binarys_build_informat
     assert go_build_info(build_info("", "", inline=False)) == ("", "")  # Go 1.17 and older point elsewhere
     assert go_build_info(b"\x00" * 64) is None
     assert go_build_info(b"\x00" * 7 + b"\xff Go buildinf:" + b"\x00" * 40) is None  # not 16-byte aligned
+
+
+@pytest.mark.skipif(not shutil.which("dockerd", path="/usr/sbin:/usr/bin:/usr/local/bin"),
+                    reason="no dockerd binary on this machine")
+def test_an_elf_binary_is_read_at_its_go_buildinfo_section_and_says_what_a_search_finds():
+    """This machine's dockerd (make test installs it): the section table leads to the same build information as a
+    search through the whole binary, which a copy that is no longer ELF falls back to."""
+    binary = Path(shutil.which("dockerd", path="/usr/sbin:/usr/bin:/usr/local/bin")).read_bytes()
+    offset, size = _x509._elf_section(binary, b".go.buildinfo")
+    assert binary[offset:offset + 14] == b"\xff Go buildinf:" and size >= 32
+    not_elf = b"\x00" + binary[1:]
+    assert _x509._elf_section(not_elf, b".go.buildinfo") is None
+    assert go_build_info(binary) == go_build_info(not_elf)
+    assert go_build_info(binary)[0].startswith("go1.")
+    assert _x509._elf_section(binary[:64], b".go.buildinfo") is None, "a truncated file has no section table"
 
 
 def test_godebug_from_the_environment_overrides_the_binarys_default():
