@@ -3,9 +3,10 @@
 Never on this machine's own deployment: every run goes to a deployment of the bench's own, an inventory that is a
 copy of ``inventories/local`` (the same host, variables and accounts) whose registry has its own port (5300-5349),
 container (``dockyard-bench-site-<port>``), configuration, storage, PKI and credentials (under ``bench/output``),
-and Docker client configuration (``DOCKER_CONFIG``, and ``registry_trust_docker_config`` beside it), as ``tests/integration/support.py``'s ``IsolatedSite`` does. Its certs.d entries (``<address>:<port>``) and the
-smoke image's tags for its port go at the end; the registry image and ``dockyard/smoke:1`` (the smoke test's own
-build, shared with every deployment of this machine) stay.
+and Docker client configuration (``DOCKER_CONFIG``, and ``registry_trust_docker_config`` beside it), as
+``tests/integration/support.py``'s ``IsolatedSite`` does. Its certs.d entries (``<address>:<port>``) and the smoke
+image's tags for its port go at the end; the registry image and ``dockyard/smoke:1`` (the smoke test's own build,
+shared with every deployment of this machine) stay.
 
 Re-run: ``site.yml`` once to converge, then, in turn, ``site.yml`` again (it must report ``changed=0``) and
 ``ansible-playbook`` with one no-op task (``bench/noop.yml``) on the same inventory, with the same extra variables and
@@ -87,7 +88,8 @@ TARGETS = {"rerun": 8, "cold": 3}
 class Deployment:
     """One deployment of the bench's own on this machine: a root directory (the layout of an inventory copy: its
     ``inventory/`` with ``pki/`` and ``credentials/``, the registry host's ``etc/``, ``etc/tls/``, ``data/``, the
-    baseline's ``smoke/`` build directory (the smoke module builds from a context in memory), and ``docker/``), a port and a container name. ``tear_down`` takes all of it away but the inventory's files."""
+    baseline's ``smoke/`` build directory (the smoke module builds from a context in memory), and ``docker/``), a port
+    and a container name. ``tear_down`` takes all of it away but the inventory's files."""
 
     def __init__(self, root: Path, ip: str, port: int, name: str) -> None:
         self.root, self.ip, self.port, self.name = root, ip, port, name
