@@ -19,7 +19,8 @@ container first; every host must report a change) and a re-run (every host chang
 the CPU of the controller (the ``ansible-playbook`` process tree, the ``docker`` CLI processes of its connections
 included: ``getrusage`` of its waited-for children) and of the hosts (each container's cgroup, before and after);
 for information, what the ``docker exec`` transport costs on the Docker side (the containers' shims with runc,
-dockerd and containerd) and the registry container's cgroup. The figure of the target is (controller + hosts) / N of
+less the modules' processes, which the shims reap and the cgroups count already; dockerd and containerd) and the
+registry container's cgroup. The figure of the target is (controller + hosts) / N of
 a re-run. After the rounds, one more re-run per size samples the memory of the whole ``ansible-playbook`` tree and
 counts the ``docker exec`` calls (not timed), and re-runs with ``profile_tasks`` at the smallest and largest size
 tell where the time goes. The containers and the registry go at the end, also on error. Results:
@@ -344,7 +345,7 @@ def measure(options, work: Path, fleet: Fleet, setup: Setup, registry_id: str) -
             reruns[size].append(again)
             print(f"round {number + 1}, {size:2} hosts: cold {cold['seconds']:.2f} s; re-run {again['seconds']:.2f} s, "
                   f"CPU-s controller {again['controller']:.2f}, hosts {again['hosts']:.2f} "
-                  f"({again['own'] / size:.2f} a host), transport {again['shims'] + again['daemons']:.2f}, "
+                  f"({again['own'] / size:.2f} a host), transport {transport_cpu(again):.2f}, "
                   f"registry {again['registry']:.2f}, other {again['other']:.2f}", flush=True)
     results = {"sizes": {}, "noise": noise}
     for size in sizes:
@@ -421,7 +422,7 @@ def report(results: dict) -> str:
          f"20 s of waiting); a run in which other work used more than {noise['max_other']:.0%} of the CPUs was taken "
          f"again (twice at most): {noise['repeated']} runs were, {noise['kept']} kept all the same after a third try."),
         "",
-        ("| hosts N | re-run, s | re-run CPU-s: controller + hosts = sum (a host) | transport (shims, runc, dockerd, "
+        ("| hosts N | re-run, s | re-run CPU-s: controller + hosts = sum (a host) | transport (runc, shims, dockerd, "
          "containerd), CPU-s | registry, CPU-s | cold run, s | `docker exec` a host (re-run) "
          "| controller peak RSS, largest process / whole tree (PSS) |"),
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -430,7 +431,7 @@ def report(results: dict) -> str:
         cpu = data["rerun"]["cpu"]
         lines.append(
             f"| {size} | {spread(data['rerun']['seconds'])} | {cpu['controller']:.2f} + {cpu['hosts']:.2f} = "
-            f"{cpu['own']:.2f} ({cpu['own'] / int(size):.2f}) | {cpu['shims'] + cpu['daemons']:.2f} "
+            f"{cpu['own']:.2f} ({cpu['own'] / int(size):.2f}) | {transport_cpu(cpu):.2f} "
             f"| {cpu['registry']:.2f} | {spread(data['cold']['seconds'])} | {data['execs_per_host']:g} "
             f"| {max(data['rerun']['max_rss_kib'], data['cold']['max_rss_kib']) / 1024:.0f} MiB / "
             f"{data['tree']['peak_pss_kib'] / 1024:.0f} MiB ({data['tree']['peak_processes']} processes) |")
@@ -449,8 +450,9 @@ def report(results: dict) -> str:
         "",
         ("Controller: user + system seconds of the `ansible-playbook` tree (its forks and the `docker` CLI processes "
          "of their connections). Hosts: the containers' cgroups (the modules' Python processes that `docker exec` "
-         "starts there). Transport: the containers' shims with what they waited for (runc) and dockerd and "
-         "containerd, which serve `docker exec` (and whatever else uses the daemon meanwhile): on real hosts over "
+         "starts there). Transport: the containers' shims with what they waited for (runc), less the hosts' "
+         "processes (a process that `docker exec` starts is its shim's child, so the shim's figure counts it again), "
+         "and dockerd and containerd, which serve `docker exec` (and whatever else uses the daemon meanwhile): on real hosts over "
          "ssh this would be sshd's share on the host; not in the target's figure. Registry: its container's cgroup "
          "(TLS and the bcrypt check of every login), not in the target's figure either. Largest process: "
          "`/usr/bin/time -f %M` over the timed runs. Whole tree: the peak of the summed PSS of the `ansible-playbook` "
@@ -460,6 +462,13 @@ def report(results: dict) -> str:
     lines += profile_section(results)
     lines += findings(results)
     return "\n".join(lines) + "\n"
+
+
+def transport_cpu(cpu: dict) -> float:
+    """What ``docker exec`` costs on the Docker side: dockerd and containerd, and the shims with what they waited for
+    (runc), less the hosts' own processes, which the shims reap too (a process ``docker exec`` starts is the shim's
+    child) and the containers' cgroups count already."""
+    return cpu["shims"] - cpu["hosts"] + cpu["daemons"]
 
 
 def cpu_per_host(data: dict) -> float:
@@ -501,9 +510,9 @@ def findings(results: dict) -> list[str]:
     t_small, t_large = low["seconds"]["median"], high["seconds"]["median"]
     per_host = {key: (high["cpu"][key] - low["cpu"][key]) / added for key in ("controller", "hosts", "own")}
     fixed = low["cpu"]["own"] - per_host["own"] * int(small)
-    transport = (high["cpu"]["shims"] + high["cpu"]["daemons"] - low["cpu"]["shims"] - low["cpu"]["daemons"]) / added
+    transport = (transport_cpu(high["cpu"]) - transport_cpu(low["cpu"])) / added
     execs = sizes[large]["execs_per_host"]
-    everything = high["cpu"]["own"] + high["cpu"]["shims"] + high["cpu"]["daemons"] + high["cpu"]["registry"]
+    everything = high["cpu"]["own"] + transport_cpu(high["cpu"]) + high["cpu"]["registry"]
     busy = high["cpu"]["machine"] / (t_large * cpus)
     floor = everything / cpus
     budget = TARGETS["ratio"] * t_small
