@@ -1,7 +1,7 @@
 """package_image on this machine: APT is asked once, then the candidate version comes from the module's cache.
 
-The image itself is the one ``make site`` builds (registry_image_source auto falls back to package here); these runs
-find it and build nothing. Each test has a cache file of its own, so the machine's cache is left alone.
+The image itself is the one the suite's site.yml run (the ``site_run`` fixture) builds from the package on the local
+inventory; these runs find it and build nothing. Each test has a cache file of its own, so the machine's cache is left alone.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def policy_candidate() -> str:
     return next(line.split()[1] for line in out.splitlines() if line.strip().startswith("Candidate:"))
 
 
-def test_apt_is_asked_once_then_the_cached_version_names_the_same_image(tmp_path):
+def test_apt_is_asked_once_then_the_cached_version_names_the_same_image(site_run, tmp_path):
     cache = tmp_path / "cache" / "apt-candidates.json"
     first = run_module("dockyard.registry.package_image", {"cache": str(cache)})
     assert not first.get("failed"), first
@@ -33,7 +33,7 @@ def test_apt_is_asked_once_then_the_cached_version_names_the_same_image(tmp_path
     assert (second["image"], second["image_id"], second["changed"]) == (first["image"], first["image_id"], False)
 
 
-def test_an_unreadable_cache_or_check_mode_asks_apt_and_check_mode_writes_nothing(tmp_path):
+def test_an_unreadable_cache_or_check_mode_asks_apt_and_check_mode_writes_nothing(site_run, tmp_path):
     cache = tmp_path / "apt-candidates.json"
     cache.write_text("{not json")
     run = run_module("dockyard.registry.package_image", {"cache": str(cache)})
