@@ -22,7 +22,14 @@ from ansible.executor.interpreter_discovery import discover_interpreter
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _host_probe
-from ansible_collections.dockyard.registry.plugins.module_utils._requirements import LIBRARIES, findings, packages_for
+from ansible_collections.dockyard.registry.plugins.module_utils._requirements import (
+    LIBRARIES,
+    PACKAGE_MANAGER_COMMANDS,
+    PACKAGE_MANAGERS,
+    findings,
+    packages_for,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.detect import DOCKER_SOCKETS
 
 ARGUMENT_SPEC = {
     "libraries": {"type": "list", "elements": "str", "required": True, "choices": list(LIBRARIES)},
@@ -35,6 +42,18 @@ ARGUMENT_SPEC = {
 def probe_source() -> str:
     with open(os.path.splitext(_host_probe.__file__)[0] + ".py", encoding="utf-8") as source:
         return source.read()
+
+
+def probe_request(libraries: list, docker_libraries: list, docker_socket: str | None) -> dict:
+    """The probe's argument: the distributions of the libraries, and where the host's Docker socket and package
+    managers may be, as ``_runtimes.detect`` and ``_requirements`` name them."""
+    return {
+        "distributions": [LIBRARIES[name].distribution for name in libraries],
+        "docker_distributions": [LIBRARIES[name].distribution for name in docker_libraries],
+        "docker_socket": docker_socket,
+        "docker_sockets": list(DOCKER_SOCKETS),
+        "package_managers": [[name, PACKAGE_MANAGER_COMMANDS[name]] for name in PACKAGE_MANAGERS],
+    }
 
 
 def outcome(found: dict) -> dict:
@@ -87,11 +106,7 @@ class ActionModule(ActionBase):
         _validation, arguments = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         facts = {}
         interpreter = self._interpreter(task_vars, facts)
-        request = {
-            "distributions": [LIBRARIES[name].distribution for name in arguments["libraries"]],
-            "docker_distributions": [LIBRARIES[name].distribution for name in arguments["docker_libraries"]],
-            "docker_socket": arguments["docker_socket"],
-        }
+        request = probe_request(arguments["libraries"], arguments["docker_libraries"], arguments["docker_socket"])
         command = f"{interpreter} -c {shlex.quote(probe_source())} {shlex.quote(json.dumps(request))}"
         answer = self._low_level_execute_command(command, sudoable=True)
         try:

@@ -8,7 +8,9 @@ The host_requirements action sends this file's source to the host's Python inter
 <arguments>``), before any module of the collection runs there: it needs the standard library only, not Ansible's
 module wrapper, and reads the libraries' metadata without importing them. Its one argument is a JSON object:
 ``distributions`` (the distributions whose versions to read), ``docker_distributions`` (read as well where the host
-has Docker) and ``docker_socket`` (a Unix socket to ask for ``/_ping``, or null). It prints one JSON object: the
+has Docker), ``docker_socket`` (a Unix socket to ask for ``/_ping``, or null), ``docker_sockets`` (where Docker's
+socket may be) and ``package_managers`` (``[name, command]`` pairs, in the order to look for them): the controller
+sends what ``_runtimes.detect`` and ``_requirements`` say, so that they are said once. It prints one JSON object: the
 interpreter, its version, the versions found (null for a missing one), whether the host has Docker and whether its
 daemon answered, the package manager, and whether the interpreter sees the OS packages' libraries. What is missing
 and which packages bring it is worked out on the controller (``_requirements``).
@@ -25,10 +27,6 @@ try:
 except ImportError:  # Python < 3.8
     metadata = None
 
-DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
-# In the order a host is asked which one it has (as _requirements.PACKAGE_MANAGERS), with the command that tells.
-PACKAGE_MANAGER_COMMANDS = (("apt", "apt-get"), ("dnf", "dnf"), ("yum", "yum"), ("zypper", "zypper"), ("apk", "apk"))
-
 
 def installed_version(distribution):
     """The version the interpreter's metadata records for ``distribution``, or None where it has none."""
@@ -40,8 +38,9 @@ def installed_version(distribution):
         return None
 
 
-def package_manager():
-    return next((name for name, command in PACKAGE_MANAGER_COMMANDS if shutil.which(command)), None)
+def package_manager(managers):
+    """The first of the ``[name, command]`` pairs whose command is on the path, by name; None where none is."""
+    return next((name for name, command in managers if shutil.which(command)), None)
 
 
 def os_packages_visible():
@@ -59,9 +58,8 @@ def os_packages_visible():
     return False
 
 
-def has_docker(socket_path):
-    """Docker is installed (``dockerd`` on the path) or its socket is there."""
-    sockets = ([socket_path] if socket_path else []) + list(DOCKER_SOCKETS)
+def has_docker(sockets):
+    """Docker is installed (``dockerd`` on the path) or one of its ``sockets`` is there."""
     return shutil.which("dockerd") is not None or any(os.path.exists(path) for path in sockets)
 
 
@@ -78,7 +76,8 @@ def docker_answers(path, timeout=5.0):
 
 
 def probe(arguments):
-    docker = has_docker(arguments.get("docker_socket"))
+    docker = has_docker(([arguments["docker_socket"]] if arguments.get("docker_socket") else [])
+                        + list(arguments.get("docker_sockets") or []))
     distributions = list(arguments.get("distributions") or [])
     if docker:
         distributions += [name for name in arguments.get("docker_distributions") or [] if name not in distributions]
@@ -87,7 +86,7 @@ def probe(arguments):
         "python": list(sys.version_info[:2]),
         "versions": {name: installed_version(name) for name in distributions},
         "has_docker": docker,
-        "package_manager": package_manager(),
+        "package_manager": package_manager(arguments.get("package_managers") or []),
         "os_packages_visible": os_packages_visible(),
     }
     if arguments.get("docker_socket"):

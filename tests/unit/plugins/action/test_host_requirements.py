@@ -10,18 +10,25 @@ import sys
 import cryptography
 import pytest
 
-from ansible_collections.dockyard.registry.plugins.action.host_requirements import outcome, probe_source, refusal
+from ansible_collections.dockyard.registry.plugins.action.host_requirements import (
+    outcome,
+    probe_request,
+    probe_source,
+    refusal,
+)
 
 
-def ask(interpreter: str, **request) -> dict:
-    request = {"distributions": [], "docker_distributions": [], "docker_socket": None, **request}
+def ask(interpreter: str, libraries=(), docker_libraries=(), docker_socket=None, extra=()) -> dict:
+    """What the script prints on this machine for the action's request (plus ``extra`` distributions)."""
+    request = probe_request(list(libraries), list(docker_libraries), docker_socket)
+    request["distributions"] += list(extra)
     answer = subprocess.run([interpreter, "-c", probe_source(), json.dumps(request)], capture_output=True, text=True,
                             check=True)
     return json.loads(answer.stdout)
 
 
 def test_the_script_reads_versions_without_importing_the_libraries():
-    found = ask(sys.executable, distributions=["cryptography", "no-such-distribution"])
+    found = ask(sys.executable, libraries=["cryptography"], extra=["no-such-distribution"])
     assert found["interpreter"] == sys.executable
     assert found["python"] == list(sys.version_info[:2])
     assert found["versions"]["no-such-distribution"] is None
@@ -31,7 +38,7 @@ def test_the_script_reads_versions_without_importing_the_libraries():
 
 
 def test_the_script_runs_with_the_system_python_and_asks_the_docker_socket(tmp_path):
-    found = ask("/usr/bin/python3", distributions=["cryptography"], docker_distributions=["docker"],
+    found = ask("/usr/bin/python3", libraries=["cryptography"], docker_libraries=["docker"],
                 docker_socket=str(tmp_path / "none.sock"))
     assert found["interpreter"] == "/usr/bin/python3"
     assert found["os_packages_visible"] is True
