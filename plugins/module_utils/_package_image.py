@@ -107,11 +107,13 @@ class CandidateCache:
     """The candidate version of each package, as ``apt-cache policy`` last named it, with the APT state it was read in.
 
     A JSON file on the host (``{package: {"state": digest, "version": version}}``); an entry whose state differs
-    from the current one is not used. A file that cannot be read or parsed is an empty cache.
+    from ``state`` (by default the APT state of now, :func:`apt_state`) is not used. A file that cannot be read or
+    parsed is an empty cache.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, state: str | None = None) -> None:
         self.path = path
+        self.state = apt_state() if state is None else state
         try:
             with open(path, encoding="utf-8") as cached:
                 entries = json.load(cached)
@@ -119,16 +121,21 @@ class CandidateCache:
             entries = {}
         self.entries = entries if isinstance(entries, dict) else {}
 
-    def get(self, package: str, state: str) -> str | None:
+    def get(self, package: str) -> str | None:
         entry = self.entries.get(package)
-        if isinstance(entry, dict) and entry.get("state") == state and isinstance(entry.get("version"), str):
+        if isinstance(entry, dict) and entry.get("state") == self.state and isinstance(entry.get("version"), str):
             return entry["version"]
         return None
 
-    def content(self, package: str, state: str, version: str) -> bytes:
-        """The cache's new content, with ``version`` for ``package`` in ``state``."""
-        entries = dict(self.entries, **{package: {"state": state, "version": version}})
+    def content(self, package: str, version: str) -> bytes:
+        """The cache's new content, with ``version`` for ``package`` in this state."""
+        entries = dict(self.entries, **{package: {"state": self.state, "version": version}})
         return (json.dumps(entries, indent=2, sort_keys=True) + "\n").encode()
+
+
+def image_name(name: str, version: str) -> str:
+    """The image built for ``version`` of the package: ``name`` tagged with the version (:func:`image_tag`)."""
+    return f"{name}:{image_tag(version)}"
 
 
 def recipe_of(image: dict) -> str | None:

@@ -114,8 +114,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._package_image i
     CandidateCache,
     PackageImage,
     PackageImageError,
-    apt_state,
-    image_tag,
+    image_name,
 )
 
 
@@ -137,14 +136,14 @@ def main() -> None:
     try:
         with api_client(params["docker_host"], params["timeout"]) as client:
             build = PackageImage(module.run_command, DockerImages(client, params["docker_host"]), params)
-            state, cache = apt_state(), CandidateCache(params["cache"])
-            version = cache.get(params["package"], state)
+            cache = CandidateCache(params["cache"])
+            version = cache.get(params["package"])
             result = {"changed": False, "version_cached": version is not None}
             if version is None:
                 version = build.version()
                 # A cache, not a change of the host: Files of its own, whose changes the result does not count.
-                Files(module).file(params["cache"], cache.content(params["package"], state, version), 0o644)
-            image = f"{params['name']}:{image_tag(version)}"
+                Files(module).file(params["cache"], cache.content(params["package"], version), 0o644)
+            image = image_name(params["name"], version)
             result.update(image=image, version=version)
             current = build.current(image)
             if current is not None:

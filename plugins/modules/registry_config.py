@@ -164,8 +164,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._files import Fi
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
 from ansible_collections.dockyard.registry.plugins.module_utils._package_image import (
     CandidateCache,
-    apt_state,
-    image_tag,
+    image_name,
     recipe_of,
 )
 
@@ -175,8 +174,8 @@ DIGEST_LABEL = "dockyard.registry.config-digest"
 def package_image_name(spec: dict) -> str | None:
     """The image package_image builds for the package's candidate version, as its cache has it for the APT state of
     now; None where APT must be asked again."""
-    version = CandidateCache(spec["cache"]).get(spec["package"], apt_state())
-    return f"{spec['name']}:{image_tag(version)}" if version else None
+    version = CandidateCache(spec["cache"]).get(spec["package"])
+    return image_name(spec["name"], version) if version else None
 
 
 def container_state(docker_host: str, container: str, image: str | None, digest: str,

@@ -31,18 +31,18 @@ def test_the_digest_follows_every_file_that_apt_reads(tmp_path):
 
 def test_an_entry_serves_only_its_package_in_its_state(tmp_path):
     path = tmp_path / "cache.json"
-    path.write_bytes(CandidateCache(str(path)).content("docker-registry", "s1", "2.8.2+ds1-1"))
-    cache = CandidateCache(str(path))
-    assert cache.get("docker-registry", "s1") == "2.8.2+ds1-1"
-    assert cache.get("docker-registry", "s2") is None
-    assert cache.get("busybox-static", "s1") is None
-    path.write_bytes(cache.content("busybox-static", "s1", "1:1.35"))
-    both = CandidateCache(str(path))
-    assert (both.get("docker-registry", "s1"), both.get("busybox-static", "s1")) == ("2.8.2+ds1-1", "1:1.35")
+    path.write_bytes(CandidateCache(str(path), "s1").content("docker-registry", "2.8.2+ds1-1"))
+    cache = CandidateCache(str(path), "s1")
+    assert cache.get("docker-registry") == "2.8.2+ds1-1"
+    assert CandidateCache(str(path), "s2").get("docker-registry") is None
+    assert cache.get("busybox-static") is None
+    path.write_bytes(cache.content("busybox-static", "1:1.35"))
+    both = CandidateCache(str(path), "s1")
+    assert (both.get("docker-registry"), both.get("busybox-static")) == ("2.8.2+ds1-1", "1:1.35")
 
 
 def test_a_cache_that_cannot_be_read_is_empty(tmp_path):
     for content in ("{not json", "[1, 2]", '{"docker-registry": "2.8.2"}'):
         (tmp_path / "cache.json").write_text(content)
-        assert CandidateCache(str(tmp_path / "cache.json")).get("docker-registry", "s1") is None
-    assert CandidateCache(str(tmp_path / "absent.json")).get("docker-registry", "s1") is None
+        assert CandidateCache(str(tmp_path / "cache.json"), "s1").get("docker-registry") is None
+    assert CandidateCache(str(tmp_path / "absent.json"), "s1").get("docker-registry") is None
