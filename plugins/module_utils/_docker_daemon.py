@@ -441,6 +441,11 @@ def docker_argument_spec() -> dict:
     return {"docker_host": {"type": "str", "default": DEFAULT_DOCKER_HOST, "fallback": (env_fallback, ["DOCKER_HOST"])}}
 
 
+def label(inspection: dict | None, key: str) -> str | None:
+    """The label ``key`` of an image's or a container's inspection (``Config.Labels``); None where it has none."""
+    return (((inspection or {}).get("Config") or {}).get("Labels") or {}).get(key)
+
+
 class DockerImages:
     """The daemon's images through the Docker SDK: inspect, tag, push, pull; its errors become DaemonError.
 

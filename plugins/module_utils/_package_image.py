@@ -21,6 +21,8 @@ import re
 import shutil
 import tempfile
 
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import label
+
 DOCKERFILE = """\
 # Built by dockyard.registry from the {package} {version} package: its registry binary, the shared libraries
 # ldd listed for it, a default configuration, and a static wget for the health check. Laid out like
@@ -140,7 +142,7 @@ def image_name(name: str, version: str) -> str:
 
 def recipe_of(image: dict) -> str | None:
     """The recipe label of an image's inspection: which recipe of this module made it, None for another image."""
-    return ((image.get("Config") or {}).get("Labels") or {}).get("dockyard.registry.recipe")
+    return label(image, "dockyard.registry.recipe")
 
 
 class PackageImage:

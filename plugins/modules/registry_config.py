@@ -157,6 +157,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon i
     DockerImages,
     api_client,
     docker,
+    label,
     require_sdk,
     sdk_errors,
 )
@@ -193,10 +194,9 @@ def container_state(docker_host: str, container: str, image: str | None, digest:
             return False, wanted is not None, False
         except sdk_errors() as exc:
             raise DaemonError(f"the Docker daemon at {docker_host} could not inspect {container}: {exc}") from exc
-    labels = (running.get("Config") or {}).get("Labels") or {}
     is_running = bool((running.get("State") or {}).get("Running"))
     return is_running, wanted is not None, bool(wanted and is_running and running.get("Image") == wanted["Id"]
-                                                and labels.get(DIGEST_LABEL) == digest)
+                                                and label(running, DIGEST_LABEL) == digest)
 
 
 def main() -> None:

@@ -107,9 +107,11 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon i
     DockerImages,
     api_client,
     docker_argument_spec,
+    label,
     require_sdk,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._image import ImageTaskError, RegistryImage
+from ansible_collections.dockyard.registry.plugins.module_utils._reference import parse_reference
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.options import (
     connection_argument_spec,
@@ -155,17 +157,16 @@ def smoke(params: dict) -> dict:
     with api_client(params["docker_host"], params["timeout"]) as api:
         images = DockerImages(api, params["docker_host"])
         found = images.inspect(local)
-        if found is not None and ((found.get("Config") or {}).get("Labels") or {}).get(CONTEXT_LABEL) == content:
+        if found is not None and label(found, CONTEXT_LABEL) == content:
             image_id, steps["built"] = found["Id"], False
         else:
             image_id, steps["built"] = images.build(None, local, {CONTEXT_LABEL: content}, io.BytesIO(context)), True
-    pushed = image_task(params, name=name, source=local, state="pushed")
-    steps["pushed"] = pushed["changed"]
-    digest = pushed["digest"]
-    with api_client(params["docker_host"], params["timeout"]) as api:
+        pushed = image_task(params, name=name, source=local, state="pushed")
+        steps["pushed"] = pushed["changed"]
+        digest = pushed["digest"]
         # The tag the push left behind goes: the pull by digest must bring the image back from the registry.
-        steps["untagged"] = DockerImages(api, params["docker_host"]).remove(pushed["name"])
-    pulled = image_task(params, name=f"{pushed['name'].rsplit(':', 1)[0]}@{digest}", state="pulled")
+        steps["untagged"] = images.remove(pushed["name"])
+    pulled = image_task(params, name=str(parse_reference(pushed["name"]).by_digest(digest)), state="pulled")
     verified = image_task(params, name=name, digest=digest, state="verified")
     steps["pulled"] = pulled["changed"] or verified["changed"]
     return {"changed": any(steps.values()), "digest": verified["digest"], "image_id": image_id, "steps": steps}
