@@ -79,7 +79,7 @@ unit: test-venv unit-deps
 # the oldest and the newest, all but pylint and ansible-doc between), each in a
 # virtualenv of its own (.venv-compat/) on a Python that release supports (pyenv's); prints each step's wall time.
 # COMPAT_RELEASES="2.17,2.21" runs some of them.
-compat: test-venv lint-deps unit-deps
+compat: test-venv lint-deps unit-deps test-images
 	$(BIN)/python tests/compat/run.py $(if $(COMPAT_RELEASES),--only $(COMPAT_RELEASES))
 
 unit-deps:

@@ -12,8 +12,12 @@ the role specs, and ``ansible-doc`` of every plugin and role). For the releases 
 validate-modules, import, compile and the plugins' own tests, and the two ends bound pylint's rules. Each step prints
 its wall time, and the run ends with a line per release.
 
+On the oldest and the newest release, one molecule scenario (``airgap``, the smallest) runs too, with that release's
+``ansible-playbook`` and the collections the main virtualenv carries: converge, idempotence and verify, and no
+deprecation warning may appear in its output (facts read as top-level variables, say, which ansible-core 2.24 drops).
+
 Usage (with the main virtualenv's Python, as ``make compat`` does):
-python tests/compat/run.py [--only 2.17,2.21] [--skip-sanity]
+python tests/compat/run.py [--only 2.17,2.21] [--skip-sanity] [--skip-scenario]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import argparse
 import contextlib
 import glob
 import os
+import re
 import subprocess
 import sys
 import time
@@ -51,6 +56,9 @@ UNIT_TESTS = ("tests/unit/plugins", "tests/unit/test_role_specs.py", "tests/unit
 # Only on the oldest and the newest release (see above).
 ENDS_ONLY_UNIT_TESTS = ("tests/unit/test_docs.py",)
 ENDS_ONLY_SANITY_TESTS = ("pylint",)
+ENDS_SCENARIO = "airgap"
+MAIN_VENV = ROOT / ".venv"
+DEPRECATION = re.compile(r"^\[DEPRECATION WARNING\]: .*$", re.MULTILINE)
 
 
 def requires_ansible() -> SpecifierSet:
@@ -121,7 +129,23 @@ def timed(label: str):
     print(f"[compat] {label} passed in {time.monotonic() - started:.0f}s", flush=True)
 
 
-def test_release(minor: str, sanity: bool, end: bool) -> str:
+def run_scenario(bin_dir: Path, env: dict) -> None:
+    """The molecule scenario ENDS_SCENARIO with the release's Ansible (first on PATH); fails on a deprecation."""
+    site_packages = next((MAIN_VENV / "lib").glob("python3*/site-packages"))
+    env = {**env, "PATH": f"{bin_dir}:{MAIN_VENV / 'bin'}:{env['PATH']}",
+           # The main virtualenv's community.docker and community.crypto (.config/molecule/config.yml adds them).
+           "DOCKYARD_MOLECULE_EXTRA_COLLECTIONS": f":{site_packages}"}
+    done = subprocess.run([MAIN_VENV / "bin" / "molecule", "test", "--scenario-name", ENDS_SCENARIO], cwd=ROOT,
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    print(done.stdout[-3000:], flush=True)
+    if done.returncode != 0:
+        raise SystemExit(f"molecule scenario {ENDS_SCENARIO} failed (exit {done.returncode})")
+    warnings = DEPRECATION.findall(done.stdout)
+    if warnings:
+        raise SystemExit(f"molecule scenario {ENDS_SCENARIO} printed deprecation warnings:\n" + "\n".join(warnings))
+
+
+def test_release(minor: str, sanity: bool, end: bool, scenario: bool) -> str:
     """Sanity and unit tests under one minor release (all of them at an ``end`` of the range); returns its summary
     line."""
     started = time.monotonic()
@@ -141,7 +165,10 @@ def test_release(minor: str, sanity: bool, end: bool) -> str:
     with timed(f"ansible-core {core} unit"):
         tests = UNIT_TESTS + (ENDS_ONLY_UNIT_TESTS if end else ())
         run([bin_dir / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], cwd=ROOT, env=env)
-    scope = "every test" if end else f"all but {', '.join(ENDS_ONLY_SANITY_TESTS + ENDS_ONLY_UNIT_TESTS)}"
+    if end and scenario:
+        with timed(f"ansible-core {core} molecule scenario {ENDS_SCENARIO}"):
+            run_scenario(bin_dir, env)
+    scope = (f"every test, molecule scenario {ENDS_SCENARIO}" if scenario else "every test") if end else f"all but {', '.join(ENDS_ONLY_SANITY_TESTS + ENDS_ONLY_UNIT_TESTS)}"
     return f"ansible-core {core} on Python {py_version} ({scope}): passed in {time.monotonic() - started:.0f}s"
 
 
@@ -149,6 +176,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--only", help="comma-separated minor releases (default: every admitted one)")
     parser.add_argument("--skip-sanity", action="store_true")
+    parser.add_argument("--skip-scenario", action="store_true")
     options = parser.parse_args()
 
     main_release = f"{pinned('ansible-core').major}.{pinned('ansible-core').minor}"
@@ -157,7 +185,8 @@ def main() -> int:
     if options.only:
         minors = [minor for minor in minors if minor in options.only.split(",")]
     summary = [f"ansible-core {minor}: the main virtualenv's (make lint, make unit)" if minor == main_release
-               else test_release(minor, sanity=not options.skip_sanity, end=minor in ends) for minor in minors]
+               else test_release(minor, sanity=not options.skip_sanity, end=minor in ends,
+                                scenario=not options.skip_scenario) for minor in minors]
     print("\n".join(f"[compat] {line}" for line in summary))
     return 0
 
