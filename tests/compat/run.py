@@ -137,8 +137,8 @@ def run_scenario(bin_dir: Path, env: dict) -> None:
            "DOCKYARD_MOLECULE_EXTRA_COLLECTIONS": f":{site_packages}"}
     done = subprocess.run([MAIN_VENV / "bin" / "molecule", "test", "--scenario-name", ENDS_SCENARIO], cwd=ROOT,
                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
-    print(done.stdout[-3000:], flush=True)
     if done.returncode != 0:
+        print(done.stdout[-20000:], flush=True)
         raise SystemExit(f"molecule scenario {ENDS_SCENARIO} failed (exit {done.returncode})")
     warnings = DEPRECATION.findall(done.stdout)
     if warnings:
