@@ -103,6 +103,13 @@ def local_account(name: str = "ci") -> tuple[str, str] | None:
     return (name, path.read_text().split()[0]) if path.is_file() else None
 
 
+def push_credentials() -> dict[str, str]:
+    """The module options of the local inventory's push account (ci): the Docker hosts' stored login (dockyard) only
+    pulls. Empty before a run has made the account."""
+    account = local_account("ci")
+    return dict(zip(("username", "password"), account, strict=True)) if account else {}
+
+
 @dataclasses.dataclass(frozen=True)
 class Registry:
     address: str  # host:port as clients write it in image references

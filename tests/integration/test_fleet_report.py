@@ -60,7 +60,8 @@ class Fleet:
         self.inventory.write_text(yaml.safe_dump({"all": {
             "vars": {"registry_pki_dir": str(pki), "registry_pki_ca_passphrase": CA_PASSPHRASE,
                      "registry_report_dir": str(self.reports),
-                     "registry_users": [{"name": name, "password": password}], "report_secret": SECRET},
+                     "registry_users": [{"name": name, "password": password, "role": "pull"}],
+                     "report_secret": SECRET},
             "children": {
                 # The site's registry host, for its certificate's addresses only: no play here runs on it.
                 "registry": {"hosts": {"dockyard-local": {"ansible_connection": "local"}}},
