@@ -319,6 +319,21 @@ def push_options(fleet: Fleet, account: tuple[str, str] | None = None) -> dict[s
     return {"username": account[0], "password": account[1]} if account else {}
 
 
+def push_new_image(fleet: Fleet, repository: str, tag: str, text: str, account: tuple[str, str] | None = None) -> dict:
+    """registry_image's result for an image built on the pusher FROM scratch with a file of ``text`` (nothing pulled),
+    tagged ``repository:tag`` there and pushed as such through ``fleet.address`` with ``account`` (by default the
+    fleet's push account)."""
+    host = fleet.host(fleet.pusher)
+    context = f"/tmp/dockyard-molecule-{uuid.uuid4().hex[:12]}"
+    run_ok(host, "mkdir -p %s", context)
+    write_file(host, f"{context}/Dockerfile", b"FROM scratch\nCOPY payload.txt /payload.txt\n", "0644")
+    write_file(host, f"{context}/payload.txt", text.encode(), "0644")
+    run_ok(host, "docker build --quiet --tag %s %s", f"{repository}:{tag}", context)
+    arguments = {"name": f"{fleet.address}/{repository}:{tag}", "source": f"{repository}:{tag}", "state": "pushed",
+                 **push_options(fleet, account)}
+    return host.ansible("dockyard.registry.registry_image", json.dumps(arguments), check=False)
+
+
 def _fleet_or_none() -> Fleet | None:
     return _session_fleet() if INVENTORY_FILE else None
 
@@ -370,18 +385,9 @@ def pushed_image(fleet) -> PushedImage:
     """An image built on the pusher FROM scratch (nothing pulled), with content of its own so that its digest
     is new to the registry, pushed by the registry_image module through the registry's host name (or the load
     balancer's) with the pipeline's push account."""
-    host = fleet.host(fleet.pusher)
     tag = uuid.uuid4().hex[:12]
-    context = f"/tmp/dockyard-molecule-{tag}"
-    run_ok(host, "mkdir -p %s", context)
-    write_file(host, f"{context}/Dockerfile", b"FROM scratch\nCOPY payload.txt /payload.txt\n", "0644")
-    write_file(host, f"{context}/payload.txt", f"dockyard molecule {SCENARIO} {tag}\n".encode(), "0644")
-    local = f"{TEST_REPOSITORY}:{tag}"
-    run_ok(host, "docker build --quiet --tag %s %s", local, context)
-    address = fleet.address
-    arguments = {"name": f"{address}/{TEST_REPOSITORY}:{tag}", "source": local, "state": "pushed",
-                 **push_options(fleet)}
-    result = host.ansible("dockyard.registry.registry_image", json.dumps(arguments), check=False)
+    local, address = f"{TEST_REPOSITORY}:{tag}", fleet.address
+    result = push_new_image(fleet, TEST_REPOSITORY, tag, f"dockyard molecule {SCENARIO} {tag}\n")
     assert result.get("changed") is True, f"{fleet.pusher}: pushing {local} to {address} changed nothing: {result}"
     assert str(result.get("digest", "")).startswith("sha256:"), f"{fleet.pusher}: no digest from the push: {result}"
     return PushedImage(fleet.pusher, TEST_REPOSITORY, tag, result["digest"])

@@ -10,7 +10,7 @@ import json
 import uuid
 
 import pytest
-from conftest import local_image_id, push_options, run_ok, write_file
+from conftest import local_image_id, push_new_image, run_ok
 
 DOCKER_CONFIG = "/root/.docker/config.json"
 
@@ -102,16 +102,8 @@ def test_a_pipelines_push_account_pushes_and_may_delete(fleet, pushed_image):
 
 def push_as(fleet, account: tuple[str, str], repository: str) -> dict:
     """An image of its own built on the pusher and pushed to ``repository`` with ``account``."""
-    host = fleet.host(fleet.pusher)
     tag = uuid.uuid4().hex[:12]
-    context = f"/tmp/dockyard-molecule-roles-{tag}"
-    run_ok(host, "mkdir -p %s", context)
-    write_file(host, f"{context}/Dockerfile", b"FROM scratch\nCOPY payload.txt /payload.txt\n", "0644")
-    write_file(host, f"{context}/payload.txt", f"{repository} {tag}\n".encode(), "0644")
-    run_ok(host, "docker build --quiet --tag %s %s", f"roles-test:{tag}", context)
-    return host.ansible("dockyard.registry.registry_image",
-                        json.dumps({"name": f"{fleet.address}/{repository}:{tag}", "source": f"roles-test:{tag}",
-                                    "state": "pushed", **push_options(fleet, account)}), check=False)
+    return push_new_image(fleet, repository, tag, f"{repository} {tag}\n", account)
 
 
 def test_a_push_account_limited_to_a_prefix_pushes_under_it_only(fleet):
