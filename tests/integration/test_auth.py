@@ -58,7 +58,9 @@ def test_registry_refuses_anonymous_requests_and_wrong_passwords(registry, accou
 def test_the_proxy_holds_bcrypt_hashes_only_and_the_registry_one_internal_account(site_run, accounts):
     info = PROXY_CONFIG.stat()
     assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o640, 0)
-    users = [line.split() for line in PROXY_CONFIG.read_text().splitlines() if line.strip().startswith("user ")]
+    # The userlist's "user <name> password <hash>" lines (not the global section's "user haproxy").
+    users = [fields for fields in map(str.split, PROXY_CONFIG.read_text().splitlines())
+             if fields[:1] == ["user"] and fields[2:3] == ["password"]]
     assert sorted(fields[1] for fields in users) == sorted(accounts)
     assert all(fields[2] == "password" and fields[3].startswith("$2b$10$") for fields in users)
     # The registry behind the proxy knows the proxy's account alone, readable by its unprivileged user (registry_uid).

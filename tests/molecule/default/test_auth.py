@@ -90,7 +90,9 @@ def test_no_password_is_stored_in_clear_on_the_registry_host(fleet, passwords, s
     # The authenticating proxy holds the accounts' bcrypt hashes; the registry behind it, the proxy's account alone.
     proxy = host.file("/etc/dockyard/registry/proxy/haproxy.cfg")
     assert (proxy.user, proxy.mode) == ("root", 0o640)
-    users = [line.split() for line in proxy.content_string.splitlines() if line.strip().startswith("user ")]
+    # The userlist's "user <name> password <hash>" lines (not the global section's "user haproxy").
+    users = [fields for fields in map(str.split, proxy.content_string.splitlines())
+             if fields[:1] == ["user"] and fields[2:3] == ["password"]]
     assert sorted(fields[1] for fields in users) == sorted(passwords)
     assert all(fields[3].startswith("$2b$") for fields in users), "not every hash is bcrypt"
     htpasswd = host.file("/etc/dockyard/registry/htpasswd")
