@@ -202,7 +202,7 @@ class Setup:
                 "hosts": {"localhost": {"ansible_connection": "local",
                                         "ansible_python_interpreter": "{{ ansible_playbook_python }}"}},
                 "vars": {"registry_pki_dir": str(pki), "registry_port": port,
-                         "registry_users": [{"name": ACCOUNT, "password": self.password}]},
+                         "registry_users": [{"name": ACCOUNT, "password": self.password, "role": "pull"}]},
                 "children": {
                     # Never contacted: an address that leads nowhere makes sure of it (the recap would list it).
                     "registry": {"hosts": {REGISTRY_HOST: {"ansible_host": "192.0.2.254"}}},

@@ -71,7 +71,7 @@ from scratch_registry import REGISTRY_IMAGE, registry_image_present
 
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
 from ansible_collections.dockyard.registry.plugins.module_utils._names import san_entries
-from support import default_ipv4
+from support import default_ipv4, stop_proxy
 
 OUTPUT = ROOT / "bench" / "output"
 PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
@@ -143,6 +143,7 @@ class Deployment:
 
     def tear_down(self) -> None:
         subprocess.run(["docker", "rm", "-f", "-v", self.name], capture_output=True, check=False)
+        stop_proxy(self.name)  # site.yml's authenticating proxy holds the port floor_deploy.sh publishes on
         for entry in CERTS_D.glob(f"*:{self.port}") if CERTS_D.is_dir() else []:
             shutil.rmtree(entry)
         repository = f"{self.address}/dockyard/smoke"

@@ -1,5 +1,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Registry accounts: checking them, and the htpasswd file of bcrypt hashes the registry reads.
+"""Registry accounts: checking them, and the file of bcrypt hashes the registry's proxy and the registry read.
+
+An account has a role: ``pull`` (reads every repository and changes nothing) or ``push`` (reads, pushes and
+deletes), a push account optionally limited to repository prefixes (``repositories: [team-a/*]``). The
+registry host's authenticating proxy (HAProxy) enforces the roles; the registry behind it knows one internal
+account only.
 
 CNCF Distribution's htpasswd authentication accepts bcrypt hashes only. Hashes are salted, so a new random
 salt for an unchanged password would rewrite the file on every run; each account's salt is derived from a
@@ -23,23 +28,33 @@ except ImportError:  # the filter plugin says what to install
 MAX_PASSWORD_BYTES = 72
 MIN_COST, MAX_COST = 4, 31
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+ROLES = ("pull", "push")
+# A repository prefix: a repository name as Distribution's reference grammar has it (lower-case components joined by
+# "/"), followed by "/*". Nothing that the proxy's path rules would read otherwise (no "%", "." or "/" at the start of a
+# component) can be in one.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_PREFIX = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*/\*$")
 _BCRYPT = re.compile(r"^\$2[aby]?\$(?P<cost>\d\d)\$[./A-Za-z0-9]{53}$")
 
 
-def user_problems(users) -> list[str]:
-    """One message per problem of a list of {name, password} accounts; never quotes a password."""
+def user_problems(users, require_role: bool = True) -> list[str]:
+    """One message per problem of a list of {name, password, role, repositories} accounts; never quotes a password.
+
+    ``require_role`` False takes accounts without a role (the registry's internal account).
+    """
     if users is None:
         return []
     if not isinstance(users, list):
-        return [f"must be a list of {{name, password}} mappings, not {type(users).__name__}"]
+        return [f"must be a list of {{name, password, role}} mappings, not {type(users).__name__}"]
     problems, seen = [], set()
     for index, user in enumerate(users):
         if not isinstance(user, dict):
             problems.append(f"entry {index}: must be a mapping with name and password, not {type(user).__name__}")
             continue
-        extra = sorted(set(user) - {"name", "password"})
+        extra = sorted(set(map(str, user)) - {"name", "password", "role", "repositories"})
         if extra:
-            problems.append(f"entry {index}: unknown keys {', '.join(map(str, extra))}; an account has name and password")
+            problems.append(f"entry {index}: unknown keys {', '.join(extra)}; an account has name, password, role and"
+                            " (for a push account) repositories")
         name = user.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
             problems.append(f"entry {index}: name must be 1-128 letters, digits, '.', '_', '@' or '-', starting with a"
@@ -57,7 +72,33 @@ def user_problems(users) -> list[str]:
                             f" the rest; use a shorter one")
         elif any(ch in password for ch in "\r\n\0"):
             problems.append(f"{label}: password must not contain line breaks or NUL")
+        problems.extend(f"{label}: {problem}" for problem in _role_problems(user, require_role))
     return problems
+
+
+def _role_problems(user: dict, require_role: bool) -> list[str]:
+    role = user.get("role")
+    if role is None and not require_role:
+        return []
+    if role not in ROLES:
+        return ["role must be pull (a Docker host's login: reads only) or push (a pipeline's: pushes and deletes);"
+                + f" got {role!r}"]
+    repositories = user.get("repositories")
+    if repositories is None:
+        return []
+    if role != "push":
+        return ["repositories limits what a push account may change; a pull account reads every repository"]
+    if not isinstance(repositories, list) or not repositories:
+        return ["repositories must be a non-empty list of repository prefixes such as team-a/*"]
+    bad = [prefix for prefix in repositories if not isinstance(prefix, str) or not _PREFIX.match(prefix)]
+    if not bad:
+        return []
+    return [f"repositories must be prefixes of repository names ending in /*, such as team-a/*; not {bad}"]
+
+
+def accounts_of_role(users, role: str) -> list[dict]:
+    """The accounts of ``users`` that have ``role``."""
+    return [user for user in users or [] if user.get("role") == role]
 
 
 def parse_htpasswd(content: str) -> dict[str, str]:
@@ -94,7 +135,7 @@ def htpasswd_content(users, salt_key: str, cost: int = 10) -> str:
     Each hash is made with a salt derived from ``salt_key`` (:func:`salt_for`): the file is the same on every
     run until an account, a password or the cost changes.
     """
-    problems = user_problems(users)
+    problems = user_problems(users, require_role=False)
     if problems:
         raise ValueError("; ".join(problems))
     if not isinstance(cost, int) or isinstance(cost, bool) or not MIN_COST <= cost <= MAX_COST:

@@ -302,6 +302,8 @@ class HostTrust:
                                     credentials_unverified=self.params["insecure_send_credentials"],
                                     **({"daemon": daemon} if daemon else {})).run()
             probe = {key: outcome.get(key) for key in ("registry", "status", "detail", "remedy", "problems")}
+            if outcome.get("login_role"):
+                probe["login_role"] = outcome["login_role"]
             if insecure and outcome["status"] == AUTH_REQUIRED and outcome.get("credentials_withheld"):
                 # The daemon sends the login to an insecure registry; this module does not, unverified.
                 probe.update(status=OK, detail=f"{outcome['detail']}; the login was not checked: the certificate "

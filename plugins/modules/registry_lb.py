@@ -6,13 +6,16 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: registry_lb
-short_description: HAProxy in front of the registry replicas, its configuration checked before it is used
+short_description: HAProxy in front of the registry replicas or of one registry, its configuration checked before it is used
 version_added: 0.3.0
 description:
   - Puts HAProxy's configuration O(config) (made on the controller by the registry_lb role) into
     C(<config_dir>/haproxy.cfg) (root, 0640) and the CA that verifies the replicas' certificates in its health
     checks into C(<config_dir>/ca.crt), writing only what differs. A new configuration is checked with
     C(haproxy -c) first and left out when HAProxy refuses it.
+  - The registry_server role runs a second HAProxy with it on each registry host, the authenticating proxy in front of
+    the registry (under another O(name)), whose TLS certificate and key the module puts together from the host's
+    files (O(certificate_files)) into C(<config_dir>/server.pem) (root, 0600).
   - Runs HAProxy in master-worker mode, kept running by systemd where it is the service manager and by a small
     supervisor started detached elsewhere (pid files in C(/run/dockyard), output appended to O(log)). A changed
     configuration is loaded by a reload (C(SIGUSR2) to the master), which keeps open connections; a start waits
@@ -41,6 +44,11 @@ options:
     description: The content of C(haproxy.cfg).
     type: str
     required: true
+  config_secret:
+    description: C(haproxy.cfg) holds secrets (the authenticating proxy's password hashes and the registry's internal
+      credential), so its content is left out of the diff.
+    type: bool
+    default: false
   ca:
     description: The CA certificate (PEM) that verifies the replicas' certificates; empty removes C(ca.crt).
     type: str
@@ -70,6 +78,19 @@ options:
     description: Seconds to wait for HAProxy to take connections after a start.
     type: int
     default: 60
+  name:
+    description: The name of HAProxy's service (the systemd unit, or the supervisor's files); one for each HAProxy the
+      host runs.
+    type: str
+    default: dockyard-haproxy
+  certificate_files:
+    description:
+      - Files on the host (a certificate and its chain, then its private key, in PEM) that make
+        C(<config_dir>/server.pem), which C(haproxy.cfg) names on a TLS C(bind) line; a change reloads HAProxy.
+      - Empty removes C(server.pem).
+    type: list
+    elements: path
+    default: []
 """
 
 EXAMPLES = r"""
@@ -118,7 +139,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._service import 
     ServiceError,
 )
 
-SERVICE = "dockyard-haproxy"
+DESCRIPTIONS = {"dockyard-haproxy": "HAProxy (dockyard.registry load balancer)"}
 
 
 def check_config(module, config: bytes, config_dir: str) -> None:
@@ -143,6 +164,19 @@ def answers(address: str) -> bool:
         return False
 
 
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise OSError(f"cannot read {path} for HAProxy's certificate file: {exc.strerror}. Run the "
+                      "dockyard.registry.registry_pki role first") from exc
+
+
+def _with_newline(content: bytes) -> bytes:
+    return content if not content or content.endswith(b"\n") else content + b"\n"
+
+
 def run(module) -> dict:
     params = module.params
     if not os.access(params["binary"], os.X_OK):
@@ -156,12 +190,22 @@ def run(module) -> dict:
     if ca and not ca.endswith(b"\n"):
         ca += b"\n"
     changed = files.file(ca_path, ca, 0o644) if ca else files.absent(ca_path)
+    pem_path = os.path.join(params["config_dir"], "server.pem")
+    missing = [path for path in params["certificate_files"] if not os.path.isfile(path)]
+    if missing and module.check_mode:
+        # A check run before the certificate's first issue: it would be made from the files issued then.
+        files.pending(pem_path, f"made from {', '.join(params['certificate_files'])} once they are issued")
+        changed = True
+    else:
+        pem = b"".join(_with_newline(_read(path)) for path in params["certificate_files"])
+        changed = (files.file(pem_path, pem, 0o600, secret=True) if pem else files.absent(pem_path, secret=True)) or changed
     config = params["config"].encode()
     if files.read(config_path) != config and not module.check_mode:
         check_config(module, config, params["config_dir"])
-    changed = files.file(config_path, config, 0o640) or changed
+    changed = files.file(config_path, config, 0o640, secret=params["config_secret"]) or changed
     argv = [params["binary"], "-W", "-db", "-f", config_path]
-    service = Service(files, module.run_command, SERVICE, argv, description="HAProxy (dockyard.registry load balancer)",
+    description = DESCRIPTIONS.get(params["name"], f"HAProxy ({params['name']})")
+    service = Service(files, module.run_command, params["name"], argv, description=description,
                       log=params["log"], state_dir=params["config_dir"], manager=params["service_manager"],
                       reload_signal="USR2", timeout=params["timeout"])
 
@@ -184,7 +228,8 @@ def run(module) -> dict:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "config": {"type": "str", "required": True},
+            "config": {"type": "str", "required": True, "no_log": True},
+            "config_secret": {"type": "bool", "default": False},
             "ca": {"type": "str", "default": ""},
             "listen": {"type": "list", "elements": "str", "default": []},
             "runtime_socket": {"type": "path", "default": "/run/dockyard/haproxy.sock"},
@@ -193,6 +238,8 @@ def main() -> None:
             "log": {"type": "path", "default": "/var/log/dockyard/haproxy.log"},
             "service_manager": SERVICE_MANAGER_OPTION,
             "timeout": {"type": "int", "default": 60},
+            "name": {"type": "str", "default": "dockyard-haproxy"},
+            "certificate_files": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )

@@ -181,6 +181,14 @@ credentials:
   returned: when the probe sent credentials
   type: str
   sample: user ci from the Docker login stored in /root/.docker/config.json
+login_role:
+  description:
+    - The role of the credentials sent, as the registry host's authenticating proxy (registry_server) named it in its
+      answer, V(pull), V(push), or V(push) followed by the repository prefixes the account is limited to
+      (V(push team-a/*)). A Docker host's stored login is a pull account.
+  returned: when the credentials were accepted by a registry the collection deployed with accounts
+  type: str
+  sample: pull
 http_status:
   description: The status of the answer to C(GET /v2/).
   returned: when an HTTP answer came

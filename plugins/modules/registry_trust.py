@@ -253,6 +253,12 @@ probe:
       description: Every problem of the certificate.
       type: list
       elements: str
+    login_role:
+      description:
+        - The role of the host's login as the registry host's authenticating proxy named it, V(pull), V(push), or
+          V(push) followed by the repository prefixes the account is limited to (V(push team-a/*)).
+        - Only where the login was sent and accepted, by a registry the collection deployed with accounts.
+      type: str
 """
 
 

@@ -102,6 +102,14 @@ def logged_in(trust: Mapping | None, probes: list | None) -> str:
     return NONE
 
 
+def login_role(probes: list | None) -> str:
+    """The role of the host's login as the registry host's authenticating proxy named it to the probe (``pull``,
+    ``push``, ``push team-a/*``), the roles joined where addresses disagree; empty where no probe says."""
+    roles = dict.fromkeys(str(probe["login_role"]) for probe in probes or []
+                          if isinstance(probe, Mapping) and probe.get("status") == OK and probe.get("login_role"))
+    return ", ".join(roles)
+
+
 def failure_message(result: Mapping) -> str:
     """One line that says why a task failed, from its result as callbacks get it (a censored one stays censored)."""
     if result.get("censored"):
@@ -159,8 +167,10 @@ def host_entry(host: str, *, trust: Mapping | None = None, probes: list | None =
         "changed": bool(changed),
         "runtimes": found,
         "logged_in": logged_in(trust, probes),
+        "login_role": login_role(probes),
         "logins": dict(trust.get("logins") or {}) if isinstance(trust, Mapping) else {},
-        "probe": {**probe, "addresses": [{key: address[key] for key in ("registry", "status", "detail", "remedy")
+        "probe": {**probe, "addresses": [{key: address[key] for key in ("registry", "status", "detail", "remedy",
+                                                                        "login_role")
                                           if key in address} for address in probes]},
         "failure": dict(failure) if failure else None,
         "note": one_line(note),
@@ -208,7 +218,8 @@ def trust_cell(entry: Mapping) -> str:
 
 def cells(entry: Mapping) -> list:
     """The entry's row: one cell per column of :data:`COLUMNS`."""
-    return [entry["host"], entry["result"], ",".join(entry["runtimes"]) or NONE, trust_cell(entry), entry["logged_in"],
+    logged = entry["logged_in"] + (f" ({entry['login_role']})" if entry.get("login_role") else "")
+    return [entry["host"], entry["result"], ",".join(entry["runtimes"]) or NONE, trust_cell(entry), logged,
             entry["probe"]["verdict"], entry["note"]]
 
 

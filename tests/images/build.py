@@ -3,7 +3,8 @@
 Nothing can be pulled on these machines, so everything is built here:
 
 * the Docker host image ``dockyard/molecule-docker-host:<hash>`` (also tagged ``latest``, which the
-  scenarios use): Debian bookworm from ``debootstrap --variant=minbase`` with Debian's docker.io and python3,
+  scenarios use): Debian bookworm from ``debootstrap --variant=minbase`` with Debian's docker.io, python3 and
+  haproxy (the registry host's authenticating proxy),
   as fleets have their hosts (none of the Python libraries the collection's modules import: the site
   playbook installs them), imported with ``docker import``. Its command
   (``tini`` in front of ``dockyard-dind``) runs the host's own ``dockerd``;
@@ -58,10 +59,12 @@ FALLBACK_MIRROR = "http://deb.debian.org/debian"
 # A Docker host as fleets have them: the engine and python3, nothing more. The Python libraries the
 # collection's modules import there (cryptography, requests, the Docker SDK) are left out on purpose: the site
 # playbook's preflight installs them from the OS packages, and the molecule scenarios prove that it does.
-# iproute2 gives Ansible its network facts.
+# iproute2 gives Ansible its network facts. haproxy is the registry's authenticating proxy on a registry host (the
+# registry_server role installs it where it is missing; the image has it so that a converge does not wait for APT).
 HOST_PACKAGES = [
     "ca-certificates",
     "docker.io",
+    "haproxy",
     "iproute2",
     "iptables",
     "python3",

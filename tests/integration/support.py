@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tarfile
@@ -103,6 +104,23 @@ def local_account(name: str = "ci") -> tuple[str, str] | None:
     return (name, path.read_text().split()[0]) if path.is_file() else None
 
 
+def stop_proxy(container: str) -> None:
+    """Stop the authenticating proxy a test's registry (``registry_server_container_name`` ``container``) runs on this
+    machine, by its supervisor's pid file: the supervisor stops HAProxy on its way out."""
+    pidfile = Path("/run/dockyard") / f"{container}-proxy.supervisor.pid"
+    try:
+        os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
+
+
+def push_credentials() -> dict[str, str]:
+    """The module options of the local inventory's push account (ci): the Docker hosts' stored login (dockyard) only
+    pulls. Empty before a run has made the account."""
+    account = local_account("ci")
+    return dict(zip(("username", "password"), account, strict=True)) if account else {}
+
+
 @dataclasses.dataclass(frozen=True)
 class Registry:
     address: str  # host:port as clients write it in image references
@@ -166,6 +184,7 @@ class IsolatedSite:
 
     def remove(self) -> None:
         subprocess.run(["docker", "rm", "--force", self.name], check=False, capture_output=True)
+        stop_proxy(self.name)
         if CERTS_D.is_dir():
             for entry in CERTS_D.glob(f"*:{self.port}"):
                 subprocess.run(["docker", "logout", entry.name], check=False, capture_output=True)

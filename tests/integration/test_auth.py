@@ -1,7 +1,9 @@
-"""Authentication end to end: bcrypt htpasswd, logged-in Docker hosts, refusals without credentials, no leaks.
+"""Authentication end to end: the authenticating proxy's bcrypt hashes and roles, logged-in Docker hosts whose login
+only pulls, refusals without credentials, the registry on loopback behind the proxy, no leaks.
 
 The local inventory gives the registry two accounts whose passwords it makes on the first run and keeps in
-``inventories/local/credentials/``.
+``inventories/local/credentials/``: dockyard (pull), which this machine's Docker client is logged in with, and ci
+(push).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import pytest
 import requests
 import yaml
 
-from support import BIN, ROOT, run_module, run_playbook
+from support import BIN, ROOT, push_credentials, run_module, run_playbook
 
 CREDENTIALS = ROOT / "inventories" / "local" / "credentials"
 CONFIG_DIR = Path("/etc/dockyard/registry")
+PROXY_CONFIG = CONFIG_DIR / "proxy" / "haproxy.cfg"
+LOOPBACK_PORT = 15000  # registry_server_loopback_port: registry_port + 10000
 DOCKER_CONFIG = Path("/root/.docker/config.json")
 
 
@@ -51,16 +55,33 @@ def test_registry_refuses_anonymous_requests_and_wrong_passwords(registry, accou
         assert requests.get(v2, verify=str(registry.ca_path), auth=(name, password), timeout=30).status_code == 200
 
 
-def test_htpasswd_holds_bcrypt_hashes_only_and_is_private(site_run, accounts):
+def test_the_proxy_holds_bcrypt_hashes_only_and_the_registry_one_internal_account(site_run, accounts):
+    info = PROXY_CONFIG.stat()
+    assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o640, 0)
+    # The userlist's "user <name> password <hash>" lines (not the global section's "user haproxy").
+    users = [fields for fields in map(str.split, PROXY_CONFIG.read_text().splitlines())
+             if fields[:1] == ["user"] and fields[2:3] == ["password"]]
+    assert sorted(fields[1] for fields in users) == sorted(accounts)
+    assert all(fields[2] == "password" and fields[3].startswith("$2b$10$") for fields in users)
+    # The registry behind the proxy knows the proxy's account alone, readable by its unprivileged user (registry_uid).
     htpasswd = CONFIG_DIR / "htpasswd"
     info = htpasswd.stat()
-    # Readable by the registry's unprivileged user (registry_uid) alone.
     assert (stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid) == (0o600, 10001, 10001)
-    lines = htpasswd.read_text().splitlines()
-    assert sorted(line.split(":", 1)[0] for line in lines) == sorted(accounts)
-    assert all(line.split(":", 1)[1].startswith("$2b$10$") for line in lines)
+    assert [line.split(":", 1)[0] for line in htpasswd.read_text().splitlines()] == ["dockyard-proxy"]
     for password in accounts.values():
-        assert password not in htpasswd.read_text()
+        assert password not in htpasswd.read_text() and password not in PROXY_CONFIG.read_text()
+
+
+def test_the_registry_listens_on_loopback_only_and_asks_for_a_credential_there(registry, accounts):
+    published = subprocess.run(["docker", "port", "dockyard-registry"], check=True, capture_output=True,
+                               text=True).stdout.split()
+    assert published == ["5000/tcp", "->", f"127.0.0.1:{LOOPBACK_PORT}"], published
+    internal = f"http://127.0.0.1:{LOOPBACK_PORT}/v2/"
+    session = requests.Session()
+    session.trust_env = False
+    assert session.get(internal, timeout=30).status_code == 401
+    # The accounts of registry_users are the proxy's: the registry itself takes none of them.
+    assert session.get(internal, auth=("ci", accounts["ci"]), timeout=30).status_code == 401
 
 
 def test_docker_host_is_logged_in_with_a_private_credentials_file(registry, accounts):
@@ -70,12 +91,17 @@ def test_docker_host_is_logged_in_with_a_private_credentials_file(registry, acco
     assert registry.address in json.loads(DOCKER_CONFIG.read_text())["auths"]
 
 
-def test_push_and_pull_need_credentials(registry, daemon, image, tmp_path):
-    """A Docker client without a login is refused both ways; the host's stored login pushes and pulls."""
+def test_push_and_pull_need_credentials_and_the_stored_login_only_pulls(registry, daemon, image, tmp_path):
+    """A Docker client without a login is refused both ways; the host's stored login (a pull account) pulls and can
+    neither push nor delete; the push account pushes."""
     repository = f"{registry.address}/dockyard-test/auth"
     tag = image.tags[0].rsplit(":", 1)[1]
+    refused_module = run_module("dockyard.registry.registry_image",
+                                {"name": f"{repository}:{tag}", "source": image.id, "state": "pushed"})
+    assert refused_module.get("failed"), refused_module
+    assert "this account may only pull" in refused_module["msg"], refused_module["msg"]
     pushed = run_module("dockyard.registry.registry_image",
-                        {"name": f"{repository}:{tag}", "source": image.id, "state": "pushed"})
+                        {"name": f"{repository}:{tag}", "source": image.id, "state": "pushed", **push_credentials()})
     assert pushed.get("changed") and not pushed.get("failed"), pushed
     reference = f"{repository}@{pushed['digest']}"
     daemon.images.remove(image.id, force=True)  # every tag and digest of it: the pull must reach the registry
@@ -94,7 +120,20 @@ def test_push_and_pull_need_credentials(registry, daemon, image, tmp_path):
                                   text=True)
     assert refused_push.returncode != 0, refused_push.stdout
     assert "no basic auth credentials" in refused_push.stderr or "unauthorized" in refused_push.stderr
+    stored_push = subprocess.run(["docker", "push", f"{repository}:anonymous"], check=False, capture_output=True,
+                                 text=True)
+    assert stored_push.returncode != 0, stored_push.stdout
+    assert "denied: this account may only pull" in stored_push.stderr, stored_push.stderr
     subprocess.run(["docker", "image", "rm", f"{repository}:anonymous", reference], check=False, capture_output=True)
+
+    stored = json.loads(DOCKER_CONFIG.read_text())["auths"][registry.address]["auth"]
+    manifest = f"{registry.url}/v2/dockyard-test/auth/manifests/{pushed['digest']}"
+    delete = requests.delete(manifest, verify=str(registry.ca_path), headers={"Authorization": f"Basic {stored}"},
+                             timeout=30)
+    assert delete.status_code == 403, delete.text
+    still = requests.head(manifest, verify=str(registry.ca_path), headers={"Authorization": f"Basic {stored}"},
+                          timeout=30, allow_redirects=False)
+    assert (still.status_code, still.headers.get("Dockyard-Account-Role")) == (200, "pull")
 
 
 def test_module_uses_the_stored_login_and_explains_a_missing_or_wrong_one(registry, smoke_digest, tmp_path):
@@ -124,6 +163,9 @@ def test_probe_sends_the_stored_login_and_names_a_refused_one(registry):
     stored = run_module("dockyard.registry.registry_probe", {"registry": registry.address})
     assert stored["status"] == "ok", stored
     assert stored["credentials"].startswith("user dockyard from the Docker login stored in")
+    assert stored["login_role"] == "pull", stored
+    pipeline = run_module("dockyard.registry.registry_probe", {"registry": registry.address, **push_credentials()})
+    assert (pipeline["status"], pipeline["login_role"]) == ("ok", "push"), pipeline
     refused = run_module("dockyard.registry.registry_probe",
                          {"registry": registry.address, "username": "dockyard", "password": "wrong"})
     assert refused["status"] == "auth_refused", refused

@@ -60,7 +60,8 @@ class Fleet:
         self.inventory.write_text(yaml.safe_dump({"all": {
             "vars": {"registry_pki_dir": str(pki), "registry_pki_ca_passphrase": CA_PASSPHRASE,
                      "registry_report_dir": str(self.reports),
-                     "registry_users": [{"name": name, "password": password}], "report_secret": SECRET},
+                     "registry_users": [{"name": name, "password": password, "role": "pull"}],
+                     "report_secret": SECRET},
             "children": {
                 # The site's registry host, for its certificate's addresses only: no play here runs on it.
                 "registry": {"hosts": {"dockyard-local": {"ansible_connection": "local"}}},
@@ -114,7 +115,8 @@ def test_trust_reports_each_host_with_the_ones_to_fix_last(fleet):
     assert address in json.loads(fleet.read(fleet.good, "/root/.docker/config.json"))["auths"]
     unresolved = good["probe"]["unresolved"]
     rows = printed_report(run)
-    assert rows[0] == [fleet.good, "changed", "docker", f"ca, {len(files)} files", "yes", "ok",
+    # The login's role, as the registry host's authenticating proxy named it to the probe.
+    assert rows[0] == [fleet.good, "changed", "docker", f"ca, {len(files)} files", "yes (pull)", "ok",
                        f"not resolved here: {', '.join(unresolved)}" if unresolved else ""], str(run)
     cut = rows[1]
     assert cut[:6] == [fleet.cut, "failed", "docker", f"ca, {len(files)} files", "no", "unreachable"], str(run)
@@ -129,6 +131,7 @@ def test_trust_reports_each_host_with_the_ones_to_fix_last(fleet):
         (fleet.good, "changed"), (fleet.cut, "failed"), (fleet.gone, "unreachable")]
     assert good["logins"][address] == "logged in"
     assert good["probe"]["addresses"][0]["status"] == "ok"
+    assert good["login_role"] == "pull"
     assert report["hosts"][1]["probe"]["addresses"][0]["status"] == "unreachable"
     assert report["hosts"][1]["failure"]["play"] == "Make every Docker host trust the registry"
     markdown = (fleet.reports / "fleet-report.md").read_text()
@@ -153,7 +156,7 @@ def test_probe_reports_the_verdicts_and_the_login_it_finds(fleet):
     assert run.returncode != 0, str(run)
     rows = printed_report(run)
     address = f"{fleet.machine_ip}:5000"
-    assert rows[0] == [fleet.good, "ok", "docker", "-", "yes", "ok", ""], str(run)
+    assert rows[0] == [fleet.good, "ok", "docker", "-", "yes (pull)", "ok", ""], str(run)
     assert rows[1][:6] == [fleet.cut, "failed", "docker", "-", "-", "unreachable"], str(run)
     assert rows[1][6].startswith("Fail the host where its Docker daemon could not use the registry: "
                                  f"{address}: unreachable: no TCP connection to {address}: "), rows[1]

@@ -186,10 +186,12 @@ PLAYBOOK = """\
       ansible.builtin.include_role:
         name: dockyard.registry.registry_trust
 
-    - name: Push the test image
+    - name: Push the test image with the push account (the host's stored login only pulls)
       dockyard.registry.registry_image:
         name: "{{ test_image_name }}"
         source: "{{ test_image_source }}"
+        username: "{{ test_push_account[0] }}"
+        password: "{{ test_push_account[1] }}"
       register: _pushed
 
     - name: Verify it by the digest the push returned
@@ -211,7 +213,10 @@ def test_installed_collection_runs_roles_modules_and_filters(installed, registry
                  "registry_pki_dir": str(pki), "registry_trust_certs_dir": str(certs_d),
                  # The site's CA and account, with the passphrase and password the local inventory made for them.
                  "registry_pki_ca_passphrase": (LOCAL_CREDENTIALS / "ca-passphrase").read_text().strip(),
-                 "registry_users": [dict(zip(("name", "password"), local_account("dockyard"), strict=True))],
+                 "registry_users": [{"name": user, "password": secret, "role": role}
+                                    for (user, secret), role in ((local_account("dockyard"), "pull"),
+                                                                 (local_account("ci"), "push"))],
+                 "test_push_account": list(local_account("ci")),
                  "test_image_name": name, "test_image_source": image.id}}}))
     (tmp_path / "playbook.yml").write_text(PLAYBOOK)
     (tmp_path / "ansible.cfg").write_text("[defaults]\nstdout_callback = ansible.builtin.default\n")

@@ -25,7 +25,7 @@ import requests
 import yaml
 from scratch_registry import RegistryAPI
 
-from support import IsolatedSite, PlaybookRun, Registry, scratch_context
+from support import IsolatedSite, PlaybookRun, Registry, push_credentials, scratch_context
 
 PORT = 5801
 CONTAINER = f"dockyard-gcf-{PORT}"
@@ -93,7 +93,8 @@ def push(daemon, api, registry: Registry, repository: str, tag: str) -> Pushed:
     name = f"{registry.address}/{repository}"
     daemon.images.build(fileobj=scratch_context(uuid.uuid4().hex), custom_context=True, tag=f"{name}:{tag}", rm=True)
     daemon.api.reload_config()  # the site run logged this host in to the registry after the client was made
-    progress = list(daemon.images.push(name, tag=tag, stream=True, decode=True))
+    # With the push account: the host's stored login only pulls.
+    progress = list(daemon.images.push(name, tag=tag, stream=True, decode=True, auth_config=push_credentials()))
     errors = [line["error"] for line in progress if "error" in line]
     assert not errors, errors
     digest = next(line["aux"]["Digest"] for line in progress if "Digest" in (line.get("aux") or {}))

@@ -18,7 +18,7 @@ import yaml
 from daemon_hosts import DAEMON_JSON, SEEDED, DockerHost, docker
 from scratch_registry import CA, DAEMON_PORTS, REGISTRY_IMAGE, RegistryAPI, ScratchRegistry, free_port, tar_layer
 
-from support import CA_PASSPHRASE, run_playbook
+from support import CA_PASSPHRASE, run_playbook, stop_proxy
 
 
 def write_inventory(root, machine_ip: str, hosts: list[DockerHost], ports: list[int], remote_url: str,
@@ -66,11 +66,12 @@ def blob(storage, digest: str):
 
 @pytest.fixture
 def containers_of_the_test():
-    """Names of the containers the playbooks start here; removed afterwards."""
+    """Names of the containers the playbooks start here; removed afterwards, with the registry's authenticating proxy."""
     names = []
     yield names
     for name in names:
         docker("rm", "--force", "--volumes", name, check=False)
+        stop_proxy(name)
 
 
 def test_docker_hosts_pull_docker_hub_images_through_the_mirror_and_from_its_cache(

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from scratch_registry import CA, FAULT_PORTS, RegistryAPI, ScratchRegistry, free_port
 
-from support import run_module, scratch_context
+from support import push_credentials, run_module, scratch_context
 
 MODULE = "dockyard.registry.registry_image"
 MANIFEST_TYPES = (
@@ -38,7 +38,8 @@ def repository(registry) -> str:
 
 
 def push(name: str, image, *extra: str) -> dict:
-    return run_module(MODULE, {"name": name, "source": image.id}, *extra)
+    """Pushed with the local inventory's push account: the host's stored login only pulls."""
+    return run_module(MODULE, {"name": name, "source": image.id, **push_credentials()}, *extra)
 
 
 def manifest_status(registry, reference: str) -> int:

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from support import CERTS_D, run_module
+from support import CERTS_D, push_credentials, run_module
 
 
 def skopeo_digest(registry, reference: str) -> str:
@@ -39,28 +39,33 @@ def names(registry):
                        check=False, capture_output=True)
 
 
+def smoke(name: str, local: str, *extra: str, **options) -> dict:
+    """registry_smoke with the local inventory's push account (the host's stored login only pulls)."""
+    return run_module("dockyard.registry.registry_smoke", {"name": name, "local": local, **options, **push_credentials()},
+                      *extra)
+
+
 def test_the_first_run_does_every_step_and_the_second_none(registry, names):
     name, local = names
-    first = run_module("dockyard.registry.registry_smoke", {"name": name, "local": local})
+    first = smoke(name, local)
     assert not first.get("failed"), first
     assert first["changed"] is True
     assert first["steps"] == {"built": True, "pushed": True, "untagged": True, "pulled": True}
     assert first["digest"] == skopeo_digest(registry, name)
     assert local_images(name) == [], "the registry's tag left behind by the push is removed"
 
-    second = run_module("dockyard.registry.registry_smoke", {"name": name, "local": local})
+    second = smoke(name, local)
     assert (second["changed"], second["digest"], second["image_id"]) == (False, first["digest"], first["image_id"])
     assert not any(second["steps"].values())
 
 
 def test_other_content_is_built_and_pushed_again_and_check_mode_changes_nothing(registry, names):
     name, local = names
-    first = run_module("dockyard.registry.registry_smoke", {"name": name, "local": local})
-    predicted = run_module("dockyard.registry.registry_smoke", {"name": name, "local": local, "text": "other\n"},
-                           "--check")
+    first = smoke(name, local)
+    predicted = smoke(name, local, "--check", text="other\n")
     assert (predicted["changed"], skopeo_digest(registry, name)) == (False, first["digest"])
 
-    other = run_module("dockyard.registry.registry_smoke", {"name": name, "local": local, "text": "other\n"})
+    other = smoke(name, local, text="other\n")
     assert other["steps"]["built"] and other["steps"]["pushed"]
     assert other["digest"] != first["digest"]
     assert other["digest"] == skopeo_digest(registry, name)
@@ -68,6 +73,6 @@ def test_other_content_is_built_and_pushed_again_and_check_mode_changes_nothing(
 
 def test_a_registry_the_host_does_not_trust_is_named(registry, names):
     _name, local = names
-    failed = run_module("dockyard.registry.registry_smoke", {"name": "127.0.0.2:5999/dockyard/smoke:1", "local": local})
+    failed = smoke("127.0.0.2:5999/dockyard/smoke:1", local)
     assert failed.get("failed"), failed
     assert "127.0.0.2:5999" in failed["msg"]

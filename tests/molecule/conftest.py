@@ -114,8 +114,37 @@ class Fleet:
         return self.variables(name).get("ansible_host", name)
 
     def account(self, name: str) -> tuple[str, str]:
-        """A registry account of the scenario, as (name, password), the password read where converge kept it."""
-        return name, (self.inventory.parent / "credentials" / name).read_text().split()[0]
+        """A registry account of the scenario, as (name, password), the password read where converge kept it: the
+        scenario's credentials directory, or where the collection keeps those it makes (<pki>/secrets)."""
+        for path in (self.inventory.parent / "credentials" / name, self.pki_dir / "secrets" / f"registry-account-{name}"):
+            if path.is_file():
+                return name, path.read_text().split()[0]
+        raise FileNotFoundError(f"no password kept on the controller for the registry account {name}")
+
+    @functools.cached_property
+    def registry_users(self) -> list[dict]:
+        """The registry's accounts without their passwords (name, role, repositories): the scenario's registry_users,
+        or the two the collection makes by default; none for an open registry."""
+        variables = self.variables(self.registry)
+        users = variables.get("registry_users") or []
+        if users:
+            return [{key: value for key, value in user.items() if key != "password"} for user in users]
+        if variables.get("registry_allow_anonymous"):
+            return []
+        return [{"name": "dockyard", "role": "push"}, {"name": "dockyard-pull", "role": "pull"}]
+
+    def accounts(self, role: str, limited: bool | None = None) -> list[tuple[str, str]]:
+        """The accounts of ``role``, as (name, password); ``limited`` True or False keeps only push accounts limited to
+        repositories, or only those that are not."""
+        return [self.account(user["name"]) for user in self.registry_users if user.get("role") == role
+                and (limited is None or bool(user.get("repositories")) == limited)]
+
+    @functools.cached_property
+    def push_account(self) -> tuple[str, str] | None:
+        """The pipeline's account the tests push with (the Docker hosts' stored logins only pull); None for an open
+        registry."""
+        accounts = self.accounts("push", limited=False)
+        return accounts[0] if accounts else None
 
     @functools.cached_property
     def registry_ips(self) -> list[str]:
@@ -283,6 +312,28 @@ def assert_pulls_by_digest(fleet: Fleet, name: str, address: str, image: PushedI
                     f"expected {reference} (the digest registry_image returned on {image.pusher})", pytrace=False)
 
 
+def push_options(fleet: Fleet, account: tuple[str, str] | None = None) -> dict[str, str]:
+    """registry_image's username and password of ``account``, by default the fleet's push account (a Docker host's
+    stored login only pulls); none for an open registry."""
+    account = account or fleet.push_account
+    return {"username": account[0], "password": account[1]} if account else {}
+
+
+def push_new_image(fleet: Fleet, repository: str, tag: str, text: str, account: tuple[str, str] | None = None) -> dict:
+    """registry_image's result for an image built on the pusher FROM scratch with a file of ``text`` (nothing pulled),
+    tagged ``repository:tag`` there and pushed as such through ``fleet.address`` with ``account`` (by default the
+    fleet's push account)."""
+    host = fleet.host(fleet.pusher)
+    context = f"/tmp/dockyard-molecule-{uuid.uuid4().hex[:12]}"
+    run_ok(host, "mkdir -p %s", context)
+    write_file(host, f"{context}/Dockerfile", b"FROM scratch\nCOPY payload.txt /payload.txt\n", "0644")
+    write_file(host, f"{context}/payload.txt", text.encode(), "0644")
+    run_ok(host, "docker build --quiet --tag %s %s", f"{repository}:{tag}", context)
+    arguments = {"name": f"{fleet.address}/{repository}:{tag}", "source": f"{repository}:{tag}", "state": "pushed",
+                 **push_options(fleet, account)}
+    return host.ansible("dockyard.registry.registry_image", json.dumps(arguments), check=False)
+
+
 def _fleet_or_none() -> Fleet | None:
     return _session_fleet() if INVENTORY_FILE else None
 
@@ -333,18 +384,10 @@ def _wrong_ca_on_the_puller(request):
 def pushed_image(fleet) -> PushedImage:
     """An image built on the pusher FROM scratch (nothing pulled), with content of its own so that its digest
     is new to the registry, pushed by the registry_image module through the registry's host name (or the load
-    balancer's)."""
-    host = fleet.host(fleet.pusher)
+    balancer's) with the pipeline's push account."""
     tag = uuid.uuid4().hex[:12]
-    context = f"/tmp/dockyard-molecule-{tag}"
-    run_ok(host, "mkdir -p %s", context)
-    write_file(host, f"{context}/Dockerfile", b"FROM scratch\nCOPY payload.txt /payload.txt\n", "0644")
-    write_file(host, f"{context}/payload.txt", f"dockyard molecule {SCENARIO} {tag}\n".encode(), "0644")
-    local = f"{TEST_REPOSITORY}:{tag}"
-    run_ok(host, "docker build --quiet --tag %s %s", local, context)
-    address = fleet.address
-    arguments = {"name": f"{address}/{TEST_REPOSITORY}:{tag}", "source": local, "state": "pushed"}
-    result = host.ansible("dockyard.registry.registry_image", json.dumps(arguments), check=False)
+    local, address = f"{TEST_REPOSITORY}:{tag}", fleet.address
+    result = push_new_image(fleet, TEST_REPOSITORY, tag, f"dockyard molecule {SCENARIO} {tag}\n")
     assert result.get("changed") is True, f"{fleet.pusher}: pushing {local} to {address} changed nothing: {result}"
     assert str(result.get("digest", "")).startswith("sha256:"), f"{fleet.pusher}: no digest from the push: {result}"
     return PushedImage(fleet.pusher, TEST_REPOSITORY, tag, result["digest"])

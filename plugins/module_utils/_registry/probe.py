@@ -246,6 +246,11 @@ class RegistryProbe:
         said = f"GET {self.result['url']} answered {status} {reason}".rstrip()
         if verdict == OK:
             detail = f"{said} ({API_VERSION_HEADER}: {_header(headers, API_VERSION_HEADER)})"
+            # The collection's authenticating proxy names the role of the account it let in: pull, push, or push with
+            # the repository prefixes it is limited to.
+            role = _header(headers, ROLE_HEADER) if self.credentials is not None else None
+            if role:
+                self.result["login_role"] = role
         elif verdict == AUTH_REQUIRED and self.credentials is not None:
             verdict = AUTH_REFUSED
             detail = f"{said} to {self.credentials.describe()}"
@@ -257,6 +262,9 @@ class RegistryProbe:
         else:
             detail = f"{said} without the {API_VERSION_HEADER} header of a registry"
         raise Verdict(verdict, detail)
+
+
+ROLE_HEADER = "Dockyard-Account-Role"
 
 
 def _header(headers: dict, name: str) -> str | None:

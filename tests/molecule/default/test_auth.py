@@ -1,5 +1,6 @@
-"""Authentication across the fleet: every Docker host is logged in with a private credentials file, pushes and
-pulls with it, and a Docker client without credentials is refused, while the passwords stay on the controller."""
+"""Authentication across the fleet: every Docker host is logged in with a private credentials file and pulls with it,
+and a Docker client without credentials is refused, while the passwords stay on the controller. (What each account's
+role allows: tests/molecule/accounts.)"""
 
 from __future__ import annotations
 
@@ -86,10 +87,18 @@ def test_the_registry_checks_the_password_of_each_account(fleet, passwords):
 
 def test_no_password_is_stored_in_clear_on_the_registry_host(fleet, passwords, secrets):
     host = fleet.host(fleet.registry)
+    # The authenticating proxy holds the accounts' bcrypt hashes; the registry behind it, the proxy's account alone.
+    proxy = host.file("/etc/dockyard/registry/proxy/haproxy.cfg")
+    assert (proxy.user, proxy.mode) == ("root", 0o640)
+    # The userlist's "user <name> password <hash>" lines (not the global section's "user haproxy").
+    users = [fields for fields in map(str.split, proxy.content_string.splitlines())
+             if fields[:1] == ["user"] and fields[2:3] == ["password"]]
+    assert sorted(fields[1] for fields in users) == sorted(passwords)
+    assert all(fields[3].startswith("$2b$") for fields in users), "not every hash is bcrypt"
     htpasswd = host.file("/etc/dockyard/registry/htpasswd")
     assert (htpasswd.uid, htpasswd.mode) == (REGISTRY_UID, 0o600)
     lines = htpasswd.content_string.splitlines()
-    assert sorted(line.split(":", 1)[0] for line in lines) == sorted(passwords)
+    assert [line.split(":", 1)[0] for line in lines] == ["dockyard-proxy"]
     assert all(line.split(":", 1)[1].startswith("$2b$") for line in lines), "not every hash is bcrypt"
     assert set(passwords.values()) <= set(secrets)
     found = run_ok(host, "grep -rlsF " + " ".join(["-e %s"] * len(secrets)) + " /etc/dockyard || true",

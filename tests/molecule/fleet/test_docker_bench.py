@@ -97,7 +97,11 @@ def test_5_14_published_on_one_address(fleet, registry_container):
     host_ips = [binding["HostIp"] for ports in bindings.values() for binding in ports]
     assert host_ips, "the registry port is not published"
     assert all(ip not in ("", "0.0.0.0", "::") for ip in host_ips), f"published on every address: {bindings}"
-    assert set(host_ips) <= set(fleet.registry_ips), f"published on {host_ips}, not on {fleet.registry_ips}"
+    if fleet.registry_users:
+        # Behind the authenticating proxy, which listens on the host's address: on loopback only.
+        assert host_ips == ["127.0.0.1"], f"published on {host_ips}, not on loopback only"
+    else:
+        assert set(host_ips) <= set(fleet.registry_ips), f"published on {host_ips}, not on {fleet.registry_ips}"
 
 
 def test_5_26_no_new_privileges_and_no_capabilities(registry_container):
@@ -131,8 +135,11 @@ def test_registry_files_on_the_host_are_private_to_the_registry_user(fleet):
         "/etc/dockyard/registry/config.yml": (uid, 0o600),
         "/var/lib/dockyard/registry": (uid, 0o750),
     }
-    if fleet.variables(fleet.registry).get("registry_allow_anonymous") is not True:
+    if fleet.registry_users:
         expected["/etc/dockyard/registry/htpasswd"] = (uid, 0o600)
+        # The authenticating proxy's configuration (the hashes) and certificate file (with the key): root's.
+        expected["/etc/dockyard/registry/proxy/haproxy.cfg"] = ("root", 0o640)
+        expected["/etc/dockyard/registry/proxy/server.pem"] = ("root", 0o600)
     if fleet.tls is False:
         expected = {path: want for path, want in expected.items() if "/tls/" not in path}
     for path, (owner, mode) in expected.items():

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from conftest import PushedImage, assert_pulls_by_digest, run_ok, write_file
+from conftest import PushedImage, assert_pulls_by_digest, push_options, run_ok, write_file
 
 REGISTRY_CONTAINER = "dockyard-registry"
 BACKEND = "registry_replicas"
@@ -283,7 +283,7 @@ def push_random_image(fleet, repository: str, size: int) -> PushedImage:
     run_ok(host, "docker build --quiet --tag %s %s", f"{repository}:{tag}", context)
     result = host.ansible("dockyard.registry.registry_image",
                           json.dumps({"name": f"{fleet.address}/{repository}:{tag}", "source": f"{repository}:{tag}",
-                                      "state": "pushed"}), check=False)
+                                      "state": "pushed", **push_options(fleet)}), check=False)
     assert str(result.get("digest", "")).startswith("sha256:"), result
     return PushedImage(fleet.pusher, repository, tag, result["digest"])
 
@@ -414,7 +414,8 @@ def test_garbage_collection_with_replicas_leaves_no_stale_cache_for_a_push_of_wh
     again = fleet.host(fleet.pusher).ansible(
         "dockyard.registry.registry_image",
         json.dumps({"name": f"{fleet.address}/{doomed.repository}:{doomed.tag}",
-                    "source": f"{doomed.repository}:{doomed.tag}", "state": "pushed"}), check=False)
+                    "source": f"{doomed.repository}:{doomed.tag}", "state": "pushed", **push_options(fleet)}),
+        check=False)
     assert again.get("digest") == doomed.digest, again
     assert_pulls_by_digest(fleet, fleet.puller, fleet.address, doomed)
 

@@ -9,7 +9,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._htpasswd import
     user_problems,
 )
 
-USERS = [{"name": "ci", "password": "s3cret-ci"}, {"name": "node", "password": "n0de pass"}]
+USERS = [{"name": "ci", "password": "s3cret-ci", "role": "push"}, {"name": "node", "password": "n0de pass", "role": "pull"}]
 
 
 KEY = "the registry's http secret"
@@ -64,7 +64,18 @@ def test_a_new_cost_rehashes_and_accounts_not_listed_are_dropped():
     ([{"name": "ci", "password": "x"}, {"name": "ci", "password": "y"}], "entry 1: name 'ci' is listed twice"),
     ([{"name": "ci", "password": "x" * 73}], "longer than 72 bytes"),
     ([{"name": "ci", "password": "a\nb"}], "line breaks"),
-    ([{"name": "ci", "password": "x", "passwd": "y"}], "unknown keys passwd"),
+    ([{"name": "ci", "password": "x", "role": "push", "passwd": "y"}], "unknown keys passwd"),
+    ([{"name": "ci", "password": "x"}], "entry 0 (ci): role must be pull (a Docker host's login: reads only) or push"),
+    ([{"name": "ci", "password": "x", "role": "admin"}], "role must be pull"),
+    ([{"name": "node", "password": "x", "role": "pull", "repositories": ["team-a/*"]}],
+     "entry 0 (node): repositories limits what a push account may change; a pull account reads every repository"),
+    ([{"name": "ci", "password": "x", "role": "push", "repositories": []}], "repositories must be a non-empty list"),
+    ([{"name": "ci", "password": "x", "role": "push", "repositories": "team-a/*"}], "repositories must be a non-empty"),
+    ([{"name": "ci", "password": "x", "role": "push", "repositories": ["team-a"]}], "not ['team-a']"),
+    ([{"name": "ci", "password": "x", "role": "push", "repositories": ["Team-A/*"]}], "ending in /*"),
+    ([{"name": "ci", "password": "x", "role": "push", "repositories": ["team-a/../b/*"]}], "ending in /*"),
+    ([{"name": "ci", "password": "x", "role": "push", "repositories": ["team%2fa/*"]}], "ending in /*"),
+    ([{"name": "ci", "password": "x", "role": "push", "repositories": ["*"]}], "ending in /*"),
 ])
 def test_problems_name_the_entry_and_never_the_password(users, says):
     problems = user_problems(users)
@@ -77,8 +88,17 @@ def test_problems_name_the_entry_and_never_the_password(users, says):
 
 def test_valid_accounts_and_none_have_no_problems():
     assert user_problems(USERS) == []
+    assert user_problems([{"name": "ci", "password": "x", "role": "push",
+                           "repositories": ["team-a/*", "shared/base-images/*", "a.b__c/d-e/*"]}]) == []
     assert user_problems(None) == []
     assert user_problems([]) == []
+
+
+def test_the_internal_account_needs_no_role_where_a_registry_users_entry_does():
+    internal = [{"name": "dockyard-proxy", "password": "x" * 64}]
+    assert user_problems(internal, require_role=False) == []
+    assert any("role must be" in problem for problem in user_problems(internal))
+    assert parse_htpasswd(htpasswd_content(internal, KEY, cost=4)).keys() == {"dockyard-proxy"}
 
 
 def test_bad_accounts_cost_or_key_refuse_to_make_a_file():

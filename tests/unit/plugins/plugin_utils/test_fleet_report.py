@@ -87,6 +87,19 @@ def test_logged_in_counts_the_addresses_the_registry_accepted():
                            [probe(ADDRESS)]) == "-"
 
 
+def test_the_role_of_the_login_is_shown_as_the_registrys_proxy_named_it():
+    entry = fleet.host_entry("node1", trust=trust_result(probe=[probe(ADDRESS, login_role="pull"),
+                                                                 probe(NAME, login_role="pull")]))
+    assert (entry["login_role"], fleet.cells(entry)[4]) == ("pull", "yes (pull)")
+    assert entry["probe"]["addresses"][0]["login_role"] == "pull"
+    pushing = fleet.host_entry("ci-runner", probes=[probe(ADDRESS, credentials="user ci", login_role="push team-a/*")])
+    assert fleet.cells(pushing)[4] == "yes (push team-a/*)"
+    # A login the registry refused, or a registry without the proxy, names no role.
+    refused = fleet.host_entry("node2", probes=[probe(ADDRESS, "auth_refused", login_role="pull")])
+    assert refused["login_role"] == ""
+    assert fleet.host_entry("node3", trust=trust_result())["login_role"] == ""
+
+
 def test_logged_in_from_the_probe_alone():
     assert fleet.logged_in(None, [probe(ADDRESS, credentials="user ci from the Docker login stored in x")]) == "yes"
     assert fleet.logged_in(None, [probe(ADDRESS, "auth_required")]) == "no"
