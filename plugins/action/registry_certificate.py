@@ -20,6 +20,7 @@ import os
 import tempfile
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.validation import check_type_list
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
@@ -50,8 +51,8 @@ class ActionModule(ActionBase):
         except ValueError as exc:
             raise AnsibleActionFail(f"{MODULE}: {exc}") from exc
         try:
-            san_entries(args.get("extra_names") or [])
-        except ValueError as exc:
+            san_entries(_names(args, "extra_names"))
+        except (TypeError, ValueError) as exc:
             raise AnsibleActionFail(f"{MODULE}: extra_names (registry_names and the names of the load balancers of "
                                     f"the group registry_lb) of {host}: {exc}") from exc
         try:
@@ -92,16 +93,18 @@ class ActionModule(ActionBase):
         module_args = {**args, "ca_bundle": _bundle(current, upcoming), "ca_ski": pki.subject_key_id(ca_cert),
                        "next_ski": pki.subject_key_id(next_cert) if next_cert else ""}
         judged = self._module(module_args, task_vars)
-        if judged.get("failed") or "csr" not in judged or self._task.check_mode:
+        if judged.get("failed") or "csr" not in judged:
             return judged
         csr = pki.load_csr(judged["csr"].encode())
-        computed = certificate_sans(args.get("names") or [], (judged.get("ansible_facts") or {}).get("dockyard_host"),
-                                    args.get("extra_names") or [])
+        computed = certificate_sans(_names(args, "names"), (judged.get("ansible_facts") or {}).get("dockyard_host"),
+                                    _names(args, "extra_names"))
         refusal = pki.request_refusal(csr, computed)
         if refusal:
             return {"failed": True, "changed": False, "reasons": judged["reasons"], "names": computed,
                     "msg": f"{MODULE}: the CA does not sign the certificate request of {task_vars['inventory_hostname']}: "
                            f"{refusal}. No certificate was issued."}
+        if self._task.check_mode:
+            return judged
         name = judged["signing_ca"]
         signer = ca_cert if name == "ca" else next_cert
         key = pki.load_key(_read(os.path.join(ca_dir, f"{name}.key")),
@@ -140,6 +143,11 @@ class ActionModule(ActionBase):
             os.chmod(staged, 0o644)
             os.replace(staged, path)
         return True
+
+
+def _names(args: dict, option: str) -> list[str]:
+    """A list option of names as the module takes it (a comma-separated string becomes a list)."""
+    return [str(name) for name in check_type_list(args.get(option) or [])]
 
 
 def _read(path: str) -> bytes | None:

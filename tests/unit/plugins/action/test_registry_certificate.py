@@ -64,9 +64,9 @@ class Host:
                 "csr": pki.csr_pem(self.csr).decode(), "ansible_facts": {"dockyard_host": IDENTITY}}
 
 
-def run(ca_dir: Path, host: Host, inventory_hostname: str = "replica1", **args) -> dict:
+def run(ca_dir: Path, host: Host, inventory_hostname: str = "replica1", check_mode: bool = False, **args) -> dict:
     task = mock.MagicMock(args={**ARGS, "ca_dir": str(ca_dir), "ca_passphrase": PASSPHRASE.decode(), **args},
-                          async_val=0, check_mode=False, action="dockyard.registry.registry_certificate")
+                          async_val=0, check_mode=check_mode, action="dockyard.registry.registry_certificate")
     action = plugin.ActionModule(task, mock.MagicMock(), mock.MagicMock(), loader=None, templar=None,
                                  shared_loader_obj=None)
     with mock.patch.object(action, "_execute_module", side_effect=host):
@@ -128,3 +128,9 @@ def test_a_bad_extra_name_is_refused_naming_the_variables_before_the_host_is_ask
     with pytest.raises(AnsibleActionFail, match=r"extra_names \(registry_names and the names of the load balancers"):
         run(ca_dir, host, extra_names=["1.1.1.1:5000 check\nlisten x"])
     assert host.calls == []
+
+
+def test_check_mode_predicts_the_refusal_of_a_request_for_other_names(ca_dir):
+    result = run(ca_dir, Host(request([*COMPUTED, "DNS:bank.example.com"])), check_mode=True)
+    assert result["failed"] is True
+    assert "it asks for DNS:bank.example.com" in result["msg"]
