@@ -34,7 +34,7 @@ CURVES = {"secp256r1": "SECP256R1", "secp384r1": "SECP384R1", "secp521r1": "SECP
 NOT_BEFORE_GRACE = datetime.timedelta(hours=1)
 
 
-# How requested_entries names the kinds of subjectAltName other than DNS and IP.
+# How san_entries_of names the kinds of subjectAltName other than DNS and IP.
 _KINDS = {"RFC822Name": "email", "UniformResourceIdentifier": "URI", "RegisteredID": "RID", "DirectoryName": "dirName",
           "OtherName": "otherName"}
 
@@ -98,25 +98,10 @@ def public_der(key_or_certificate) -> bytes:
 
 
 def san_entries_of(certificate_or_csr) -> list[str]:
-    """``DNS:name`` and ``IP:address`` entries of the subjectAltName extension, in its order."""
+    """The subjectAltName entries of a certificate or a request, in its order: ``DNS:name``, ``IP:address``, and any
+    other kind of name by its kind (``URI:``, ``email:``, ...), so that none goes unseen."""
     try:
         names = certificate_or_csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    entries = []
-    for name in names:
-        if isinstance(name, x509.DNSName):
-            entries.append(f"DNS:{name.value}")
-        elif isinstance(name, x509.IPAddress):
-            entries.append(f"IP:{name.value.compressed}")
-    return entries
-
-
-def requested_entries(csr) -> list[str]:
-    """Every subjectAltName entry a certificate request asks for: ``DNS:``, ``IP:``, and any other kind of name
-    by its kind (``URI:``, ``email:``, ...), so that none goes unseen."""
-    try:
-        names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
     entries = []
@@ -147,7 +132,7 @@ def request_refusal(csr, computed: list[str]) -> str | None:
     its signature is valid and it asks for exactly those names."""
     if not csr.is_signature_valid:
         return "its signature does not verify with the public key it carries"
-    unexpected, missing = san_difference(requested_entries(csr), computed)
+    unexpected, missing = san_difference(san_entries_of(csr), computed)
     problems = []
     if unexpected:
         problems.append(f"it asks for {_listed(unexpected)}, which the controller did not compute for the host")

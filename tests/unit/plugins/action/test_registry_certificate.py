@@ -7,16 +7,14 @@ someone else's control could send.
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
 from unittest import mock
 
 import pytest
 from ansible.errors import AnsibleActionFail
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ansible_collections.dockyard.registry.plugins.action import registry_certificate as plugin
 from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki
@@ -31,17 +29,9 @@ COMPUTED = ["DNS:replica1", "DNS:dockyard-replica1", "DNS:replica1.example.com",
 
 
 @pytest.fixture
-def ca_dir(tmp_path) -> Path:
+def ca_dir(tmp_path, test_ca) -> Path:
     """A controller CA as the registry_pki role keeps it: ca.crt, and ca.key encrypted with the passphrase."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard registry CA")])
-    now = pki.now()
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now)
-                   .not_valid_after(now + datetime.timedelta(days=30))
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-                   .sign(key, hashes.SHA256()))
+    certificate, key = test_ca
     (tmp_path / "ca.crt").write_bytes(pki.certificate_pem(certificate))
     (tmp_path / "ca.key").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import ipaddress
 
 import pytest
 import yaml
 from ansible import constants
 from ansible.errors import AnsibleLookupError
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ansible_collections.dockyard.registry.plugins.lookup import registry_addresses
 from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki
@@ -34,17 +30,13 @@ def query(variables: dict, *terms: str, **options) -> list[str]:
     return lookup.run(list(terms), variables=variables, **options)
 
 
-def keep_certificate(pki_dir, host: str, names: list) -> None:
-    """A certificate copy as the controller keeps it, self-signed, naming ``names`` (GeneralNames)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "registry")])
-    now = pki.now()
-    certificate = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now)
-                   .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.SubjectAlternativeName(names), critical=False).sign(key, hashes.SHA256()))
+def keep_certificate(ca, pki_dir, host: str, sans: list[str]) -> None:
+    """A certificate copy as the controller keeps it, issued by the CA ``ca`` for ``sans``."""
+    certificate, key = ca
+    request = pki.certificate_request(ec.generate_private_key(ec.SECP256R1()), sans)
+    issued = pki.sign(request, certificate, key, datetime.timedelta(days=1), sans)
     (pki_dir / "servers").mkdir(parents=True, exist_ok=True)
-    (pki_dir / "servers" / f"{host}.crt").write_bytes(pki.certificate_pem(certificate))
+    (pki_dir / "servers" / f"{host}.crt").write_bytes(pki.certificate_pem(issued))
 
 
 HA = inventory({"lb": {"ansible_host": "dockyard-molecule-ha-lb",
@@ -57,9 +49,9 @@ def test_clients_reach_a_load_balancer_by_its_address_as_well_as_its_names():
     assert query(HA, "replica1") == ["172.31.59.10:5000", "lb:5000", "dockyard-molecule-ha-lb:5000"]
 
 
-def test_a_certificate_kept_with_a_name_that_would_break_a_configuration_file_fails_the_lookup(tmp_path):
-    keep_certificate(tmp_path, "replica1", [x509.DNSName("replica1"), x509.DNSName("1.1.1.1:5000 check\nlisten x"),
-                                            x509.IPAddress(ipaddress.ip_address("172.31.59.11"))])
+def test_a_certificate_kept_with_a_name_that_would_break_a_configuration_file_fails_the_lookup(tmp_path, test_ca):
+    keep_certificate(test_ca, tmp_path, "replica1", ["DNS:replica1", "DNS:1.1.1.1:5000 check\nlisten x",
+                                                     "IP:172.31.59.11"])
     with pytest.raises(AnsibleLookupError) as refused:
         query(HA, "replica1", balanced=False, pki_dir=str(tmp_path))
     message = str(refused.value)
@@ -68,9 +60,8 @@ def test_a_certificate_kept_with_a_name_that_would_break_a_configuration_file_fa
     assert "contains white space" in message
 
 
-def test_a_certificate_kept_with_good_and_wildcard_names_gives_the_addresses(tmp_path):
-    keep_certificate(tmp_path, "replica1", [x509.DNSName("replica1"), x509.DNSName("*.example.com"),
-                                            x509.IPAddress(ipaddress.ip_address("172.31.59.11"))])
+def test_a_certificate_kept_with_good_and_wildcard_names_gives_the_addresses(tmp_path, test_ca):
+    keep_certificate(test_ca, tmp_path, "replica1", ["DNS:replica1", "DNS:*.example.com", "IP:172.31.59.11"])
     assert query(HA, "replica1", balanced=False, pki_dir=str(tmp_path)) == ["172.31.59.11:5000", "replica1:5000"]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -13,18 +12,6 @@ from cryptography.x509.oid import NameOID
 from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki
 
 COMPUTED = ["DNS:replica1", "DNS:replica1.example.com", "IP:192.0.2.11", "DNS:registry.example.com"]
-
-
-def make_ca():
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
-    now = pki.now()
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now)
-                   .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                   .sign(key, hashes.SHA256()))
-    return certificate, key
 
 
 def request(sans, subject="replica1"):
@@ -87,8 +74,8 @@ def test_a_request_whose_signature_does_not_verify_is_refused():
     assert pki.request_refusal(tampered, COMPUTED) == "its signature does not verify with the public key it carries"
 
 
-def test_the_certificate_carries_the_computed_names_and_subject_never_the_request_s_own():
-    ca, ca_key = make_ca()
+def test_the_certificate_carries_the_computed_names_and_subject_never_the_request_s_own(test_ca):
+    ca, ca_key = test_ca
     csr = request([entry.upper() for entry in COMPUTED[:2]] + COMPUTED[2:], subject="bank.example.com")
     certificate = pki.sign(csr, ca, ca_key, datetime.timedelta(days=1), COMPUTED)
     assert pki.san_entries_of(certificate) == COMPUTED
@@ -96,8 +83,7 @@ def test_the_certificate_carries_the_computed_names_and_subject_never_the_reques
     assert pki.public_der(certificate) == pki.public_der(csr)
 
 
-@pytest.mark.parametrize("entries", [[], COMPUTED[:1]])
-def test_requested_entries_read_every_name_of_a_request(entries):
-    assert pki.requested_entries(request(entries) if entries else x509.CertificateSigningRequestBuilder()
-                                 .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "x")]))
-                                 .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())) == entries
+def test_every_kind_of_name_of_a_request_is_read():
+    uri = x509.UniformResourceIdentifier("spiffe://example.org/registry")
+    assert pki.san_entries_of(request(["DNS:Replica1", "IP:2001:db8:0::1", uri])) == [
+        "DNS:Replica1", "IP:2001:db8::1", "URI:'spiffe://example.org/registry'"]
