@@ -92,6 +92,18 @@ def san_entries(names):
     return entries
 
 
+def san_problem(entry):
+    """Why a ``DNS:`` or ``IP:`` subjectAltName entry is not a name or address of its kind (a DNS name may be a
+    wildcard), or None; other kinds of entry are no address and are not judged here."""
+    kind, _colon, value = entry.partition(":")
+    if kind not in ("DNS", "IP"):
+        return None
+    problem = name_problem(value, wildcard=kind == "DNS")
+    if problem is None and (kind == "IP") != (_as_ip(value) is not None):
+        problem = f"{value!r} is not {'an IP address' if kind == 'IP' else 'a DNS name'}"
+    return f"subjectAltName {entry!r}: {problem}" if problem else None
+
+
 def client_addresses(sans, port):
     """``host:port`` strings for every subjectAltName a Docker client may use.
 
@@ -105,12 +117,9 @@ def client_addresses(sans, port):
     addresses = []
     for entry in sans:
         kind, _colon, value = entry.partition(":")
-        if kind in ("DNS", "IP"):
-            problem = name_problem(value, wildcard=kind == "DNS")
-            if problem is None and (kind == "IP") != (_as_ip(value) is not None):
-                problem = f"{value!r} is not {'an IP address' if kind == 'IP' else 'a DNS name'}"
-            if problem:
-                raise ValueError(f"subjectAltName {entry!r}: {problem}")
+        problem = san_problem(entry)
+        if problem:
+            raise ValueError(problem)
         if kind == "IP":
             ip = ipaddress.ip_address(value)
             if ip.is_loopback:

@@ -10,6 +10,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._names import (
     name_problem,
     name_problems,
     san_entries,
+    san_problem,
 )
 
 
@@ -142,3 +143,10 @@ def test_a_host_name_that_would_leave_the_directory_or_break_a_path_is_refused_n
         certificate_copy("/pki", host)
     assert f"the inventory host name {host!r}" in str(refused.value)
     assert says in str(refused.value)
+
+
+def test_san_problem_judges_dns_and_ip_entries_and_leaves_other_kinds_alone():
+    assert san_problem("DNS:*.example.com") is None
+    assert san_problem("IP:2001:db8::1") is None
+    assert san_problem("URI:'spiffe://example.org/x'") is None
+    assert san_problem("DNS:a b") == "subjectAltName 'DNS:a b': 'a b' contains white space"
