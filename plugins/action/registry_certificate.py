@@ -8,6 +8,10 @@ The module runs on the registry host once: it makes or keeps the key, judges the
 one is due, returns a certificate request. Only then does this plugin sign the request with the controller's CA
 and run the module a second time to install the certificate. It keeps a copy of every host's certificate beside
 the CA (``servers/<host>.crt``), which the registry_addresses lookup and the trust role read.
+
+The CA signs only what it means to: a request whose signature verifies, and whose subjectAltNames are exactly
+those the controller computes for the host from the task's names (``names``, the host's FQDN and default IPv4
+address, ``extra_names``). The certificate carries those computed names, never the request's own subject.
 """
 
 from __future__ import annotations
@@ -16,10 +20,16 @@ import os
 import tempfile
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.validation import check_type_list
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki
+from ansible_collections.dockyard.registry.plugins.module_utils._names import (
+    certificate_copy,
+    certificate_sans,
+    san_entries,
+)
 
 MODULE = "dockyard.registry.registry_certificate"
 # Options this plugin reads; the module gets the others.
@@ -34,6 +44,17 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         controller = {name: args.pop(name, None) for name in CONTROLLER_OPTIONS}
         host = task_vars["inventory_hostname"]
+        # Before anything changes: the host's name becomes a file name on the controller, the extra names go
+        # into the certificate.
+        try:
+            copy = certificate_copy(controller["ca_dir"] or "", host)
+        except ValueError as exc:
+            raise AnsibleActionFail(f"{MODULE}: {exc}") from exc
+        try:
+            san_entries(_names(args, "extra_names"))
+        except (TypeError, ValueError) as exc:
+            raise AnsibleActionFail(f"{MODULE}: extra_names (registry_names and the names of the load balancers of "
+                                    f"the group registry_lb) of {host}: {exc}") from exc
         try:
             if controller["byo_certificate"]:
                 module_args = {**args, **self._brought_along(controller)}
@@ -43,8 +64,7 @@ class ActionModule(ActionBase):
                 outcome = self._issue(args, controller, task_vars)
             keep_copy = controller["keep_copy"] is None or boolean(controller["keep_copy"], strict=True)
             if not outcome.get("failed") and outcome.get("certificate") and keep_copy:
-                copied = self._keep_copy(os.path.join(controller["ca_dir"], "servers", f"{host}.crt"),
-                                         outcome["certificate"].encode())
+                copied = self._keep_copy(copy, outcome["certificate"].encode())
                 if controller["byo_certificate"]:
                     # The operator's CA is what every Docker host trusts: the trust role reads it beside the others.
                     copied = self._keep_copy(os.path.join(controller["ca_dir"], "ca.crt"),
@@ -73,13 +93,23 @@ class ActionModule(ActionBase):
         module_args = {**args, "ca_bundle": _bundle(current, upcoming), "ca_ski": pki.subject_key_id(ca_cert),
                        "next_ski": pki.subject_key_id(next_cert) if next_cert else ""}
         judged = self._module(module_args, task_vars)
-        if judged.get("failed") or "csr" not in judged or self._task.check_mode:
+        if judged.get("failed") or "csr" not in judged:
+            return judged
+        csr = pki.load_csr(judged["csr"].encode())
+        computed = certificate_sans(_names(args, "names"), (judged.get("ansible_facts") or {}).get("dockyard_host"),
+                                    _names(args, "extra_names"))
+        refusal = pki.request_refusal(csr, computed)
+        if refusal:
+            return {"failed": True, "changed": False, "reasons": judged["reasons"], "names": computed,
+                    "msg": f"{MODULE}: the CA does not sign the certificate request of {task_vars['inventory_hostname']}: "
+                           f"{refusal}. No certificate was issued."}
+        if self._task.check_mode:
             return judged
         name = judged["signing_ca"]
         signer = ca_cert if name == "ca" else next_cert
         key = pki.load_key(_read(os.path.join(ca_dir, f"{name}.key")),
                            controller["ca_passphrase"].encode() if controller["ca_passphrase"] else None)
-        signed = pki.sign(pki.load_csr(judged["csr"].encode()), signer, key, lifetime)
+        signed = pki.sign(csr, signer, key, lifetime, computed)
         installed = self._module({**module_args, "certificate": pki.certificate_pem(signed).decode()}, task_vars)
         if installed.get("failed"):
             return installed
@@ -113,6 +143,11 @@ class ActionModule(ActionBase):
             os.chmod(staged, 0o644)
             os.replace(staged, path)
         return True
+
+
+def _names(args: dict, option: str) -> list[str]:
+    """A list option of names as the module takes it (a comma-separated string becomes a list)."""
+    return [str(name) for name in check_type_list(args.get(option) or [])]
 
 
 def _read(path: str) -> bytes | None:

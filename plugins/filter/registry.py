@@ -21,6 +21,13 @@ def _san_entries(names):
         raise AnsibleFilterError(f"dockyard.registry.san_entries: {exc}") from exc
 
 
+def _client_addresses(sans, port):
+    try:
+        return client_addresses(sans, port)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"dockyard.registry.client_addresses: {exc}") from exc
+
+
 def _missing_names(sans, names):
     try:
         return missing_names(sans, names)
@@ -35,7 +42,7 @@ class FilterModule:
         return {
             "name_problems": name_problems,
             "san_entries": _san_entries,
-            "client_addresses": client_addresses,
+            "client_addresses": _client_addresses,
             "missing_names": _missing_names,
             "host_names": host_names,
         }

@@ -19,8 +19,13 @@ description:
     are the names the host is known by (inventory name, C(ansible_host), FQDN and default IPv4 address, as far as
     known) with O(names).
   - Where the inventory has a group C(registry_lb), clients reach the registry through its load balancers, and the
-    addresses are theirs instead (unless O(balanced=false)), each load balancer's inventory name and C(ansible_host)
-    with O(names), the names the registry_pki role puts into every replica's certificate.
+    addresses are theirs instead (unless O(balanced=false)), each load balancer's names, found as a registry host's
+    are (inventory name, C(ansible_host), FQDN and default IPv4 address, as far as known), with O(names), the names
+    the registry_pki role puts into every replica's certificate.
+  - Every name and address is checked before it is returned (RFC 1123 DNS names, IP addresses without a zone; a
+    certificate brought along may have wildcard names, which are left out). A certificate kept on the controller
+    with any other subjectAltName, a bad entry of O(names), or an inventory host name that cannot name a file
+    (a slash, a line break) fails the lookup naming the host, so that nothing else reaches a configuration file.
   - Loopback addresses and names are left out (Docker never verifies TLS for them), so are wildcard names; IPv6
     addresses are bracketed. Each host's IP addresses come before its names, and its first address is the one the
     probe and the smoke test use.
@@ -88,7 +93,7 @@ from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.dockyard.registry.plugins.module_utils._names import (
-    balancer_names,
+    certificate_copy,
     client_addresses,
     host_names,
     san_entries,
@@ -99,48 +104,49 @@ try:
 except ImportError:  # checked where a certificate is read
     x509 = None
 
+LOOKUP = "dockyard.registry.registry_addresses"
+
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
         self.set_options(var_options=variables, direct=kwargs)
         variables = variables or {}
         pki_dir = self.get_option("pki_dir") or os.path.join(variables.get("inventory_dir") or ".", "pki")
+        try:
+            extra = san_entries(self.get_option("names"))
+        except ValueError as exc:
+            raise AnsibleLookupError(f"{LOOKUP}: names (registry_names): {exc}") from exc
         addresses = []
         balancers = (variables.get("groups") or {}).get("registry_lb") or []
-        for host in balancers if balancers and self.get_option("balanced") else terms:
-            found = (self._balancer_addresses(host, variables) if balancers and self.get_option("balanced")
-                     else self._host_addresses(host, variables, pki_dir))
+        balanced = bool(balancers) and self.get_option("balanced")
+        for host in balancers if balanced else terms:
+            found = self._host_addresses(host, variables, extra, pki_dir=None if balanced else pki_dir)
             for address in found[:1 if self.get_option("primary") else None]:
                 if address not in addresses:
                     addresses.append(address)
         return addresses
 
-    def _host_addresses(self, host: str, variables: dict, pki_dir: str) -> list[str]:
-        """The host's addresses, IP addresses first."""
-        if host not in variables.get("hostvars", {}):
-            raise AnsibleLookupError(f"dockyard.registry.registry_addresses: {host!r} is not an inventory host")
-        sans = self._certificate_sans(os.path.join(pki_dir, "servers", f"{host}.crt")) if self.get_option("tls") else None
-        if sans is None:
-            try:
-                sans = san_entries(host_names(variables["hostvars"][host]) + list(self.get_option("names")))
-            except ValueError as exc:
-                raise AnsibleLookupError(f"dockyard.registry.registry_addresses: {exc}") from exc
-        return self._ordered(sans)
-
-    def _balancer_addresses(self, host: str, variables: dict) -> list[str]:
-        """A load balancer's addresses: its inventory name and ansible_host, with ``names``, IP addresses first."""
+    def _host_addresses(self, host: str, variables: dict, extra: list[str], pki_dir: str | None) -> list[str]:
+        """The host's addresses, IP addresses first: those of its certificate kept in ``pki_dir``, or its names."""
         hostvars = variables.get("hostvars", {}).get(host)
         if hostvars is None:
-            raise AnsibleLookupError(f"dockyard.registry.registry_addresses: {host!r} is not an inventory host")
+            raise AnsibleLookupError(f"{LOOKUP}: {host!r} is not an inventory host")
+        source = f"the names of {host} (inventory name, ansible_host, FQDN and default IPv4 address)"
+        sans = None
+        if pki_dir is not None and self.get_option("tls"):
+            try:
+                path = certificate_copy(pki_dir, host)
+            except ValueError as exc:
+                raise AnsibleLookupError(f"{LOOKUP}: {exc}") from exc
+            sans = self._certificate_sans(path)
+            source = f"the certificate of {host} kept on the controller ({path})"
+        if sans is None:
+            sans = san_entries(host_names(hostvars)) + extra
         try:
-            sans = san_entries(balancer_names(hostvars) + list(self.get_option("names")))
+            addresses = client_addresses(sans, self.get_option("port"))
         except ValueError as exc:
-            raise AnsibleLookupError(f"dockyard.registry.registry_addresses: {exc}") from exc
-        return self._ordered(sans)
-
-    def _ordered(self, sans: list[str]) -> list[str]:
-        """The client addresses of ``sans``, IP addresses first."""
-        addresses = client_addresses(sans, self.get_option("port"))
+            raise AnsibleLookupError(f"{LOOKUP}: {source}: {exc}. No address of it is used; issue the certificate "
+                                     "again with valid names.") from exc
         return sorted(addresses, key=lambda address: not address[:1].isdigit() and not address.startswith("["))
 
     @staticmethod
@@ -148,8 +154,8 @@ class LookupModule(LookupBase):
         if not os.path.isfile(path):
             return None
         if x509 is None:
-            raise AnsibleLookupError("dockyard.registry.registry_addresses needs the Python library cryptography on "
-                                     "the controller to read the registry's certificate")
+            raise AnsibleLookupError(f"{LOOKUP} needs the Python library cryptography on the controller to read the "
+                                     "registry's certificate")
         with open(path, "rb") as pem:
             certificate = x509.load_pem_x509_certificate(pem.read())
         try:

@@ -7,16 +7,19 @@ entries are written the way community.crypto takes them (``DNS:name``, ``IP:addr
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
-def name_problem(name):
+def name_problem(name, wildcard=False):
     """Return why ``name`` cannot be a registry name or address, or None when it can.
 
-    Accepted: an IPv4 or IPv6 address (IPv6 may be in brackets), or a DNS name made of
-    labels of letters, digits and hyphens. A port does not belong here (it is registry_port).
+    The one rule for every name and address the collection writes into a certificate, a configuration file or a
+    command line. Accepted: an IPv4 or IPv6 address (IPv6 may be in brackets, never with a zone), or a DNS name
+    made of labels of letters, digits and inner hyphens (RFC 1123). With ``wildcard``, a DNS name may start with
+    ``*.`` (a certificate brought along may carry one). A port does not belong here (it is registry_port).
     """
     if not isinstance(name, str):
         return f"{name!r} is not a string"
@@ -24,8 +27,18 @@ def name_problem(name):
         return "an empty entry"
     if name != name.strip() or any(c.isspace() for c in name):
         return f"{name!r} contains white space"
-    if _as_ip(name) is not None:
+    if not name.isprintable() or not name.isascii():
+        return f"{name!r} contains characters other than letters, digits, dots, hyphens and colons"
+    ip = _as_ip(name)
+    if ip is not None:
+        if getattr(ip, "scope_id", None):
+            return f"{name!r} has a zone (%{ip.scope_id}); give the address alone"
         return None
+    if wildcard and name.startswith("*."):
+        problem = name_problem(name[2:])
+        if problem is None and _as_ip(name[2:]) is None:
+            return None
+        return f"{name!r} is not a wildcard DNS name (*. and a DNS name)"
     if re.fullmatch(r"[^:\[\]]+:\d+", name):
         return f"{name!r} has a port; list the name alone, the port is registry_port"
     if len(name) > 253:
@@ -79,16 +92,34 @@ def san_entries(names):
     return entries
 
 
+def san_problem(entry):
+    """Why a ``DNS:`` or ``IP:`` subjectAltName entry is not a name or address of its kind (a DNS name may be a
+    wildcard), or None; other kinds of entry are no address and are not judged here."""
+    kind, _colon, value = entry.partition(":")
+    if kind not in ("DNS", "IP"):
+        return None
+    problem = name_problem(value, wildcard=kind == "DNS")
+    if problem is None and (kind == "IP") != (_as_ip(value) is not None):
+        problem = f"{value!r} is not {'an IP address' if kind == 'IP' else 'a DNS name'}"
+    return f"subjectAltName {entry!r}: {problem}" if problem else None
+
+
 def client_addresses(sans, port):
     """``host:port`` strings for every subjectAltName a Docker client may use.
 
     Loopback names and addresses are left out: Docker treats them as insecure registries and
     never reads certs.d for them. Wildcard names cannot be addressed and are left out too.
     IPv6 addresses are bracketed, as in image references.
+
+    Raises ValueError naming the first ``DNS:`` or ``IP:`` entry that is not a valid name or
+    address (see :func:`name_problem`): nothing else becomes an address in a configuration file.
     """
     addresses = []
     for entry in sans:
         kind, _colon, value = entry.partition(":")
+        problem = san_problem(entry)
+        if problem:
+            raise ValueError(problem)
         if kind == "IP":
             ip = ipaddress.ip_address(value)
             if ip.is_loopback:
@@ -124,17 +155,42 @@ def host_names(host):
     return names
 
 
-def balancer_names(host):
-    """What clients call a load balancer by, from its hostvars: its inventory name and ``ansible_host``.
+def certificate_sans(names, identity, extra_names):
+    """The subjectAltName entries of a registry host's certificate, in the one order both sides compute.
 
-    Unlike :func:`host_names`, no fact: every replica's certificate names the load balancers, and names that came
-    and went with the facts of a run would renew the certificates.
+    ``names`` (what the inventory calls the host), then its FQDN and default IPv4 address (``identity``, the fact
+    ``dockyard_host``), then ``extra_names`` (``registry_names`` and the load balancers' names). Names of the first
+    two kinds that no certificate can hold (an inventory name with an underscore, say) are left out; a bad entry of
+    ``extra_names`` raises ValueError naming it.
     """
-    names = []
-    for name in (host.get("inventory_hostname"), host.get("ansible_host")):
-        if name and not name_problem(name) and name not in names:
-            names.append(name)
-    return names
+    identity = identity or {}
+    known = [name for name in [*names, identity.get("fqdn"), identity.get("default_ipv4")]
+             if name and not name_problem(name)]
+    return san_entries(known + list(extra_names))
+
+
+def host_file_name(host):
+    """``host`` (an inventory name) as it names a file on the controller, ``<pki_dir>/servers/<host>.crt``.
+
+    Raises ValueError for a name that would leave that directory or could not be a file name: a slash, a NUL,
+    a line break or another control character, or a name of dots alone.
+    """
+    if not isinstance(host, str) or not host:
+        raise ValueError(f"the inventory host name {host!r} cannot name a file")
+    bad = sorted({character for character in host if character == "/" or not character.isprintable()})
+    if bad or set(host) == {"."}:
+        what = ", ".join(repr(character) for character in bad) if bad else "dots alone"
+        raise ValueError(f"the inventory host name {host!r} cannot name its certificate's file on the controller "
+                         f"(it has {what}): rename the host in the inventory, with ansible_host for its address")
+    return host
+
+
+def certificate_copy(pki_dir, host):
+    """The controller's copy of the registry host's certificate, ``<pki_dir>/servers/<host>.crt``.
+
+    Raises ValueError for a host name that cannot name a file there (see :func:`host_file_name`).
+    """
+    return os.path.join(pki_dir, "servers", f"{host_file_name(host)}.crt")
 
 
 def missing_names(sans, names):

@@ -34,6 +34,10 @@ CURVES = {"secp256r1": "SECP256R1", "secp384r1": "SECP384R1", "secp521r1": "SECP
 NOT_BEFORE_GRACE = datetime.timedelta(hours=1)
 
 
+# How san_entries_of names the kinds of subjectAltName other than DNS and IP.
+_KINDS = {"RFC822Name": "email", "UniformResourceIdentifier": "URI", "RegisteredID": "RID", "DirectoryName": "dirName",
+          "OtherName": "otherName"}
+
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
@@ -94,7 +98,8 @@ def public_der(key_or_certificate) -> bytes:
 
 
 def san_entries_of(certificate_or_csr) -> list[str]:
-    """``DNS:name`` and ``IP:address`` entries of the subjectAltName extension, in its order."""
+    """The subjectAltName entries of a certificate or a request, in its order: ``DNS:name``, ``IP:address``, and any
+    other kind of name by its kind (``URI:``, ``email:``, ...), so that none goes unseen."""
     try:
         names = certificate_or_csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -105,7 +110,40 @@ def san_entries_of(certificate_or_csr) -> list[str]:
             entries.append(f"DNS:{name.value}")
         elif isinstance(name, x509.IPAddress):
             entries.append(f"IP:{name.value.compressed}")
+        else:
+            entries.append(f"{_KINDS.get(type(name).__name__, type(name).__name__)}:{name.value!r}")
     return entries
+
+
+def san_difference(asked: list[str], computed: list[str]) -> tuple[list[str], list[str]]:
+    """The entries ``asked`` for that were not ``computed``, and those computed that were not asked for.
+
+    DNS names are compared without regard to case; each list keeps the order of its source.
+    """
+    def key(entry: str) -> str:
+        return entry.lower() if entry.startswith("DNS:") else entry
+
+    want, have = {key(entry) for entry in computed}, {key(entry) for entry in asked}
+    return [entry for entry in asked if key(entry) not in want], [entry for entry in computed if key(entry) not in have]
+
+
+def request_refusal(csr, computed: list[str]) -> str | None:
+    """Why the CA must not sign ``csr`` for a host whose names the controller computed as ``computed``; None when
+    its signature is valid and it asks for exactly those names."""
+    if not csr.is_signature_valid:
+        return "its signature does not verify with the public key it carries"
+    unexpected, missing = san_difference(san_entries_of(csr), computed)
+    problems = []
+    if unexpected:
+        problems.append(f"it asks for {_listed(unexpected)}, which the controller did not compute for the host")
+    if missing:
+        problems.append(f"it lacks {_listed(missing)}, which the controller computed for the host")
+    return "; ".join(problems) or None
+
+
+def _listed(entries: list[str]) -> str:
+    """Entries for a message, each on the one line (a name with a line break is quoted)."""
+    return ", ".join(entry if entry.isprintable() else repr(entry) for entry in entries)
 
 
 def subject_key_id(certificate) -> str:
@@ -162,20 +200,26 @@ def reissue_reasons(certificate, key, wanted_sans: list[str], issuer_ski: str, r
 def certificate_request(key, sans: list[str]):
     """A CSR for ``sans`` (the first one as common name), signed with the host's key."""
     names = [_general_name(entry) for entry in sans]
-    common_name = sans[0].split(":", 1)[1]
     builder = (x509.CertificateSigningRequestBuilder()
-               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+               .subject_name(_subject(sans))
                .add_extension(x509.SubjectAlternativeName(names), critical=False))
     return builder.sign(key, hashes.SHA256())
 
 
-def sign(csr, ca_certificate, ca_key, lifetime: datetime.timedelta, moment: datetime.datetime | None = None):
-    """The server certificate for ``csr``: the CA's signature, serverAuth, the CSR's subject and names."""
+def _subject(sans: list[str]):
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, sans[0].split(":", 1)[1])])
+
+
+def sign(csr, ca_certificate, ca_key, lifetime: datetime.timedelta, sans: list[str],
+         moment: datetime.datetime | None = None):
+    """The server certificate for ``csr``'s key: the CA's signature, serverAuth, and the names ``sans`` the
+    controller computed (the first as common name), never what the request says beyond its key. Call it only for a
+    request :func:`request_refusal` accepts."""
     moment = moment or now()
     public = csr.public_key()
     usage = {"digital_signature": True, "key_encipherment": isinstance(public, rsa.RSAPublicKey)}
     builder = (x509.CertificateBuilder()
-               .subject_name(csr.subject)
+               .subject_name(_subject(sans))
                .issuer_name(ca_certificate.subject)
                .public_key(public)
                .serial_number(x509.random_serial_number())
@@ -186,8 +230,7 @@ def sign(csr, ca_certificate, ca_key, lifetime: datetime.timedelta, moment: date
                                             key_cert_sign=False, crl_sign=False, encipher_only=False,
                                             decipher_only=False, **usage), critical=True)
                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-               .add_extension(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value,
-                              critical=False)
+               .add_extension(x509.SubjectAlternativeName([_general_name(entry) for entry in sans]), critical=False)
                .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_certificate.public_key()),
                               critical=False))

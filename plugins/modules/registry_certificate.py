@@ -18,9 +18,16 @@ description:
     registry_server role's health check trusts goes beside it as C(ca.crt) (0444).
   - The names are O(names), then the host's own FQDN and default IPv4 address, then O(extra_names); the first is
     the common name.
+  - The controller's CA signs a request only when its signature verifies and its subjectAltNames are exactly the
+    names the controller computes for the host from O(names), the FQDN and address the host reports, and
+    O(extra_names); anything else fails naming the names asked for beyond them and those missing, and no
+    certificate is issued. The certificate carries the computed names, never the request's own subject.
+  - O(extra_names) are checked before the host is asked (RFC 1123 DNS names, IP addresses), and so is the inventory
+    host name, which names the copy kept on the controller (no C(/), line break or other control character).
   - With O(certificate) and O(private_key) given (a certificate brought along), installs them instead, after
-    checking that the key belongs to the certificate, that it has not expired, and that it names every name of
-    O(extra_names) and the host's default IPv4 address.
+    checking that the key belongs to the certificate, that it has not expired, that it names every name of
+    O(extra_names) and the host's default IPv4 address, and that each of its DNS names (wildcards included) and IP
+    addresses is a valid one.
   - A run that changes nothing is one call of this module on the host.
   - Returns the host's FQDN and default IPv4 address as the fact C(dockyard_host), which the
     P(dockyard.registry.registry_addresses#lookup) lookup reads.
@@ -180,7 +187,11 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
-from ansible_collections.dockyard.registry.plugins.module_utils._names import missing_names, name_problem, san_entries
+from ansible_collections.dockyard.registry.plugins.module_utils._names import (
+    certificate_sans,
+    missing_names,
+    san_problem,
+)
 from ansible_collections.dockyard.registry.plugins.module_utils._pki import CRYPTOGRAPHY_IMPORT_ERROR
 
 KEY = "server.key"
@@ -196,10 +207,9 @@ def run(module: AnsibleModule) -> dict:
     params = module.params
     files = Files(module)
     host = identity()
-    # Names no certificate can hold (an inventory name with an underscore, say) are left out, as the
-    # registry_addresses lookup leaves them out.
-    known = [name for name in [*params["names"], host["fqdn"], host["default_ipv4"]] if name and not name_problem(name)]
-    sans = san_entries(known + list(params["extra_names"]))
+    # The names the controller computes too, before its CA signs: names no certificate can hold (an inventory name
+    # with an underscore, say) are left out, as the registry_addresses lookup leaves them out.
+    sans = certificate_sans(params["names"], host, params["extra_names"])
     result = {"changed": False, "names": sans, "reasons": [], "ansible_facts": {"dockyard_host": host}}
     paths = {name: os.path.join(params["path"], name) for name in (KEY, CERTIFICATE, CA)}
     if params["private_key"]:
@@ -255,6 +265,10 @@ def _install_brought(module, files, params, paths, host, result) -> None:
     if pki.not_after(certificate) <= pki.now():
         raise CertificateError(f"registry_pki_byo_certificate expired on {pki.not_after(certificate):%Y-%m-%d}")
     have = pki.san_entries_of(certificate)
+    problems = [problem for problem in map(san_problem, have) if problem]
+    if problems:
+        raise CertificateError(f"registry_pki_byo_certificate cannot be used: {'; '.join(problems)}. Issue it again "
+                               "with DNS names and IP addresses alone.")
     missing = missing_names(have, list(params["extra_names"]) + [host["default_ipv4"] or ""])
     if missing:
         raise CertificateError(

@@ -99,6 +99,18 @@ def test_certificate_without_a_client_address_is_refused_before_installing(broug
     assert not (tmp_path / "host-tls").exists()
 
 
+def test_certificate_with_a_name_that_would_break_a_configuration_file_is_refused_before_installing(
+        brought, machine_ip, tmp_path):
+    variables = brought(["registry.example.test", "1.1.1.1:5000 check\nlisten x"], [machine_ip])
+    run = run_playbook("playbooks/pki.yml", extra_vars=variables)
+    assert run.returncode != 0, str(run)
+    assert "registry_pki_byo_certificate cannot be used: subjectAltName" in run.output, str(run)
+    assert "contains white space" in run.output, str(run)
+    assert run.changed == 0, str(run)
+    assert not (tmp_path / "host-tls").exists()
+    assert not (tmp_path / "pki" / "servers").exists() or not any((tmp_path / "pki" / "servers").iterdir())
+
+
 def test_key_of_another_certificate_is_refused(brought, machine_ip, tmp_path):
     variables = brought(["registry.example.test"], [machine_ip])
     stranger = ec.generate_private_key(ec.SECP256R1())

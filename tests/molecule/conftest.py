@@ -146,12 +146,16 @@ class Fleet:
         accounts = self.accounts("push", limited=False)
         return accounts[0] if accounts else None
 
+    def ips(self, name: str) -> list[str]:
+        """The host's addresses on the scenario's networks, from this machine's daemon."""
+        networks = json.loads(_local("docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}",
+                                     self.container(name)))
+        return [network["IPAddress"] for network in networks.values() if network.get("IPAddress")]
+
     @functools.cached_property
     def registry_ips(self) -> list[str]:
-        """The registry host's addresses on the scenario's networks, from this machine's daemon."""
-        networks = json.loads(_local("docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}",
-                                     self.container(self.registry)))
-        return [network["IPAddress"] for network in networks.values() if network.get("IPAddress")]
+        """The registry host's addresses on the scenario's networks."""
+        return self.ips(self.registry)
 
     @functools.cached_property
     def balancers(self) -> list[str]:
@@ -161,9 +165,10 @@ class Fleet:
     @functools.cached_property
     def addresses(self) -> list[str]:
         """Every address clients may write in an image reference: host name, container name, IPs, aliases; behind
-        load balancers, each load balancer's host name and container name, and the aliases."""
+        load balancers, each load balancer's host name, container name and IPs, and the aliases."""
         if self.balancers:
-            names = [name for balancer in self.balancers for name in (balancer, self.container(balancer))]
+            names = [name for balancer in self.balancers
+                     for name in (balancer, self.container(balancer), *self.ips(balancer))]
         else:
             names = [self.registry, self.container(self.registry), *self.registry_ips]
         names += self.variables(self.registry).get("registry_names", [])

@@ -145,6 +145,28 @@ def test_push_through_the_load_balancer_and_pull_by_digest_on_the_other_replica(
     assert_pulls_by_digest(fleet, fleet.puller, address, pushed_image)
 
 
+# From a Docker host, with the CA its trust put in certs.d for the address: the standard library's verified TLS.
+VERIFIED_GET = """
+import ssl, sys, urllib.error, urllib.request
+context = ssl.create_default_context(cafile=sys.argv[1])
+try:
+    urllib.request.urlopen(sys.argv[2], context=context, timeout=30)
+except urllib.error.HTTPError as answer:
+    print(answer.code)
+"""
+
+
+def test_a_client_reaches_the_load_balancer_by_its_address_over_verified_tls(fleet):
+    """The replicas' certificates name the load balancer's address as well as its names, and every Docker host
+    trusts the CA at that address: a client that writes the address gets the registry, not a TLS failure."""
+    lb_ip = fleet.ips(fleet.balancers[0])[0]
+    address = f"{lb_ip}:{fleet.port}"
+    assert address in fleet.addresses
+    answer = in_host(fleet, fleet.puller, "python3", "-c", VERIFIED_GET, f"/etc/docker/certs.d/{address}/ca.crt",
+                     f"https://{address}/v2/")
+    assert answer.stdout.strip() == "401", f"{fleet.puller}: GET https://{address}/v2/ answered {answer.stdout}"
+
+
 def test_registry_image_re_hashes_every_blob_through_the_load_balancer(fleet, pushed_image):
     result = fleet.host(fleet.puller).ansible(
         "dockyard.registry.registry_image",

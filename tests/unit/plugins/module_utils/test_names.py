@@ -1,11 +1,16 @@
 import pytest
 
 from ansible_collections.dockyard.registry.plugins.module_utils._names import (
+    certificate_copy,
+    certificate_sans,
     client_addresses,
+    host_file_name,
+    host_names,
     missing_names,
     name_problem,
     name_problems,
     san_entries,
+    san_problem,
 )
 
 
@@ -65,3 +70,83 @@ def test_missing_names_compares_dns_names_case_insensitively():
     sans = ["DNS:registry.example.com", "IP:192.0.2.10"]
     assert missing_names(sans, ["Registry.Example.com", "192.0.2.10", "192.0.2.11", "other"]) == [
         "192.0.2.11", "other"]
+
+
+@pytest.mark.parametrize(("name", "says"), [
+    ("1.1.1.1:5000 check\nlisten x", "white space"),
+    ("registry\x00", "characters other than"),
+    ("regístry.example.com", "characters other than"),
+    ("registry;reboot", "not a DNS name"),
+    ("fe80::1%eth0", "has a zone"),
+    ("*.example.com", "not a DNS name"),
+])
+def test_rejects_what_would_break_out_of_a_configuration_file_or_is_no_plain_name(name, says):
+    assert says in name_problem(name)
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("*.example.com", None),
+    ("*.registry", None),
+    ("*.*.example.com", "not a wildcard DNS name"),
+    ("*.192.0.2.1", "not a wildcard DNS name"),
+    ("a.*.example.com", "not a DNS name"),
+    ("*example.com", "not a DNS name"),
+])
+def test_a_wildcard_is_a_name_only_where_wildcards_are_allowed(name, problem):
+    found = name_problem(name, wildcard=True)
+    assert found is None if problem is None else problem in found
+
+
+@pytest.mark.parametrize("entry", ["DNS:1.1.1.1:5000 check\nlisten x", "DNS:registry;x", "IP:registry.example.com",
+                                   "DNS:192.0.2.1", "DNS:*.*.example.com", "IP:fe80::1%eth0"])
+def test_client_addresses_refuse_an_entry_that_is_no_name_or_address_of_its_kind(entry):
+    with pytest.raises(ValueError, match="subjectAltName"):
+        client_addresses(["DNS:registry", entry], 5000)
+
+
+def test_certificate_sans_put_the_inventory_names_the_host_s_own_then_the_extra_ones():
+    identity = {"fqdn": "replica1.example.com", "default_ipv4": "192.0.2.11"}
+    assert certificate_sans(["replica_1", "replica1"], identity, ["registry.example.com", "192.0.2.10"]) == [
+        "DNS:replica1", "DNS:replica1.example.com", "IP:192.0.2.11", "DNS:registry.example.com", "IP:192.0.2.10"]
+
+
+def test_certificate_sans_leave_out_a_fact_no_certificate_can_hold_but_refuse_a_bad_extra_name():
+    assert certificate_sans(["replica1"], {"fqdn": "evil\nlisten x", "default_ipv4": None}, []) == ["DNS:replica1"]
+    with pytest.raises(ValueError, match="white space"):
+        certificate_sans(["replica1"], {}, ["1.1.1.1:5000 check\nlisten x"])
+
+
+def test_a_load_balancer_is_known_by_its_address_as_well_as_its_names():
+    lb = {"inventory_hostname": "lb", "ansible_host": "dockyard-molecule-ha-lb",
+          "ansible_facts": {"fqdn": "lb", "default_ipv4": {"address": "172.31.59.10"}}}
+    assert host_names(lb) == ["lb", "dockyard-molecule-ha-lb", "172.31.59.10"]
+
+
+@pytest.mark.parametrize("host", ["registry1", "replica_1", "lb.example.com", "...x", "host:22"])
+def test_a_host_name_that_stays_in_its_directory_names_its_certificate_file(host):
+    assert host_file_name(host) == host
+    assert certificate_copy("/pki", host) == f"/pki/servers/{host}.crt"
+
+
+@pytest.mark.parametrize(("host", "says"), [
+    ("../ca", "'/'"),
+    ("a/b", "'/'"),
+    ("/etc/passwd", "'/'"),
+    ("..", "dots alone"),
+    (".", "dots alone"),
+    ("registry\n", "'\\n'"),
+    ("registry\x00", "'\\x00'"),
+    ("", "cannot name a file"),
+])
+def test_a_host_name_that_would_leave_the_directory_or_break_a_path_is_refused_naming_it(host, says):
+    with pytest.raises(ValueError) as refused:
+        certificate_copy("/pki", host)
+    assert f"the inventory host name {host!r}" in str(refused.value)
+    assert says in str(refused.value)
+
+
+def test_san_problem_judges_dns_and_ip_entries_and_leaves_other_kinds_alone():
+    assert san_problem("DNS:*.example.com") is None
+    assert san_problem("IP:2001:db8::1") is None
+    assert san_problem("URI:'spiffe://example.org/x'") is None
+    assert san_problem("DNS:a b") == "subjectAltName 'DNS:a b': 'a b' contains white space"
