@@ -40,7 +40,7 @@ def keep_certificate(ca, pki_dir, host: str, sans: list[str]) -> None:
 
 
 HA = inventory({"lb": {"ansible_host": "dockyard-molecule-ha-lb",
-                       "dockyard_host": {"fqdn": "lb", "default_ipv4": "172.31.59.10"}},
+                       "ansible_facts": {"dockyard_host": {"fqdn": "lb", "default_ipv4": "172.31.59.10"}}},
                 "replica1": {"ansible_host": "dockyard-molecule-ha-replica1"}},
                {"registry_lb": ["lb"], "registry": ["replica1"]})
 
