@@ -139,7 +139,9 @@ def test_preflight_refuses_a_broken_copy_of_the_example(tmp_path):
 @pytest.mark.parametrize(("change", "message"), [
     ({"registry_storage": "filesystem"}, "each would keep its own blobs"),
     ({"registry_lb_backend_hosts": []}, "has no replica to send clients to"),
-], ids=["two-replicas-on-filesystem", "load-balancer-without-replicas"])
+    ({"registry_lb_backend_hosts": ["registry1.example.com", "x\n    server evil 203.0.113.9:5000"]},
+     "become HAProxy server names, which take letters, digits"),
+], ids=["two-replicas-on-filesystem", "load-balancer-without-replicas", "replica-name-that-breaks-haproxy-cfg"])
 def test_preflight_refuses_a_broken_ha_fleet(change, message, tmp_path):
     extra = ["-e", json.dumps(change)]
     run = ansible("ansible-playbook", "-i", str(EXAMPLE_HA), "playbooks/preflight.yml", *on_the_controller(tmp_path),
