@@ -15,6 +15,7 @@ reload first. The docker_daemon_config module and the registry_trust module use 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 
 from ansible_collections.dockyard.registry.plugins.module_utils._daemon_json import (
@@ -35,6 +36,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon i
     DaemonProcess,
     engine_version,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._files import backup, install, redact, stage
 
 LIVE_RESTORE = "live-restore"
 
@@ -72,7 +74,7 @@ class DaemonConfig:
             live_restore_first = bool(running) and not info.get("LiveRestoreEnabled")
         result.update(daemon_action=action, live_restore_first=live_restore_first)
         after_text = render(after)
-        result["diff"] = {"before": before_text, "after": after_text, "before_header": self.path,
+        result["diff"] = {"before": redact(before_text), "after": redact(after_text), "before_header": self.path,
                           "after_header": self.path}
         self._check_flags(after)
         staged = self._stage(after_text)
@@ -81,7 +83,7 @@ class DaemonConfig:
             if self.module.check_mode:
                 return result
             if self.backup and os.path.exists(self.path):
-                result["backup_file"] = self.module.backup_local(self.path)
+                result["backup_file"] = backup(self.path, self.module)
             previous = before_text if os.path.exists(self.path) else None
             step = "reload"
             try:
@@ -165,21 +167,25 @@ class DaemonConfig:
                 "(or systemd unit), or leave the key out of the settings. Nothing was changed.")
 
     def _stage(self, text: str) -> str:
-        """A temporary file with the new content, beside the real one so that installing it is a rename."""
+        """A temporary file with the new content, beside the real one so that installing it is a rename.
+
+        It has the mode and owner of the file it replaces already (0644 and root for a new one), so that the file is
+        at no moment more open than that (a daemon.json may hold a proxy's password).
+        """
         directory = os.path.dirname(self.path) or "."
         if not self.module.check_mode:
             os.makedirs(directory, mode=0o755, exist_ok=True)
+        try:
+            current = os.stat(self.path)
+            mode, uid, gid = stat.S_IMODE(current.st_mode), current.st_uid, current.st_gid
+        except FileNotFoundError:
+            mode, uid, gid = 0o644, 0, 0
         # In check mode the directory may not exist yet: stage elsewhere, nothing is installed anyway.
-        handle, path = tempfile.mkstemp(prefix=".daemon.json.", dir=directory if os.path.isdir(directory) else None)
-        with os.fdopen(handle, "w", encoding="utf-8") as staged:
-            staged.write(text)
-        return path
+        return stage(self.path, text.encode("utf-8"), mode, uid, gid,
+                     directory=directory if os.path.isdir(directory) else tempfile.gettempdir())
 
     def _install(self, staged: str) -> None:
-        os.chmod(staged, 0o644)
-        if os.geteuid() == 0:
-            os.chown(staged, 0, 0)
-        self.module.atomic_move(staged, self.path)
+        install(staged, self.path, self.module)
 
     def _apply(self, action: str) -> None:
         if action == "reload":
@@ -230,3 +236,4 @@ class DaemonConfig:
             raise DaemonError(f"the daemon took the new {self.path} ({action}), but these containers no longer run with "
                               f"the process they had: {', '.join(lost)}")
         return report
+

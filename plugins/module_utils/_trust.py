@@ -187,7 +187,7 @@ class HostTrust:
                 self.files.absent(operation.path, secret=operation.secret)
         else:
             if operation.backup and not self.check_mode and os.path.isfile(operation.path):
-                self.result.setdefault("backups", []).append(self.module.backup_local(operation.path))
+                self.result.setdefault("backups", []).append(self.files.backup(operation.path))
             self.files.file(operation.path, operation.content, operation.mode or 0o644, operation.owner,
                             operation.group, secret=operation.secret)
 
