@@ -97,7 +97,7 @@ class DaemonConfig:
                 self._install(staged)
                 step = action
                 self._apply(action)
-            except DaemonError as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever failed (an SDK error, a gone process): roll back
                 self._roll_back(previous, keys, step, exc)
         finally:
             if os.path.exists(staged):
@@ -193,10 +193,11 @@ class DaemonConfig:
         elif action == "restart":
             self.daemon.restart()
 
-    def _roll_back(self, previous: str | None, keys: list[str], step: str, error: DaemonError) -> None:
+    def _roll_back(self, previous: str | None, keys: list[str], step: str, error: Exception) -> None:
         """Put the previous file back (or none, as before) and bring the daemon back on it; then fail, saying why."""
         if previous is None:
-            os.unlink(self.path)
+            if os.path.lexists(self.path):
+                os.unlink(self.path)
         else:
             self._install(self._stage(previous))
         try:
@@ -208,13 +209,13 @@ class DaemonConfig:
             else:  # it came back on the new file, but broken: it starts again on the previous one
                 self.daemon.restart()
             outcome = f"The previous {self.path} is back in place, and the daemon runs on it (pid {self.daemon.pid})"
-        except DaemonError as again:
+        except Exception as again:  # noqa: BLE001 - the daemon's state is reported, the first error raised
             outcome = (f"The previous {self.path} is back in place, but the daemon did not come back on it either: "
-                       f"{again}. Start it by hand")
+                       f"{_described(again)}. Start it by hand")
         if previous is not None and parse(previous).get(LIVE_RESTORE) is True and self.keep_containers:
             outcome += ", with live-restore on, which keeps the containers through the daemon's restarts"
-        raise DaemonError(f"the daemon did not take the new {self.path} (changing {', '.join(keys)}): {error}. "
-                          f"{outcome}.") from error
+        raise DaemonError(f"the daemon did not take the new {self.path} (changing {', '.join(keys)}): "
+                          f"{_described(error)}. {outcome}.") from error
 
     def _containers_report(self, before: dict, keys: list[str], action: str) -> dict:
         """Whether every container that ran before runs on with the same process; fails with keep_containers if not."""
@@ -237,3 +238,7 @@ class DaemonConfig:
                               f"the process they had: {', '.join(lost)}")
         return report
 
+
+def _described(error: Exception) -> str:
+    """The collection's own errors say what happened; any other is named by its type too."""
+    return str(error) if isinstance(error, DaemonError) else f"{type(error).__name__}: {error}"

@@ -13,9 +13,10 @@ import stat
 import subprocess
 
 import pytest
+from requests.exceptions import ConnectionError as RequestsConnectionError
 
 from ansible_collections.dockyard.registry.plugins.module_utils._daemon_config import DaemonConfig
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import DaemonProcess
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import DaemonError, DaemonProcess
 from ansible_collections.dockyard.registry.plugins.module_utils._files import REDACTED
 
 PROXIES = {"http-proxy": "http://bob:hunter2@proxy.example.test:3128", "no-proxy": "localhost"}
@@ -125,3 +126,22 @@ def test_check_mode_redacts_the_diff_too_and_writes_nothing(ansible_module, runn
 
     assert result["changed"] and "hunter2" not in result["diff"]["before"] + result["diff"]["after"]
     assert sorted(os.listdir(tmp_path)) == ["daemon.json"]
+
+
+def test_any_error_of_the_reload_puts_the_previous_file_back(ansible_module, running_process, tmp_path):
+    path = tmp_path / "daemon.json"
+    before = json.dumps({"log-level": "warn"}, indent=2) + "\n"
+    path.write_text(before)
+    module = ansible_module()
+    daemon = StandInDaemon(module.run_command, running_process, failures=[RequestsConnectionError(
+        "('Connection aborted.', ConnectionResetError(104, 'Connection reset by peer'))")])
+
+    with pytest.raises(DaemonError) as failed:
+        DaemonConfig(module, str(path), {"insecure-registries": ["r.example.test:5000"]}, daemon=daemon).run()
+
+    assert path.read_text() == before
+    assert daemon.reloads == 2  # the failed one, and the one that takes the previous file in again
+    assert str(failed.value).startswith(f"the daemon did not take the new {path} (changing insecure-registries): "
+                                        "ConnectionError: ('Connection aborted.'")
+    assert f"The previous {path} is back in place, and the daemon runs on it (pid {running_process.pid})" \
+        in str(failed.value)
