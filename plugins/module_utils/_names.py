@@ -155,7 +155,7 @@ _MIRROR_URL = re.compile(r"https://(?P<host>[^/:\[\]]*|\[[^\]]*\])(?::(?P<port>[
 
 
 def mirror_url_problem(url):
-    """Return why ``url`` cannot be a registry mirror's URL, or None when it can.
+    """Return why ``url`` cannot be a registry mirror's URL (a sentence that does not repeat it), or None when it can.
 
     Accepted: ``https://<host>[:<port>]`` and an optional final slash, where the host is a DNS name or an IPv4
     address as :func:`name_problem` accepts them, or an IPv6 address in brackets, and the port is 1 to 65535. The
@@ -165,18 +165,18 @@ def mirror_url_problem(url):
         return f"{url!r} is not a string"
     match = _MIRROR_URL.fullmatch(url)
     if not match:
-        return f"{url!r} is not https://<host>[:<port>] (no user, path or query)"
+        return "it has another scheme than https, a user, a path or a query"
     host, port = match["host"], match["port"]
     if host.startswith("["):
         ip = _as_ip(host)
         if ip is None or ip.version != 6:
-            return f"{url!r}: {host} is not an IPv6 address in brackets"
+            return f"{host} is not an IPv6 address in brackets"
     else:
         problem = name_problem(host)
         if problem:
-            return f"{url!r}: the host {problem}" if host else f"{url!r} has no host"
+            return f"the host {problem}" if host else "it has no host"
     if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
-        return f"{url!r}: the port must be a number from 1 to 65535"
+        return "its port is not a number from 1 to 65535"
     return None
 
 
