@@ -37,7 +37,6 @@ seealso:
 
 import datetime
 import os
-import tempfile
 
 from ansible import constants as C
 from ansible import context
@@ -47,6 +46,7 @@ from ansible.playbook.role_include import IncludeRole
 from ansible.plugins.callback import CallbackBase
 from ansible.template import Templar
 
+from ansible_collections.dockyard.registry.plugins.module_utils._files import replace
 from ansible_collections.dockyard.registry.plugins.plugin_utils import _fleet_report as fleet
 
 TRUST = "dockyard.registry.registry_trust"
@@ -253,21 +253,9 @@ class CallbackModule(CallbackBase):
         try:
             os.makedirs(directory, exist_ok=True)
             for name, text in zip(FILES, (fleet.dumps(report), fleet.markdown(report))):
-                _replace(os.path.join(directory, name), text)
+                # Whole or not at all, 0644: a reader never sees half a report.
+                replace(os.path.join(directory, name), text.encode("utf-8"), 0o644)
         except OSError as exc:
             self._display.warning(f"The fleet report was not written to {directory}: {exc}.")
             return
         self._display.display(f"Fleet report written to {directory}: {', '.join(FILES)}")
-
-
-def _replace(path: str, text: str) -> None:
-    """Write ``path`` whole or not at all: a reader never sees half a report."""
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".fleet-report-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise

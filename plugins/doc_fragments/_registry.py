@@ -20,7 +20,8 @@ options:
     description:
       - Seconds to wait for each answer of the registry (and of the Docker daemon, where the module asks it).
       - A request as a whole gets a deadline too, so that a registry that answers slowly without end cannot hold the
-        task; a blob's deadline grows with its size.
+        task; a blob's deadline grows with its size (the time it takes at 256 KiB/s, 6 hours at most, so a larger blob
+        has to come faster).
     type: int
     default: 60
   username:

@@ -15,6 +15,7 @@ reload first. The docker_daemon_config module and the registry_trust module use 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 
 from ansible_collections.dockyard.registry.plugins.module_utils._daemon_json import (
@@ -35,6 +36,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon i
     DaemonProcess,
     engine_version,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._files import backup, install, redact, stage
 
 LIVE_RESTORE = "live-restore"
 
@@ -72,7 +74,7 @@ class DaemonConfig:
             live_restore_first = bool(running) and not info.get("LiveRestoreEnabled")
         result.update(daemon_action=action, live_restore_first=live_restore_first)
         after_text = render(after)
-        result["diff"] = {"before": before_text, "after": after_text, "before_header": self.path,
+        result["diff"] = {"before": redact(before_text), "after": redact(after_text), "before_header": self.path,
                           "after_header": self.path}
         self._check_flags(after)
         staged = self._stage(after_text)
@@ -81,7 +83,7 @@ class DaemonConfig:
             if self.module.check_mode:
                 return result
             if self.backup and os.path.exists(self.path):
-                result["backup_file"] = self.module.backup_local(self.path)
+                result["backup_file"] = backup(self.path, self.module)
             previous = before_text if os.path.exists(self.path) else None
             step = "reload"
             try:
@@ -95,7 +97,7 @@ class DaemonConfig:
                 self._install(staged)
                 step = action
                 self._apply(action)
-            except DaemonError as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever failed (an SDK error, a gone process): roll back
                 self._roll_back(previous, keys, step, exc)
         finally:
             if os.path.exists(staged):
@@ -165,21 +167,25 @@ class DaemonConfig:
                 "(or systemd unit), or leave the key out of the settings. Nothing was changed.")
 
     def _stage(self, text: str) -> str:
-        """A temporary file with the new content, beside the real one so that installing it is a rename."""
+        """A temporary file with the new content, beside the real one so that installing it is a rename.
+
+        It has the mode and owner of the file it replaces already (0644 and root for a new one), so that the file is
+        at no moment more open than that (a daemon.json may hold a proxy's password).
+        """
         directory = os.path.dirname(self.path) or "."
         if not self.module.check_mode:
             os.makedirs(directory, mode=0o755, exist_ok=True)
+        try:
+            current = os.stat(self.path)
+            mode, uid, gid = stat.S_IMODE(current.st_mode), current.st_uid, current.st_gid
+        except FileNotFoundError:
+            mode, uid, gid = 0o644, 0, 0
         # In check mode the directory may not exist yet: stage elsewhere, nothing is installed anyway.
-        handle, path = tempfile.mkstemp(prefix=".daemon.json.", dir=directory if os.path.isdir(directory) else None)
-        with os.fdopen(handle, "w", encoding="utf-8") as staged:
-            staged.write(text)
-        return path
+        return stage(self.path, text.encode("utf-8"), mode, uid, gid,
+                     directory=directory if os.path.isdir(directory) else tempfile.gettempdir())
 
     def _install(self, staged: str) -> None:
-        os.chmod(staged, 0o644)
-        if os.geteuid() == 0:
-            os.chown(staged, 0, 0)
-        self.module.atomic_move(staged, self.path)
+        install(staged, self.path, self.module)
 
     def _apply(self, action: str) -> None:
         if action == "reload":
@@ -187,10 +193,11 @@ class DaemonConfig:
         elif action == "restart":
             self.daemon.restart()
 
-    def _roll_back(self, previous: str | None, keys: list[str], step: str, error: DaemonError) -> None:
+    def _roll_back(self, previous: str | None, keys: list[str], step: str, error: Exception) -> None:
         """Put the previous file back (or none, as before) and bring the daemon back on it; then fail, saying why."""
         if previous is None:
-            os.unlink(self.path)
+            if os.path.lexists(self.path):
+                os.unlink(self.path)
         else:
             self._install(self._stage(previous))
         try:
@@ -202,13 +209,13 @@ class DaemonConfig:
             else:  # it came back on the new file, but broken: it starts again on the previous one
                 self.daemon.restart()
             outcome = f"The previous {self.path} is back in place, and the daemon runs on it (pid {self.daemon.pid})"
-        except DaemonError as again:
+        except Exception as again:  # noqa: BLE001 - the daemon's state is reported, the first error raised
             outcome = (f"The previous {self.path} is back in place, but the daemon did not come back on it either: "
-                       f"{again}. Start it by hand")
+                       f"{_described(again)}. Start it by hand")
         if previous is not None and parse(previous).get(LIVE_RESTORE) is True and self.keep_containers:
             outcome += ", with live-restore on, which keeps the containers through the daemon's restarts"
-        raise DaemonError(f"the daemon did not take the new {self.path} (changing {', '.join(keys)}): {error}. "
-                          f"{outcome}.") from error
+        raise DaemonError(f"the daemon did not take the new {self.path} (changing {', '.join(keys)}): "
+                          f"{_described(error)}. {outcome}.") from error
 
     def _containers_report(self, before: dict, keys: list[str], action: str) -> dict:
         """Whether every container that ran before runs on with the same process; fails with keep_containers if not."""
@@ -230,3 +237,8 @@ class DaemonConfig:
             raise DaemonError(f"the daemon took the new {self.path} ({action}), but these containers no longer run with "
                               f"the process they had: {', '.join(lost)}")
         return report
+
+
+def _described(error: Exception) -> str:
+    """The collection's own errors say what happened; any other is named by its type too."""
+    return str(error) if isinstance(error, DaemonError) else f"{type(error).__name__}: {error}"

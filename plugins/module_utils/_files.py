@@ -4,10 +4,17 @@
 
 """Private to the dockyard.registry collection: the files a module puts in place, compared before written.
 
-:class:`Files` reads what is there once, writes only what differs, through a temporary file beside the target
-(created 0600, so a secret is never readable by others, not even for a moment) and ``AnsibleModule.atomic_move``
-(which keeps SELinux contexts and file attributes right), then sets mode and owner. In check mode it only
-compares. It keeps what changed for the module's ``changed`` and ``diff``; a secret's content never enters the diff.
+:class:`Files` reads what is there once and writes only what differs. In check mode it only compares. It keeps what
+changed for the module's ``changed`` and ``diff``; a secret's content never enters the diff, and credentials in
+the text of a configuration file (a password, a registry's ``auth``, a proxy URL's user and password) are shown
+as :data:`REDACTED`.
+
+:func:`replace` is the one way the collection writes a file: the new content goes to a temporary file beside the
+target, created 0600, which gets its final mode and owner before it is renamed over the target, so the file is at
+no moment more open than its final mode, whatever the umask (``AnsibleModule.atomic_move`` gives a new file
+``0666 & ~umask`` after the rename, and an existing file's mode to the new content before it). SELinux contexts
+are kept as ``atomic_move`` keeps them. :func:`backup` keeps a copy of a file, 0600, under the name Ansible's
+``backup_local`` gives.
 """
 
 from __future__ import annotations
@@ -15,7 +22,12 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
+import shutil
 import tempfile
+import time
+
+REDACTED = "<redacted>"
 
 
 class Files:
@@ -58,20 +70,13 @@ class Files:
         self._changed(path, _text(current, secret), _text(content, secret))
         if self.check_mode:
             return True
-        directory = os.path.dirname(path) or "."
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-        handle, staged = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
-        try:
-            with os.fdopen(handle, "wb") as new:
-                new.write(content)
-                new.flush()
-                os.fsync(new.fileno())
-            self.module.atomic_move(staged, path)
-        finally:
-            if os.path.exists(staged):
-                os.unlink(staged)
-        self._attributes(path, mode, owner, group)
+        os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
+        replace(path, content, mode, _uid(owner), _gid(group), self.module)
         return True
+
+    def backup(self, path: str) -> str:
+        """A copy of ``path`` (0600, it may hold credentials), named as Ansible's ``backup_local`` names one."""
+        return backup(path, self.module)
 
     def absent(self, path: str, secret: bool = False) -> bool:
         current = self.read(path)
@@ -125,13 +130,83 @@ class Files:
         self.diffs.append({"before_header": path, "after_header": path, "before": before, "after": after})
 
 
+def stage(path: str, content, mode: int, uid: int | None = None, gid: int | None = None,
+          directory: str | None = None) -> str:
+    """A temporary file beside ``path`` (or in ``directory``) holding ``content`` (bytes, or a binary file to copy),
+    with ``mode``, and owned by ``uid``:``gid`` where this process may give files away; renaming it is the change."""
+    handle, staged = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.",
+                                      dir=directory or os.path.dirname(path) or ".")
+    try:
+        with os.fdopen(handle, "wb") as new:
+            if isinstance(content, (bytes, bytearray)):
+                new.write(content)
+            else:
+                shutil.copyfileobj(content, new, 1 << 20)
+            new.flush()
+            if uid is not None and os.geteuid() == 0:
+                os.fchown(new.fileno(), uid, gid if gid is not None else -1)
+            os.fchmod(new.fileno(), mode)
+            os.fsync(new.fileno())
+    except BaseException:
+        os.unlink(staged)
+        raise
+    return staged
+
+
+def install(staged: str, path: str, module=None) -> None:
+    """Rename ``staged`` over ``path``; it keeps its own mode and owner, and gets the SELinux context
+    ``atomic_move`` would give it (the target's, or the policy's default for a new file)."""
+    try:
+        if module is not None and module.selinux_enabled():
+            context = module.selinux_context(path) if os.path.exists(path) else module.selinux_default_context(path)
+            module.set_context_if_different(staged, context, False)
+        os.replace(staged, path)
+    except BaseException:
+        if os.path.exists(staged):
+            os.unlink(staged)
+        raise
+
+
+def replace(path: str, content, mode: int, uid: int | None = None, gid: int | None = None, module=None) -> None:
+    """``path`` holds ``content`` with ``mode`` and owner, at no moment anything else (see the module's docstring)."""
+    install(stage(path, content, mode, uid, gid), path, module)
+
+
+def backup(path: str, module=None) -> str:
+    """A copy of ``path``, 0600 and owned as ``path`` is, beside it: ``<path>.<pid>.<date@time>~``, as
+    ``AnsibleModule.backup_local`` names it (which copies the file's mode too, and a backup outlives the run)."""
+    name = f"{path}.{os.getpid()}.{time.strftime('%Y-%m-%d@%H:%M:%S')}~"
+    info = os.stat(path)
+    with open(path, "rb") as current:
+        replace(name, current, 0o600, info.st_uid, info.st_gid, module)
+    return name
+
+
+# What a configuration file says that is a credential: the value of such a key (JSON, TOML, YAML, INI), and the
+# user information of a URL (``http://user:password@proxy:3128``).
+_SECRET_KEYS = ("password", "passwd", "auth", "identitytoken", "identity_token", "registrytoken", "token", "secret",
+                "secret_key", "secretkey", "secret_access_key", "secretaccesskey")
+_SECRET_VALUE = re.compile(
+    r"""(?P<key>(?<![\w.-])(?P<quote>["']?)(?:""" + "|".join(_SECRET_KEYS) + r""")(?P=quote))(?P<separator>\s*[:=]\s*)"""
+    r"""(?P<value>"(?:[^"\\\n]|\\.)*"|'[^'\n]*'|[^\s,{}\[\]"'#][^\s,}\]#]*)""", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#@\s\"']+@")
+
+
+def redact(text: str) -> str:
+    """``text`` with every credential it holds replaced by :data:`REDACTED` (see ``_SECRET_KEYS``)."""
+    def value(match: re.Match) -> str:
+        quote = match["value"][0] if match["value"][0] in "\"'" else ""
+        return f"{match['key']}{match['separator']}{quote}{REDACTED}{quote}"
+    return _SECRET_VALUE.sub(value, _URL_CREDENTIALS.sub(lambda match: f"{match['scheme']}{REDACTED}@", text))
+
+
 def _text(content: bytes | None, secret: bool) -> str:
     if content is None:
         return "absent"
     if secret:
         return f"({len(content)} bytes, not shown)"
     try:
-        return content.decode("utf-8")
+        return redact(content.decode("utf-8"))
     except UnicodeDecodeError:
         return f"({len(content)} bytes of binary content)"
 

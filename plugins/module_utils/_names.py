@@ -205,3 +205,44 @@ def _as_ip(name):
         return ipaddress.ip_address(candidate)
     except ValueError:
         return None
+
+
+_MIRROR_URL = re.compile(r"https://(?P<host>[^/:\[\]]*|\[[^\]]*\])(?::(?P<port>[0-9]*))?/?")
+
+
+def mirror_url_problem(url):
+    """Return why ``url`` cannot be a registry mirror's URL (a sentence that does not repeat it), or None when it can.
+
+    Accepted: ``https://<host>[:<port>]`` and an optional final slash, where the host is a DNS name or an IPv4
+    address as :func:`name_problem` accepts them, or an IPv6 address in brackets, and the port is 1 to 65535. The
+    ``host[:port]`` names the mirror's directory in certs.d: nothing else may reach that path.
+    """
+    if not isinstance(url, str):
+        return f"{url!r} is not a string"
+    match = _MIRROR_URL.fullmatch(url)
+    if not match:
+        return "it has another scheme than https, a user, a path or a query"
+    host, port = match["host"], match["port"]
+    if host.startswith("["):
+        ip = _as_ip(host)
+        if ip is None or ip.version != 6:
+            return f"{host} is not an IPv6 address in brackets"
+    else:
+        problem = name_problem(host)
+        if problem:
+            return f"the host {problem}" if host else "it has no host"
+    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
+        return "its port is not a number from 1 to 65535"
+    return None
+
+
+def mirror_address(url):
+    """The ``host[:port]`` of a mirror's URL, as the Docker daemon names its directory in certs.d.
+
+    Raises ValueError saying what is wrong with a URL :func:`mirror_url_problem` refuses.
+    """
+    problem = mirror_url_problem(url)
+    if problem:
+        raise ValueError(problem)
+    match = _MIRROR_URL.fullmatch(url)
+    return match["host"] + (f":{match['port']}" if match["port"] else "")

@@ -19,8 +19,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 
+from ansible_collections.dockyard.registry.plugins.module_utils import _names
 from ansible_collections.dockyard.registry.plugins.module_utils._daemon_config import DaemonConfig
 from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
     DaemonError,
@@ -53,8 +53,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files 
     apply,
 )
 
-# A mirror's URL: https, a host (a name, an IPv4 address or a bracketed IPv6 one), a port, nothing after.
-MIRROR_URL = re.compile(r"^https://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?P<port>:[0-9]{1,5})?/?$")
 CA_FILE = "ca.crt"
 CA_NEXT_FILE = "ca-next.crt"
 
@@ -187,7 +185,7 @@ class HostTrust:
                 self.files.absent(operation.path, secret=operation.secret)
         else:
             if operation.backup and not self.check_mode and os.path.isfile(operation.path):
-                self.result.setdefault("backups", []).append(self.module.backup_local(operation.path))
+                self.result.setdefault("backups", []).append(self.files.backup(operation.path))
             self.files.file(operation.path, operation.content, operation.mode or 0o644, operation.owner,
                             operation.group, secret=operation.secret)
 
@@ -414,12 +412,12 @@ class HostTrust:
 
 
 def mirror_address(url: str) -> str:
-    """The host[:port] of a mirror's https URL, as the daemon names its directory in certs.d."""
-    match = MIRROR_URL.match(url)
-    if not match:
+    """The host[:port] of a mirror's https URL, as the daemon names its directory in certs.d (``_names``)."""
+    try:
+        return _names.mirror_address(url)
+    except ValueError as exc:
         raise TrustError(f"mirrors: {url!r} is not the https URL of a registry (https://<host>[:<port>], no path): "
-                         "Docker talks to a mirror over TLS it verifies. Nothing was changed.")
-    return match["host"] + (match["port"] or "")
+                         f"{exc}. Docker talks to a mirror over TLS it verifies. Nothing was changed.") from None
 
 
 def _pem(text: str) -> bytes:

@@ -17,7 +17,8 @@ description:
     C(dockerd --validate). For 20.10, the module knows every key the engine accepts and refuses the others, naming
     them and the release. On every engine it refuses a key that the running daemon also gets as a command-line flag
     (from its command line and its systemd unit).
-  - Writes atomically, root-owned, mode 0644, with a backup of the previous file.
+  - Writes atomically, root-owned, mode 0644 (an existing file keeps its own mode and owner), with a backup of the
+    previous file. The new file has its mode and owner before it is renamed into place.
   - Applies a change with the lightest action that takes it in on the engine's release. A reload (SIGHUP) when every
     changed key is one the daemon reloads (C(insecure-registries), C(registry-mirrors), C(debug), C(labels),
     C(live-restore), C(max-concurrent-downloads), C(max-concurrent-uploads), C(default-runtime), C(runtimes),
@@ -76,7 +77,8 @@ options:
     choices: [auto, reload, restart, none]
     default: auto
   backup:
-    description: Keep a copy of the previous file, named after it with a timestamp.
+    description: Keep a copy of the previous file, named after it with a timestamp, readable by root alone (0600), since
+      it may hold a proxy's password.
     type: bool
     default: true
   pidfile:
@@ -221,7 +223,8 @@ backup_file:
   type: str
   sample: /etc/docker/daemon.json.2612.2026-11-27@21:00:00~
 diff:
-  description: The file before and after.
+  description: The file before and after, with credentials (passwords, tokens, a proxy URL's user and password) shown as
+    V(<redacted>).
   returned: when the file changed
   type: dict
   contains:

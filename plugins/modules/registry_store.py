@@ -180,9 +180,7 @@ binary_needed:
 import hashlib
 import json
 import os
-import shutil
 import socket
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -190,7 +188,7 @@ import urllib.parse
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
+from ansible_collections.dockyard.registry.plugins.module_utils._files import Files, replace
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
 from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs import s3_identities, server_argv
 from ansible_collections.dockyard.registry.plugins.module_utils._service import (
@@ -214,20 +212,13 @@ def sha256_of(path: str) -> str | None:
 
 
 def install_binary(module, files: Files, source: str, target: str) -> None:
-    """Copy ``source`` to ``target`` (0755) through a temporary file beside it."""
+    """Copy ``source`` to ``target`` (0755), staged beside it with that mode and then renamed."""
     files.pending(target, f"SeaweedFS binary {module.params['version']}")
     if module.check_mode:
         return
     os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
-    handle, staged = tempfile.mkstemp(prefix=".weed.", dir=os.path.dirname(target))
-    try:
-        with os.fdopen(handle, "wb") as new, open(source, "rb") as old:
-            shutil.copyfileobj(old, new, 1 << 20)
-        module.atomic_move(staged, target)
-        os.chmod(target, 0o755)  # atomic_move gives a new file the default mode
-    finally:
-        if os.path.exists(staged):
-            os.unlink(staged)
+    with open(source, "rb") as binary:
+        replace(target, binary, 0o755, 0, 0, module)
 
 
 def answers(host: str, port: int) -> bool:

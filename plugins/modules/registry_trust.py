@@ -29,7 +29,7 @@ description:
     C(skip_verify) (TLS) or names an C(http://) host.
   - containerd gets C(<hosts dir>/<address>/hosts.toml) and C(ca.crt) (C(skip_verify) or an C(http://) host in
     insecure mode), and, on containerd 1.x with the CRI plugin and no C(config_path) yet, C(config_path) merged into
-    C(/etc/containerd/config.toml) (a backup kept; containerd restarted once, through systemd, its pid file or its
+    C(/etc/containerd/config.toml) (a backup kept, 0600; containerd restarted once, through systemd, its pid file or its
     init script). A C(config.toml) that does not parse is left as it is, and the task names the file and the line.
   - The Podman family (Podman, Buildah, Skopeo, CRI-O) gets C(/etc/containers/certs.d/<address>/ca.crt), or an
     insecure C(registries.conf.d) drop-in, and the login in C(/root/.config/containers/auth.json) (0600).
@@ -58,6 +58,8 @@ attributes:
     support: full
     details:
       - The Docker client configuration's content is not shown; it holds the password.
+      - In the other files (C(daemon.json), C(config.toml), C(registries.conf) drop-ins), passwords, tokens and the user
+        information of URLs are shown as V(<redacted>).
   idempotent:
     support: full
 options:

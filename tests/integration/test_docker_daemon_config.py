@@ -45,7 +45,7 @@ def test_key_that_needs_a_restart_restarts_and_waits_for_the_daemon(docker_host)
     assert host.dockerd_pid() == result["pid_after"]
     assert host.info()["ServerVersion"]
     assert json.loads(host.read(DAEMON_JSON))["log-level"] == "info"
-    assert host.exec("test", "-e", result["backup_file"], check=False).returncode == 0
+    assert host.exec("stat", "-c", "%a %U", result["backup_file"]).stdout.split() == ["600", "root"]
 
 
 def test_absent_removes_only_the_given_entries(docker_host):

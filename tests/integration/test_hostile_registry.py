@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import socket
 import time
 import uuid
 
@@ -283,6 +284,30 @@ def test_a_manifest_whose_transfer_breaks_off_is_a_transfer_failure_not_a_digest
     url = f"https://{server.address}{MANIFEST_PATH}"
     assert result["msg"] == (f"registry https://{server.address} broke off its answer to GET {url} after 100 of "
                              f"{len(manifest)} bytes")
+
+
+# Redirects
+
+
+def test_a_redirect_to_plain_http_is_refused_and_nothing_connects_there(hostile, machine_ip):
+    manifest, _config, _layer = image()
+    with socket.socket() as plain:  # where a downgraded request would go: a port that takes connections
+        plain.bind((machine_ip, 0))
+        plain.listen(4)
+        plain.setblocking(False)
+        elsewhere = f"http://{machine_ip}:{plain.getsockname()[1]}{MANIFEST_PATH}"
+        server = hostile(registry_of({
+            ("HEAD", MANIFEST_PATH): serving(manifest),
+            ("GET", MANIFEST_PATH): lambda exchange: exchange.send(307, {"Location": elsewhere + "?signature=x"}),
+        }))
+
+        result, _seconds = verify(server, username="ci", password="not-for-plain-http")
+
+        assert result.get("failed"), result
+        assert result["msg"] == (f"registry {server.address} redirected GET {MANIFEST_PATH} to {elsewhere}: a "
+                                 "redirect from https is followed to https only"), result
+        with pytest.raises(BlockingIOError):
+            plain.accept()
 
 
 # Credentials and unverified certificates

@@ -127,7 +127,7 @@ def test_docker_hosts_pull_docker_hub_images_through_the_mirror_and_from_its_cac
     assert [(run.returncode, run.changed) for run in again] == [(0, 0), (0, 0)], "\n".join(map(str, again))
 
 
-@pytest.mark.parametrize("url", ["http://mirror.example.test:5001", "https://mirror.example.test:5001/v2/"])
+@pytest.mark.parametrize("url", ["http://mirror.example.test:5001", "https://mirror.example.test:5001/v2/", "https://.."])
 def test_a_mirror_url_that_is_not_https_is_refused_before_any_host_changes(docker_host, machine_ip, tmp_path, url):
     host = docker_host()
     before = host.read(DAEMON_JSON), host.exec("ls", "-lR", "/etc/docker").stdout
@@ -140,6 +140,24 @@ def test_a_mirror_url_that_is_not_https_is_refused_before_any_host_changes(docke
     assert ("registry_trust_mirrors must list https URLs of registries, https://<host>[:<port>] without a path "
             f"(Docker talks to a mirror over TLS it verifies); not \"{url}\".") in run.output, str(run)
     assert (host.read(DAEMON_JSON), host.exec("ls", "-lR", "/etc/docker").stdout) == before
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+@pytest.mark.parametrize("url", ["https://..", "https://../", "https://.", "https://-m.example.test:5001"])
+def test_a_mirror_url_whose_host_is_none_changes_nothing_in_etc_docker(docker_host, state, url):
+    # "https://.." named /etc/docker itself as the mirror's certs.d directory: its ca.crt was written, or removed.
+    host = docker_host()
+    host.write("/etc/docker/ca.crt", "an operator's file\n")
+    before = host.exec("ls", "-laR", "--time-style=full-iso", "/etc/docker").stdout, host.read(DAEMON_JSON)
+
+    result = host.run("dockyard.registry.registry_trust", {
+        "addresses": ["registry.example.test:5000"], "mode": "ca", "state": state, "probe": False,
+        "ca": CA("mirror URL test CA").pem.decode(), "mirrors": [url]})
+
+    assert result.get("failed"), result
+    assert result["msg"].startswith(f"mirrors: {url!r} is not the https URL of a registry"), result["msg"]
+    assert (host.exec("ls", "-laR", "--time-style=full-iso", "/etc/docker").stdout, host.read(DAEMON_JSON)) == before
+    assert host.read("/etc/docker/ca.crt") == "an operator's file\n"
 
 
 def test_insecure_mode_lists_the_mirrors_among_the_insecure_registries_too(docker_host):

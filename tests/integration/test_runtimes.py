@@ -38,8 +38,10 @@ CONTAINERD_IMAGE = "dockyard/molecule-containerd-host:latest"
 PODMAN_IMAGE = "dockyard/molecule-podman-host:latest"
 DOCKER_IMAGE = HOST_SETTINGS["image"]
 REGISTRY_NAME = "registry.dockyard.test"  # the registry's DNS name on the runtime hosts (their /etc/hosts)
-RUNTIMES_PACKAGE = ROOT / "plugins" / "module_utils" / "_runtimes"
-PACKAGE_ON_HOST = "/opt/dockyard/ansible_collections/dockyard/registry/plugins/module_utils/_runtimes"
+MODULE_UTILS = ROOT / "plugins" / "module_utils"
+# The runtimes package, and what it imports from outside itself: the collection's file writer.
+PACKAGE_FILES = [*sorted((MODULE_UTILS / "_runtimes").glob("*.py")), MODULE_UTILS / "_files.py"]
+MODULE_UTILS_ON_HOST = "/opt/dockyard/ansible_collections/dockyard/registry/plugins/module_utils"
 X509_UNKNOWN = "x509: certificate signed by unknown authority"
 PODMAN = ["podman", "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"]
 
@@ -97,9 +99,10 @@ class RuntimeHost:
     def install_package(self) -> None:
         archive = io.BytesIO()
         with tarfile.open(fileobj=archive, mode="w") as tar:
-            for source in sorted(RUNTIMES_PACKAGE.glob("*.py")):
-                tar.add(source, arcname=source.name)
-        self.exec("sh", "-c", f"mkdir -p {PACKAGE_ON_HOST} && tar -x -C {PACKAGE_ON_HOST}", stdin=archive.getvalue())
+            for source in PACKAGE_FILES:
+                tar.add(source, arcname=str(source.relative_to(MODULE_UTILS)))
+        self.exec("sh", "-c", f"mkdir -p {MODULE_UTILS_ON_HOST} && tar -x -C {MODULE_UTILS_ON_HOST}",
+                  stdin=archive.getvalue())
 
     def exec(self, *args: str, check: bool = True, stdin: bytes | None = None) -> subprocess.CompletedProcess:
         done = docker("exec", "-i", self.name, *args, check=False, input=stdin)

@@ -42,8 +42,11 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust 
 
 DEFAULT_TIMEOUT = 60
 TEST_UPLOAD_SIZE = 64 << 10  # bytes of the upload that asks a failing registry why it fails
-# A blob's deadline grows with its size: the timeout, plus the time the blob takes at this rate.
+# A blob's deadline grows with its size: the timeout, plus the time the blob takes at this rate, but by no more than
+# MAX_BLOB_EXTENSION: the size is what the manifest declares, and a hostile one may declare a petabyte. A blob larger
+# than MIN_BLOB_RATE * MAX_BLOB_EXTENSION (about 5.3 GiB) has to come faster than MIN_BLOB_RATE.
 MIN_BLOB_RATE = 256 << 10  # bytes a second
+MAX_BLOB_EXTENSION = 6 * 60 * 60  # seconds
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +137,7 @@ class RegistryClient:
     # Blobs
 
     def blob_deadline(self, size: int, what: str) -> Deadline:
-        return Deadline(self.timeout + size / MIN_BLOB_RATE, what)
+        return Deadline(self.timeout + min(size / MIN_BLOB_RATE, MAX_BLOB_EXTENSION), what)
 
     def upload_problem(self, repository: str, size: int = TEST_UPLOAD_SIZE) -> str | None:
         """What the registry answers an upload of ``size`` zero bytes to ``repository`` with, or None if it takes it.

@@ -11,7 +11,8 @@ itself). Every request runs against a deadline, so that a registry that answers 
 task forever, and every answer the collection keeps in memory is read up to a limit.
 
 Credentials go to the registry itself only, never to a host it redirects to, and only over TLS whose
-certificate was verified, unless the caller explicitly allows an unverified one.
+certificate was verified, unless the caller explicitly allows an unverified one. A redirect from https is followed
+to https only (a plain-HTTP registry the caller chose may redirect to http or https): never a downgrade.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import socket
 import ssl
 import threading
 import time
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import (
     CertificateVerifyError,
@@ -357,9 +358,22 @@ class Transport:
             if not (follow_redirects and response.status in REDIRECTS and location):
                 return response
             response.discard()
-            url = location if "://" in location else f"{split.scheme}://{split.netloc}{location}"
+            url = self._redirect_target(url, location, method, path)
         raise RegistryConnectionError(f"registry {self.registry} redirected {method} {path} more than "
                                       f"{MAX_REDIRECTS} times")
+
+    def _redirect_target(self, url: str, location: str, method: str, path: str) -> str:
+        """Where a redirect from ``url`` leads: over https, from https; over https or http from a plain-HTTP registry
+        (which the caller chose). A downgrade to plain HTTP, or another scheme, fails naming where it led."""
+        target = urljoin(url, location)
+        split, allowed = urlsplit(target), ("https",) if urlsplit(url).scheme == "https" else ("https", "http")
+        if split.scheme not in allowed or not split.hostname:
+            # Without user information or query: a redirect to storage may carry a signature there.
+            shown = f"{split.scheme}://{split.netloc.rpartition('@')[2]}{split.path}"
+            rule = "a redirect from https is followed to https only" if allowed == ("https",) else \
+                "a redirect from a plain-HTTP registry is followed to http or https only"
+            raise RegistryConnectionError(f"registry {self.registry} redirected {method} {path} to {shown}: {rule}")
+        return target
 
     def _exchange(self, method, split, headers, deadline, url, body=None) -> Response:
         target = split.path + (f"?{split.query}" if split.query else "")

@@ -8,8 +8,9 @@ A planner reads what it needs through a :class:`Filesystem` (the host's, or a di
 tests) and returns a :class:`Plan`: every file and directory as it must be, each with what is there now, the
 warnings, what it found, and whether containerd must restart. Planning writes nothing, so check mode is the plan
 alone. :func:`apply` hands each operation that changes something to a writer the caller passes (a module passes
-one that moves files into place with ``AnsibleModule.atomic_move``), then calls the restarter when the plan needs
-one, and returns what changed for ``changed`` and ``diff``.
+one that goes through its ``_files.Files``, tests a :class:`LocalWriter`: both write with ``_files.replace``), then
+calls the restarter when the plan needs one, and returns what changed for ``changed`` and ``diff`` (credentials
+redacted).
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ import dataclasses
 import grp
 import os
 import pwd
-import shutil
 import stat
-import tempfile
-import time
+
+from ansible_collections.dockyard.registry.plugins.module_utils._files import backup, redact, replace
 
 # The first line of every file the collection writes whole (hosts.toml, registries.conf drop-ins): a file that
 # lacks it was written by someone else, and is not removed.
@@ -30,6 +30,8 @@ MARKER = "# Managed by dockyard.registry"
 FILE = "file"
 DIRECTORY = "directory"
 ABSENT = "absent"
+
+DEFAULT_FILE_MODE = 0o644  # a file operation without a mode of its own
 
 TRUST_MODES = ("ca", "insecure")
 STATES = ("present", "absent")
@@ -136,7 +138,7 @@ class Operation:
                 return ""
             if self.secret:
                 return "(credentials, not shown)\n"
-            return content.decode("utf-8", errors="replace")
+            return redact(content.decode("utf-8", errors="replace"))
 
         before = text(self.before.content, self.before.is_dir) if self.before else ""
         after = "" if self.state == ABSENT else text(self.content, self.state == DIRECTORY)
@@ -187,11 +189,10 @@ def apply(plan: Plan, writer, restarter=None) -> dict:
 
 
 class LocalWriter:
-    """Performs operations on the files below a :class:`Filesystem`'s root: atomic replacement, modes, owners.
+    """Performs operations on the files below a :class:`Filesystem`'s root, for tests and callers without a module.
 
-    What the collection's module does with ``AnsibleModule.atomic_move`` and ``set_fs_attributes_if_different``,
-    in plain Python, for tests and for callers without a module. A backup is ``<path>.<pid>.<time>~``, the name
-    Ansible's ``backup_local`` gives.
+    Files go through the collection's one writer (``_files.replace``: staged with their mode and owner, then renamed),
+    backups through ``_files.backup`` (0600, ``<path>.<pid>.<time>~``), as the registry_trust module's do.
     """
 
     def __init__(self, fs: Filesystem) -> None:
@@ -208,29 +209,14 @@ class LocalWriter:
             return
         if operation.state == DIRECTORY:
             os.makedirs(real, exist_ok=True)
-        else:
-            if operation.backup and os.path.isfile(real):
-                backup = f"{real}.{os.getpid()}.{time.strftime('%Y-%m-%d@%H:%M:%S')}~"
-                shutil.copy2(real, backup)
-                self.backups.append(backup)
-            handle, temporary = tempfile.mkstemp(dir=os.path.dirname(real), prefix=f".{os.path.basename(real)}.")
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    out.write(operation.content)
-                self._attributes(temporary, operation)
-                os.replace(temporary, real)
-            except BaseException:
-                if os.path.exists(temporary):
-                    os.unlink(temporary)
-                raise
+            if operation.mode is not None:
+                os.chmod(real, operation.mode)
+            os.chown(real, _uid(operation.owner), _gid(operation.group))
             return
-        self._attributes(real, operation)
-
-    @staticmethod
-    def _attributes(path: str, operation: Operation) -> None:
-        if operation.mode is not None:
-            os.chmod(path, operation.mode)
-        os.chown(path, _uid(operation.owner), _gid(operation.group))
+        if operation.backup and os.path.isfile(real):
+            self.backups.append(backup(real))
+        replace(real, operation.content, DEFAULT_FILE_MODE if operation.mode is None else operation.mode,
+                _uid(operation.owner), _gid(operation.group))
 
 
 def file_operation(fs: Filesystem, path: str, content: bytes, mode: int, **kwargs) -> Operation:

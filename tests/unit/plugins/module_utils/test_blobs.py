@@ -201,6 +201,7 @@ class BlobServer(http.server.ThreadingHTTPServer):
         self.blobs = {}
         self.requests = []
         self.redirected = set()  # digests answered with a redirect to moved-<digest>
+        self.moved_to = {}  # digest -> the scheme://host:port of another server the blob is redirected to
         self.cut_after = {}  # digest -> for each coming GET, the bytes sent before the connection is cut
 
 
@@ -218,6 +219,12 @@ class BlobHandler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.requests.append(self.path)
         name = self.path.rsplit("/", 1)[-1]
+        if name in self.server.moved_to:
+            self.send_response(307)
+            self.send_header("Location", self.server.moved_to[name] + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if name in self.server.redirected:
             self.send_response(307)
             self.send_header("Location", self.path.replace(name, f"moved-{name}"))
@@ -446,6 +453,40 @@ def test_an_altered_blob_over_tls_fails_too(tls_server, tmp_path):
         tls_verifier(tls_server, tmp_path / "ca.crt").verify(plan)
 
 
+def test_a_redirect_from_https_to_plain_http_is_refused_and_nothing_asked_there(tls_server, server, tmp_path):
+    layer = b"a layer a man in the middle would like to serve"
+    plan = serve_image(tls_server, layer)
+    server.blobs[digest(layer)] = layer
+    tls_server.moved_to[digest(layer)] = f"http://127.0.0.1:{server.server_address[1]}"
+
+    with pytest.raises(BlobFetchError, match=re.escape(
+            f"redirected GET /v2/{REPOSITORY}/blobs/{digest(layer)} to "
+            f"http://127.0.0.1:{server.server_address[1]}/v2/{REPOSITORY}/blobs/{digest(layer)}: a redirect from "
+            "https is followed to https only")):
+        tls_verifier(tls_server, tmp_path / "ca.crt").verify(plan)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("location", ["ftp://127.0.0.1:21", "file://", "HTTP://127.0.0.1:1"])
+def test_a_redirect_to_another_scheme_is_refused(tls_server, tmp_path, location):
+    layer = b"layer"
+    plan = serve_image(tls_server, layer)
+    tls_server.moved_to[digest(layer)] = location
+
+    with pytest.raises(BlobFetchError, match="is followed to https only"):
+        tls_verifier(tls_server, tmp_path / "ca.crt").verify(plan)
+
+
+def test_a_plain_http_registry_the_user_opted_into_is_followed_to_https(tls_server, server):
+    layer = b"moved to a TLS server"
+    plan = serve_image(server, layer)
+    tls_server.blobs[digest(layer)] = layer
+    server.moved_to[digest(layer)] = f"https://127.0.0.1:{tls_server.server_address[1]}"
+
+    assert verifier(server).verify(plan)["bytes"] == plan.size
+    assert f"/v2/{REPOSITORY}/blobs/{digest(layer)}" in tls_server.requests
+
+
 def test_a_certificate_from_another_ca_fails_the_handshake(tls_server, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
@@ -472,3 +513,18 @@ def test_a_certificate_for_another_address_fails_the_handshake(tmp_path):
     finally:
         blob_server.shutdown()
         blob_server.server_close()
+
+
+# A blob's deadline
+
+
+@pytest.mark.parametrize(("size", "seconds"), [
+    (0, 60),
+    (256 << 10, 61),
+    (100 * (256 << 10), 160),
+    (int(5.5 * (1 << 30)), 60 + 6 * 3600),  # past the cap: 5.5 GiB at 256 KiB/s would take longer than 6 hours
+    (1 << 50, 60 + 6 * 3600),  # a petabyte, as a hostile manifest may declare: the task is not held for 136 years
+])
+def test_a_blobs_deadline_grows_with_its_size_up_to_six_hours(size, seconds):
+    client = RegistryClient("registry.example.test:5000", timeout=60, trust=Trust("registry.example.test:5000"))
+    assert client.blob_deadline(size, "a blob").seconds == pytest.approx(seconds, abs=1)

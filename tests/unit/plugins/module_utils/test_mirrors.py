@@ -18,6 +18,11 @@ def test_mirror_address_is_the_certs_d_directory(url, address):
 @pytest.mark.parametrize("url", [
     "http://mirror.example.com:5001", "https://mirror.example.com:5001/v2/", "mirror.example.com:5001",
     "https://user:secret@mirror.example.com", "https://mirror.example.com:5001?x=1", "",
+    # A host that is none: each would name a directory outside certs.d, or none at all.
+    "https://..", "https://.", "https://../", "https://..:5001", "https://a..b", "https://-mirror.example.com",
+    "https://mirror_1.example.com", "https://[zz::1]:5001", "https://[192.0.2.10]", "https://999.1.1.1",
+    "https://mirror.example.com:0", "https://mirror.example.com:65536", "https://mirror.example.com:",
+    "https://mirror.example.com\n:5001", "https://mirror.example.com\n",
 ])
 def test_mirror_address_refuses_what_is_not_an_https_registry_url(url):
     with pytest.raises(TrustError, match="is not the https URL of a registry"):

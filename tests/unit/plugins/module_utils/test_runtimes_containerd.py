@@ -401,3 +401,30 @@ def test_mirrors_dropped_take_docker_io_hosts_toml_with_them_but_never_someone_e
                                                  mirrors=[MIRROR])
     assert outcome["changed"] and not (tmp_path / "etc/containerd/certs.d" / MIRROR).exists()
     assert (tmp_path / "etc/containerd/certs.d/docker.io/hosts.toml").read_bytes() == theirs
+
+
+# Credentials in config.toml: never in the diff, and a backup only root can read
+
+CRI_AUTH = (b'    [plugins."io.containerd.grpc.v1.cri".registry.configs."private.example.test:5000".auth]\n'
+            b'      username = "puller"\n      password = "hunter2"\n      identitytoken = "token-of-puller"\n'
+            b'      auth = "cHVsbGVyOmh1bnRlcjI="\n')
+
+
+def test_the_diff_of_config_toml_hides_registry_credentials_and_the_backup_is_0600(tmp_path):
+    fs = host(tmp_path, {CONFIG: DEBIAN_V2 + CRI_AUTH})
+    os.chmod(fs.real(CONFIG), 0o644)
+    result = containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20))
+    writer = LocalWriter(fs)
+
+    outcome = apply(result, writer, lambda: {"method": "test"})
+
+    config_diff = next(entry for entry in outcome["diff"] if entry["before_header"] == CONFIG)
+    shown = config_diff["before"] + config_diff["after"]
+    assert "hunter2" not in shown and "token-of-puller" not in shown and "cHVsbGVyOmh1bnRlcjI=" not in shown
+    assert 'password = "<redacted>"' in config_diff["before"] and 'password = "<redacted>"' in config_diff["after"]
+    assert 'username = "puller"' in config_diff["after"]
+    [backup] = writer.backups
+    assert stat.S_IMODE(os.stat(backup).st_mode) == 0o600
+    assert fs.read(backup.removeprefix(str(tmp_path))) == DEBIAN_V2 + CRI_AUTH
+    assert b'password = "hunter2"' in fs.read(CONFIG)  # the file itself keeps them, of course
+    assert stat.S_IMODE(os.stat(fs.real(CONFIG)).st_mode) == 0o644

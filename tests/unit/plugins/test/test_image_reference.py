@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[4]
 DIGEST = "sha256:" + "0" * 64
 
 
-def test_plugin_exposes_the_image_reference_test():
-    assert set(ImageTests().tests()) == {"image_reference"}
+def test_plugin_exposes_the_image_reference_and_mirror_url_tests():
+    assert set(ImageTests().tests()) == {"image_reference", "mirror_url"}
 
 
 @pytest.mark.parametrize(("value", "expected"), [
