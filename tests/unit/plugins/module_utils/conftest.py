@@ -8,12 +8,14 @@ import stat
 import sys
 
 import pytest
-from ansible.module_utils import basic
 
 
 @pytest.fixture
 def ansible_module(monkeypatch):
     """Build a real ``AnsibleModule`` (no options of its own) as a module run would, in check mode or not."""
+    # Imported here: test_oldest_cryptography runs some of these tests under the host's Python, without Ansible.
+    from ansible.module_utils import basic
+
     def build(check_mode: bool = False) -> basic.AnsibleModule:
         args = {"ANSIBLE_MODULE_ARGS": {"_ansible_check_mode": check_mode, "_ansible_diff": True}}
         monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps(args).encode())
