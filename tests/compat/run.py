@@ -51,7 +51,8 @@ CONTROLLER_PYTHONS = {
     "2.21": ("3.14", "3.13", "3.12"),
 }
 # What the unit tests need besides ansible-core; versions come from requirements*.txt.
-TEST_PACKAGES = ("docker", "requests", "cryptography", "bcrypt", "pytest", "pyyaml")
+# pytest-testinfra for the molecule scenario's verifier, which runs the pytest first on PATH.
+TEST_PACKAGES = ("docker", "requests", "cryptography", "bcrypt", "pytest", "pyyaml", "pytest-testinfra")
 UNIT_TESTS = ("tests/unit/plugins", "tests/unit/test_role_specs.py", "tests/unit/test_example_inventory.py")
 # Only on the oldest and the newest release (see above).
 ENDS_ONLY_UNIT_TESTS = ("tests/unit/test_docs.py",)
