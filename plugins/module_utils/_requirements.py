@@ -43,6 +43,11 @@ LIBRARIES = {
                 "the Docker daemon API of registry_image, registry_trust and docker_daemon_config",
                 {"apt": "python3-docker", "dnf": "python3-docker", "yum": "python3-docker",
                  "zypper": "python3-docker", "apk": "py3-docker-py"}),
+        # Ubuntu 22.04's is 3.5.3, the oldest with Redis ACL users (username=).
+        Library("redis", "redis", "3.5.3",
+                "the registry_cache module's readiness check and flush of the Redis of the replicas' cache",
+                {"apt": "python3-redis", "dnf": "python3-redis", "yum": "python3-redis",
+                 "zypper": "python3-redis", "apk": "py3-redis"}),
         # tomllib is tomli, merged into the standard library of Python 3.11.
         Library("tomli", "tomli", "1.1.0",
                 "reading containerd's config.toml and registries.conf on Python older than 3.11 (registry_trust)",

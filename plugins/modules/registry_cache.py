@@ -39,6 +39,9 @@ description:
   - Returns the host's FQDN and default IPv4 address as the fact C(dockyard_host) (not with O(state=flushed)).
 author:
   - dockyard maintainers (@dockyard)
+requirements:
+  - The Redis client library for Python (C(redis), Debian's C(python3-redis)) 3.5.3 or newer, on the host that runs
+    the module; the site playbook's preflight installs it on the hosts of the group C(registry_cache).
 extends_documentation_fragment:
   - dockyard.registry._attributes
   - dockyard.registry._service
@@ -162,15 +165,24 @@ missing_program:
   type: str
 """
 
+import contextlib
 import hashlib
 import ipaddress
 import os
 import pwd
 import re
 import shutil
-import socket
+import traceback
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    import redis
+except ImportError:  # the module reports it with missing_required_lib
+    redis = None
+    REDIS_IMPORT_ERROR = traceback.format_exc()
+else:
+    REDIS_IMPORT_ERROR = None
 
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._host import default_ipv4, identity
@@ -226,27 +238,17 @@ def redis_conf(bind: str, port: int, password: str, admin_password: str, maxmemo
     ]).encode()
 
 
-def ask(host: str, port: int, credentials: tuple[str, ...], *command: str, timeout: float = 3) -> list[str]:
-    """AUTH with ``credentials`` (a password, or a user and a password), then ``command``, over one connection; the
-    replies as text (errors start with ``-``)."""
-    def encode(*parts: str) -> bytes:
-        return f"*{len(parts)}\r\n".encode() + b"".join(
-            f"${len(part.encode())}\r\n".encode() + part.encode() + b"\r\n" for part in parts)
-
-    with socket.create_connection((host, port), timeout=timeout) as connection:
-        connection.sendall(encode("AUTH", *credentials) + encode(*command))
-        reader = connection.makefile("rb")
-        return [_reply(reader) for _number in range(2)]
-
-
-def _reply(reader) -> str:
-    line = reader.readline().decode("utf-8", "replace").rstrip("\r\n")
-    if line[:1] == "$":
-        length = int(line[1:])
-        return "" if length < 0 else reader.read(length + 2)[:-2].decode("utf-8", "replace")
-    if line[:1] == "*":
-        return " ".join(_reply(reader) for _number in range(max(int(line[1:]), 0)))
-    return line
+@contextlib.contextmanager
+def connect(host: str, port: int, credentials: tuple[str, ...], timeout: float = 3):
+    """A client that authenticates with ``credentials``: a password alone (the user default, as Distribution 2.8.2
+    does), or a user and a password. Its connections are closed on leaving."""
+    user, password = credentials if len(credentials) == 2 else (None, credentials[0])
+    client = redis.Redis(host=host, port=port, username=user, password=password, socket_timeout=timeout,
+                         socket_connect_timeout=timeout)
+    try:
+        yield client
+    finally:
+        client.connection_pool.disconnect()
 
 
 def input_problems(params: dict) -> list[str]:
@@ -266,6 +268,8 @@ def input_problems(params: dict) -> list[str]:
 
 def run(module) -> dict:
     params = module.params
+    if REDIS_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("redis (python3-redis)"), exception=REDIS_IMPORT_ERROR)
     admin = (ADMIN_USER, params["admin_password"])
     problems = input_problems(params)
     if problems:
@@ -273,11 +277,7 @@ def run(module) -> dict:
     if params["state"] == "flushed":
         if not params["bind_address"]:
             module.fail_json(msg="bind_address must name the address Redis listens on to flush its database")
-        try:
-            keys = flush(module, params["bind_address"], params["port"], admin)
-        except OSError as exc:
-            module.fail_json(msg=f"Redis at {params['bind_address']}:{params['port']} cannot be reached to flush its "
-                                 f"database: {exc}")
+        keys = flush(module, params["bind_address"], params["port"], admin)
         return {"changed": keys > 0, "flushed": keys, "address": f"{params['bind_address']}:{params['port']}"}
     if not os.access(params["binary"], os.X_OK):
         return {"changed": False, "missing_program": params["binary"]}
@@ -316,11 +316,10 @@ def run(module) -> dict:
         # Both users: the module's, and the registry's (AUTH <password>, as Distribution sends it).
         for who, credentials in ((ADMIN_USER, admin), ("default", (params["password"],))):
             try:
-                replies = ask(bind, params["port"], credentials, "PING")
-            except OSError as exc:
-                return f"{bind}:{params['port']}: {exc}"
-            if replies != ["+OK", "+PONG"]:
-                return f"{bind}:{params['port']} answered the user {who} {replies}"
+                with connect(bind, params["port"], credentials) as client:
+                    client.ping()
+            except redis.RedisError as exc:
+                return f"{bind}:{params['port']} refused PING for the user {who}: {exc}"
         return None
 
     action = service.ensure(changed, ready)
@@ -337,14 +336,16 @@ def run(module) -> dict:
 
 def flush(module, host: str, port: int, credentials: tuple[str, ...]) -> int:
     """FLUSHDB where the database holds keys (not in check mode); how many it held."""
-    size = ask(host, port, credentials, "DBSIZE")[1]
-    if not size.startswith(":"):
-        module.fail_json(msg=f"Redis at {host}:{port} answered DBSIZE with {size!r}")
-    keys = int(size[1:])
-    if keys and not module.check_mode:
-        answer = ask(host, port, credentials, "FLUSHDB")[1]
-        if answer != "+OK":
-            module.fail_json(msg=f"Redis at {host}:{port} answered FLUSHDB with {answer!r}")
+    try:
+        with connect(host, port, credentials) as client:
+            keys = client.dbsize()
+            if keys and not module.check_mode:
+                client.flushdb()
+    except redis.RedisError as exc:
+        # A refused password is an AuthenticationError, a ConnectionError, from redis 4.4 on.
+        unreachable = isinstance(exc, redis.ConnectionError) and not isinstance(exc, redis.AuthenticationError)
+        module.fail_json(msg=f"Redis at {host}:{port} " + ("cannot be reached to flush its database" if unreachable
+                                                           else "refused to count or flush its keys") + f": {exc}")
     return keys
 
 
