@@ -377,9 +377,7 @@ def test_a_rolling_change_of_the_configuration_costs_no_pull(fleet, pull_loops, 
     assert all(before[replica] != after[replica] for replica in replicas), f"not every replica was replaced: {after}"
     # One replica at a time: each drained, replaced and back up before the next is drained.
     # The only delegated tasks of server.yml: the drain and the return of each replica, on the load balancer.
-    # The flush is delegated to the Redis host: its line is not a move.
-    flushed = task_output(run, "Empty the replicas' shared blob descriptor cache")
-    moves = re.findall(r"^changed: \[(\S+) -> ", run.stdout.replace(flushed, ""), re.MULTILINE)
+    moves = re.findall(r"^changed: \[(\S+) -> ", run.stdout, re.MULTILINE)
     assert moves == [replica for replica in replicas for _step in ("drained", "ready")], run.stdout[-6000:]
     pull_loops.stop()  # no load on the tests after this one
     pulls = [pull for pull in pull_loops.pulls() if pull.ended >= started and pull.started <= ended]
@@ -421,7 +419,8 @@ def test_garbage_collection_with_replicas_leaves_no_stale_cache_for_a_push_of_wh
     moves = re.findall(r"^changed: \[(\S+) -> ", run.stdout.replace(flushed, ""), re.MULTILINE)
     assert moves == [replica for replica in replicas for _step in ("drained", "ready")] * 2, run.stdout[-6000:]
     assert re.search(r"Deleted from dockyard-registry: [1-9][0-9]* blobs", run.stdout), run.stdout[-6000:]
-    assert f"changed: [{replicas[0]} -> {fleet.balancers[0]}]" in flushed, flushed
+    # On the Redis host (the load balancer here), as Ansible names a delegated host: "lb(<its address>)".
+    assert f"changed: [{replicas[0]} -> {fleet.balancers[0]}(" in flushed, flushed
     said = " ".join(run.stdout.split())
     assert f"{pushed_image.by_digest(fleet.address)}: 2 blobs re-hashed, digests agree" in said, said[-3000:]
     for url in urls:  # gone from the store, and no replica says otherwise
