@@ -12,12 +12,12 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # The suite must trust only what it is told to trust.
 unexport REQUESTS_CA_BUNDLE
 
-.PHONY: help venv test-venv site test lint lint-deps changelog unit unit-deps docs docs-deps docs-test integration engine test-deps \
+.PHONY: help venv test-venv site test lint lint-deps changelog unit unit-deps compat docs docs-deps docs-test integration engine test-deps \
 	test-images molecule bench clean
 
 help:
 	@echo "make site   deploy, trust and exercise the registry on $(INVENTORY)"
-	@echo "make test   the whole test suite (lint, unit, docs-test, integration, molecule)"
+	@echo "make test   the whole test suite (lint, unit, compat, docs-test, integration, molecule)"
 	@echo "make docs   the collection's documentation site, in $(DOCS_BUILD)/html"
 
 # What the controller needs to run the collection (make site): requirements.txt alone. The test tools come on top
@@ -75,6 +75,13 @@ changelog: test-venv
 unit: test-venv unit-deps
 	$(BIN)/pytest -q tests/unit
 
+# Sanity and the plugins' unit tests on every other ansible-core minor release that meta/runtime.yml admits (all of them on
+# the oldest and the newest, all but pylint and ansible-doc between), each in a
+# virtualenv of its own (.venv-compat/) on a Python that release supports (pyenv's); prints each step's wall time.
+# COMPAT_RELEASES="2.17,2.21" runs some of them.
+compat: test-venv lint-deps unit-deps test-images
+	$(BIN)/python tests/compat/run.py $(if $(COMPAT_RELEASES),--only $(COMPAT_RELEASES))
+
 # tests/unit/plugins/modules/test_registry_cache.py runs Debian's redis-server with the configuration the module writes.
 unit-deps:
 	@/usr/bin/python3 -c 'import cryptography, pytest, yaml' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-cryptography python3-pytest python3-yaml; }
@@ -121,7 +128,7 @@ molecule: test-venv test-images
 	  echo "molecule scenario $$scenario passed in $$(( $$(date +%s) - started ))s"; \
 	done
 
-test: lint unit docs-test integration molecule
+test: lint unit compat docs-test integration molecule
 
 # The benchmarks, each script writing its own section of bench/RESULTS.md (bench/output/ keeps the raw figures). Not
 # part of test: it takes about a quarter of an hour, and 1.4 GB of disk under bench/output while it runs. Every
@@ -138,4 +145,4 @@ bench: test-venv test-deps test-images
 	$(BIN)/python bench/ha_bench.py
 
 clean:
-	rm -rf $(VENV) .collections .pytest_cache .ruff_cache $(DOCS_BUILD)
+	rm -rf $(VENV) .venv-compat .collections .pytest_cache .ruff_cache $(DOCS_BUILD)

@@ -28,6 +28,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._requirements im
     PACKAGE_MANAGERS,
     findings,
     packages_for,
+    python_problem,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.detect import DOCKER_SOCKETS
 
@@ -61,7 +62,7 @@ def outcome(found: dict) -> dict:
     versions = found["versions"]
     by_distribution = {library.distribution: name for name, library in LIBRARIES.items()}
     names = [by_distribution[distribution] for distribution in versions]
-    result = findings(names, versions.get, tuple(found["python"]))
+    result = findings(names, versions.get)
     manager = found["package_manager"]
     report = {
         "changed": False,
@@ -122,6 +123,12 @@ class ActionModule(ActionBase):
         result.update(outcome(found))
         if facts:
             result["ansible_facts"] = facts
+        too_old = python_problem(found["python"])
+        if too_old:
+            result.update(failed=True, msg=(
+                f"The Python interpreter {interpreter} on {task_vars.get('inventory_hostname')} {too_old}: install a "
+                "newer python3 there and name it in ansible_python_interpreter."))
+            return result
         if arguments["install_allowed"] is not None:
             why = refusal(task_vars.get("inventory_hostname", "the host"), result, arguments["install_allowed"])
             if why:

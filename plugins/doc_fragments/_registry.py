@@ -36,7 +36,7 @@ options:
       - Password of O(username). Required with it.
     type: str
 requirements:
-  - Python 3.9 or newer on the host.
+  - Python 3.11 or newer on the host.
 """
 
     DOCKER = r"""

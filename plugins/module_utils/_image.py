@@ -47,7 +47,7 @@ SERVER_ERROR = re.compile(r"unexpected HTTP status: 5\d\d\b")
 DIGEST_SOURCES = {
     "expected": "the expected digest",
     "head": "the registry's Docker-Content-Digest for HEAD",
-    "get": "the sha256 of the manifest bytes from GET",
+    "manifest": "the sha256 of the manifest bytes from GET",
     "repo_digest": "the daemon's RepoDigests entry after pulling by digest",
 }
 
@@ -213,7 +213,7 @@ class RegistryImage:
             digests["expected"] = expected
         digests["head"] = self.registry.head_manifest(self.reference)
         manifest = self.registry.get_manifest(self.reference)
-        digests["get"] = digest_of(manifest.content)
+        digests["manifest"] = digest_of(manifest.content)
         agreed = self._agree(digests)  # before pulling: a mismatch here needs no download to report
         if self.params["verify"] == "blobs":
             plan = plan_image(manifest.content, agreed, manifest.media_type, self._child_manifest, self.platform)

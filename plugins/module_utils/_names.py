@@ -114,7 +114,7 @@ def host_names(host):
     can hold (an inventory name with an underscore, say).
     """
     facts = host.get("ansible_facts") or {}
-    known = host.get("dockyard_host") or {}
+    known = facts.get("dockyard_host") or {}
     candidates = [host.get("inventory_hostname"), host.get("ansible_host"), known.get("fqdn") or facts.get("fqdn"),
                   known.get("default_ipv4") or (facts.get("default_ipv4") or {}).get("address")]
     names = []

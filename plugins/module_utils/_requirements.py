@@ -24,8 +24,6 @@ class Library:
     minimum: str
     used_for: str
     packages: dict  # package manager -> OS package
-    # A Python this version or newer has the library's equivalent in its standard library: nothing to install.
-    stdlib_since: tuple | None = None
 
 
 LIBRARIES = {
@@ -43,18 +41,16 @@ LIBRARIES = {
                 "the Docker daemon API of registry_image, registry_trust and docker_daemon_config",
                 {"apt": "python3-docker", "dnf": "python3-docker", "yum": "python3-docker",
                  "zypper": "python3-docker", "apk": "py3-docker-py"}),
-        # Ubuntu 22.04's is 3.5.3, the oldest with Redis ACL users (username=).
+        # 3.5.3 is the oldest with Redis ACL user names (username=); Debian 12 has 4.3.4.
         Library("redis", "redis", "3.5.3",
                 "the registry_cache module's readiness check and flush of the Redis of the replicas' cache",
                 {"apt": "python3-redis", "dnf": "python3-redis", "yum": "python3-redis",
                  "zypper": "python3-redis", "apk": "py3-redis"}),
-        # tomllib is tomli, merged into the standard library of Python 3.11.
-        Library("tomli", "tomli", "1.1.0",
-                "reading containerd's config.toml and registries.conf on Python older than 3.11 (registry_trust)",
-                {"apt": "python3-tomli", "dnf": "python3-tomli", "yum": "python3-tomli",
-                 "zypper": "python3-tomli", "apk": "py3-tomli"}, stdlib_since=(3, 11)),
     )
 }
+# The oldest Python the modules run with on a host (Debian 12's; tested there and on Debian 13's 3.13): its standard
+# library reads TOML (tomllib) and hands out the certificates a server sent.
+OLDEST_PYTHON = (3, 11)
 # In the order a host is asked which one it has.
 PACKAGE_MANAGERS = ("apt", "dnf", "yum", "zypper", "apk")
 PACKAGE_MANAGER_COMMANDS = {"apt": "apt-get", "dnf": "dnf", "yum": "yum", "zypper": "zypper", "apk": "apk"}
@@ -66,22 +62,13 @@ class Finding:
 
     library: Library
     version: str | None  # None: not installed
-    python: tuple = ()  # the interpreter's (major, minor)
-
-    @property
-    def in_stdlib(self) -> bool:
-        return self.library.stdlib_since is not None and tuple(self.python) >= self.library.stdlib_since
 
     @property
     def usable(self) -> bool:
-        if self.in_stdlib:
-            return True
         return self.version is not None and version_tuple(self.version) >= version_tuple(self.library.minimum)
 
     @property
     def problem(self) -> str | None:
-        if self.in_stdlib:
-            return None
         if self.version is None:
             return f"{self.library.name} is missing (needed for {self.library.used_for})"
         if not self.usable:
@@ -96,10 +83,17 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in match.group(0).split(".")) if match else ()
 
 
-def findings(names, installed_version, python=()) -> list[Finding]:
-    """One :class:`Finding` per library name; ``installed_version(distribution)`` returns a version or None,
-    ``python`` is the interpreter's (major, minor), which may have a library's equivalent in its standard library."""
-    return [Finding(LIBRARIES[name], installed_version(LIBRARIES[name].distribution), tuple(python)) for name in names]
+def findings(names, installed_version) -> list[Finding]:
+    """One :class:`Finding` per library name; ``installed_version(distribution)`` returns a version or None."""
+    return [Finding(LIBRARIES[name], installed_version(LIBRARIES[name].distribution)) for name in names]
+
+
+def python_problem(python) -> str | None:
+    """Why the interpreter, of version ``python`` (major, minor), cannot run the modules; None where it can."""
+    if tuple(python) >= OLDEST_PYTHON:
+        return None
+    return (f"is Python {'.'.join(map(str, python))}, and the collection's modules need Python "
+            f"{'.'.join(map(str, OLDEST_PYTHON))} or newer")
 
 
 def packages_for(found: list[Finding], manager: str | None) -> list[str]:

@@ -14,6 +14,7 @@ description:
   - Names the OS packages that bring the missing ones for the host's package manager (APT, DNF, YUM, Zypper or
     APK), so that a play can install them, or fail naming them, before any module needs them.
   - Reads the libraries' metadata only; it imports none of them and changes nothing.
+  - Fails a host whose interpreter is older than Python 3.11, the oldest the collection's modules run with.
   - Asks the host with one command and Python's standard library only (the action plugin sends a short script to the
     host's interpreter, discovered as Ansible discovers it where C(ansible_python_interpreter) is not set). Nothing of
     the collection, nor Ansible's module wrapper, has to run there yet.
@@ -42,12 +43,11 @@ options:
       - The libraries to look for, by the name the modules import them with.
       - V(cryptography) (3.1 or newer) for the registry host's key and certificate request and the probe's
         certificate checks; V(requests) (2.20.0 or newer) for registry API requests and community.docker's
-        modules; V(docker), the Docker SDK for Python (5.0.0 or newer), for the Docker daemon API; V(tomli)
-        (1.1.0 or newer) for reading containerd's and the containers tools' TOML files, needed only with Python
-        older than 3.11, whose standard library has it as C(tomllib).
+        modules; V(docker), the Docker SDK for Python (5.0.0 or newer), for the Docker daemon API. TOML is read with
+        the standard library's C(tomllib).
     type: list
     elements: str
-    choices: [cryptography, requests, docker, tomli]
+    choices: [cryptography, requests, docker]
     required: true
   docker_libraries:
     description:
@@ -55,7 +55,7 @@ options:
         the modules that speak to the Docker daemon import.
     type: list
     elements: str
-    choices: [cryptography, requests, docker, tomli]
+    choices: [cryptography, requests, docker]
     default: []
   install_allowed:
     description:
@@ -93,7 +93,6 @@ interpreter:
 found:
   description:
     - The version of each library of O(libraries) that is installed, V(null) for a missing one.
-    - V(null) too for V(tomli) on Python 3.11 or newer, which is not missing there (its standard library has it).
   returned: always
   type: dict
   sample: {cryptography: 38.0.4, requests: 2.28.1, docker: null}

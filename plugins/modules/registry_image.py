@@ -201,8 +201,10 @@ digests:
       description: The C(Docker-Content-Digest) header of a C(HEAD) request for the manifest.
       returned: when the registry answered the C(HEAD)
       type: str
-    get:
-      description: The sha256 of the exact bytes a C(GET) of the manifest returned.
+    manifest:
+      description:
+        - The sha256 of the exact bytes a C(GET) of the manifest returned.
+        - Named C(get) in release 0.1.0, a key that Jinja cannot reach with dot notation.
       returned: when the C(HEAD) succeeded
       type: str
     repo_digest:
@@ -212,7 +214,7 @@ digests:
   sample:
     expected: sha256:3ab7cd1d49dbabec8eced2dcac731c13ecfcf0db2d94eb8282e8d30524b28ec7
     head: sha256:3ab7cd1d49dbabec8eced2dcac731c13ecfcf0db2d94eb8282e8d30524b28ec7
-    get: sha256:3ab7cd1d49dbabec8eced2dcac731c13ecfcf0db2d94eb8282e8d30524b28ec7
+    manifest: sha256:3ab7cd1d49dbabec8eced2dcac731c13ecfcf0db2d94eb8282e8d30524b28ec7
     repo_digest: sha256:3ab7cd1d49dbabec8eced2dcac731c13ecfcf0db2d94eb8282e8d30524b28ec7
 blobs:
   description:

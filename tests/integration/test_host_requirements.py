@@ -73,7 +73,7 @@ def test_a_host_without_a_named_interpreter_is_asked_with_the_one_ansible_discov
     name, _inventory = bare_host
     inventory = tmp_path / "discover.yml"
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {name: {"ansible_connection": "community.docker.docker"}}}}))
-    found = run_module("dockyard.registry.host_requirements", {"libraries": ["cryptography", "tomli"]}, host=name,
+    found = run_module("dockyard.registry.host_requirements", {"libraries": ["cryptography"]}, host=name,
                        inventory=inventory)
     assert not found.get("failed"), found
     discovered = found["ansible_facts"]["discovered_interpreter_python"]

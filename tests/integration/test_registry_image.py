@@ -188,14 +188,14 @@ def test_verified_returns_four_equal_digests(repository, image):
     pushed = assert_ok(push(f"{repository}:1.0", image))
     digest = pushed["digest"]
     result = assert_ok(run_module(MODULE, {"name": f"{repository}:1.0", "state": "verified", "digest": digest}))
-    assert result["digests"] == {"expected": digest, "head": digest, "get": digest, "repo_digest": digest}
+    assert result["digests"] == {"expected": digest, "head": digest, "manifest": digest, "repo_digest": digest}
     assert (result["digest"], result["changed"], result["image_id"]) == (digest, False, image.id)
 
 
 def test_verified_by_a_digest_in_the_name_without_pull_reads_only_the_registry(repository, image):
     digest = assert_ok(push(f"{repository}:1.0", image))["digest"]
     result = assert_ok(run_module(MODULE, {"name": f"{repository}@{digest}", "state": "verified", "pull": False}))
-    assert result["digests"] == {"expected": digest, "head": digest, "get": digest}
+    assert result["digests"] == {"expected": digest, "head": digest, "manifest": digest}
     assert result["changed"] is False
 
 
@@ -206,11 +206,11 @@ def test_verified_pulls_by_digest_on_a_host_without_the_image(repository, image,
 
     predicted = assert_ok(run_module(MODULE, {"name": name, "state": "verified"}, "--check"))
     assert predicted["changed"] is True
-    assert predicted["digests"] == {"head": digest, "get": digest}
+    assert predicted["digests"] == {"head": digest, "manifest": digest}
 
     result = assert_ok(run_module(MODULE, {"name": name, "state": "verified"}))
     assert result["changed"] is True  # the pull brought the image to this host
-    assert result["digests"] == {"head": digest, "get": digest, "repo_digest": digest}
+    assert result["digests"] == {"head": digest, "manifest": digest, "repo_digest": digest}
     assert assert_ok(run_module(MODULE, {"name": name, "state": "verified"}))["changed"] is False
 
 

@@ -90,7 +90,7 @@ def test_a_blob_altered_on_disk_fails_blobs_while_manifest_still_passes(blob_reg
     assert "blobs" not in failed
 
     manifest_only = assert_ok(verify(blob_registry, repository))
-    assert manifest_only["digests"] == {"head": pushed["digest"], "get": pushed["digest"]}
+    assert manifest_only["digests"] == {"head": pushed["digest"], "manifest": pushed["digest"]}
 
 
 def test_a_truncated_blob_fails_naming_both_sizes(blob_registry, repository):

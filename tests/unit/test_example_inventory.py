@@ -29,7 +29,9 @@ SPEC_KEYS = {"type", "elements", "choices", "default", "required", "options", "n
 
 def ansible(tool: str, *args: str) -> subprocess.CompletedProcess:
     # An unreachable example host fails fast, should a future preflight task ever try to connect.
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_TIMEOUT": "5"}
+    # Results as JSON: the YAML format quotes and wraps a message differently from one ansible-core to the next.
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_TIMEOUT": "5",
+           "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
     return subprocess.run([str(BIN / tool), *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
 
 

@@ -5,10 +5,12 @@ What the tarball holds is checked by tests/integration/test_galaxy_build.py, whi
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -44,3 +46,25 @@ def test_requires_ansible_admits_the_pinned_ansible_core():
     (core,) = [pin for pin in pins if pin.name == "ansible-core"]
     (version,) = [spec.version for spec in core.specifier if spec.operator == "=="]
     assert version in requires
+
+
+def _compat_matrix():
+    spec = importlib.util.spec_from_file_location("compat_run", ROOT / "tests" / "compat" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_release_requires_ansible_admits_is_in_the_tested_matrix():
+    compat = _compat_matrix()
+    requires = SpecifierSet(RUNTIME["requires_ansible"])
+    admitted = compat.admitted_minors(requires)
+    # From the oldest claimed release to the newest, every minor release is tested: the claim is what is tested.
+    assert admitted[0] == "2.17" and admitted == sorted(compat.CONTROLLER_PYTHONS, key=lambda v: tuple(map(int, v.split("."))))
+    assert requires.contains("2.21.5") and not requires.contains("2.22.0")
+
+
+def test_a_claim_past_the_tested_releases_is_refused():
+    compat = _compat_matrix()
+    with pytest.raises(SystemExit, match="admits releases after 2.21"):
+        compat.admitted_minors(SpecifierSet(">=2.17.0"))

@@ -11,7 +11,6 @@ DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+jso
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 INDEX_TYPES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
-IMAGE_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST)
 # Without the list types a registry may answer with (or convert to) another manifest, and so another digest.
 MANIFEST_ACCEPT = f"{DOCKER_MANIFEST}, {DOCKER_MANIFEST_LIST}, {OCI_MANIFEST}, {OCI_INDEX}"
 

@@ -31,7 +31,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
     SUMMARIES,
     TIMEOUT,
     TLS_ERROR,
-    UNKNOWN_AUTHORITY,
     UNREACHABLE,
     UNRESOLVED,
     RegistryAddress,
@@ -67,8 +66,6 @@ else:
     CRYPTOGRAPHY_IMPORT_ERROR = None
 
 PROBE_TIMEOUT = 10
-# OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED: reported only once a chain was built.
-OPENSSL_DATE_ERRORS = (9, 10)
 PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----\r?\n.+?\r?\n-----END CERTIFICATE-----", re.DOTALL)
 
 
@@ -185,13 +182,9 @@ class RegistryProbe:
             raise Verdict(TLS_ERROR, f"{self.address.name} completed the TLS handshake without a certificate")
         leaf = x509.load_der_x509_certificate(der)
         self.result["certificate"] = describe(leaf)
-        chain = tls.peer_chain()
-        intermediates = [x509.load_der_x509_certificate(item) for item in (chain or [])[1:]]
+        intermediates = [x509.load_der_x509_certificate(item) for item in tls.peer_chain()[1:]]
         now = datetime.datetime.now().astimezone()  # local time, as the daemon prints it
         problems = certificate_problems(leaf, intermediates, self._anchors(), self.address.host, now, self.rules)
-        if chain is None and any(problem.verdict == UNKNOWN_AUTHORITY for problem in problems) and self._openssl_trusts():
-            # Python < 3.10 does not hand out the intermediates the server sent; OpenSSL used them.
-            problems = [problem for problem in problems if problem.verdict != UNKNOWN_AUTHORITY]
         self.result["problems"] = [problem.verdict for problem in problems]
         if problems and not self.insecure:
             raise Verdict(problems[0].verdict, "; ".join(problem.detail for problem in problems), problems[0].fix)
@@ -210,19 +203,6 @@ class RegistryProbe:
                 raise TrustConfigError(f"cannot read CA file {path}: {exc.strerror}") from None
             anchors += _load_certificates(pem)
         return anchors
-
-    def _openssl_trusts(self) -> bool:
-        """Whether OpenSSL builds a chain from the registry's certificate to the trusted CAs (dates aside)."""
-        context = self.trust.context(verify=True)
-        context.check_hostname = False
-        try:
-            with socket.create_connection((self.address.host, self.address.port), timeout=self.timeout) as sock:
-                TLSSocket(sock, context, self._sni(), self.timeout, self.deadline).handshake()
-            return True
-        except ssl.SSLCertVerificationError as exc:
-            return exc.verify_code in OPENSSL_DATE_ERRORS
-        except (OSError, PlainHTTPError):
-            return False
 
     # HTTP
 

@@ -195,13 +195,11 @@ class TLSSocket(_Stream):
         """The server's certificate, DER."""
         return self.tls.getpeercert(binary_form=True)
 
-    def peer_chain(self) -> list[bytes] | None:
-        """The certificates the server sent, leaf first, DER; None where Python cannot tell (before 3.10)."""
-        getter = getattr(self.tls, "get_unverified_chain", None)  # Python 3.13
+    def peer_chain(self) -> list[bytes]:
+        """The certificates the server sent, leaf first, DER."""
+        getter = getattr(self.tls, "get_unverified_chain", None)  # public from Python 3.13
         if getter is None:
-            getter = getattr(getattr(self.tls, "_sslobj", None), "get_unverified_chain", None)  # private in 3.10-3.12
-        if getter is None:
-            return None
+            getter = self.tls._sslobj.get_unverified_chain  # Python 3.11 and 3.12: the same method, private
         return [item if isinstance(item, bytes) else item.public_bytes(2) for item in getter() or []]  # 2: DER
 
 

@@ -4,9 +4,8 @@
 
 """Private to the dockyard.registry collection: reading the runtimes' TOML files, and editing them in place.
 
-Reading is the standard library's ``tomllib`` (Python 3.11+) or, on older Pythons, ``tomli``, the same parser
-published apart (Debian's and Ubuntu's ``python3-tomli``; the preflight installs it where a host needs it). Both
-are strict TOML 1.0, as containerd's and containers/image's parsers are. A parse error becomes a
+Reading is the standard library's ``tomllib`` (strict TOML 1.0, as containerd's and containers/image's parsers
+are). A parse error becomes a
 :class:`~.files.RuntimeConfigError` naming the file, the line and the column.
 
 Editing never re-renders a file: :func:`statements` finds where each table header and key/value statement
@@ -19,35 +18,20 @@ from __future__ import annotations
 import dataclasses
 import re
 
+import tomllib
+
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import RuntimeConfigError
-
-try:
-    import tomllib as _parser  # Python 3.11+
-except ImportError:
-    try:
-        import tomli as _parser
-    except ImportError:
-        _parser = None
-
-TOML_LIBRARY = "tomli"  # what a host with Python older than 3.11 needs (host_requirements names its package)
-HAS_TOML_PARSER = _parser is not None
 
 _POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
-class MissingTomlParser(RuntimeError):
-    """Neither tomllib (Python 3.11+) nor tomli is importable."""
-
-
 def loads(content: bytes, path: str) -> dict:
     """The TOML document in ``content`` (the bytes of the file ``path``); errors name the file and the line."""
-    if _parser is None:
-        raise MissingTomlParser(f"reading {path} needs the Python library {TOML_LIBRARY} on Python older than 3.11")
     text = decode(content, path)
     try:
-        return _parser.loads(text)
-    except _parser.TOMLDecodeError as exc:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         position = _POSITION.search(message)
         reason = _POSITION.sub("", message).strip()
@@ -199,7 +183,7 @@ class _Scanner:
             end += 2 if self.text[end] == "\\" else 1
         raw = self.text[self.pos:end + 1]
         self.pos = end + 1
-        return _parser.loads(f"k = {raw}")["k"] if _parser else raw[1:-1]
+        return tomllib.loads(f"k = {raw}")["k"]
 
     def skip_value(self) -> None:
         """Past one value, whatever lines its strings, arrays and inline tables span."""

@@ -65,7 +65,7 @@ def test_streaming_digest_of_nothing_is_the_empty_digest():
 
 
 def test_agreed_digest_returns_the_common_value():
-    assert agreed_digest({"head": A, "get": A, "repo_digest": A}) == A
+    assert agreed_digest({"head": A, "manifest": A, "repo_digest": A}) == A
 
 
 def test_agreed_digest_names_both_sources_and_values_of_a_mismatch():

@@ -4,6 +4,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._requirements im
     LIBRARIES,
     findings,
     packages_for,
+    python_problem,
     version_tuple,
 )
 
@@ -33,12 +34,6 @@ def test_every_library_has_a_package_for_every_package_manager():
         assert set(library.packages) == {"apt", "dnf", "yum", "zypper", "apk"}, library.name
 
 
-def test_tomli_is_needed_only_before_python_3_11_whose_stdlib_has_tomllib():
-    assert findings(["tomli"], {}.get, (3, 11))[0].usable
-    assert findings(["tomli"], {}.get, (3, 12))[0].problem is None
-    older = findings(["tomli"], {}.get, (3, 9))
-    assert not older[0].usable
-    assert older[0].problem == ("tomli is missing (needed for reading containerd's config.toml and registries.conf "
-                                "on Python older than 3.11 (registry_trust))")
-    assert packages_for(older, "apt") == ["python3-tomli"]
-    assert findings(["tomli"], {"tomli": "1.2.2"}.get, (3, 10))[0].usable
+def test_python_older_than_3_11_is_refused_with_its_version():
+    assert python_problem((3, 11)) is None and python_problem((3, 13)) is None
+    assert python_problem((3, 9)) == ("is Python 3.9, and the collection's modules need Python 3.11 or newer")
