@@ -82,8 +82,10 @@ unit: test-venv unit-deps
 compat: test-venv lint-deps unit-deps test-images
 	$(BIN)/python tests/compat/run.py $(if $(COMPAT_RELEASES),--only $(COMPAT_RELEASES))
 
+# tests/unit/plugins/modules/test_registry_cache.py runs Debian's redis-server with the configuration the module writes.
 unit-deps:
 	@/usr/bin/python3 -c 'import cryptography, pytest, yaml' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-cryptography python3-pytest python3-yaml; }
+	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
 
 # The collection's documentation site, as the Ansible documentation site builds it for every collection: antsibull-docs
 # writes a page for every module, plugin and role (every entry point) and the guides of docs/docsite, which

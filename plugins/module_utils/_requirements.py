@@ -41,6 +41,11 @@ LIBRARIES = {
                 "the Docker daemon API of registry_image, registry_trust and docker_daemon_config",
                 {"apt": "python3-docker", "dnf": "python3-docker", "yum": "python3-docker",
                  "zypper": "python3-docker", "apk": "py3-docker-py"}),
+        # 3.5.3 is the oldest with Redis ACL user names (username=); Debian 12 has 4.3.4.
+        Library("redis", "redis", "3.5.3",
+                "the registry_cache module's readiness check and flush of the Redis of the replicas' cache",
+                {"apt": "python3-redis", "dnf": "python3-redis", "yum": "python3-redis",
+                 "zypper": "python3-redis", "apk": "py3-redis"}),
     )
 }
 # The oldest Python the modules run with on a host (Debian 12's; tested there and on Debian 13's 3.13): its standard

@@ -6,27 +6,42 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: registry_cache
-short_description: Redis for the blob descriptor cache of registry replicas, with a password, on a private address
+short_description: Redis for the blob descriptor cache of registry replicas, with a user of their own, on a private address
 version_added: 0.3.0
 description:
   - Runs the OS's C(redis-server) with a configuration of its own (C(redis.conf) in O(config_dir), root:redis,
-    0640), bound to O(bind_address) only, which must not be a public or wildcard address, a password
-    (C(requirepass)), O(maxmemory) with the eviction policy O(maxmemory_policy) (a cache, so nothing is saved to disk).
+    0640), bound to O(bind_address) only, which must not be a public or wildcard address, O(maxmemory) with the
+    eviction policy O(maxmemory_policy) (a cache, so nothing is saved to disk).
+  - Two Redis users (ACL), each password kept in C(redis.conf) as its SHA-256 hash only. The registry's is the user
+    C(default), with O(password), because the registry (CNCF Distribution 2.8.2) authenticates with
+    C(AUTH <password>) alone, which Redis takes for the user C(default); so C(default) cannot be disabled and is the registry's restricted
+    user instead. It may run only the commands Distribution's blob descriptor cache sends (C(PING), C(HGET),
+    C(HMGET), C(HSET), C(HMSET), C(HSETNX), C(HDEL), C(SADD), C(SISMEMBER)), on the keys C(blobs::*) and
+    C(repository::*) only, and no Pub/Sub channel. A client without a password can run nothing.
+  - The module's own user C(dockyard-admin), with O(admin_password), may run only C(PING), C(DBSIZE) and
+    C(FLUSHDB), which the module's readiness check and O(flush) need. No user may run C(CONFIG), C(KEYS),
+    C(FLUSHALL), C(MODULE), C(DEBUG) or any other command.
   - Kept running by systemd where it is the service manager and by a small supervisor started detached elsewhere
     (pid files in C(/run/dockyard), output appended to O(log)), as the user C(redis) where it exists. Restarted
-    only when its configuration changed, then waited for until it answers C(PING) after C(AUTH).
+    only when its configuration changed, then waited for until both users' C(AUTH) and C(PING) succeed.
   - Where C(redis-server) is missing, changes nothing and says so in RV(missing_program), so that the role installs
     the package first.
   - A run that changes nothing is one call of this module on the host; it checks that Redis answers.
   - With O(flush), also empties Redis's database (C(FLUSHDB)) where it holds keys, once Redis answers. Garbage
     collection with replicas does so, so that no replica finds a blob it deleted in the shared cache.
   - With O(state=flushed), only empties the database of the Redis that answers at O(bind_address) and O(port),
-    from whichever host runs the module (a registry replica reaches it), and installs, writes or starts nothing.
-    Garbage collection with replicas runs it so from the replica that collected, before any replica takes pushes
-    again.
+    as the user C(dockyard-admin), and installs, writes or starts nothing. Garbage collection with replicas runs it
+    on the Redis host (delegated), so that O(admin_password) never crosses the network, before any replica takes
+    pushes again.
+  - No TLS, as Distribution 2.8.2 dials Redis over plain TCP and has no TLS setting for it, although Debian's
+    C(redis-server) is built with TLS. O(password) crosses the private network in clear text; O(admin_password) is
+    used only on the Redis host.
   - Returns the host's FQDN and default IPv4 address as the fact C(dockyard_host) (not with O(state=flushed)).
 author:
   - dockyard maintainers (@dockyard)
+requirements:
+  - The Redis client library for Python (C(redis), Debian's C(python3-redis)) 3.5.3 or newer, on the host that runs
+    the module; the site playbook's preflight installs it on the hosts of the group C(registry_cache).
 extends_documentation_fragment:
   - dockyard.registry._attributes
   - dockyard.registry._service
@@ -36,14 +51,14 @@ attributes:
   diff_mode:
     support: full
     details:
-      - The configuration's content (it holds the password) is never shown.
+      - The configuration's content (it holds the passwords' hashes) is never shown.
   idempotent:
     support: full
 options:
   state:
     description:
       - V(present) runs Redis on this host; V(flushed) only empties the database of a running one, at
-        O(bind_address) and O(port), with O(password) (the other options are ignored then).
+        O(bind_address) and O(port), with O(admin_password) (the other options are ignored then).
     type: str
     choices: [present, flushed]
     default: present
@@ -59,11 +74,18 @@ options:
     type: int
     default: 6379
   password:
-    description: The password clients give (C(requirepass)).
+    description:
+      - The registry replicas' password, of the Redis user C(default) (see above). Required with O(state=present).
+      - Printable ASCII without white space, at least 16 characters.
+    type: str
+  admin_password:
+    description:
+      - The password of the Redis user C(dockyard-admin), with which the module checks that Redis answers and
+        empties its database. Printable ASCII without white space, at least 16 characters.
     type: str
     required: true
   maxmemory:
-    description: Memory Redis may use for keys, in Redis's syntax (V(256mb), V(1gb)).
+    description: Memory Redis may use for keys, in Redis's syntax (V(256mb), V(1gb)), digits and a unit.
     type: str
     default: 256mb
   maxmemory_policy:
@@ -80,7 +102,9 @@ options:
     type: str
     default: redis
   config_dir:
-    description: Directory of C(redis.conf).
+    description:
+      - Directory of C(redis.conf).
+      - This, O(data_dir), O(log) and O(binary) must be absolute paths without white space or control characters.
     type: path
     default: /etc/dockyard/redis
   data_dir:
@@ -106,12 +130,14 @@ EXAMPLES = r"""
   dockyard.registry.registry_cache:
     bind_address: 10.0.2.5
     password: "{{ vault_registry_cache_password }}"
+    admin_password: "{{ vault_registry_cache_admin_password }}"
 
-- name: Empty the replicas' shared cache after garbage collection, from a replica
+- name: Empty the replicas' shared cache after garbage collection, on the Redis host
   dockyard.registry.registry_cache:
     state: flushed
     bind_address: 10.0.2.5
-    password: "{{ vault_registry_cache_password }}"
+    admin_password: "{{ vault_registry_cache_admin_password }}"
+  delegate_to: "{{ groups['registry_cache'][0] }}"
 """
 
 RETURN = r"""
@@ -139,13 +165,24 @@ missing_program:
   type: str
 """
 
+import contextlib
+import hashlib
 import ipaddress
 import os
 import pwd
+import re
 import shutil
-import socket
+import traceback
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    import redis
+except ImportError:  # the module reports it with missing_required_lib
+    redis = None
+    REDIS_IMPORT_ERROR = traceback.format_exc()
+else:
+    REDIS_IMPORT_ERROR = None
 
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._host import default_ipv4, identity
@@ -156,17 +193,39 @@ from ansible_collections.dockyard.registry.plugins.module_utils._service import 
 )
 
 SERVICE = "dockyard-redis"
+ADMIN_USER = "dockyard-admin"
+
+# What CNCF Distribution 2.8.2 sends Redis (registry/handlers/app.go, registry/storage/cache/redis/redis.go): AUTH
+# (always allowed) with the password alone, PING before it reuses a pooled connection, and the blob descriptor cache's
+# commands on its two key families. SELECT only with a redis.db other than 0, which the collection never sets.
+REGISTRY_COMMANDS = ("ping", "hget", "hmget", "hset", "hmset", "hsetnx", "hdel", "sadd", "sismember")
+REGISTRY_KEYS = ("blobs::*", "repository::*")
+# The module's own: its readiness check, and flush.
+ADMIN_COMMANDS = ("ping", "dbsize", "flushdb")
+
+PASSWORD = re.compile(r"[!-~]{16,}")
+MAXMEMORY = re.compile(r"[0-9]+([kmg]b?)?", re.IGNORECASE)
+PATH = re.compile(r"/[^\s\x00-\x1f\x7f]*")
 
 
-def redis_conf(bind: str, port: int, password: str, maxmemory: str, policy: str, data_dir: str) -> bytes:
-    # requirepass takes the password as one argument: quoted the way redis.conf reads strings.
-    quoted = '"' + password.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def acl_user(name: str, password: str, keys: tuple[str, ...], commands: tuple[str, ...]) -> str:
+    """A redis.conf ``user`` line: reset, then on, the password's SHA-256 only, keys, no channel, only ``commands``."""
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    return " ".join(["user", name, "reset", "on", f"#{digest}", *(f"~{key}" for key in keys), "resetchannels",
+                     "-@all", *(f"+{command}" for command in commands)])
+
+
+def redis_conf(bind: str, port: int, password: str, admin_password: str, maxmemory: str, policy: str,
+               data_dir: str) -> bytes:
     return "\n".join([
         "# Written by the dockyard.registry collection: the blob descriptor cache of the registry replicas.",
         f"bind {bind}",
         f"port {int(port)}",
         "protected-mode yes",
-        f"requirepass {quoted}",
+        "# The registry (Distribution 2.8.2) authenticates with AUTH <password> alone, as the user default: default is",
+        "# the registry's user, limited to its commands and keys. The collection's own user empties the cache.",
+        acl_user("default", password, REGISTRY_KEYS, REGISTRY_COMMANDS),
+        acl_user(ADMIN_USER, admin_password, (), ADMIN_COMMANDS),
         f"maxmemory {maxmemory}",
         f"maxmemory-policy {policy}",
         "# A cache: nothing is saved to disk, and a restart starts empty.",
@@ -179,38 +238,46 @@ def redis_conf(bind: str, port: int, password: str, maxmemory: str, policy: str,
     ]).encode()
 
 
-def ask(host: str, port: int, password: str, *command: str, timeout: float = 3) -> list[str]:
-    """AUTH, then ``command``, over one connection; the replies as text (errors start with ``-``)."""
-    def encode(*parts: str) -> bytes:
-        return f"*{len(parts)}\r\n".encode() + b"".join(
-            f"${len(part.encode())}\r\n".encode() + part.encode() + b"\r\n" for part in parts)
+@contextlib.contextmanager
+def connect(host: str, port: int, credentials: tuple[str, ...], timeout: float = 3):
+    """A client that authenticates with ``credentials``: a password alone (the user default, as Distribution 2.8.2
+    does), or a user and a password. Its connections are closed on leaving."""
+    user, password = credentials if len(credentials) == 2 else (None, credentials[0])
+    client = redis.Redis(host=host, port=port, username=user, password=password, socket_timeout=timeout,
+                         socket_connect_timeout=timeout)
+    try:
+        yield client
+    finally:
+        client.connection_pool.disconnect()
 
-    with socket.create_connection((host, port), timeout=timeout) as connection:
-        connection.sendall(encode("AUTH", password) + encode(*command))
-        reader = connection.makefile("rb")
-        return [_reply(reader) for _number in range(2)]
 
-
-def _reply(reader) -> str:
-    line = reader.readline().decode("utf-8", "replace").rstrip("\r\n")
-    if line[:1] == "$":
-        length = int(line[1:])
-        return "" if length < 0 else reader.read(length + 2)[:-2].decode("utf-8", "replace")
-    if line[:1] == "*":
-        return " ".join(_reply(reader) for _number in range(max(int(line[1:]), 0)))
-    return line
+def input_problems(params: dict) -> list[str]:
+    """Why values that reach redis.conf or Redis's command line cannot be written there; empty when they can."""
+    problems = []
+    for option in ("password", "admin_password"):
+        if params[option] is not None and not PASSWORD.fullmatch(params[option]):
+            problems.append(f"{option} must be at least 16 printable ASCII characters without white space")
+    if not MAXMEMORY.fullmatch(params["maxmemory"]):
+        problems.append(f"maxmemory must be a size in Redis's syntax such as 256mb; got {params['maxmemory']!r}")
+    for option in ("binary", "config_dir", "data_dir", "log"):
+        if not PATH.fullmatch(params[option]):
+            problems.append(f"{option} must be an absolute path without white space or control characters; got "
+                            f"{params[option]!r}")
+    return problems
 
 
 def run(module) -> dict:
     params = module.params
+    if REDIS_IMPORT_ERROR:
+        module.fail_json(msg=missing_required_lib("redis (python3-redis)"), exception=REDIS_IMPORT_ERROR)
+    admin = (ADMIN_USER, params["admin_password"])
+    problems = input_problems(params)
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     if params["state"] == "flushed":
         if not params["bind_address"]:
             module.fail_json(msg="bind_address must name the address Redis listens on to flush its database")
-        try:
-            keys = flush(module, params["bind_address"], params["port"], params["password"])
-        except OSError as exc:
-            module.fail_json(msg=f"Redis at {params['bind_address']}:{params['port']} cannot be reached to flush its "
-                                 f"database: {exc}")
+        keys = flush(module, params["bind_address"], params["port"], admin)
         return {"changed": keys > 0, "flushed": keys, "address": f"{params['bind_address']}:{params['port']}"}
     if not os.access(params["binary"], os.X_OK):
         return {"changed": False, "missing_program": params["binary"]}
@@ -234,8 +301,8 @@ def run(module) -> dict:
     files.directory(params["config_dir"], 0o755)
     files.directory(params["data_dir"], 0o750, owner=owner, group=owner)
     conf_path = os.path.join(params["config_dir"], "redis.conf")
-    changed = files.file(conf_path, redis_conf(bind, params["port"], params["password"], params["maxmemory"],
-                                               params["maxmemory_policy"], params["data_dir"]),
+    changed = files.file(conf_path, redis_conf(bind, params["port"], params["password"], params["admin_password"],
+                                               params["maxmemory"], params["maxmemory_policy"], params["data_dir"]),
                          0o640, group=owner, secret=True)
     argv = [params["binary"], conf_path]
     setpriv = shutil.which("setpriv")
@@ -246,34 +313,39 @@ def run(module) -> dict:
                       timeout=params["timeout"])
 
     def ready():
-        try:
-            replies = ask(bind, params["port"], params["password"], "PING")
-        except OSError as exc:
-            return f"{bind}:{params['port']}: {exc}"
-        return None if replies == ["+OK", "+PONG"] else f"{bind}:{params['port']} answered {replies}"
+        # Both users: the module's, and the registry's (AUTH <password>, as Distribution sends it).
+        for who, credentials in ((ADMIN_USER, admin), ("default", (params["password"],))):
+            try:
+                with connect(bind, params["port"], credentials) as client:
+                    client.ping()
+            except redis.RedisError as exc:
+                return f"{bind}:{params['port']} refused PING for the user {who}: {exc}"
+        return None
 
     action = service.ensure(changed, ready)
     result = {"changed": files.changed, "files": files.changed_paths, "service": action,
               "address": f"{bind}:{params['port']}", "ansible_facts": {"dockyard_host": identity()}}
     if params["flush"]:
         # A Redis (re)started here saved nothing: it starts empty.
-        result["flushed"] = 0 if action else flush(module, bind, params["port"], params["password"])
+        result["flushed"] = 0 if action else flush(module, bind, params["port"], admin)
         result["changed"] = result["changed"] or result["flushed"] > 0
     if files.diffs:
         result["diff"] = files.diffs
     return result
 
 
-def flush(module, host: str, port: int, password: str) -> int:
+def flush(module, host: str, port: int, credentials: tuple[str, ...]) -> int:
     """FLUSHDB where the database holds keys (not in check mode); how many it held."""
-    size = ask(host, port, password, "DBSIZE")[1]
-    if not size.startswith(":"):
-        module.fail_json(msg=f"Redis at {host}:{port} answered DBSIZE with {size!r}")
-    keys = int(size[1:])
-    if keys and not module.check_mode:
-        answer = ask(host, port, password, "FLUSHDB")[1]
-        if answer != "+OK":
-            module.fail_json(msg=f"Redis at {host}:{port} answered FLUSHDB with {answer!r}")
+    try:
+        with connect(host, port, credentials) as client:
+            keys = client.dbsize()
+            if keys and not module.check_mode:
+                client.flushdb()
+    except redis.RedisError as exc:
+        # A refused password is an AuthenticationError, a ConnectionError, from redis 4.4 on.
+        unreachable = isinstance(exc, redis.ConnectionError) and not isinstance(exc, redis.AuthenticationError)
+        module.fail_json(msg=f"Redis at {host}:{port} " + ("cannot be reached to flush its database" if unreachable
+                                                           else "refused to count or flush its keys") + f": {exc}")
     return keys
 
 
@@ -283,7 +355,8 @@ def main() -> None:
             "state": {"type": "str", "default": "present", "choices": ["present", "flushed"]},
             "bind_address": {"type": "str", "default": ""},
             "port": {"type": "int", "default": 6379},
-            "password": {"type": "str", "required": True, "no_log": True},
+            "password": {"type": "str", "no_log": True},
+            "admin_password": {"type": "str", "required": True, "no_log": True},
             "maxmemory": {"type": "str", "default": "256mb"},
             "maxmemory_policy": {"type": "str", "default": "allkeys-lru",
                                  "choices": ["allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru",
@@ -297,6 +370,7 @@ def main() -> None:
             "timeout": {"type": "int", "default": 60},
             "flush": {"type": "bool", "default": False},
         },
+        required_if=[("state", "present", ["password"])],
         supports_check_mode=True,
     )
     try:

@@ -51,8 +51,9 @@ CONTROLLER_PYTHONS = {
     "2.21": ("3.14", "3.13", "3.12"),
 }
 # What the unit tests need besides ansible-core; versions come from requirements*.txt.
-# pytest-testinfra for the molecule scenario's verifier, which runs the pytest first on PATH.
-TEST_PACKAGES = ("docker", "requests", "cryptography", "bcrypt", "pytest", "pyyaml", "pytest-testinfra")
+# pytest-testinfra for the molecule scenario's verifier, which runs the pytest first on PATH; redis for the cache
+# module's tests.
+TEST_PACKAGES = ("docker", "requests", "cryptography", "bcrypt", "pytest", "pyyaml", "pytest-testinfra", "redis")
 UNIT_TESTS = ("tests/unit/plugins", "tests/unit/test_role_specs.py", "tests/unit/test_example_inventory.py")
 # Only on the oldest and the newest release (see above).
 ENDS_ONLY_UNIT_TESTS = ("tests/unit/test_docs.py",)

@@ -177,33 +177,45 @@ def test_registry_image_re_hashes_every_blob_through_the_load_balancer(fleet, pu
     assert result["blobs"]["blobs"] >= 2, f"{fleet.puller}: re-hashed {result['blobs']}"
 
 
-def test_the_replicas_keep_blob_descriptors_in_redis_which_asks_for_a_password(fleet, api, pushed_image):
+def redis_cli(fleet, *command: str, user: str | None = None, password: str | None = None) -> str:
+    """``command`` with redis-cli on the Redis host, at the address Redis listens on: with ``password`` alone (as the
+    registry authenticates, the user default), with ``user`` and ``password``, or with no credential."""
+    lb = fleet.balancers[0]
+    auth = (["--user", user] if user else []) + (["--pass", password, "--no-auth-warning"] if password else [])
+    done = in_host(fleet, lb, "redis-cli", "-h", fleet.variables(lb)["registry_cache_bind_address"], *auth, *command,
+                   check=False)
+    return (done.stdout + done.stderr).strip()
+
+
+def test_the_replicas_keep_blob_descriptors_in_redis_with_a_user_that_cannot_configure_it(fleet, api, pushed_image):
     lb = fleet.balancers[0]
     address = fleet.variables(lb)["registry_cache_bind_address"]
     password = secret(fleet, "redis-password")
-
-    def redis(*command: str, authenticated: bool = True) -> str:
-        auth = ["-a", password, "--no-auth-warning"] if authenticated else []
-        done = in_host(fleet, lb, "redis-cli", "-h", address, *auth, *command, check=False)
-        return (done.stdout + done.stderr).strip()
-
-    assert "NOAUTH" in redis("GET", "anything", authenticated=False)
-    assert redis("CONFIG", "GET", "maxmemory-policy").split() == ["maxmemory-policy", "allkeys-lru"]
-    assert redis("CONFIG", "GET", "bind").split()[1:] == [address]
-    keys = redis("KEYS", "*")
     blobs = manifest_blobs(fleet, api, pushed_image)
-    assert any(f"{pushed_image.repository}::blobs::{blob}" in keys for blob in blobs), keys
+    # The replicas' blob descriptors, read with the replicas' own credential (SISMEMBER, as Distribution reads them).
+    members = [redis_cli(fleet, "SISMEMBER", f"repository::{pushed_image.repository}::blobs", blob, password=password)
+               for blob in blobs]
+    assert "1" in members, members
+    # That credential cannot configure Redis (CONFIG SET dir would write files as the Redis user), list or flush.
+    for command in (["CONFIG", "GET", "dir"], ["CONFIG", "SET", "dir", "/tmp"], ["KEYS", "*"], ["FLUSHALL"]):
+        assert "NOPERM" in redis_cli(fleet, *command, password=password), command
+    assert "NOAUTH" in redis_cli(fleet, "GET", "anything")
+    # The module's own user neither.
+    admin = secret(fleet, "redis-admin-password")
+    assert "NOPERM" in redis_cli(fleet, "CONFIG", "GET", "dir", user="dockyard-admin", password=admin)
+    conf = in_host(fleet, lb, "cat", "/etc/dockyard/redis/redis.conf").stdout.splitlines()
+    assert {"maxmemory-policy allkeys-lru", f"bind {address}"} <= set(conf), conf
+    assert password not in "\n".join(conf) and admin not in "\n".join(conf)
+    mode = in_host(fleet, lb, "stat", "-c", "%a %U:%G", "/etc/dockyard/redis/redis.conf").stdout.split()
+    assert mode == ["640", "root:redis"], mode
 
 
 def test_the_flush_entry_point_empties_the_shared_cache_which_fills_again(fleet, api, pushed_image):
     """What garbage collection with replicas runs before the replicas take pushes again."""
     lb = fleet.balancers[0]
-    address = fleet.variables(lb)["registry_cache_bind_address"]
 
     def keys() -> int:
-        done = in_host(fleet, lb, "redis-cli", "-h", address, "-a", secret(fleet, "redis-password"),
-                       "--no-auth-warning", "DBSIZE")
-        return int(done.stdout.strip())
+        return int(redis_cli(fleet, "DBSIZE", user="dockyard-admin", password=secret(fleet, "redis-admin-password")))
 
     assert keys() > 0
     run = fleet.ansible_playbook(Path(__file__).with_name("flush_cache.yml"))
@@ -424,10 +436,13 @@ def test_garbage_collection_with_replicas_leaves_no_stale_cache_for_a_push_of_wh
     run = fleet.ansible_playbook(playbook, extra_vars={"registry_gc_verify": [pushed_image.by_digest(fleet.address)]})
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     # Read-only, then back: one replica at a time each way, drained and put back on the load balancer.
-    moves = re.findall(r"^changed: \[(\S+) -> ", run.stdout, re.MULTILINE)
+    # The flush is delegated to the Redis host: its line is not a move.
+    flushed = task_output(run, "Empty the replicas' shared blob descriptor cache")
+    moves = re.findall(r"^changed: \[(\S+) -> ", run.stdout.replace(flushed, ""), re.MULTILINE)
     assert moves == [replica for replica in replicas for _step in ("drained", "ready")] * 2, run.stdout[-6000:]
     assert re.search(r"Deleted from dockyard-registry: [1-9][0-9]* blobs", run.stdout), run.stdout[-6000:]
-    assert f"changed: [{replicas[0]}]" in task_output(run, "Empty the replicas' shared blob descriptor cache")
+    # On the Redis host (the load balancer here), as Ansible names a delegated host: "lb(<its address>)".
+    assert f"changed: [{replicas[0]} -> {fleet.balancers[0]}(" in flushed, flushed
     said = " ".join(run.stdout.split())
     assert f"{pushed_image.by_digest(fleet.address)}: 2 blobs re-hashed, digests agree" in said, said[-3000:]
     for url in urls:  # gone from the store, and no replica says otherwise
