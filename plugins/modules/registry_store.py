@@ -326,7 +326,8 @@ def ensure_bucket(module, files: Files, host: str, filer_port: int, binary: str,
     """Make the bucket unless the filer lists it; True when it was (or, in check mode, would be) made."""
     bucket, masters = module.params["bucket"], module.params["masters"]
     read_key = module.params["jwt_keys"]["filer_read"]
-    url = f"http://{host}:{filer_port}/buckets/{urllib.parse.quote(bucket)}/"
+    # The entry itself (directory listings are off in security.toml).
+    url = f"http://{host}:{filer_port}/buckets/{urllib.parse.quote(bucket)}/?metadata=true"
     deadline = time.monotonic() + timeout
     last = None
     while True:

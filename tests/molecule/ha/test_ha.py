@@ -239,7 +239,8 @@ def test_seaweedfs_runs_three_masters_and_the_registry_bucket(fleet):
     assert status["Leader"] and len(status["Peers"]) == 2, status
     # The filer answers only with a token: the store's own read key signs one here.
     token = seaweedfs_token(secret(fleet, "seaweedfs-filer-read-key"))
-    assert http_statuses(fleet, stores[1], [("GET", f"http://{address}:8888/buckets/registry/", None, token)]) == [200]
+    bucket = [("GET", f"http://{address}:8888/buckets/registry/?metadata=true", None, token)]
+    assert http_statuses(fleet, stores[1], bucket) == [200]
     # Without systemd in the hosts, a supervisor keeps each host's servers running, as the user seaweedfs.
     for store in stores:
         supervisor = in_host(fleet, store, "cat", "/run/dockyard/dockyard-seaweedfs.supervisor.pid").stdout.strip()
