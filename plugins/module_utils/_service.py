@@ -11,11 +11,15 @@ it exits. The supervisor's own pid file finds it again on the next run; no proce
 Which program runs is written in the unit or the supervisor's script: a change of either, or of a file the
 program reads, restarts it (or reloads it, for a program that can). Each start is followed by a wait until the
 program answers (the ``ready`` callable), and a program that does not answer fails the module with its log.
+A program given a ``user`` runs as that user (systemd's ``User=``, or ``setpriv`` under the supervisor, which
+itself stays root to keep its pid files); its log file belongs to that user.
 """
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import shlex
 import shutil
 import signal
@@ -55,7 +59,7 @@ Wants=network-online.target
 
 [Service]
 ExecStart={command}
-{reload}Restart=always
+{user}{reload}Restart=always
 RestartSec=2
 LimitNOFILE=65536
 StandardOutput=append:{log}
@@ -85,15 +89,20 @@ class Service:
     ``files`` is the module's :class:`Files`; ``run_command`` is ``AnsibleModule.run_command``. ``state_dir``
     holds the supervisor's script, ``run_dir`` the pid files, ``log`` the program's output. ``reload_signal``
     (a signal name such as ``USR2``) is sent instead of a restart when only the program's files changed and it
-    can take them in without a restart.
+    can take them in without a restart. ``user`` (with its primary group) runs the program instead of root.
+    ``before_start`` is called once the old program has stopped and before the new one starts.
     """
 
     def __init__(self, files, run_command, name: str, argv: list[str], *, description: str, log: str,
                  state_dir: str, run_dir: str = "/run/dockyard", manager: str = "auto",
-                 reload_signal: str | None = None, timeout: float = 60) -> None:
+                 reload_signal: str | None = None, timeout: float = 60, user: str | None = None,
+                 before_start=None) -> None:
+        bad = [argument for argument in argv if any(ord(char) < 0x20 or ord(char) == 0x7F for char in argument)]
+        if bad:  # a newline would end the unit's ExecStart line, or the supervisor's command
+            raise ServiceError(f"the command line of {name} holds a control character in {bad[0]!r}")
         self.files, self.run_command, self.name, self.argv = files, run_command, name, argv
         self.description, self.log, self.state_dir, self.run_dir = description, log, state_dir, run_dir
-        self.reload_signal, self.timeout = reload_signal, timeout
+        self.reload_signal, self.timeout, self.user, self.before_start = reload_signal, timeout, user, before_start
         self.manager = ("systemd" if systemd_runs() else "direct") if manager == "auto" else manager
         self.unit_path = f"/etc/systemd/system/{name}.service"
         self.script = os.path.join(state_dir, f"{name}.run")
@@ -103,13 +112,19 @@ class Service:
     # --- what is wanted ---
 
     def _supervisor_script(self) -> str:
+        argv = self.argv
+        if self.user:
+            group = user_group(self.user)
+            argv = ["setpriv", f"--reuid={self.user}", f"--regid={group}", "--init-groups", "--no-new-privs", *argv]
         return _SUPERVISOR.format(
-            name=self.name, command=shlex.join(self.argv), pid=self.pidfile, pid_q=shlex.quote(self.pidfile),
+            name=self.name, command=shlex.join(argv), pid=self.pidfile, pid_q=shlex.quote(self.pidfile),
             supervisor_pid=self.supervisor_pidfile, supervisor_pid_q=shlex.quote(self.supervisor_pidfile))
 
     def _unit(self) -> str:
         reload = f"ExecReload=/bin/kill -{self.reload_signal} $MAINPID\n" if self.reload_signal else ""
-        return _UNIT.format(description=self.description, command=shlex.join(self.argv), reload=reload, log=self.log)
+        user = f"User={self.user}\nGroup={user_group(self.user)}\nNoNewPrivileges=yes\n" if self.user else ""
+        return _UNIT.format(description=self.description, command=shlex.join(self.argv), user=user, reload=reload,
+                            log=self.log)
 
     # --- the program's state ---
 
@@ -145,6 +160,12 @@ class Service:
         """
         log_dir = os.path.dirname(self.log)
         self.files.directory(log_dir, 0o755)
+        if self.user:
+            group = user_group(self.user)
+            if os.path.exists(self.log):
+                self.files.attributes(self.log, 0o640, self.user, group)
+            else:
+                self.files.file(self.log, b"", 0o640, self.user, group)
         if self.manager == "systemd":
             definition_changed = self.files.file(self.unit_path, self._unit().encode(), 0o644)
         else:
@@ -178,6 +199,11 @@ class Service:
         if definition_changed:
             self._run(["systemctl", "daemon-reload"])
         self._run(["systemctl", "enable", unit])
+        if self.before_start and action != "reloaded":
+            if action == "restarted":
+                self._run(["systemctl", "stop", unit])
+            self.before_start()
+            action = "started"
         verb = {"started": "start", "restarted": "restart", "reloaded": "reload"}[action]
         self._run(["systemctl", verb, unit])
 
@@ -190,6 +216,8 @@ class Service:
             return
         if running:
             self.stop()
+        if self.before_start:
+            self.before_start()
         os.makedirs(self.run_dir, mode=0o755, exist_ok=True)
         # setsid detaches the supervisor from the module's session, so that it outlives the module; run_command
         # returns once the shell has put it in the background, since it keeps none of the pipes.
@@ -243,6 +271,14 @@ class Service:
         rc, out, err = self.run_command(command)
         if rc != 0:
             raise ServiceError(f"{' '.join(command)} failed: {(out + err).strip()}")
+
+
+def user_group(user: str) -> str:
+    """The name of ``user``'s primary group (the user's own name where the account is not made yet: check mode)."""
+    try:
+        return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+    except KeyError:
+        return user
 
 
 def _read_pid(path: str) -> int | None:

