@@ -212,10 +212,13 @@ class PackageImage:
 
     @staticmethod
     def _packaged(unpacked: str, path: str, package: str, option: str) -> str:
-        found = os.path.join(unpacked, path.lstrip("/"))
-        if not os.path.isfile(found):
-            raise PackageImageError(f"the package {package} has no {path} ({option})")
-        return found
+        """``path`` in the unpacked package; on a merged-/usr release (Debian 13) ``/bin/x`` ships as ``/usr/bin/x``."""
+        merged = "/usr" + path if path.startswith(("/bin/", "/sbin/", "/lib/", "/lib64/")) else None
+        for candidate in (path, merged) if merged else (path,):
+            found = os.path.join(unpacked, candidate.lstrip("/"))
+            if os.path.isfile(found):
+                return found
+        raise PackageImageError(f"the package {package} has no {path} ({option})")
 
     @staticmethod
     def _place(source: str, rootfs: str, target: str) -> None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.dockyard.registry.plugins.module_utils._package_image import CandidateCache, apt_state
+import pytest
+
+from ansible_collections.dockyard.registry.plugins.module_utils._package_image import (
+    CandidateCache,
+    PackageImage,
+    PackageImageError,
+    apt_state,
+)
 
 
 def tree(root):
@@ -46,3 +53,17 @@ def test_a_cache_that_cannot_be_read_is_empty(tmp_path):
         (tmp_path / "cache.json").write_text(content)
         assert CandidateCache(str(tmp_path / "cache.json"), "s1").get("docker-registry") is None
     assert CandidateCache(str(tmp_path / "absent.json"), "s1").get("docker-registry") is None
+
+
+def test_a_binary_named_under_bin_is_found_where_a_merged_usr_package_ships_it(tmp_path):
+    # Debian 12's busybox-static ships /bin/busybox; Debian 13's (merged /usr) ships /usr/bin/busybox.
+    for shipped in ("bin/busybox", "usr/bin/busybox"):
+        unpacked = tmp_path / shipped.replace("/", "-")
+        (unpacked / shipped).parent.mkdir(parents=True)
+        (unpacked / shipped).write_bytes(b"\x7fELF")
+        assert PackageImage._packaged(str(unpacked), "/bin/busybox", "busybox-static", "option") == str(unpacked / shipped)
+
+
+def test_a_binary_the_package_does_not_ship_is_refused_naming_the_option(tmp_path):
+    with pytest.raises(PackageImageError, match=r"the package busybox-static has no /bin/busybox \(the_option\)"):
+        PackageImage._packaged(str(tmp_path), "/bin/busybox", "busybox-static", "the_option")
