@@ -69,8 +69,10 @@ FALLBACK_MIRROR = "http://deb.debian.org/debian"
 # playbook's preflight installs them from the OS packages, and the molecule scenarios prove that it does.
 # iproute2 gives Ansible its network facts. haproxy is the registry's authenticating proxy on a registry host (the
 # registry_server role installs it where it is missing; the image has it so that a converge does not wait for APT).
-# On Debian 13 the engine's CLI is a package of its own, docker-cli, which APT installs with docker.io as a
-# recommendation (debootstrap installs no recommendations: it is named).
+# sshd and sudo for a scenario that reaches its hosts as fleets are reached, over SSH as a user who becomes root (not
+# started: that scenario's prepare starts sshd). On Debian 13 the engine's CLI is a package of its own, docker-cli,
+# which APT installs with docker.io as a recommendation (debootstrap installs no recommendations: it is named).
+SSH_PACKAGES = ["openssh-server", "sudo"]
 HOST_PACKAGES = [
     "ca-certificates",
     "docker.io",
@@ -79,6 +81,7 @@ HOST_PACKAGES = [
     "iptables",
     "python3",
     "tini",
+    *SSH_PACKAGES,
 ]
 # For the integration tests that run a module on such a host directly, without the site playbook: the same
 # image with those libraries, installed from the OS packages with APT on top of it.
@@ -90,7 +93,7 @@ LIBRARIES_IMAGE = "dockyard/molecule-docker-host-libraries"
 
 # The hosts of the other runtimes start from a host without Docker: python3 for Ansible, tini to reap, iproute2
 # for Ansible's network facts. Like the Docker host, none of the Python libraries of the collection's modules.
-BASE_PACKAGES = ["ca-certificates", "iproute2", "python3", "tini"]
+BASE_PACKAGES = ["ca-certificates", "iproute2", "python3", "tini", *SSH_PACKAGES]
 BASE_IMAGE = "dockyard/molecule-base"
 # A runtime host that runs no daemon idles under tini.
 IDLE_COMMAND = ["/usr/bin/tini", "--", "sleep", "infinity"]
