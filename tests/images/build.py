@@ -22,7 +22,7 @@ Nothing can be pulled on these machines, so everything is built here:
 * the Docker host and the runtime hosts again for Debian 13 (trixie: Docker 26 with its CLI in ``docker-cli``,
   containerd 1.7, Podman 5.4), named with the release (``dockyard/molecule-docker-host-trixie``,
   ``dockyard/molecule-containerd-host-trixie``, ``dockyard/molecule-podman-host-trixie``), for scenarios whose
-  fleets mix Debian releases (a platform's ``release: trixie``);
+  fleets mix Debian releases (a platform's ``image``);
 * the registry archive ``.cache/molecule/registry-<hash>.tar`` (``docker save``, with the link
   ``.cache/molecule/registry-image.tar`` to it) for ``registry_image_source: archive``: CNCF Distribution
   built FROM scratch from Debian's docker-registry package by the registry_server role's own tasks
@@ -59,7 +59,7 @@ CACHE = ROOT / ".cache" / "molecule"
 
 # Debian releases of the hosts: 12 (bookworm, the machine's own) and 13 (trixie, Debian's stable release, from the
 # same mirror). A host image of another release than bookworm carries the release in its name
-# (dockyard/molecule-docker-host-trixie); a scenario's platform picks it with `release: trixie`.
+# (dockyard/molecule-docker-host-trixie); a scenario's platform names it as its `image`.
 SUITE = "bookworm"
 OTHER_SUITES = ("trixie",)
 DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
