@@ -19,6 +19,10 @@ Nothing can be pulled on these machines, so everything is built here:
 * the hosts of a registry behind a load balancer that run no container runtime (molecule scenario ha): a load
   balancer host (``dockyard/molecule-lb-host``: the base image with Debian's haproxy and redis-server, neither
   started) and, for the SeaweedFS hosts, the base image itself;
+* the Docker host and the runtime hosts again for Debian 13 (trixie: Docker 26 with its CLI in ``docker-cli``,
+  containerd 1.7, Podman 5.4), named with the release (``dockyard/molecule-docker-host-trixie``,
+  ``dockyard/molecule-containerd-host-trixie``, ``dockyard/molecule-podman-host-trixie``), for scenarios whose
+  fleets mix Debian releases (a platform's ``image``);
 * the registry archive ``.cache/molecule/registry-<hash>.tar`` (``docker save``, with the link
   ``.cache/molecule/registry-image.tar`` to it) for ``registry_image_source: archive``: CNCF Distribution
   built FROM scratch from Debian's docker-registry package by the registry_server role's own tasks
@@ -30,7 +34,7 @@ installs what it needs (debootstrap) itself: CI starts on a machine where nothin
 It needs a running Docker daemon (``make engine``).
 
 Usage (as root, with the virtualenv's Python, as ``make test-images`` does):
-python tests/images/build.py [--force] [--only docker-host,runtime-hosts,ha-hosts,registry]
+python tests/images/build.py [--force] [--only docker-host,runtime-hosts,ha-hosts,registry,trixie-hosts]
 """
 
 from __future__ import annotations
@@ -53,7 +57,11 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 CACHE = ROOT / ".cache" / "molecule"
 
+# Debian releases of the hosts: 12 (bookworm, the machine's own) and 13 (trixie, Debian's stable release, from the
+# same mirror). A host image of another release than bookworm carries the release in its name
+# (dockyard/molecule-docker-host-trixie); a scenario's platform names it as its `image`.
 SUITE = "bookworm"
+OTHER_SUITES = ("trixie",)
 DEBIAN_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 FALLBACK_MIRROR = "http://deb.debian.org/debian"
 # A Docker host as fleets have them: the engine and python3, nothing more. The Python libraries the
@@ -61,6 +69,10 @@ FALLBACK_MIRROR = "http://deb.debian.org/debian"
 # playbook's preflight installs them from the OS packages, and the molecule scenarios prove that it does.
 # iproute2 gives Ansible its network facts. haproxy is the registry's authenticating proxy on a registry host (the
 # registry_server role installs it where it is missing; the image has it so that a converge does not wait for APT).
+# sshd and sudo for a scenario that reaches its hosts as fleets are reached, over SSH as a user who becomes root (not
+# started: that scenario's prepare starts sshd). On Debian 13 the engine's CLI is a package of its own, docker-cli,
+# which APT installs with docker.io as a recommendation (debootstrap installs no recommendations: it is named).
+SSH_PACKAGES = ["openssh-server", "sudo"]
 HOST_PACKAGES = [
     "ca-certificates",
     "docker.io",
@@ -69,9 +81,11 @@ HOST_PACKAGES = [
     "iptables",
     "python3",
     "tini",
+    *SSH_PACKAGES,
 ]
 # For the integration tests that run a module on such a host directly, without the site playbook: the same
 # image with those libraries, installed from the OS packages with APT on top of it.
+SUITE_HOST_PACKAGES = {"trixie": ["docker-cli"]}
 LIBRARY_PACKAGES = ["python3-cryptography", "python3-docker", "python3-requests"]
 HOST_IMAGE = "dockyard/molecule-docker-host"
 HOST_COMMAND = ["/usr/bin/tini", "--", "/usr/local/sbin/dockyard-dind"]
@@ -79,7 +93,7 @@ LIBRARIES_IMAGE = "dockyard/molecule-docker-host-libraries"
 
 # The hosts of the other runtimes start from a host without Docker: python3 for Ansible, tini to reap, iproute2
 # for Ansible's network facts. Like the Docker host, none of the Python libraries of the collection's modules.
-BASE_PACKAGES = ["ca-certificates", "iproute2", "python3", "tini"]
+BASE_PACKAGES = ["ca-certificates", "iproute2", "python3", "tini", *SSH_PACKAGES]
 BASE_IMAGE = "dockyard/molecule-base"
 # A runtime host that runs no daemon idles under tini.
 IDLE_COMMAND = ["/usr/bin/tini", "--", "sleep", "infinity"]
@@ -139,7 +153,7 @@ def debian_mirror() -> str:
         for stanza in DEBIAN_SOURCES.read_text().split("\n\n"):
             pairs = (line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith("#"))
             fields = {key.strip(): value.strip() for key, value in pairs}
-            if SUITE in fields.get("Suites", "").split() and fields.get("URIs"):
+            if SUITE in fields.get("Suites", "").split() and fields.get("URIs"):  # it serves trixie too
                 return fields["URIs"].split()[0]
     return FALLBACK_MIRROR
 
@@ -171,16 +185,17 @@ def remove_other_tags(repository: str, keep: set[str]) -> None:
             subprocess.run(["docker", "image", "rm", tag], check=False, capture_output=True)
 
 
-def debootstrap_image(tag: str, packages: list[str], command: list[str], files: dict[str, Path]) -> None:
+def debootstrap_image(tag: str, packages: list[str], command: list[str], files: dict[str, Path],
+                      suite: str = SUITE) -> None:
     """``debootstrap --variant=minbase`` of ``packages``, with ``files`` (path in the image -> source, made
     executable) added, imported as ``tag`` with ``command``."""
     apt_install("debootstrap")
     mirror = debian_mirror()
     with tempfile.TemporaryDirectory(prefix="dockyard-molecule-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        log(f"debootstrap {SUITE} from {mirror} into {rootfs}")
+        log(f"debootstrap {suite} from {mirror} into {rootfs}")
         bootstrap = subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", SUITE, str(rootfs), mirror],
+            ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", suite, str(rootfs), mirror],
             check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if bootstrap.returncode != 0:
             details = rootfs / "debootstrap" / "debootstrap.log"
@@ -206,24 +221,31 @@ def debootstrap_image(tag: str, packages: list[str], command: list[str], files: 
             raise SystemExit("tar of the host root file system failed")
 
 
+def suite_image(image: str, suite: str) -> str:
+    """The name of ``image`` for hosts of Debian ``suite`` (the bookworm name has no suffix)."""
+    return image if suite == SUITE else f"{image}-{suite}"
+
+
 def build_debootstrap_image(image: str, recipe: list[Path], packages: list[str], command: list[str],
-                            files: dict[str, Path], force: bool) -> str:
-    """``image`` from debootstrap (:func:`debootstrap_image`), tagged by a hash of ``recipe`` and ``latest``."""
-    tag = f"{image}:{recipe_hash(recipe, debian_mirror())}"
+                            files: dict[str, Path], force: bool, suite: str = SUITE) -> str:
+    """``image`` from debootstrap (:func:`debootstrap_image`) of ``suite``, tagged by a hash of ``recipe`` and
+    ``latest``."""
+    image = suite_image(image, suite)
+    tag = f"{image}:{recipe_hash(recipe, debian_mirror(), *([suite] if suite != SUITE else []))}"
     if image_exists(tag) and not force:
         log(f"{tag} is up to date")
     else:
         started = time.monotonic()
-        debootstrap_image(tag, packages, command, files)
+        debootstrap_image(tag, packages, command, files, suite)
         log(f"{tag} built in {time.monotonic() - started:.0f}s")
     run("docker", "tag", tag, f"{image}:latest")
     remove_other_tags(image, {tag, f"{image}:latest"})
     return tag
 
 
-def build_host_image(force: bool) -> str:
-    return build_debootstrap_image(HOST_IMAGE, HOST_RECIPE, HOST_PACKAGES, HOST_COMMAND,
-                                   {"/usr/local/sbin/dockyard-dind": HERE / "dockyard-dind"}, force)
+def build_host_image(force: bool, suite: str = SUITE) -> str:
+    return build_debootstrap_image(HOST_IMAGE, HOST_RECIPE, HOST_PACKAGES + SUITE_HOST_PACKAGES.get(suite, []), HOST_COMMAND,
+                                   {"/usr/local/sbin/dockyard-dind": HERE / "dockyard-dind"}, force, suite)
 
 
 def apt_layer_image(base_tag: str, image: str, packages: list[str], command: list[str],
@@ -265,19 +287,20 @@ def build_libraries_image(host_tag: str, force: bool) -> str:
     return apt_layer_image(host_tag, LIBRARIES_IMAGE, LIBRARY_PACKAGES, HOST_COMMAND, force=force)
 
 
-def build_base_image(force: bool) -> str:
+def build_base_image(force: bool, suite: str = SUITE) -> str:
     """A host with python3 and nothing of Docker: what the runtime hosts are made from."""
-    return build_debootstrap_image(BASE_IMAGE, BASE_RECIPE, BASE_PACKAGES, IDLE_COMMAND, {}, force)
+    return build_debootstrap_image(BASE_IMAGE, BASE_RECIPE, BASE_PACKAGES, IDLE_COMMAND, {}, force, suite)
 
 
-def build_runtime_hosts(force: bool) -> dict[str, str]:
-    """The containerd-only host and the Podman-only host, on the base image."""
-    base = build_base_image(force)
+def build_runtime_hosts(force: bool, suite: str = SUITE) -> dict[str, str]:
+    """The containerd-only host and the Podman-only host, on the base image of ``suite``."""
+    base = build_base_image(force, suite)
+    containerd, podman = suite_image(CONTAINERD_IMAGE, suite), suite_image(PODMAN_IMAGE, suite)
     return {
-        CONTAINERD_IMAGE: apt_layer_image(base, CONTAINERD_IMAGE, CONTAINERD_PACKAGES, CONTAINERD_COMMAND,
-                                          {"/usr/local/sbin/dockyard-containerd": HERE / "dockyard-containerd"}, force,
-                                          keep_lists=False),
-        PODMAN_IMAGE: apt_layer_image(base, PODMAN_IMAGE, PODMAN_PACKAGES, IDLE_COMMAND, force=force, keep_lists=False),
+        containerd: apt_layer_image(base, containerd, CONTAINERD_PACKAGES, CONTAINERD_COMMAND,
+                                    {"/usr/local/sbin/dockyard-containerd": HERE / "dockyard-containerd"}, force,
+                                    keep_lists=False),
+        podman: apt_layer_image(base, podman, PODMAN_PACKAGES, IDLE_COMMAND, force=force, keep_lists=False),
     }
 
 
@@ -366,7 +389,7 @@ def build_registry_archive(force: bool) -> Path:
     return archive
 
 
-PARTS = ("docker-host", "runtime-hosts", "ha-hosts", "registry")
+PARTS = ("docker-host", "runtime-hosts", "ha-hosts", "registry", "trixie-hosts")
 
 
 def main() -> int:
@@ -391,6 +414,11 @@ def main() -> int:
     if "ha-hosts" in parts:
         for image, tag in build_ha_hosts(args.force).items():
             log(f"load balancer and store host image: {tag} ({image}:latest)")
+    if "trixie-hosts" in parts:
+        for suite in OTHER_SUITES:
+            log(f"Docker host image: {build_host_image(args.force, suite)} ({suite_image(HOST_IMAGE, suite)}:latest)")
+            for image, tag in build_runtime_hosts(args.force, suite).items():
+                log(f"runtime host image: {tag} ({image}:latest)")
     if "registry" in parts:
         archive = build_registry_archive(args.force)
         log(f"registry archive: {archive} ({REGISTRY_ARCHIVE_LINK.relative_to(ROOT)})")

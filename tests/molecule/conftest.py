@@ -111,6 +111,13 @@ class Fleet:
         return others[-1] if others else self.registry
 
     def container(self, name: str) -> str:
+        """The host's container on this machine's daemon (named by ansible_host, unless a scenario reached over SSH
+        gives ansible_host an address and the name apart)."""
+        variables = self.variables(name)
+        return variables.get("dockyard_molecule_container") or variables.get("ansible_host", name)
+
+    def known_as(self, name: str) -> str:
+        """The name or address the inventory gives the host (ansible_host), which its certificate names."""
         return self.variables(name).get("ansible_host", name)
 
     def account(self, name: str) -> tuple[str, str]:
@@ -164,13 +171,14 @@ class Fleet:
 
     @functools.cached_property
     def addresses(self) -> list[str]:
-        """Every address clients may write in an image reference: host name, container name, IPs, aliases; behind
-        load balancers, each load balancer's host name, container name and IPs, and the aliases."""
+        """Every address clients may write in an image reference: host name, ansible_host (the container's name, or
+        its address), IPs, aliases; behind load balancers, each load balancer's host name, ansible_host and IPs, and
+        the aliases."""
         if self.balancers:
             names = [name for balancer in self.balancers
-                     for name in (balancer, self.container(balancer), *self.ips(balancer))]
+                     for name in (balancer, self.known_as(balancer), *self.ips(balancer))]
         else:
-            names = [self.registry, self.container(self.registry), *self.registry_ips]
+            names = [self.registry, self.known_as(self.registry), *self.registry_ips]
         names += self.variables(self.registry).get("registry_names", [])
         return list(dict.fromkeys(f"{name}:{self.port}" for name in names))
 
