@@ -122,11 +122,13 @@ test-images: test-venv engine
 # scenario's wall time. MOLECULE_SCENARIOS="airgap" runs some of them.
 MOLECULE_SCENARIOS ?= $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 molecule: test-venv test-images
-	@for scenario in $(MOLECULE_SCENARIOS); do \
+	@all_started=$$(date +%s); \
+	for scenario in $(MOLECULE_SCENARIOS); do \
 	  started=$$(date +%s); \
 	  PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule test --scenario-name "$$scenario" || exit 1; \
 	  echo "molecule scenario $$scenario passed in $$(( $$(date +%s) - started ))s"; \
-	done
+	done; \
+	echo "molecule: every scenario passed in $$(( $$(date +%s) - all_started ))s"
 
 test: lint unit compat docs-test integration molecule
 
