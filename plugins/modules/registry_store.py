@@ -467,8 +467,8 @@ def run(module) -> dict:
     files.directory(params["data_dir"], 0o700, owner, group)
     if params["master"]:
         files.directory(os.path.join(params["data_dir"], "master"), 0o700, owner, group)
-    trusted = params["cluster_addresses"] or [params["address"]] + [master.rsplit(":", 1)[0].strip("[]")
-                                                                      for master in params["masters"]]
+    trusted = params["cluster_addresses"] or [params["address"]] + [
+        master.rsplit(":", 1)[0].strip("[]") for master in params["masters"]]
     config_changed = files.file(s3_config, s3_identities(params["s3_access_key"], params["s3_secret_key"]),
                                 0o600, owner, group, secret=True)
     config_changed |= files.file(security_config, security_toml(params["jwt_keys"], white_list(trusted)),

@@ -170,7 +170,10 @@ def test_release(minor: str, sanity: bool, end: bool, scenario: bool) -> str:
     if end and scenario:
         with timed(f"ansible-core {core} molecule scenario {ENDS_SCENARIO}"):
             run_scenario(bin_dir, env)
-    scope = (f"every test, molecule scenario {ENDS_SCENARIO}" if scenario else "every test") if end else f"all but {', '.join(ENDS_ONLY_SANITY_TESTS + ENDS_ONLY_UNIT_TESTS)}"
+    if end:
+        scope = f"every test, molecule scenario {ENDS_SCENARIO}" if scenario else "every test"
+    else:
+        scope = f"all but {', '.join(ENDS_ONLY_SANITY_TESTS + ENDS_ONLY_UNIT_TESTS)}"
     return f"ansible-core {core} on Python {py_version} ({scope}): passed in {time.monotonic() - started:.0f}s"
 
 
@@ -187,8 +190,8 @@ def main() -> int:
     if options.only:
         minors = [minor for minor in minors if minor in options.only.split(",")]
     summary = [f"ansible-core {minor}: the main virtualenv's (make lint, make unit)" if minor == main_release
-               else test_release(minor, sanity=not options.skip_sanity, end=minor in ends,
-                                scenario=not options.skip_scenario) for minor in minors]
+               else test_release(minor, sanity=not options.skip_sanity, end=minor in ends, scenario=not options.skip_scenario)
+               for minor in minors]
     print("\n".join(f"[compat] {line}" for line in summary))
     return 0
 

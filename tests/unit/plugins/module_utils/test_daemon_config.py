@@ -95,8 +95,8 @@ def running_process():
     process.wait()
 
 
-def test_the_diff_shows_no_proxy_password_and_the_backup_is_readable_by_root_alone(ansible_module, running_process,
-                                                                                     tmp_path):
+def test_the_diff_shows_no_proxy_password_and_the_backup_is_readable_by_root_alone(
+        ansible_module, running_process, tmp_path):
     path = tmp_path / "daemon.json"
     path.write_text(json.dumps({"proxies": PROXIES}, indent=2) + "\n")
     path.chmod(0o644)

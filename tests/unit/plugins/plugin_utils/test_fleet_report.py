@@ -88,8 +88,8 @@ def test_logged_in_counts_the_addresses_the_registry_accepted():
 
 
 def test_the_role_of_the_login_is_shown_as_the_registrys_proxy_named_it():
-    entry = fleet.host_entry("node1", trust=trust_result(probe=[probe(ADDRESS, login_role="pull"),
-                                                                 probe(NAME, login_role="pull")]))
+    probes = [probe(ADDRESS, login_role="pull"), probe(NAME, login_role="pull")]
+    entry = fleet.host_entry("node1", trust=trust_result(probe=probes))
     assert (entry["login_role"], fleet.cells(entry)[4]) == ("pull", "yes (pull)")
     assert entry["probe"]["addresses"][0]["login_role"] == "pull"
     pushing = fleet.host_entry("ci-runner", probes=[probe(ADDRESS, credentials="user ci", login_role="push team-a/*")])
