@@ -17,7 +17,6 @@ address, ``extra_names``). The certificate carries those computed names, never t
 from __future__ import annotations
 
 import os
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.validation import check_type_list
@@ -25,6 +24,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki
+from ansible_collections.dockyard.registry.plugins.module_utils._files import stage
 from ansible_collections.dockyard.registry.plugins.module_utils._names import (
     certificate_copy,
     certificate_sans,
@@ -137,11 +137,7 @@ class ActionModule(ActionBase):
             return False
         if not self._task.check_mode:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            handle, staged = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".certificate.")
-            with os.fdopen(handle, "wb") as copy:
-                copy.write(content)
-            os.chmod(staged, 0o644)
-            os.replace(staged, path)
+            os.replace(stage(path, content, 0o644), path)
         return True
 
 
