@@ -67,11 +67,16 @@ def requires_ansible() -> SpecifierSet:
     return SpecifierSet(yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())["requires_ansible"])
 
 
+def requirements(*files: str) -> list[Requirement]:
+    """The requirements of ``files`` (in the checkout), comments and options (``-r``) left out."""
+    lines = (line.split("#", 1)[0].strip() for name in files for line in (ROOT / name).read_text().splitlines())
+    return [Requirement(line) for line in lines if line and not line.startswith("-")]
+
+
 def pinned(name: str) -> Version:
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line and Requirement(line).name == name:
-            (spec,) = Requirement(line).specifier
+    for requirement in requirements("requirements.txt"):
+        if requirement.name == name:
+            (spec,) = requirement.specifier
             return Version(spec.version)
     raise SystemExit(f"requirements.txt pins no {name}")
 
@@ -97,13 +102,8 @@ def python_for(minor: str) -> Path:
 
 def test_pins() -> list[str]:
     """requirements.txt and requirements-test.txt lines of TEST_PACKAGES (to hold the versions)."""
-    pins = []
-    for name in ("requirements.txt", "requirements-test.txt"):
-        for line in (ROOT / name).read_text().splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line and not line.startswith("-") and Requirement(line).name.lower() in TEST_PACKAGES:
-                pins.append(line)
-    return pins
+    return [str(requirement) for requirement in requirements("requirements.txt", "requirements-test.txt")
+            if requirement.name.lower() in TEST_PACKAGES]
 
 
 def run(args: list, **kwargs) -> None:
