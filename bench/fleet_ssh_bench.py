@@ -198,6 +198,7 @@ def measure(fleet: Fleet, transport: str, rounds: int) -> dict:
           flush=True)
     timings = {name: Timings() for name in PLAYBOOKS}
     cpu = {name: [] for name in PLAYBOOKS}
+    masters_cpu = {name: [] for name in PLAYBOOKS}
     for number in range(rounds):
         for name in ("ping", "site", "trust"):
             wait_for_quiet()
@@ -208,12 +209,14 @@ def measure(fleet: Fleet, transport: str, rounds: int) -> dict:
                                    f"{result.done.stdout[-4000:]}")
             timings[name].rounds.append(result.wall)
             cpu[name].append(result.cpu + masters)
+            masters_cpu[name].append(masters)
         print(f"{TRANSPORTS[transport]}, round {number + 1}: ping {timings['ping'].rounds[-1]:.2f} s, "
               f"site.yml re-run {timings['site'].rounds[-1]:.2f} s, trust.yml re-run {timings['trust'].rounds[-1]:.2f} s;"
               f" controller CPU-s ping {cpu['ping'][-1]:.2f}, site {cpu['site'][-1]:.2f}, trust {cpu['trust'][-1]:.2f}",
               flush=True)
     return {"converge": converge, "seconds": {name: timings[name].as_dict() for name in PLAYBOOKS},
-            "cpu": {name: round(statistics.median(values), 3) for name, values in cpu.items()}}
+            "cpu": {name: round(statistics.median(values), 3) for name, values in cpu.items()},
+            "masters_cpu": {name: round(statistics.median(values), 3) for name, values in masters_cpu.items()}}
 
 
 def figures(data: dict) -> dict:
@@ -275,10 +278,17 @@ def report(results: dict) -> str:
         target, met = verdict(transport, "trust_cpu_per_host", figure["trust_cpu_per_host"])
         lines.append(f"| {label} | controller CPU-s per host of a `trust.yml` re-run ({data['cpu']['trust']:.2f} for "
                      f"{len(HOSTS)} hosts; `ping` playbook {data['cpu']['ping']:.2f}, "
-                     f"{figure['ping_cpu_per_host']:.2f} a host) | | | {figure['trust_cpu_per_host']:.2f} | {target} "
+                     f"{figure['ping_cpu_per_host']:.2f} a host; the difference "
+                     f"{figure['trust_cpu_per_host'] - figure['ping_cpu_per_host']:.2f} a host) | | "
+                     f"| {figure['trust_cpu_per_host']:.2f} | {target} "
                      f"| {met} |")
         lines.append(f"| {label} | controller CPU-s of a `site.yml` re-run, for information | | | "
                      f"{data['cpu']['site']:.2f} | | |")
+    if "ssh" in results["transports"]:
+        masters = results["transports"]["ssh"].get("masters_cpu", {})
+        lines += ["", ("Of the controller CPU over SSH, the connection masters used (median) "
+                       + ", ".join(f"{masters[name]:.2f} CPU-s in a {name} run" for name in ("ping", "site", "trust")
+                                   if name in masters) + ".")]
     converges = ", ".join(f"{TRANSPORTS[transport]} {data['converge']['seconds']:.0f} s"
                           for transport, data in results["transports"].items())
     lines += ["", (f"The converging `site.yml` of each transport (not a target; the second one finds the hosts "
