@@ -49,6 +49,8 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 sys.path.insert(0, str(ROOT / ".collections"))
 
 from _bench import (
+    OUTPUT,
+    PLAYBOOK,
     Timings,
     bench_port,
     cgroup_cpu,
@@ -70,8 +72,6 @@ from scratch_registry import CA, REGISTRY_IMAGE, ScratchRegistry
 from ansible_collections.dockyard.registry.plugins.module_utils._htpasswd import htpasswd_content
 from support import default_ipv4
 
-OUTPUT = ROOT / "bench" / "output"
-PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
 TRUST_YML = ROOT / "playbooks" / "trust.yml"
 IMAGE = "dockyard/molecule-docker-host-libraries:latest"
 PREFIX = "dockyard-bench-fleet-"

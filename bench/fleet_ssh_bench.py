@@ -39,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 from _bench import (
+    OUTPUT,
+    PLAYBOOK,
     Timings,
     load_text,
     loads,
@@ -53,8 +55,6 @@ from _bench import (
     write_section,
 )
 
-OUTPUT = ROOT / "bench" / "output"
-PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
 PLAYBOOKS = {"site": ROOT / "playbooks" / "site.yml", "trust": ROOT / "playbooks" / "trust.yml",
              "ping": ROOT / "bench" / "ping.yml"}
 RESOURCES = ROOT / "molecule" / "resources"
