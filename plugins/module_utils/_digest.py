@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 ALGORITHM = "sha256"
 PREFIX = ALGORITHM + ":"
@@ -80,14 +80,6 @@ class StreamingDigest:
     @property
     def digest(self) -> str:
         return PREFIX + self._hash.hexdigest()
-
-
-def digest_of_chunks(chunks: Iterable[bytes]) -> StreamingDigest:
-    """Consume ``chunks`` and return the finished :class:`StreamingDigest` (its ``digest`` and ``size``)."""
-    hasher = StreamingDigest()
-    for chunk in chunks:
-        hasher.update(chunk)
-    return hasher
 
 
 def agreed_digest(digests: Mapping[str, str]) -> str:

@@ -11,7 +11,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._digest import (
     StreamingDigest,
     agreed_digest,
     digest_of,
-    digest_of_chunks,
     is_digest,
     parse_digest,
 )
@@ -54,7 +53,9 @@ def test_digest_of_hashes_the_exact_bytes():
 def test_streaming_digest_equals_the_digest_of_the_whole_and_counts_bytes():
     data = bytes(range(256)) * 4099
     stream = io.BytesIO(data)
-    hasher = digest_of_chunks(iter(lambda: stream.read(65536), b""))
+    hasher = StreamingDigest()
+    for chunk in iter(lambda: stream.read(65536), b""):
+        hasher.update(chunk)
     assert hasher.digest == digest_of(data)
     assert hasher.size == len(data)
 
