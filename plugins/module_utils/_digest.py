@@ -63,25 +63,6 @@ def digest_of(data: bytes) -> str:
     return PREFIX + hashlib.sha256(data).hexdigest()
 
 
-class StreamingDigest:
-    """Hash content chunk by chunk, in constant memory, counting its size as it goes.
-
-    Blobs can be gigabytes: feed ``response.iter_content()`` or a file read in chunks.
-    """
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def update(self, chunk: bytes) -> None:
-        self._hash.update(chunk)
-        self.size += len(chunk)
-
-    @property
-    def digest(self) -> str:
-        return PREFIX + self._hash.hexdigest()
-
-
 def agreed_digest(digests: Mapping[str, str]) -> str:
     """Return the one digest that every source reports.
 
