@@ -544,8 +544,9 @@ def test_a_host_without_tomlkit_is_told_to_install_it_only_where_config_toml_mus
                     "/kept.toml": b'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/x"\n'})
     collections = Path(__file__).resolve().parents[4] / ".collections"
 
-    # -S: the interpreter without site-packages, where the virtualenv's tomlkit is, as on a host without python3-tomlkit.
-    done = subprocess.run([sys.executable, "-S", "-c", WITHOUT_TOMLKIT, str(collections), str(tmp_path)],
+    # -S: the interpreter without site-packages, where the virtualenv's tomlkit is, as on a host without python3-tomlkit
+    # (-I: nor PYTHONPATH).
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", WITHOUT_TOMLKIT, str(collections), str(tmp_path)],
                           capture_output=True, text=True, check=False)
 
     assert done.returncode == 0, done.stderr
