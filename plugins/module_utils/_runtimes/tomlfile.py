@@ -108,8 +108,8 @@ def with_key(text: str, path: str, table, key: str, value: str) -> str | None:
 
 
 def _add_table(parent, name: str, library) -> None:
-    """A new table ``name`` in ``parent``, its header indented as the first table already there is (where tomlkit
-    placed it: after that table's last sub-table, a blank line before it)."""
+    """A new table ``name`` after what ``parent`` holds (where tomlkit puts it), its header indented as the first
+    table already in ``parent`` is."""
     siblings = [item for item in parent.values() if isinstance(item, library.items.Table)]
     parent[name] = library.table()
     if siblings:
