@@ -20,6 +20,8 @@ import re
 
 from ansible_collections.dockyard.registry.plugins.module_utils._reference import ImageReference
 from ansible_collections.dockyard.registry.plugins.module_utils._registry import blobs
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import registry_credentials
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.client import RegistryClient
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import ManifestUnknownError
 
 SIGNATURE_TAG = re.compile(r"sha256-([0-9a-f]{64})\.(sig|att|sbom)")
@@ -288,3 +290,25 @@ class Retention:
                 created = parse_created(self.client.get_json_blob(repository, config["digest"]).get("created"))
             found[digest] = Manifest(created)
         return found
+
+
+def run_retention(params: dict, check_mode: bool) -> dict:
+    """The module's work: rules checked first, then the plan read from the registry, then the deletes."""
+
+    rules = parse_rules(params["rules"])
+    credentials = registry_credentials(params["registry"], params["username"], params["password"])
+    with RegistryClient(params["registry"], ca_path=params["ca_path"], timeout=params["timeout"],
+                        insecure=params["insecure"], credentials=credentials) as client:
+        retention = Retention(client, rules)
+        plans = retention.plan()
+        planned = [f"{plan.repository}@{digest}" for plan in plans for digest in sorted(plan.delete)]
+        deleted = planned if check_mode else retention.delete(plans)
+    before = {plan.repository: sorted(d.tag for d in plan.tags) for plan in plans}
+    after = {plan.repository: sorted(d.tag for d in plan.tags if d.kept) for plan in plans}
+    return {
+        "changed": bool(deleted),
+        "deleted": deleted,
+        "repositories": {plan.repository: plan.as_dict() for plan in plans},
+        "diff": {"before": before, "after": after, "before_header": f"tags of {params['registry']}",
+                 "after_header": f"tags of {params['registry']} after retention"},
+    }
