@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_retention
 short_description: Delete the tags of a registry that no retention rule keeps, by digest
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Reads every repository of the registry's catalog that a rule of O(rules) matches, each of its tags, the manifest
     each tag points to and the image's config, and decides which tags stay (see O(rules)). What no rule keeps is
