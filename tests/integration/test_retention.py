@@ -10,12 +10,13 @@ deleting, the real run deletes exactly what no rule keeps, a second run deletes 
 from __future__ import annotations
 
 import datetime
+import shutil
 import time
 
 import pytest
 from scratch_registry import CA, OCI_INDEX, OCI_MANIFEST, RegistryAPI, ScratchRegistry, free_port, htpasswd_line
 
-from support import run_module
+from support import run_module, run_playbook
 
 MODULE = "dockyard.registry.registry_retention"
 USER, PASSWORD = "pipeline", "retention-test-password"
@@ -136,7 +137,7 @@ def test_retention_keeps_what_the_rules_and_references_need_and_deletes_the_rest
     assert tags(api, repo) == all_tags  # check mode deleted nothing
     assert all(manifest_status(api, repo, digest) == 200 for digest in doomed)
     reasons = {entry["tag"]: entry["reasons"] for entry in dry["repositories"][repo]["kept"]}
-    assert reasons["multi"][0] == "newest 1 of keep_newest 1"
+    assert "newest 1 of keep_newest 1" in reasons["multi"]  # as new as its arm64 platform, a day old
     assert reasons["recent"] == [f"created {ago(10)[:19]}.123456+00:00, within keep_days 30"]
     assert reasons["stable"] == ["matches keep_tags 'stable'"] and reasons["old-2"] == ["same digest as kept tag stable"]
     assert reasons["multi-amd64"] == ["a platform of a kept multi-platform image"]
@@ -155,3 +156,32 @@ def test_retention_keeps_what_the_rules_and_references_need_and_deletes_the_rest
     assert again["changed"] is False and again["deleted"] == []
     assert tags(api, repo) == kept_tags
     print(f"three runs of the module: {time.monotonic() - started:.1f} s")
+
+
+def test_the_registry_server_entry_point_lists_then_deletes_with_the_push_account(scratch, tmp_path, machine_ip):
+    """The role's retention entry point (what playbooks/retention.yml runs before gc.yml) against the same registry:
+    the address from the inventory's names, the CA from registry_pki_dir, the push account from registry_users."""
+    registry, api, ca_path = scratch
+    repo = "team/entry"
+    old, new = (api.push_image(repo, tag, [tag.encode()], created=ago(days))["digest"] for tag, days in (("old", 50), ("new", 40)))
+    shutil.copyfile(ca_path, tmp_path / "ca.crt")
+    playbook = tmp_path / "retention-entry.yml"
+    playbook.write_text("- hosts: registry\n  gather_facts: false\n  tasks:\n    - ansible.builtin.include_role:\n"
+                        "        name: dockyard.registry.registry_server\n        tasks_from: retention\n")
+    variables = {"registry_port": registry.port, "registry_pki_dir": str(tmp_path), "registry_names": [machine_ip],
+                 "registry_users": [{"name": USER, "password": PASSWORD, "role": "push"}],
+                 "registry_retention_rules": [{"repository": "team/entry", "keep_newest": 1}]}
+
+    for bad, message in (({"repository": "x"}, "argument 'registry_retention_rules' is of type dict"),
+                         ([], "registry_retention_rules must be a non-empty list"),
+                         ([{"repository": "team/*", "keep_days": -1}], "rules[0].keep_days must be a whole number")):
+        refused = run_playbook(str(playbook), extra_vars={**variables, "registry_retention_rules": bad})
+        assert refused.returncode != 0 and message in refused.output, str(refused)
+    listed = run_playbook(str(playbook), "--check", extra_vars=variables)
+    assert listed.returncode == 0 and f"{repo}@{old}" in listed.output, str(listed)
+    assert tags(api, repo) == ["new", "old"]
+    done = run_playbook(str(playbook), extra_vars=variables)
+    assert done.returncode == 0 and done.changed == 1, str(done)
+    assert tags(api, repo) == ["new"] and manifest_status(api, repo, old) == 404 and manifest_status(api, repo, new) == 200
+    again = run_playbook(str(playbook), extra_vars=variables)
+    assert again.returncode == 0 and again.changed == 0, str(again)
