@@ -16,6 +16,9 @@ import time
 import pytest
 from scratch_registry import CA, OCI_INDEX, OCI_MANIFEST, RegistryAPI, ScratchRegistry, free_port, htpasswd_line
 
+from ansible_collections.dockyard.registry.plugins.module_utils._registry import client as client_module
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import Credentials
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.client import RegistryClient
 from support import run_module, run_playbook
 
 MODULE = "dockyard.registry.registry_retention"
@@ -185,3 +188,14 @@ def test_the_registry_server_entry_point_lists_then_deletes_with_the_push_accoun
     assert tags(api, repo) == ["new"] and manifest_status(api, repo, old) == 404 and manifest_status(api, repo, new) == 200
     again = run_playbook(str(playbook), extra_vars=variables)
     assert again.returncode == 0 and again.changed == 0, str(again)
+
+
+def test_the_client_follows_the_registrys_pages_of_tags_and_catalog(scratch, images, monkeypatch):
+    """Distribution pages /tags/list and /_catalog with a Link header: the client reads every page."""
+    registry, api, ca_path = scratch
+    monkeypatch.setattr(client_module, "LIST_PAGE", 2)
+    with RegistryClient(registry.address, ca_path=ca_path, credentials=Credentials(USER, PASSWORD, "the test")) as client:
+        assert sorted(client.tags(images["repo"])) == tags(api, images["repo"])
+        assert len(tags(api, images["repo"])) > 2
+        assert {"team/app", "other/base"} <= set(client.catalog())
+        assert client.tags("team/never-pushed") == []
