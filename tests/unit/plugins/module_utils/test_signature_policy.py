@@ -17,8 +17,9 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files 
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.podman import signature_plan
 
 ADDRESSES = ["192.0.2.10:5000", "registry.example.test:5000"]
-KEY = (Path(__file__).parent / "cosign" / "cosign.pub").read_text()
-OTHER_KEY = (Path(__file__).parent / "cosign" / "other.pub").read_text()
+KEYS = Path(__file__).parents[3] / "cosign-keys"
+KEY = (KEYS / "pipeline.pub").read_text()
+OTHER_KEY = (KEYS / "other.pub").read_text()
 # Debian's containers-common policy.json, with a scope of the operator's own.
 EXISTING = {
     "default": [{"type": "insecureAcceptAnything"}],

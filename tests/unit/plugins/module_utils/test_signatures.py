@@ -25,22 +25,22 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.signat
     verifies,
 )
 
-KEYS = Path(__file__).parent / "cosign"
+KEYS = Path(__file__).parents[3] / "cosign-keys"
 DIGEST = "sha256:" + "ab" * 32
 
 
 def cosign_key():
-    return load_private_key((KEYS / "cosign.key").read_bytes(), "pw")
+    return load_private_key((KEYS / "pipeline.key").read_bytes(), "pw")
 
 
 def test_the_key_cosign_made_opens_with_its_password_and_matches_its_public_key():
-    public = load_public_key((KEYS / "cosign.pub").read_bytes(), "cosign.pub")
+    public = load_public_key((KEYS / "pipeline.pub").read_bytes(), "pipeline.pub")
     assert key_id(cosign_key().public_key()) == key_id(public.key)
 
 
 def test_a_wrong_password_fails_naming_the_password_option():
     with pytest.raises(SignatureError, match=r"^sign.password does not open sign.key: the password is wrong"):
-        load_private_key((KEYS / "cosign.key").read_bytes(), "not the password")
+        load_private_key((KEYS / "pipeline.key").read_bytes(), "not the password")
 
 
 def test_a_pem_of_another_kind_is_refused_naming_the_format():
@@ -61,7 +61,7 @@ def test_the_payload_is_cosigns_simple_signing_document():
 def test_a_signature_verifies_with_the_public_key_only():
     body = payload("r/a", DIGEST)
     signature = Signature(body, sign(cosign_key(), body))
-    assert verifies(load_public_key((KEYS / "cosign.pub").read_bytes(), "cosign.pub"), signature)
+    assert verifies(load_public_key((KEYS / "pipeline.pub").read_bytes(), "pipeline.pub"), signature)
     assert not verifies(load_public_key((KEYS / "other.pub").read_bytes(), "other.pub"), signature)
     assert signed_digest(signature) == DIGEST
 
