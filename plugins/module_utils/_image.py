@@ -60,6 +60,23 @@ DIGEST_SOURCES = {
 }
 
 
+def signature_argument_spec() -> dict:
+    """The options of signing (sign) and of checking signatures (public_keys), shared by the modules that push."""
+    return {
+        "public_keys": {"type": "list", "elements": "str"},
+        "sign": {
+            "type": "dict",
+            "options": {
+                "key": {"type": "str", "no_log": True},
+                "key_path": {"type": "path"},
+                "password": {"type": "str", "required": True, "no_log": True},
+            },
+            "mutually_exclusive": [("key", "key_path")],
+            "required_one_of": [("key", "key_path")],
+        },
+    }
+
+
 class ImageTaskError(Exception):
     """The task cannot do what its options ask; the message names the option or the image."""
 

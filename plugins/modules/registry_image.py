@@ -347,7 +347,11 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon i
     docker_argument_spec,
     require_sdk,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._image import ImageTaskError, RegistryImage
+from ansible_collections.dockyard.registry.plugins.module_utils._image import (
+    ImageTaskError,
+    RegistryImage,
+    signature_argument_spec,
+)
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.options import (
     connection_argument_spec,
@@ -364,22 +368,12 @@ def argument_spec() -> dict:
         state={"type": "str", "default": "pushed", "choices": ["pushed", "pulled", "verified", "signed"]},
         digest={"type": "str"},
         verify={"type": "str", "default": "manifest", "choices": ["manifest", "blobs", "signature"]},
-        public_keys={"type": "list", "elements": "str"},
-        sign={
-            "type": "dict",
-            "options": {
-                "key": {"type": "str", "no_log": True},
-                "key_path": {"type": "path"},
-                "password": {"type": "str", "required": True, "no_log": True},
-            },
-            "mutually_exclusive": [("key", "key_path")],
-            "required_one_of": [("key", "key_path")],
-        },
         platform={"type": "str"},
         pull={"type": "bool", "default": True},
         insecure={"type": "bool"},
         insecure_send_credentials={"type": "bool", "default": False},
     )
+    spec.update(signature_argument_spec())
     return spec
 
 

@@ -40,7 +40,7 @@ description:
     containerd gets them in C(<hosts dir>/docker.io/hosts.toml) before Docker Hub, the Podman family as
     C([[registry.mirror]]) entries of a docker.io registry in its drop-in; each mirror trusted as the registry is.
   - With O(signature_policy=enforce), the Podman family refuses every image of the registry that has no valid cosign
-    signature by one of O(public_keys): a C(sigstoreSigned) scope per address is merged into
+    signature by one of O(public_keys). A C(sigstoreSigned) scope per address is merged into
     C(/etc/containers/policy.json) (the default and every other scope kept, a backup of the file made; a file that is
     not valid JSON or no policy stops the task with nothing changed), and C(/etc/containers/registries.d/dockyard-registry.yaml)
     tells the tools to read the signatures from the registry (C(use-sigstore-attachments)). O(signature_policy=off)
