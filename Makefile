@@ -143,6 +143,7 @@ bench: test-venv test-deps test-images
 	$(BIN)/python bench/site_bench.py
 	$(BIN)/python bench/fleet_bench.py
 	$(BIN)/python bench/verify_blobs.py
+	$(BIN)/python bench/sign_bench.py
 	$(BIN)/python bench/move_bench.py
 	$(BIN)/python bench/ha_bench.py
 
