@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_runtimes_docker_podman import host  # the host file tree of the Podman family's other tests
 
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
-    Filesystem,
     LocalWriter,
     RuntimeConfigError,
     apply,
@@ -28,14 +28,6 @@ EXISTING = {
 }
 POLICY = "/etc/containers/policy.json"
 ATTACHMENTS = "/etc/containers/registries.d/dockyard-registry.yaml"
-
-
-def host(tmp_path, files):
-    for path, content in files.items():
-        real = tmp_path / path.lstrip("/")
-        real.parent.mkdir(parents=True, exist_ok=True)
-        real.write_bytes(content)
-    return Filesystem(str(tmp_path))
 
 
 def run(fs, policy, keys=(KEY,), state="present"):
