@@ -75,7 +75,7 @@ def test_podman_with_the_enforced_policy_pulls_only_what_the_pipelines_key_signe
     before = run_ok(host, "cat %s", POLICY)
     enforced = policy_run(fleet, "enforce")
     assert enforced.returncode == 0, enforced.stdout + enforced.stderr
-    assert changed_on_podman(enforced) == 1, enforced.stdout
+    assert changed_on_podman(enforced) >= 1, enforced.stdout
     policy = json.loads(run_ok(host, "cat %s", POLICY))
     assert policy["transports"]["docker"][address][0]["type"] == "sigstoreSigned"
     assert policy["default"] == json.loads(before)["default"]
