@@ -35,10 +35,14 @@ def sign_on_the_controller(fleet, address: str, image: PushedImage, key: Path, p
     assert run.returncode == 0 and "CHANGED" in run.stdout, f"signing {image.tag} failed: {run.stdout}{run.stderr}"
 
 
-def policy_run(fleet, policy: str):
-    keys = [str(KEYS / "pipeline.pub")]
-    return fleet.ansible_playbook(TRUST, limit="podman", extra_vars={
-        "registry_signature_policy": policy, "registry_signature_public_keys": keys})
+def policy_run(fleet, policy: str, *options: str):
+    """The trust playbook on the Podman host with ``policy``; ``options`` such as --check --diff go before it."""
+    extra_vars = {"registry_signature_policy": policy, "registry_signature_public_keys": [str(KEYS / "pipeline.pub")]}
+    if not options:
+        return fleet.ansible_playbook(TRUST, limit="podman", extra_vars=extra_vars)
+    return subprocess.run(["ansible-playbook", "-i", str(fleet.inventory), "--extra-vars", json.dumps(extra_vars),
+                           "--limit", "podman", *options, str(TRUST)], check=False, capture_output=True, text=True,
+                          timeout=900, env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"})
 
 
 def changed_on_podman(run) -> int:
@@ -73,6 +77,10 @@ def test_podman_with_the_enforced_policy_pulls_only_what_the_pipelines_key_signe
     address, pushed = images
     host = fleet.host("podman")
     before = run_ok(host, "cat %s", POLICY)
+    predicted = policy_run(fleet, "enforce", "--check", "--diff")
+    assert predicted.returncode == 0, predicted.stdout + predicted.stderr
+    assert changed_on_podman(predicted) >= 1 and '"type": "sigstoreSigned"' in predicted.stdout, predicted.stdout
+    assert run_ok(host, "cat %s", POLICY) == before and not host.file(ATTACHMENTS).exists
     enforced = policy_run(fleet, "enforce")
     assert enforced.returncode == 0, enforced.stdout + enforced.stderr
     assert changed_on_podman(enforced) >= 1, enforced.stdout
