@@ -6,11 +6,13 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: registry_image
-short_description: Push, pull and verify images in a private registry by digest
+short_description: Push, pull, verify and sign images in a private registry by digest
 version_added: 0.1.0
 description:
   - Pushes a local image to a registry, pulls one from it, or checks that the registry, the manifest bytes it
     serves and the Docker daemon all agree on an image's digest.
+  - Signs images by digest in cosign's format (O(sign), O(state=signed)), and refuses a digest without a valid
+    signature by one of O(public_keys) (O(verify=signature)).
   - Talks to the Docker daemon through the Docker SDK for pushing and pulling, and to the registry's HTTP API
     directly to read manifests and their digests.
   - Trusts for the registry what the Docker daemon on the same host trusts, that is the system roots and every
