@@ -85,6 +85,7 @@ class HostTrust:
 
     def run(self) -> dict:
         present = self.params["state"] == "present"
+        self._check_public_keys()
         self.fs = Filesystem()
         try:
             self.runtimes = detect.select(self.params["runtimes"], detect.gather(self.fs))
@@ -164,13 +165,22 @@ class HostTrust:
                            self.params["mode"], self.params["state"], tls=self.params["tls"], credentials=credentials,
                            fs=self.fs, mirrors=self._mirror_addresses(), login_addresses=logins)
 
+    def _check_public_keys(self) -> None:
+        """Before anything changes: an enforced policy has keys, each a PEM public key (cosign.pub)."""
+        keys = self.params["public_keys"] or []
+        if self.params["signature_policy"] == "enforce" and not keys:
+            raise TrustError("signature_policy=enforce needs public_keys (registry_signature_public_keys: the cosign "
+                             "public keys whose signatures the hosts accept)")
+        bad = [str(number) for number, key in enumerate(keys, start=1)
+               if not key.strip().startswith("-----BEGIN PUBLIC KEY-----") or "-----END PUBLIC KEY-----" not in key]
+        if bad:
+            raise TrustError(f"public_keys item(s) {', '.join(bad)} are no PEM public key (a cosign.pub file's text, "
+                             "-----BEGIN PUBLIC KEY-----); nothing was changed")
+
     def _signature_policy(self, present: bool) -> None:
         """Podman's family refuses images without a valid signature once its policy says so; Docker and containerd
         have no such policy, which each runtime's ``signatures`` says."""
         enforce = self.params["signature_policy"] == "enforce" and present
-        if enforce and not self.params["public_keys"]:
-            raise TrustError("signature_policy=enforce needs public_keys (registry_signature_public_keys: the cosign "
-                             "public keys whose signatures the hosts accept)")
         for runtime, part in self.result["runtimes"].items():
             if runtime == detect.PODMAN:
                 part["signatures"] = "enforced" if enforce else "not enforced (registry_signature_policy: off)"

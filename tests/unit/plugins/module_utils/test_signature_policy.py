@@ -15,6 +15,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files 
     apply,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.podman import signature_plan
+from ansible_collections.dockyard.registry.plugins.module_utils._trust import HostTrust, TrustError
 
 ADDRESSES = ["192.0.2.10:5000", "registry.example.test:5000"]
 KEYS = Path(__file__).parents[3] / "cosign-keys"
@@ -108,3 +109,15 @@ def test_the_diff_shows_the_policy_before_and_after(tmp_path):
     plan = signature_plan(ADDRESSES, "enforce", [KEY], fs=fs)
     [policy_diff] = [operation.diff() for operation in plan.pending if operation.path == POLICY]
     assert "sigstoreSigned" not in policy_diff["before"] and "sigstoreSigned" in policy_diff["after"]
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ([], "signature_policy=enforce needs public_keys (registry_signature_public_keys"),
+    ([KEY, "not a key"], "public_keys item(s) 2 are no PEM public key"),
+])
+def test_registry_trust_refuses_unusable_keys_before_reading_the_host(ansible_module, keys, message):
+    module = ansible_module()
+    module.params = {"signature_policy": "enforce", "public_keys": keys, "addresses": ADDRESSES, "mode": "ca",
+                     "state": "present", "login": None}
+    with pytest.raises(TrustError, match=re.escape(message)):
+        HostTrust(module).run()
