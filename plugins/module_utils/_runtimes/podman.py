@@ -287,18 +287,26 @@ def signature_plan(addresses, policy: str, public_keys=(), *, state: str = "pres
         raise ValueError("an enforced signature policy needs public keys")
     result = Plan("podman", found={"policy_file": policy_file})
     current = fs.read(policy_file)
-    document = _policy_document(current, policy_file)
-    scopes = document.setdefault("transports", {}).setdefault("docker", {})
-    before = json.dumps(document, sort_keys=True)
-    for address in addresses:
+    try:
+        document = _policy_document(current, policy_file)
+    except RuntimeConfigError as exc:
         if enforce:
-            scopes[address] = [signature_requirement(list(public_keys))]
-        elif _ours(scopes.get(address)):
-            del scopes[address]
-    if json.dumps(document, sort_keys=True) != before and (current is not None or enforce):
-        content = (json.dumps(document, indent=4) + "\n").encode()
-        result.operations += [directory_operation(fs, os.path.dirname(policy_file)),
-                              file_operation(fs, policy_file, content, 0o644, backup=True)]
+            raise
+        # Off, the file is only read for scopes an earlier enforce wrote; one the tools cannot read has none of ours.
+        result.warnings.append(str(exc))
+        document = None
+    if document is not None:
+        scopes = document.setdefault("transports", {}).setdefault("docker", {})
+        before = json.dumps(document, sort_keys=True)
+        for address in addresses:
+            if enforce:
+                scopes[address] = [signature_requirement(list(public_keys))]
+            elif _ours(scopes.get(address)):
+                del scopes[address]
+        if json.dumps(document, sort_keys=True) != before and (current is not None or enforce):
+            content = (json.dumps(document, indent=4) + "\n").encode()
+            result.operations += [directory_operation(fs, os.path.dirname(policy_file)),
+                                  file_operation(fs, policy_file, content, 0o644, backup=True)]
     attachments = f"{registries_d}/{registries_d_name}"
     existing = fs.read(attachments)
     if enforce:

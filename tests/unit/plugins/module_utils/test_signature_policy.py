@@ -121,3 +121,9 @@ def test_registry_trust_refuses_unusable_keys_before_reading_the_host(ansible_mo
                      "state": "present", "login": None}
     with pytest.raises(TrustError, match=re.escape(message)):
         HostTrust(module).run()
+
+
+def test_with_the_policy_off_an_invalid_policy_file_is_only_warned_about(tmp_path):
+    fs = host(tmp_path, {POLICY: b"{not json"})
+    plan, outcome, _writer = run(fs, "off", ())
+    assert not outcome["changed"] and plan.warnings[0].startswith("/etc/containers/policy.json is not valid JSON")
