@@ -119,6 +119,7 @@ steps:
     signed:
       description: With O(sign), a signature of the image by the key was added (none by it was there).
       type: bool
+      returned: with O(sign)
 signature:
   description: With O(public_keys), the signature the pull accepted (see the RV(dockyard.registry.registry_image#module:signature) of registry_image).
   returned: with O(public_keys)
@@ -205,7 +206,8 @@ def smoke(params: dict) -> dict:
                         **({"verify": "signature", "public_keys": params["public_keys"]} if params["public_keys"] else {}))
     verified = image_task(params, name=name, digest=digest, state="verified")
     steps["pulled"] = pulled["changed"] or verified["changed"]
-    steps["signed"] = bool(pushed.get("signature", {}).get("added"))
+    if params["sign"]:
+        steps["signed"] = pushed["signature"]["added"]
     result = {"changed": any(steps.values()), "digest": verified["digest"], "image_id": image_id, "steps": steps}
     if "signature" in pulled:
         result["signature"] = pulled["signature"]
