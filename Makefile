@@ -141,7 +141,7 @@ test: lint unit compat docs-test integration molecule
 # figures. fleet_bench.py reaches its 2 to 16 hosts with docker exec; fleet_ssh_bench.py reaches three Debian 12 and 13
 # hosts over SSH (as the molecule scenario runtimes does) and then with docker exec, and names the transport beside
 # each figure. BENCH_SCRIPTS="fleet_ssh_bench" runs some of the scripts.
-BENCH_SCRIPTS ?= site_bench fleet_bench fleet_ssh_bench verify_blobs move_bench ha_bench
+BENCH_SCRIPTS ?= site_bench fleet_bench fleet_ssh_bench verify_blobs sign_bench move_bench ha_bench
 bench: test-venv test-deps test-images
 	@for script in $(BENCH_SCRIPTS); do \
 	  $(BIN)/python bench/$$script.py || exit 1; \

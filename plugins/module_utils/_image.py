@@ -39,6 +39,14 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.blobs 
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.client import RegistryClient
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import ManifestUnknownError
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.signatures import (
+    ImageSignatures,
+    PublicKey,
+    key_id,
+    load_private_key,
+    load_public_key,
+    signature_tag,
+)
 
 # How the Docker daemon reports a registry's answer it has no words for: "received unexpected HTTP status: 500 …".
 SERVER_ERROR = re.compile(r"unexpected HTTP status: 5\d\d\b")
@@ -50,6 +58,23 @@ DIGEST_SOURCES = {
     "manifest": "the sha256 of the manifest bytes from GET",
     "repo_digest": "the daemon's RepoDigests entry after pulling by digest",
 }
+
+
+def signature_argument_spec() -> dict:
+    """The options of signing (sign) and of checking signatures (public_keys), shared by the modules that push."""
+    return {
+        "public_keys": {"type": "list", "elements": "str"},
+        "sign": {
+            "type": "dict",
+            "options": {
+                "key": {"type": "str", "no_log": True},
+                "key_path": {"type": "path"},
+                "password": {"type": "str", "required": True, "no_log": True},
+            },
+            "mutually_exclusive": [("key", "key_path")],
+            "required_one_of": [("key", "key_path")],
+        },
+    }
 
 
 class ImageTaskError(Exception):
@@ -75,6 +100,7 @@ class RegistryImage:
         self.registry = None  # the RegistryClient, while run() runs
         self.daemon = None  # the DockerImages, while run() runs, where the task needs the daemon
         self.platform = None  # the parsed platform option
+        self.public_keys = []  # the parsed public_keys option
 
     def _parse_name(self) -> ImageReference:
         try:
@@ -83,21 +109,70 @@ class RegistryImage:
             raise ImageTaskError(f"name: {exc}") from None
 
     def needs_daemon(self) -> bool:
+        if self.params["state"] == "signed":
+            return False
         return self.params["state"] != "verified" or self.params["pull"]
 
     def run(self) -> dict:
         state = self.params["state"]
-        if self.params["digest"] and state != "verified":
-            raise ImageTaskError(f"digest is only used with state=verified, not with state={state}")
-        if self.params["platform"] and (state, self.params["verify"]) != ("verified", "blobs"):
-            raise ImageTaskError("platform is only used with state=verified and verify=blobs")
+        self._check_options(state)
         self.platform = parse_platform(self.params["platform"]) if self.params["platform"] else None
-        action = {"pushed": self.push, "pulled": self.pull, "verified": self.verify}[state]
+        self.public_keys = self._public_keys()
+        action = {"pushed": self.push, "pulled": self.pull, "verified": self.verify, "signed": self.sign}[state]
         if self.needs_daemon() or (docker is not None and self.params["insecure"] is None):
             with api_client(self.params["docker_host"], self.params["timeout"]) as api:
                 self.daemon = DockerImages(api, self.params["docker_host"], self._auth_config())
                 return self._run(action)
         return self._run(action)
+
+    def _check_options(self, state: str) -> None:
+        """Options that do not go together, named before anything is asked or changed."""
+        verify = self.params["verify"]
+        if self.params["digest"] and state != "verified":
+            raise ImageTaskError(f"digest is only used with state=verified, not with state={state}")
+        if self.params["platform"] and (state, verify) != ("verified", "blobs"):
+            raise ImageTaskError("platform is only used with state=verified and verify=blobs")
+        if self.params["sign"] and state not in ("pushed", "signed"):
+            raise ImageTaskError(f"sign is only used with state=pushed and state=signed, not with state={state}")
+        if state == "signed" and not self.params["sign"]:
+            raise ImageTaskError("state=signed needs sign (the cosign private key and its password)")
+        if verify == "signature" and state not in ("verified", "pulled"):
+            raise ImageTaskError(f"verify=signature is only used with state=verified and state=pulled, not with "
+                                 f"state={state}")
+        if verify == "signature" and not self.params["public_keys"]:
+            raise ImageTaskError("verify=signature needs public_keys (the cosign public keys a signature may be by)")
+        if self.params["public_keys"] and verify != "signature":
+            raise ImageTaskError(f"public_keys is only used with verify=signature, not with verify={verify}")
+
+    def _public_keys(self) -> list[PublicKey]:
+        """public_keys: each a PEM public key, given as its text or as the path of a file on the host. A key's
+        name in messages carries its fingerprint, to tell keys apart whatever file they came from."""
+        keys = []
+        for number, entry in enumerate(self.params["public_keys"] or [], start=1):
+            label = f"public_keys[{number}]"
+            if "-----BEGIN" in entry:
+                pem = entry.encode()
+            else:
+                label = f"{label} ({entry})"
+                try:
+                    with open(entry, "rb") as handle:
+                        pem = handle.read()
+                except OSError as exc:
+                    raise ImageTaskError(f"{label}: cannot read the file: {exc.strerror}") from None
+            key = load_public_key(pem, label).key
+            keys.append(PublicKey(f"{label} key {key_id(key)}", key))
+        return keys
+
+    def _private_key(self):
+        sign = self.params["sign"]
+        if sign["key"]:
+            return load_private_key(sign["key"].encode(), sign["password"], "sign.key")
+        try:
+            with open(sign["key_path"], "rb") as handle:
+                pem = handle.read()
+        except OSError as exc:
+            raise ImageTaskError(f"sign.key_path: cannot read {sign['key_path']}: {exc.strerror}") from None
+        return load_private_key(pem, sign["password"], f"sign.key_path ({sign['key_path']})")
 
     def _run(self, action) -> dict:
         credentials = registry_credentials(self.reference.registry, self.params["username"], self.params["password"])
@@ -142,6 +217,7 @@ class RegistryImage:
         # The local tag is only the means of a push: a host that has since dropped it has nothing to push.
         if served is not None and served in repo_digests(source, reference):
             self.result["digest"] = served
+            self._sign_digest(served)
             return
         self.result["changed"] = True
         if self.check_mode:
@@ -157,6 +233,31 @@ class RegistryImage:
             raise ImageTaskError(f"the Docker daemon at {self.daemon.host} pushed {reference.tagged} but reported "
                                  "no digest")
         self.result["digest"] = parse_digest(digests[-1])
+        self._sign_digest(self.result["digest"])
+
+    # state=signed, and state=pushed with sign
+
+    def sign(self) -> None:
+        """Sign the image ``name`` names in the registry (by its tag's digest now, or the digest it gives)."""
+        self.result["digest"] = self.reference.digest or self.registry.head_manifest(self.reference)
+        self._sign_digest(self.result["digest"])
+
+    def _sign_digest(self, digest: str) -> None:
+        """Add a cosign signature of ``digest`` by sign.key, unless one by that key is in the registry already."""
+        if not self.params["sign"]:
+            return
+        key = self._private_key()
+        signatures = ImageSignatures(self.registry, self.reference.repository)
+        added = signatures.add(digest, f"{self.reference.registry}/{self.reference.repository}", key, self.check_mode)
+        self.result["signature"] = {"tag": signature_tag(digest), "key_id": key_id(key.public_key()), "added": added}
+        self.result["changed"] = self.result["changed"] or added
+
+    def _check_signature(self, digest: str) -> None:
+        """With verify=signature: fail unless ``digest`` has a valid signature by one of public_keys."""
+        if self.params["verify"] != "signature":
+            return
+        key = ImageSignatures(self.registry, self.reference.repository).check(digest, self.public_keys)
+        self.result["signature"] = {"tag": signature_tag(digest), "key": key.name, "key_id": key_id(key.key)}
 
     def _registry_failure(self, error: DaemonError) -> str:
         """For a push the registry failed with a server error, which the daemon reports by its status alone: what
@@ -180,6 +281,7 @@ class RegistryImage:
         """Pull ``name`` unless the host has the image the registry serves for it (under the tag, for a tag)."""
         reference = self.reference
         wanted = reference.digest or self.registry.head_manifest(reference)
+        self._check_signature(wanted)  # before the host has a byte of it
         if not self._already_pulled(wanted):
             self.result["changed"] = True
             if self.check_mode:
@@ -215,6 +317,7 @@ class RegistryImage:
         manifest = self.registry.get_manifest(self.reference)
         digests["manifest"] = digest_of(manifest.content)
         agreed = self._agree(digests)  # before pulling: a mismatch here needs no download to report
+        self._check_signature(agreed)
         if self.params["verify"] == "blobs":
             plan = plan_image(manifest.content, agreed, manifest.media_type, self._child_manifest, self.platform)
             self.result["blobs"] = BlobVerifier(self.registry, self.reference.repository).verify(plan)

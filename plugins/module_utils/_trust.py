@@ -57,6 +57,12 @@ CA_FILE = "ca.crt"
 CA_NEXT_FILE = "ca-next.crt"
 
 
+# What a host whose runtime cannot refuse an unsigned image is told, in the module's result and the fleet report.
+NOT_ENFORCEABLE = ("not enforceable: {runtime} pulls unsigned images whatever the registry holds; check signatures "
+                   "before deployment (registry_image verify=signature) or with an admission policy in Kubernetes")
+RUNTIME_NAMES = {"docker": "Docker", "containerd": "containerd"}
+
+
 class TrustError(Exception):
     """The host cannot be made to trust the registry; the message says why and what to do."""
 
@@ -79,6 +85,7 @@ class HostTrust:
 
     def run(self) -> dict:
         present = self.params["state"] == "present"
+        self._check_public_keys()
         self.fs = Filesystem()
         try:
             self.runtimes = detect.select(self.params["runtimes"], detect.gather(self.fs))
@@ -97,6 +104,7 @@ class HostTrust:
                 self._containerd(present)
             if detect.PODMAN in self.runtimes:
                 self._apply(detect.PODMAN, self._podman_plan())
+            self._signature_policy(present)
             if present and self.params["probe"]:
                 self._probe()
             if self.credentials is not None:
@@ -156,6 +164,32 @@ class HostTrust:
         return podman.plan(self.params["addresses"], self.params["ca"] if self.params["mode"] == "ca" else None,
                            self.params["mode"], self.params["state"], tls=self.params["tls"], credentials=credentials,
                            fs=self.fs, mirrors=self._mirror_addresses(), login_addresses=logins)
+
+    def _check_public_keys(self) -> None:
+        """Before anything changes: an enforced policy has keys, each a PEM public key (cosign.pub)."""
+        keys = self.params["public_keys"] or []
+        if self.params["signature_policy"] == "enforce" and not keys:
+            raise TrustError("signature_policy=enforce needs public_keys (registry_signature_public_keys: the cosign "
+                             "public keys whose signatures the hosts accept)")
+        bad = [str(number) for number, key in enumerate(keys, start=1)
+               if not key.strip().startswith("-----BEGIN PUBLIC KEY-----") or "-----END PUBLIC KEY-----" not in key]
+        if bad:
+            raise TrustError(f"public_keys item(s) {', '.join(bad)} are no PEM public key (a cosign.pub file's text, "
+                             "-----BEGIN PUBLIC KEY-----); nothing was changed")
+
+    def _signature_policy(self, present: bool) -> None:
+        """Podman's family refuses images without a valid signature once its policy says so; Docker and containerd
+        have no such policy, which each runtime's ``signatures`` says."""
+        enforce = self.params["signature_policy"] == "enforce" and present
+        for runtime, part in self.result["runtimes"].items():
+            if runtime == detect.PODMAN:
+                part["signatures"] = "enforced" if enforce else "not enforced (registry_signature_policy: off)"
+            elif enforce:
+                part["signatures"] = NOT_ENFORCEABLE.format(runtime=RUNTIME_NAMES.get(runtime, runtime))
+        if detect.PODMAN in self.runtimes:
+            self._apply(detect.PODMAN, podman.signature_plan(self.params["addresses"], self.params["signature_policy"],
+                                                             self.params["public_keys"] or [],
+                                                             state=self.params["state"], fs=self.fs))
 
     def _mirror_addresses(self) -> list[str]:
         """The host:port of every mirror of Docker Hub: containerd and the Podman family name them so."""

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: registry_image
-short_description: Push, pull and verify images in a private registry by digest
+short_description: Push, pull, verify and sign images in a private registry by digest
 version_added: 0.1.0
 description:
   - Pushes a local image to a registry, pulls one from it, or checks that the registry, the manifest bytes it
     serves and the Docker daemon all agree on an image's digest.
+  - Signs images by digest in cosign's format (O(sign), O(state=signed)), and refuses a digest without a valid
+    signature by one of O(public_keys) (O(verify=signature)).
   - Talks to the Docker daemon through the Docker SDK for pushing and pulling, and to the registry's HTTP API
     directly to read manifests and their digests.
   - Trusts for the registry what the Docker daemon on the same host trusts, that is the system roots and every
@@ -58,8 +60,10 @@ options:
       - V(pulled) pulls O(name) (by tag or by digest), unless the host already has the image the registry serves
         for it.
       - V(verified) reads the digest of O(name) in every way there is (see RV(digests)) and fails unless all agree.
+      - V(signed) signs the image O(name) names in the registry (the digest its tag has now, or the digest it gives)
+        with O(sign), unless a signature by that key is there already. It needs no Docker daemon.
     type: str
-    choices: [pushed, pulled, verified]
+    choices: [pushed, pulled, verified, signed]
     default: pushed
   digest:
     description:
@@ -68,8 +72,14 @@ options:
     type: str
   verify:
     description:
-      - What O(state=verified) checks besides the manifest digests of RV(digests).
+      - What O(state=verified) checks besides the manifest digests of RV(digests), and with V(signature) what
+        O(state=pulled) checks before it pulls.
       - V(manifest) checks the manifest digests only.
+      - V(signature) also checks that the digest has a valid cosign signature by one of O(public_keys) in the
+        registry (the tag C(sha256-<hex>.sig) of its repository, as C(cosign sign) and C(skopeo
+        --sign-by-sigstore-private-key) store it), and fails otherwise, naming the digest, the keys and what is
+        wrong, no signature, a signature by another key, or a signature of another digest. With O(state=pulled) the
+        check comes before the pull, so that an image that fails it never reaches the host.
       - V(blobs) also fetches every blob the manifest references and re-hashes it while it streams, in constant
         memory, checking its size too. For a manifest list or OCI index that is every platform's manifest (each
         checked against the digest and size the index gives), config and layers, or only those of O(platform).
@@ -77,8 +87,44 @@ options:
         its digest fails the task with a message that names the repository, the digest expected and the digest
         found. RV(blobs) says what was checked.
     type: str
-    choices: [manifest, blobs]
+    choices: [manifest, blobs, signature]
     default: manifest
+  public_keys:
+    description:
+      - The cosign public keys (C(cosign.pub), PEM) a signature may be by, for O(verify=signature). Each item is the
+        key's text or the path of a file on the host that runs the module.
+      - Messages and RV(signature) name a key by its place in this list and a fingerprint (the first 16 hexadecimal
+        digits of the sha256 of its DER encoding).
+    type: list
+    elements: str
+  sign:
+    description:
+      - Sign the pushed image (O(state=pushed)) or the image in the registry (O(state=signed)) by its digest, in
+        cosign's format, so that C(cosign verify --key), Podman's C(sigstoreSigned) policy (see the
+        dockyard.registry.registry_trust role's C(registry_signature_policy)) and O(verify=signature) accept it.
+      - The signature is written to the registry as cosign writes it, a C(sha256-<hex>.sig) tag beside the image. A
+        signature by the same key that is there already is kept and nothing is written, so a second run reports
+        C(changed=false). Signatures by other keys stay.
+      - The key is opened on the host that runs the module, which needs the Python library PyNaCl for it (Debian
+        and Ubuntu, python3-nacl); keep the key and its password on the controller (Ansible Vault) and give the key's
+        text with a C(file) lookup.
+    type: dict
+    suboptions:
+      key:
+        description:
+          - The private key's text, as C(cosign generate-key-pair) writes it (C(ENCRYPTED SIGSTORE PRIVATE KEY) or
+            C(ENCRYPTED COSIGN PRIVATE KEY)).
+          - Exactly one of O(sign.key) and O(sign.key_path).
+        type: str
+      key_path:
+        description:
+          - The path of that file on the host that runs the module.
+        type: path
+      password:
+        description:
+          - The password the key was sealed with (C(COSIGN_PASSWORD) when it was made).
+        type: str
+        required: true
   platform:
     description:
       - With O(verify=blobs), check only the image for this platform, C(os/architecture[/variant]) as
@@ -150,6 +196,22 @@ EXAMPLES = r"""
     pull: false
   register: _registry_image_blobs
 
+- name: Push and sign the image with the pipeline's cosign key, kept on the controller
+  dockyard.registry.registry_image:
+    name: "{{ registry_address }}/team/app:1.0"
+    source: app:build
+    sign:
+      key: "{{ lookup('ansible.builtin.file', 'keys/cosign.key') }}"
+      password: "{{ vault_cosign_password }}"
+
+- name: Pull the image only when it carries a signature by the pipeline's key
+  dockyard.registry.registry_image:
+    name: "{{ registry_address }}/team/app@{{ _registry_image_push.digest }}"
+    state: pulled
+    verify: signature
+    public_keys:
+      - "{{ lookup('ansible.builtin.file', 'keys/cosign.pub') }}"
+
 - name: Check the registry only, trusting a CA the daemon does not know
   dockyard.registry.registry_image:
     name: registry.example.com:5000/team/app:1.0
@@ -216,6 +278,30 @@ digests:
     head: sha256:3ab7cd1d49dbabec8eced2dcac731c13ecfcf0db2d94eb8282e8d30524b28ec7
     manifest: sha256:3ab7cd1d49dbabec8eced2dcac731c13ecfcf0db2d94eb8282e8d30524b28ec7
     repo_digest: sha256:3ab7cd1d49dbabec8eced2dcac731c13ecfcf0db2d94eb8282e8d30524b28ec7
+signature:
+  description:
+    - With O(sign), the signature of RV(digest) by the key; with O(verify=signature), the signature that was accepted.
+  returned: with O(sign) (except in check mode when a push would happen) and with O(verify=signature)
+  type: dict
+  contains:
+    tag:
+      description: The tag the signatures of RV(digest) are stored under in the repository.
+      type: str
+    key_id:
+      description: The fingerprint of the key (the first 16 hexadecimal digits of the sha256 of its public DER).
+      type: str
+    key:
+      description: With O(verify=signature), which of O(public_keys) the signature is by.
+      type: str
+      returned: with O(verify=signature)
+    added:
+      description: With O(sign), whether the module added a signature (V(false) where one by the key was there).
+      type: bool
+      returned: with O(sign)
+  sample:
+    tag: sha256-3ab7cd1d49dbabec8eced2dcac731c13ecfcf0db2d94eb8282e8d30524b28ec7.sig
+    key_id: sha256:5c2b0e8d4a7f9e31
+    added: true
 blobs:
   description:
     - What O(verify=blobs) fetched and re-hashed. Each distinct blob is fetched once, even when several platforms
@@ -263,7 +349,11 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon i
     docker_argument_spec,
     require_sdk,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._image import ImageTaskError, RegistryImage
+from ansible_collections.dockyard.registry.plugins.module_utils._image import (
+    ImageTaskError,
+    RegistryImage,
+    signature_argument_spec,
+)
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.options import (
     connection_argument_spec,
@@ -277,14 +367,15 @@ def argument_spec() -> dict:
     spec.update(
         name={"type": "str", "required": True},
         source={"type": "str"},
-        state={"type": "str", "default": "pushed", "choices": ["pushed", "pulled", "verified"]},
+        state={"type": "str", "default": "pushed", "choices": ["pushed", "pulled", "verified", "signed"]},
         digest={"type": "str"},
-        verify={"type": "str", "default": "manifest", "choices": ["manifest", "blobs"]},
+        verify={"type": "str", "default": "manifest", "choices": ["manifest", "blobs", "signature"]},
         platform={"type": "str"},
         pull={"type": "bool", "default": True},
         insecure={"type": "bool"},
         insecure_send_credentials={"type": "bool", "default": False},
     )
+    spec.update(signature_argument_spec())
     return spec
 
 

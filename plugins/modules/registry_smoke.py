@@ -57,6 +57,29 @@ options:
     description: Send credentials to an insecure registry over TLS that was not verified.
     type: bool
     default: false
+  sign:
+    description:
+      - Sign the smoke image once pushed, as O(dockyard.registry.registry_image#module:sign) does (a cosign private
+        key and its password).
+    type: dict
+    suboptions:
+      key:
+        description: The private key's text, as C(cosign generate-key-pair) writes it. Exactly one of O(sign.key) and O(sign.key_path).
+        type: str
+      key_path:
+        description: The path of that file on the host that runs the module.
+        type: path
+      password:
+        description: The password the key was sealed with.
+        type: str
+        required: true
+  public_keys:
+    description:
+      - Cosign public keys (each its PEM text or a path on the host). Given, the pull back is refused unless the
+        smoke image's digest has a valid signature by one of them, as
+        O(dockyard.registry.registry_image#module:verify=signature) checks it.
+    type: list
+    elements: str
 """
 
 EXAMPLES = r"""
@@ -93,6 +116,14 @@ steps:
     pulled:
       description: The image was pulled back by digest (or while verifying).
       type: bool
+    signed:
+      description: With O(sign), a signature of the image by the key was added (none by it was there).
+      type: bool
+      returned: with O(sign)
+signature:
+  description: With O(public_keys), the signature the pull accepted (see the RV(dockyard.registry.registry_image#module:signature) of registry_image).
+  returned: with O(public_keys)
+  type: dict
 """
 
 import hashlib
@@ -110,7 +141,11 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon i
     label,
     require_sdk,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._image import ImageTaskError, RegistryImage
+from ansible_collections.dockyard.registry.plugins.module_utils._image import (
+    ImageTaskError,
+    RegistryImage,
+    signature_argument_spec,
+)
 from ansible_collections.dockyard.registry.plugins.module_utils._reference import parse_reference
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.options import (
@@ -145,7 +180,7 @@ def image_task(params: dict, **overrides) -> dict:
     """One step of registry_image, with this module's connection and daemon options."""
     step = {key: params[key] for key in ("ca_path", "timeout", "username", "password", "docker_host", "insecure",
                                          "insecure_send_credentials")}
-    step.update(source=None, digest=None, verify="manifest", platform=None, pull=True)
+    step.update(source=None, digest=None, verify="manifest", platform=None, pull=True, sign=None, public_keys=None)
     step.update(overrides)
     return RegistryImage(step, check_mode=False).run()
 
@@ -161,15 +196,22 @@ def smoke(params: dict) -> dict:
             image_id, steps["built"] = found["Id"], False
         else:
             image_id, steps["built"] = images.build(None, local, {CONTEXT_LABEL: content}, io.BytesIO(context)), True
-        pushed = image_task(params, name=name, source=local, state="pushed")
+        pushed = image_task(params, name=name, source=local, state="pushed", sign=params["sign"])
         steps["pushed"] = pushed["changed"]
         digest = pushed["digest"]
         # The tag the push left behind goes: the pull by digest must bring the image back from the registry.
         steps["untagged"] = images.remove(pushed["name"])
-    pulled = image_task(params, name=str(parse_reference(pushed["name"]).by_digest(digest)), state="pulled")
+    # With public_keys, the pull is refused unless the digest has a valid signature by one of them.
+    pulled = image_task(params, name=str(parse_reference(pushed["name"]).by_digest(digest)), state="pulled",
+                        **({"verify": "signature", "public_keys": params["public_keys"]} if params["public_keys"] else {}))
     verified = image_task(params, name=name, digest=digest, state="verified")
     steps["pulled"] = pulled["changed"] or verified["changed"]
-    return {"changed": any(steps.values()), "digest": verified["digest"], "image_id": image_id, "steps": steps}
+    if params["sign"]:
+        steps["signed"] = pushed["signature"]["added"]
+    result = {"changed": any(steps.values()), "digest": verified["digest"], "image_id": image_id, "steps": steps}
+    if "signature" in pulled:
+        result["signature"] = pulled["signature"]
+    return result
 
 
 def main() -> None:
@@ -182,6 +224,7 @@ def main() -> None:
         insecure={"type": "bool"},
         insecure_send_credentials={"type": "bool", "default": False},
     )
+    spec.update(signature_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **connection_requirements())
     if module.check_mode:
         module.exit_json(changed=False, msg="check mode: the smoke test pushes to the registry, so it runs in a real "

@@ -41,6 +41,13 @@ description:
     O(mode=insecure), its address in C(insecure-registries)), and checks with C(docker info) that the daemon lists them.
     containerd gets them in C(<hosts dir>/docker.io/hosts.toml) before Docker Hub, the Podman family as
     C([[registry.mirror]]) entries of a docker.io registry in its drop-in; each mirror trusted as the registry is.
+  - With O(signature_policy=enforce), the Podman family refuses every image of the registry that has no valid cosign
+    signature by one of O(public_keys). A C(sigstoreSigned) scope per address is merged into
+    C(/etc/containers/policy.json) (the default and every other scope kept, a backup of the file made; a file that is
+    not valid JSON or no policy stops the task with nothing changed), and C(/etc/containers/registries.d/dockyard-registry.yaml)
+    tells the tools to read the signatures from the registry (C(use-sigstore-attachments)). O(signature_policy=off)
+    and O(state=absent) take both out again (a scope only where it is still the C(sigstoreSigned) one written here).
+    Docker and containerd have no such policy; RV(runtimes) says so for each (C(signatures)).
   - O(state=absent) takes all of it away again; client certificates an operator put into certs.d stay.
 author:
   - dockyard maintainers (@dockyard)
@@ -152,12 +159,32 @@ options:
     type: list
     elements: str
     default: []
+  signature_policy:
+    description:
+      - V(enforce) makes the Podman family (Podman, Buildah, Skopeo, CRI-O) refuse images of the registry without a
+        valid cosign signature by one of O(public_keys), at every address of O(addresses).
+      - V(off) leaves the policy as the host has it, taking out the scopes an earlier V(enforce) wrote.
+      - Podman 4.8 or later reads several keys; Debian 12's Podman 4.3 was built without sigstore verification
+        and then refuses every image of the registry.
+    type: str
+    choices: ['off', enforce]
+    default: 'off'
+  public_keys:
+    description:
+      - The cosign public keys (the text of each C(cosign.pub), PEM) whose signatures O(signature_policy=enforce)
+        accepts.
+    type: list
+    elements: str
+    default: []
   timeout:
     description: Seconds each step of a probe, and a daemon reload, may take.
     type: int
     default: 10
 seealso:
   - module: dockyard.registry.registry_probe
+  - module: dockyard.registry.registry_image
+    description: Signs images (O(dockyard.registry.registry_image#module:sign)) and checks signatures
+      (O(dockyard.registry.registry_image#module:verify=signature)).
   - module: dockyard.registry.docker_daemon_config
   - plugin: dockyard.registry.registry_addresses
     plugin_type: lookup
@@ -178,6 +205,14 @@ EXAMPLES = r"""
     ca: "{{ lookup('ansible.builtin.file', registry_pki_dir ~ '/ca.crt') }}"
     mirrors:
       - https://registry.example.com:5001
+
+- name: Trust the registry, and have Podman hosts refuse its images unless signed by the pipeline's key
+  dockyard.registry.registry_trust:
+    addresses: "{{ query('dockyard.registry.registry_addresses', *groups['registry']) }}"
+    ca: "{{ lookup('ansible.builtin.file', registry_pki_dir ~ '/ca.crt') }}"
+    signature_policy: enforce
+    public_keys:
+      - "{{ lookup('ansible.builtin.file', 'keys/cosign.pub') }}"
 
 - name: Stop trusting it
   dockyard.registry.registry_trust:
@@ -214,6 +249,9 @@ runtimes:
   description:
     - Per runtime trusted, why it counts (C(found)), the files changed (C(files)), and, after the probe, for every
       address which files it reads and whether it verifies the registry's certificate (C(trust)).
+    - C(signatures) says whether the runtime refuses unsigned images of the registry, C(enforced) for the Podman
+      family with O(signature_policy=enforce), or, for Docker and containerd then, that they cannot and what to use
+      instead.
   returned: always
   type: dict
   sample:
@@ -297,6 +335,8 @@ def main() -> None:
             "probe": {"type": "bool", "default": True},
             "insecure_send_credentials": {"type": "bool", "default": False},
             "mirrors": {"type": "list", "elements": "str", "default": []},
+            "signature_policy": {"type": "str", "default": "off", "choices": ["off", "enforce"]},
+            "public_keys": {"type": "list", "elements": "str", "default": []},
             "timeout": {"type": "int", "default": 10},
         },
         supports_check_mode=True,

@@ -58,7 +58,19 @@ def runtimes(trust: Mapping | None) -> dict:
             files = trust.get("in_force")
         found[name] = {"mode": part.get("mode", trust.get("mode")), "state": part.get("state", trust.get("state")),
                        "in_force": [str(path) for path in files or []]}
+        if part.get("signatures"):  # whether the runtime refuses unsigned images (registry_signature_policy)
+            found[name]["signatures"] = one_line(part["signatures"])
     return found
+
+
+def signatures_cell(found: Mapping) -> str:
+    """``signatures: podman enforced, docker cannot enforce`` where a runtime's signature policy was asked about."""
+    said = {name: part["signatures"] for name, part in found.items() if part.get("signatures")}
+    if not said or not any(text == "enforced" or text.startswith("not enforceable") for text in said.values()):
+        return ""
+    words = [f"{name} {'enforced' if text == 'enforced' else 'cannot enforce' if text.startswith('not enforceable') else 'off'}"
+             for name, text in said.items()]
+    return "signatures: " + ", ".join(words)
 
 
 def probe_verdict(probes: list | None) -> dict:
@@ -213,7 +225,8 @@ def trust_cell(entry: Mapping) -> str:
         return "absent"
     modes = "/".join(dict.fromkeys(str(part.get("mode") or NONE) for part in found.values()))
     count = len({path for part in found.values() for path in part["in_force"]})
-    return f"{modes}, {count} file{'' if count == 1 else 's'}"
+    signatures = signatures_cell(found)
+    return f"{modes}, {count} file{'' if count == 1 else 's'}" + (f"; {signatures}" if signatures else "")
 
 
 def cells(entry: Mapping) -> list:

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tarfile
 import uuid
+from pathlib import Path
 
 import docker
 import pytest
@@ -25,7 +26,7 @@ import requests
 import yaml
 from scratch_registry import RegistryAPI
 
-from support import IsolatedSite, PlaybookRun, Registry, push_credentials, scratch_context
+from support import IsolatedSite, PlaybookRun, Registry, push_credentials, run_module, scratch_context
 
 PORT = 5801
 CONTAINER = f"dockyard-gcf-{PORT}"
@@ -435,3 +436,32 @@ def test_breaking_multi_platform_images_takes_an_explicit_variable_and_is_shown(
     index = call(api, registry, "HEAD", f"gc/multi-broken/manifests/{multi.digest}", headers={"Accept": MANIFEST_TYPES})
     assert index.status_code == 200  # the tag stays ...
     assert [manifest_status(api, child) for child in multi.platforms.values()] == [404, 404]  # ... its platforms go
+
+
+def test_a_kept_images_cosign_signature_survives_a_collection(site, registry, api, daemon):
+    """A signature is a tag of the image's repository (``sha256-<hex>.sig``): what a collection keeps, with its blobs."""
+    image = push(daemon, api, registry, "gc/signed", "1")
+    dropped = push(daemon, api, registry, "gc/signed", "2")
+    delete_manifest(api, dropped)
+    keys = Path(__file__).resolve().parents[1] / "cosign-keys"
+    sign = {"name": f"{registry.address}/gc/signed:1", "state": "signed", **push_credentials(),
+            "sign": {"key_path": str(keys / "pipeline.key"), "password": "pw"}}
+    signed = run_module("dockyard.registry.registry_image", sign)
+    assert signed.get("changed") is True, signed
+    signature = call(api, registry, "GET", f"gc/signed/manifests/sha256-{image.digest[7:]}.sig",
+                     headers={"Accept": MANIFEST_TYPES})
+    assert signature.status_code == 200, signature.text
+    needed = {signature.headers["Docker-Content-Digest"], signature.json()["config"]["digest"],
+              *(layer["digest"] for layer in signature.json()["layers"])}
+
+    run = collect(site, registry_gc_verify=[image.by_digest])
+
+    assert run.returncode == 0, str(run)
+    dry_run = task_output(run, "Show what garbage collection would delete")
+    assert set(dropped.blobs) <= eligible(dry_run), str(run)  # the collection did delete something
+    assert not eligible(dry_run) & needed, str(run)
+    verified = run_module("dockyard.registry.registry_image", {
+        "name": f"{registry.address}/gc/signed:1", "state": "verified", "verify": "signature", "pull": False,
+        "public_keys": [str(keys / "pipeline.pub")], **push_credentials()})
+    assert not verified.get("failed"), verified.get("msg")
+    assert verified["digest"] == image.digest

@@ -12,7 +12,9 @@ import uuid
 
 import pytest
 
-from support import CERTS_D, push_credentials, run_module
+from support import CERTS_D, ROOT, push_credentials, run_module
+
+KEYS = ROOT / "tests" / "cosign-keys"
 
 
 def skopeo_digest(registry, reference: str) -> str:
@@ -76,3 +78,15 @@ def test_a_registry_the_host_does_not_trust_is_named(registry, names):
     failed = smoke("127.0.0.2:5999/dockyard/smoke:1", local)
     assert failed.get("failed"), failed
     assert "127.0.0.2:5999" in failed["msg"]
+
+
+def test_with_keys_the_smoke_image_is_signed_and_its_signature_checked_before_the_pull(registry, names):
+    name, local = names
+    public_keys = [str(KEYS / "pipeline.pub")]
+    unsigned = smoke(name, local, public_keys=public_keys)
+    assert unsigned.get("failed") and " has no signature: " in unsigned["msg"], unsigned
+    signed = smoke(name, local, public_keys=public_keys, sign={"key_path": str(KEYS / "pipeline.key"), "password": "pw"})
+    assert not signed.get("failed"), signed.get("msg")
+    assert signed["steps"]["signed"] is True and signed["signature"]["key"].startswith("public_keys[1]")
+    other = smoke(name, local, public_keys=[str(KEYS / "other.pub")])
+    assert other.get("failed") and "by another key" in other["msg"], other

@@ -235,10 +235,9 @@ class RegistryClient:
             location = started.header("Location")
             if started.status != 202 or not location:
                 return f"{started.status} {started.reason} to the start of an upload{detail}"
-            split = urlsplit(location)
-            if split.netloc and split.netloc != self.registry:
+            upload = self.relative(location)
+            if upload is None:
                 return None
-            upload = split.path + (f"?{split.query}" if split.query else "")
             sent = self.request("PATCH", upload, {"Content-Type": "application/octet-stream",
                                                   "Content-Length": str(size)}, body=bytes(size))
             detail = error_detail(sent.error_body())
@@ -247,6 +246,13 @@ class RegistryClient:
         except RegistryError as exc:
             return str(exc)
         return problem
+
+    def relative(self, location: str) -> str | None:
+        """An upload's ``Location`` as a path on this registry (query included), or None where it names another."""
+        split = urlsplit(location)
+        if split.netloc and split.netloc != self.registry:
+            return None
+        return split.path + (f"?{split.query}" if split.query else "")
 
     # Every request
 

@@ -222,3 +222,103 @@ def trust_report(address: str, fs: Filesystem | None = None, *, certs_dirs=(CERT
     insecure = bool(entries[-1][1].get("insecure")) if entries else False
     return {"runtime": "podman", "reads": crts + [source for source, _entry in entries], "verifies": not insecure,
             "ca": crts or None}
+
+
+# Signatures: the containers/image family refuses, by policy, an image of the registry that has no valid signature.
+
+POLICY_FILE = "/etc/containers/policy.json"
+REGISTRIES_D = "/etc/containers/registries.d"
+REGISTRIES_D_NAME = "dockyard-registry.yaml"
+# A host without policy.json refuses every image; the Debian package's own file accepts anything, as this one does.
+DEFAULT_POLICY = {"default": [{"type": "insecureAcceptAnything"}]}
+SIGSTORE_SIGNED = "sigstoreSigned"
+
+
+def signature_requirement(public_keys: list[str]) -> dict:
+    """A ``sigstoreSigned`` requirement accepting a signature by any of ``public_keys`` (PEM texts).
+
+    ``keyData`` (one key) or ``keyDatas`` (several; Podman 4.8 and later) hold the keys themselves, so that the policy
+    needs no key files. ``matchRepository`` accepts the identity cosign writes (the repository, without a tag) as
+    well as the one skopeo writes (with the tag).
+    """
+    datas = [base64.b64encode(key.strip().encode() + b"\n").decode() for key in public_keys]
+    keys = {"keyData": datas[0]} if len(datas) == 1 else {"keyDatas": datas}
+    return {"type": SIGSTORE_SIGNED, **keys, "signedIdentity": {"type": "matchRepository"}}
+
+
+def _policy_document(content: bytes | None, path: str) -> dict:
+    """policy.json as a dict, or a RuntimeConfigError naming what is wrong: the tools would refuse it too."""
+    if content is None:
+        return json.loads(json.dumps(DEFAULT_POLICY))
+    try:
+        document = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RuntimeConfigError(f"{path} is not valid JSON ({exc}): the containers/image tools cannot read it either. "
+                                 "Fix the file by hand; nothing was changed") from None
+    transports = document.get("transports", {}) if isinstance(document, dict) else None
+    docker_scopes = transports.get("docker", {}) if isinstance(transports, dict) else None
+    if not isinstance(document, dict) or not isinstance(document.get("default"), list) \
+            or not isinstance(docker_scopes, dict):
+        raise RuntimeConfigError(f"{path} is not a containers-policy.json(5) policy (an object with a default list, "
+                                 "and transports.docker an object of scopes). Fix the file by hand; nothing was changed")
+    return document
+
+
+def _ours(requirements) -> bool:
+    """Whether a scope's requirements are what signature_plan writes (so that taking them out is ours to do)."""
+    return (isinstance(requirements, list) and len(requirements) == 1 and isinstance(requirements[0], dict)
+            and requirements[0].get("type") == SIGSTORE_SIGNED
+            and requirements[0].get("signedIdentity") == {"type": "matchRepository"})
+
+
+def signature_plan(addresses, policy: str, public_keys=(), *, state: str = "present", fs: Filesystem | None = None,
+                   policy_file: str = POLICY_FILE, registries_d: str = REGISTRIES_D,
+                   registries_d_name: str = REGISTRIES_D_NAME) -> Plan:
+    """The signature policy for the registry at ``addresses``: with ``policy`` ``enforce`` (and ``state`` present),
+    a ``sigstoreSigned`` scope per address in ``policy_file`` (every other scope and the default kept, a backup of
+    the file it replaces) and ``use-sigstore-attachments`` for each address in ``<registries_d>/<registries_d_name>``;
+    with ``off`` or ``absent``, those scopes (where they are still as written here) and that file taken out.
+
+    A policy.json that does not parse, or is no policy, stops the plan with the reason and nothing changed.
+    """
+    fs = fs or Filesystem()
+    enforce = policy == "enforce" and state == "present"
+    if enforce and not public_keys:
+        raise ValueError("an enforced signature policy needs public keys")
+    result = Plan("podman", found={"policy_file": policy_file})
+    current = fs.read(policy_file)
+    try:
+        document = _policy_document(current, policy_file)
+    except RuntimeConfigError as exc:
+        if enforce:
+            raise
+        # Off, the file is only read for scopes an earlier enforce wrote; one the tools cannot read has none of ours.
+        result.warnings.append(str(exc))
+        document = None
+    if document is not None:
+        scopes = document.setdefault("transports", {}).setdefault("docker", {})
+        before = json.dumps(document, sort_keys=True)
+        for address in addresses:
+            if enforce:
+                scopes[address] = [signature_requirement(list(public_keys))]
+            elif _ours(scopes.get(address)):
+                del scopes[address]
+        if json.dumps(document, sort_keys=True) != before and (current is not None or enforce):
+            content = (json.dumps(document, indent=4) + "\n").encode()
+            result.operations += [directory_operation(fs, os.path.dirname(policy_file)),
+                                  file_operation(fs, policy_file, content, 0o644, backup=True)]
+    attachments = f"{registries_d}/{registries_d_name}"
+    existing = fs.read(attachments)
+    if enforce:
+        lines = [f"{MARKER}: the registry's cosign signatures are read from the registry itself (tags sha256-<digest>.sig).",
+                 "# Written again on every run of the registry_trust role: change its variables, not this file.",
+                 "docker:"]
+        for address in addresses:
+            lines += [f"  {json.dumps(address)}:", "    use-sigstore-attachments: true"]
+        if existing is not None and not owned(existing):
+            result.warnings.append(f"{attachments} was not written by dockyard.registry: replaced (see the diff)")
+        result.operations += [directory_operation(fs, registries_d),
+                              file_operation(fs, attachments, ("\n".join(lines) + "\n").encode(), 0o644)]
+    elif existing is not None and owned(existing):
+        result.operations.append(absent_operation(fs, attachments))
+    return result

@@ -48,6 +48,23 @@ def test_every_runtime_the_result_lists_is_shown_with_its_own_mode_and_files():
     assert "`/etc/containers/registries.conf.d/50-dockyard-registry.conf`" in document
 
 
+def test_each_runtime_says_whether_it_refuses_unsigned_images():
+    result = trust_result(runtimes={
+        "docker": {"signatures": "not enforceable: Docker pulls unsigned images whatever the registry holds; check "
+                                 "signatures before deployment"},
+        "podman": {"signatures": "enforced", "in_force": []},
+    })
+    entry = fleet.host_entry("node1", trust=result)
+    assert entry["runtimes"]["podman"]["signatures"] == "enforced"
+    assert entry["runtimes"]["docker"]["signatures"].startswith("not enforceable: Docker pulls unsigned images")
+    assert fleet.cells(entry)[3] == "ca, 2 files; signatures: docker cannot enforce, podman enforced"
+
+
+def test_no_signature_word_where_the_policy_is_off():
+    result = trust_result(runtimes={"podman": {"signatures": "not enforced (registry_signature_policy: off)"}})
+    assert "signatures" not in fleet.cells(fleet.host_entry("node1", trust=result))[3]
+
+
 def test_runtimes_given_as_names_take_the_results_mode():
     found = fleet.runtimes(trust_result(runtimes=["docker", "podman"]))
     assert found["docker"]["in_force"] == trust_result()["in_force"]
