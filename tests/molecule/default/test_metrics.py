@@ -71,16 +71,27 @@ def node_exporter(fleet, settings):
     if not host.exists("prometheus-node-exporter"):
         run_ok(host, f"{install} >/dev/null || {{ apt-get update -qq && {install} >/dev/null; }}")
     address = f"{settings['ip']}:{NODE_EXPORTER_PORT}"
+    log = "/var/log/dockyard-test-node-exporter.log"
     run_ok(host, "setsid -f sh -c 'echo $$ > %s; exec prometheus-node-exporter --web.listen-address=%s "
            "--collector.disable-defaults --collector.textfile --collector.textfile.directory=%s "
-           "--collector.filesystem --collector.filesystem.fs-types-exclude=^(proc|sysfs)$' "
-           ">/var/log/dockyard-test-node-exporter.log 2>&1 </dev/null",
-           NODE_EXPORTER_PID, address, settings["textfile_dir"])
+           "--collector.filesystem \"--collector.filesystem.fs-types-exclude=^(proc|sysfs)$\"' >%s 2>&1 </dev/null",
+           NODE_EXPORTER_PID, address, settings["textfile_dir"], log)
     try:
-        wait_for(f"node_exporter at {address}", lambda: HTTP.get(f"http://{address}/metrics", timeout=2).ok)
+        deadline = time.monotonic() + 30
+        while not answers(f"http://{address}/metrics"):
+            if time.monotonic() > deadline:
+                pytest.fail(f"node_exporter at {address} does not answer: {host.run('cat %s', log).stdout}")
+            time.sleep(0.5)
         yield address
     finally:
         host.run(f"kill $(cat {NODE_EXPORTER_PID}) && rm -f {NODE_EXPORTER_PID}")
+
+
+def answers(url: str) -> bool:
+    try:
+        return HTTP.get(url, timeout=2).ok
+    except requests.RequestException:
+        return False
 
 
 def free_port() -> int:
