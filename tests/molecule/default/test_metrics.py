@@ -129,8 +129,7 @@ def prometheus(fleet, settings, node_exporter, tmp_path_factory):
                                stdout=log, stderr=subprocess.STDOUT)
     api = f"http://{listen}/api/v1"
     try:
-        wait_for("prometheus ready", lambda: process.poll() is None and HTTP.get(f"http://{listen}/-/ready",
-                                                                                      timeout=2).ok)
+        wait_for("prometheus ready", lambda: process.poll() is None and answers(f"http://{listen}/-/ready"))
         yield api, targets
     finally:
         process.terminate()
