@@ -8,6 +8,7 @@ condition instead of minutes (promtool's unit tests, tests/unit/prometheus, cove
 
 from __future__ import annotations
 
+import datetime
 import shutil
 import socket
 import subprocess
@@ -162,7 +163,8 @@ def test_the_certificates_expiry_is_what_the_certificates_say(fleet, settings, p
     tls_dir = fleet.variables(fleet.registry).get("registry_server_tls_dir", "/etc/dockyard/registry/tls")
     for name in ("server", "ca"):
         certificate = x509.load_pem_x509_certificate(host.file(f"{tls_dir}/{name}.crt").content)
-        expected = int(getattr(certificate, "not_valid_after_utc", certificate.not_valid_after).timestamp())
+        expected = int((certificate.not_valid_after_utc if hasattr(certificate, "not_valid_after_utc")
+                        else certificate.not_valid_after.replace(tzinfo=datetime.timezone.utc)).timestamp())
         found = wait_for(f"the {name} certificate's expiry", lambda name=name: query(
             api, f'dockyard_registry_certificate_expiry_timestamp_seconds{{certificate="{name}"}}'))
         assert [float(sample["value"][1]) for sample in found] == [expected]
