@@ -15,19 +15,19 @@ description:
   - O(certificates) adds the expiry (notAfter) of each certificate file as a Unix timestamp, read on the host.
   - The registry_server role writes the certificates' expiry with it, and its C(gc) entry point the last garbage
     collection's time, result and what it freed.
-author:
-  - dockyard maintainers (@dockyard)
-extends_documentation_fragment:
-  - dockyard.registry._attributes
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
   idempotent:
     support: full
     details:
       - The same metrics and certificates give the same file; a metric whose value is a time changes with it.
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+extends_documentation_fragment:
+  - dockyard.registry._attributes
+author:
+  - dockyard maintainers (@dockyard)
 options:
   path:
     description:
