@@ -173,18 +173,19 @@ class ScratchRegistry:
     """A registry container on ``ip:port``: TLS with ``certificate`` (or plain HTTP without), optional htpasswd auth.
 
     ``workdir`` receives the TLS files and, unless ``storage`` is given, nothing else; ``storage`` (a host
-    directory) is mounted as ``/var/lib/registry`` so that a test can reach the blobs on disk.
+    directory) is mounted as ``/var/lib/registry`` so that a test can reach the blobs on disk. ``delete`` lets the
+    registry take deletes of manifests (``storage.delete.enabled``, as the registry_server role configures it).
     """
 
     def __init__(self, name: str, ip: str, port: int, workdir: Path, *, certificate: ServerCertificate | None = None,
-                 storage: Path | None = None, htpasswd: str | None = None) -> None:
+                 storage: Path | None = None, htpasswd: str | None = None, delete: bool = False) -> None:
         if not name.startswith(NAME_PREFIXES):
             raise ValueError(f"container name {name!r} must start with one of {', '.join(NAME_PREFIXES)}")
         if not any(port in ports for ports in (PORTS, RUNTIME_PORTS, FAULT_PORTS, DAEMON_PORTS, BENCH_PORTS)):
             raise ValueError(f"port {port} is outside {PORTS}, {RUNTIME_PORTS}, {FAULT_PORTS}, {DAEMON_PORTS} and "
                              f"{BENCH_PORTS}")
         self.name, self.ip, self.port, self.workdir = name, ip, port, Path(workdir)
-        self.certificate, self.storage, self.htpasswd = certificate, storage, htpasswd
+        self.certificate, self.storage, self.htpasswd, self.delete = certificate, storage, htpasswd, delete
         self.client = docker.from_env()
         self.container = None
 
@@ -221,6 +222,8 @@ class ScratchRegistry:
             (config / "htpasswd").write_text(self.htpasswd)
             environment.update(REGISTRY_AUTH="htpasswd", REGISTRY_AUTH_HTPASSWD_REALM="dockyard scratch",
                                REGISTRY_AUTH_HTPASSWD_PATH="/config/htpasswd")
+        if self.delete:
+            environment["REGISTRY_STORAGE_DELETE_ENABLED"] = "true"
         if self.storage:
             volumes[str(self.storage)] = {"bind": "/var/lib/registry", "mode": "rw"}
         self.container = self.client.containers.run(
@@ -329,10 +332,14 @@ class RegistryAPI:
         return digest, body
 
     def push_image(self, repository: str, tag: str | None, layers: list[bytes | Path],
-                   platform: tuple[str, str] = ("linux", "amd64")) -> dict:
-        """An OCI image of uncompressed tar ``layers``; returns the manifest's descriptor with its config and layers."""
+                   platform: tuple[str, str] = ("linux", "amd64"), created: str | None = None) -> dict:
+        """An OCI image of uncompressed tar ``layers``; returns the manifest's descriptor with its config and layers.
+
+        ``created`` (RFC 3339) goes into the config as the time the image was made.
+        """
         layer_descriptors = [self.upload_blob(repository, layer) for layer in layers]
         config = json.dumps({
+            **({"created": created} if created else {}),
             "architecture": platform[1], "os": platform[0],
             "rootfs": {"type": "layers", "diff_ids": [layer["digest"] for layer in layer_descriptors]},
             "config": {},

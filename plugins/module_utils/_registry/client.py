@@ -14,6 +14,9 @@ never goes over plain HTTP.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import re
 import threading
 from urllib.parse import urlsplit
 
@@ -41,6 +44,11 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.transp
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
 
 DEFAULT_TIMEOUT = 60
+MAX_LIST_BYTES = 4 << 20  # one page of the catalog or of a repository's tags
+MAX_CONFIG_BYTES = 4 << 20  # an image's config, read whole (Distribution takes configs of any size; these are small)
+LIST_PAGE = 1000
+MAX_PAGES = 1000
+_NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 TEST_UPLOAD_SIZE = 64 << 10  # bytes of the upload that asks a failing registry why it fails
 # A blob's deadline grows with its size: the timeout, plus the time the blob takes at this rate, but by no more than
 # MAX_BLOB_EXTENSION: the size is what the manifest declares, and a hostile one may declare a petabyte. A blob larger
@@ -134,7 +142,83 @@ class RegistryClient:
                                 f"{method} of the manifest of {wanted}{error_detail(body)}")
         return response
 
+    def delete_manifest(self, repository: str, digest: str) -> bool:
+        """DELETE the manifest ``digest`` (and so every tag that points to it); False if it was gone already."""
+        what = f"DELETE of the manifest {repository}@{digest}"
+        response = self.request("DELETE", f"/v2/{repository}/manifests/{digest}")
+        body = response.error_body()
+        if response.status in (200, 202):
+            return True
+        if response.status == 404:
+            return False
+        self._raise(response, what, body)
+        return False  # not reached
+
+    # Listing
+
+    def catalog(self) -> list[str]:
+        """Every repository the registry lists in ``/v2/_catalog``, page after page."""
+        return self._paged(f"/v2/_catalog?n={LIST_PAGE}", "repositories", "the catalog")
+
+    def tags(self, repository: str) -> list[str]:
+        """Every tag of ``repository``; none for a repository the registry does not know (any more)."""
+        try:
+            return self._paged(f"/v2/{repository}/tags/list?n={LIST_PAGE}", "tags", f"the tags of {repository}")
+        except ManifestUnknownError:
+            return []
+
+    def _paged(self, path: str, key: str, what: str) -> list[str]:
+        items: list[str] = []
+        for _page in range(MAX_PAGES):
+            response = self.request("GET", path)
+            if response.status >= 400:
+                self._raise(response, f"GET of {what}", response.error_body())
+            content = response.read(MAX_LIST_BYTES, f"a page of {what}")
+            try:
+                page = json.loads(content).get(key) or []
+            except (ValueError, AttributeError):
+                raise RegistryError(f"{response.url} did not answer with JSON listing {key}") from None
+            items.extend(str(item) for item in page)
+            link = _NEXT_LINK.search(response.header("Link") or "")
+            if not link:
+                return items
+            split = urlsplit(link.group(1))
+            path = split.path + (f"?{split.query}" if split.query else "")
+        raise RegistryError(f"{what} runs to more than {MAX_PAGES} pages of {LIST_PAGE}")
+
+    def _raise(self, response, what: str, body: bytes) -> None:
+        if response.status == 401:
+            raise RegistryAuthError(self.unauthorized(what, response.header("WWW-Authenticate") or ""))
+        if response.status == 404:
+            raise ManifestUnknownError(f"registry {self.registry} answered 404 to {what}{error_detail(body)}")
+        if response.status == 403:
+            raise RegistryAuthError(
+                f"registry {self.registry} answered 403 Forbidden to {what}: the account "
+                f"({self.credentials.describe() if self.credentials else 'anonymous'}) may not do that; deleting "
+                f"needs a push account whose repositories cover it{error_detail(body)}")
+        if response.status == 405:
+            raise RegistryError(f"registry {self.registry} answered 405 to {what}: it does not allow deletes "
+                                f"(storage.delete.enabled, or read-only maintenance){error_detail(body)}")
+        raise RegistryError(f"registry {self.registry} answered {response.status} {response.reason} to "
+                            f"{what}{error_detail(body)}")
+
     # Blobs
+
+    def get_json_blob(self, repository: str, digest: str, limit: int = MAX_CONFIG_BYTES) -> dict:
+        """A small JSON blob (an image's config), read whole and checked against its digest."""
+        what = f"the blob {repository}@{digest}"
+        response = self.request("GET", f"/v2/{repository}/blobs/{digest}")
+        if response.status >= 400:
+            self._raise(response, f"GET of {what}", response.error_body())
+        content = response.read(limit, what)
+        found = f"sha256:{hashlib.sha256(content).hexdigest()}"
+        if found != digest:
+            raise RegistryError(f"{what} hashes to {found}, not to its digest")
+        try:
+            value = json.loads(content)
+        except ValueError as exc:
+            raise RegistryError(f"{what} is not JSON: {exc}") from None
+        return value if isinstance(value, dict) else {}
 
     def blob_deadline(self, size: int, what: str) -> Deadline:
         return Deadline(self.timeout + min(size / MIN_BLOB_RATE, MAX_BLOB_EXTENSION), what)
