@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # The suite must trust only what it is told to trust.
 unexport REQUESTS_CA_BUNDLE
 
-.PHONY: help venv test-venv site test lint lint-deps changelog unit unit-deps compat docs docs-deps docs-test integration engine test-deps \
+.PHONY: help venv test-venv site test lint lint-deps changelog unit unit-deps prometheus-deps compat docs docs-deps docs-test integration engine test-deps \
 	test-images molecule bench clean
 
 help:
@@ -83,9 +83,15 @@ compat: test-venv lint-deps unit-deps test-images
 	$(BIN)/python tests/compat/run.py $(if $(COMPAT_RELEASES),--only $(COMPAT_RELEASES))
 
 # tests/unit/plugins/modules/test_registry_cache.py runs Debian's redis-server with the configuration the module writes.
-unit-deps:
+unit-deps: prometheus-deps
 	@/usr/bin/python3 -c 'import cryptography, pytest, yaml' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-cryptography python3-pytest python3-yaml; }
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
+
+# Debian's prometheus package: tests/unit/test_prometheus.py runs its promtool on the shipped alert rules, and the
+# molecule scenario default its prometheus, which scrapes the deployed registry. Its own service is not started (no
+# init system here, or policy-rc.d); the tests start prometheus themselves.
+prometheus-deps:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
 # The collection's documentation site, as the Ansible documentation site builds it for every collection: antsibull-docs
 # writes a page for every module, plugin and role (every entry point) and the guides of docs/docsite, which
@@ -121,7 +127,7 @@ test-images: test-venv engine
 # Every molecule scenario (molecule/<scenario>/), each on Docker hosts that run their own dockerd; prints each
 # scenario's wall time. MOLECULE_SCENARIOS="airgap" runs some of them.
 MOLECULE_SCENARIOS ?= $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
-molecule: test-venv test-images
+molecule: test-venv test-images prometheus-deps
 	@all_started=$$(date +%s); \
 	for scenario in $(MOLECULE_SCENARIOS); do \
 	  started=$$(date +%s); \

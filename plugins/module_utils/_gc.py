@@ -146,6 +146,18 @@ class Storage:
                 })
         return found
 
+    def blob_bytes(self, digests) -> int:
+        """The bytes the blobs of ``digests`` take in the storage (those it holds): what deleting them frees."""
+        total = 0
+        for digest in digests:
+            try:
+                total += (self.v2 / "blobs" / "sha256" / digest[7:9] / digest[7:] / "data").stat().st_size
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                self._unreadable(exc)
+        return total
+
     def _read_manifest(self, digest: str) -> StoredManifest | None:
         path = self.v2 / "blobs" / "sha256" / digest[7:9] / digest[7:] / "data"
         try:

@@ -108,6 +108,11 @@ indexes:
       children:
         - sha256:18f45557b4ddff1c4d8ff068cfbc26621fd848cff13a660aef5ed9329497d0de
         - sha256:b324408552825dfefa490ddab08ff1938532427df8c5106b3aaf01656f721374
+eligible_bytes:
+  description: The bytes that the blobs O(listing) lists take in the storage, which their deletion frees.
+  returned: when O(listing) is given
+  type: int
+  sample: 52428800
 endangered:
   description: Each tag (C(repository:tag)) or image of O(keep) (C(repository@digest)) that O(listing) would take something from.
   returned: when O(listing) is given
@@ -196,7 +201,9 @@ def main() -> None:
         result = {"changed": False, "repositories": len(storage.repositories()), "indexes": storage.indexes(),
                   "ansible_facts": {"dockyard_host": identity()}}
         if params["listing"] is not None:
-            result["endangered"] = endangered(storage, parse_listing(params["listing"]), keep)
+            listing = parse_listing(params["listing"])
+            result["endangered"] = endangered(storage, listing, keep)
+            result["eligible_bytes"] = storage.blob_bytes(sorted(listing.blobs))
     except StorageError as exc:
         module.fail_json(msg=f"path: {exc}")
     module.exit_json(**result)

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import time
 import uuid
 from pathlib import Path
 
@@ -49,10 +50,26 @@ class Pushed:
         return f"{self.registry.address}/{self.repository}@{self.digest}"
 
 
+class MeasuredSite(IsolatedSite):
+    """The isolated site with metrics on: each collection is recorded for node_exporter in a directory of its own."""
+
+    @property
+    def extra_vars(self) -> dict:
+        return {**super().extra_vars, "registry_server_metrics_enabled": True,
+                "registry_server_metrics_port": PORT + 1,
+                "registry_server_metrics_textfile_dir": str(self.root / "textfile")}
+
+    def gc_record(self) -> dict[str, float]:
+        """The samples of the last collection's record, by name (one registry: one sample each)."""
+        text = (self.root / "textfile" / f"{self.name}-gc.prom").read_text()
+        return {line.split("{", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                if line and not line.startswith("#")}
+
+
 @pytest.fixture(scope="module")
-def site(request, tmp_path_factory, machine_ip, daemon) -> IsolatedSite:
+def site(request, tmp_path_factory, machine_ip, daemon) -> MeasuredSite:
     """``playbooks/site.yml`` deployed on port ``PORT`` with its own container, directories and CA."""
-    isolated = IsolatedSite(tmp_path_factory.mktemp("gc"), PORT, CONTAINER)
+    isolated = MeasuredSite(tmp_path_factory.mktemp("gc"), PORT, CONTAINER)
 
     def remove() -> None:
         isolated.remove()
@@ -189,6 +206,17 @@ def test_collect_deletes_a_deleted_images_blobs_and_keeps_the_others_pullable(si
     assert readonly_setting(site) is False
     push(daemon, api, registry, "gc/after", "1")  # read-write again: the push goes through
 
+    # Recorded for node_exporter: when, success, what went, and the bytes of the deleted blobs.
+    record = site.gc_record()
+    assert record["dockyard_registry_gc_last_run_success"] == 1
+    assert record["dockyard_registry_gc_last_success_timestamp_seconds"] == \
+        record["dockyard_registry_gc_last_run_timestamp_seconds"]
+    assert abs(record["dockyard_registry_gc_last_run_timestamp_seconds"] - time.time()) < 600
+    listed = re.findall(r"blob eligible for deletion: (sha256:[0-9a-f]{64})", dry_run)
+    assert record["dockyard_registry_gc_deleted_blobs"] == len(listed) >= 3
+    assert record["dockyard_registry_gc_deleted_manifests"] == 0
+    assert record["dockyard_registry_gc_freed_bytes"] > 0
+
 
 def test_untagged_images_are_deleted_only_when_asked(site, registry, api, daemon):
     overwritten = push(daemon, api, registry, "gc/moving", "1")
@@ -199,6 +227,7 @@ def test_untagged_images_are_deleted_only_when_asked(site, registry, api, daemon
     assert f"manifest eligible for deletion: {overwritten.digest}" not in kept_by_default.output
     assert manifest_status(api, overwritten) == 200
     assert [blob_status(api, overwritten, blob) for blob in overwritten.blobs] == [200, 200]
+    kept_by_default_record = site.gc_record()
 
     # Asked to keep an image that --delete-untagged would delete, the run stops before deleting anything.
     refused = collect(site, registry_gc_delete_untagged=True,
@@ -211,6 +240,14 @@ def test_untagged_images_are_deleted_only_when_asked(site, registry, api, daemon
     assert not ran(refused, "Collect garbage"), str(refused)
     assert manifest_status(api, overwritten) == 200
     assert readonly_setting(site) is False  # the always: section ran
+    # Recorded as a failure; the last success stays the run before.
+    succeeded, failed = kept_by_default_record, site.gc_record()
+    assert failed["dockyard_registry_gc_last_run_success"] == 0
+    assert failed["dockyard_registry_gc_last_run_timestamp_seconds"] >= \
+        succeeded["dockyard_registry_gc_last_run_timestamp_seconds"]
+    assert failed["dockyard_registry_gc_last_success_timestamp_seconds"] == \
+        succeeded["dockyard_registry_gc_last_success_timestamp_seconds"]
+    assert (failed["dockyard_registry_gc_deleted_blobs"], failed["dockyard_registry_gc_freed_bytes"]) == (0, 0)
 
     deleted = collect(site, registry_gc_delete_untagged=True, registry_gc_verify=[current.by_digest])
     assert deleted.returncode == 0, str(deleted)

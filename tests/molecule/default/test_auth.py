@@ -93,7 +93,11 @@ def test_no_password_is_stored_in_clear_on_the_registry_host(fleet, passwords, s
     # The userlist's "user <name> password <hash>" lines (not the global section's "user haproxy").
     users = [fields for fields in map(str.split, proxy.content_string.splitlines())
              if fields[:1] == ["user"] and fields[2:3] == ["password"]]
-    assert sorted(fields[1] for fields in users) == sorted(passwords)
+    # With metrics, the monitoring account too (its password is kept beside the CA: checked below as well).
+    variables = fleet.variables(fleet.registry)
+    monitoring = ([variables.get("registry_server_metrics_username", "dockyard-metrics")]
+                  if variables.get("registry_server_metrics_enabled") else [])
+    assert sorted(fields[1] for fields in users) == sorted([*passwords, *monitoring])
     assert all(fields[3].startswith("$2b$") for fields in users), "not every hash is bcrypt"
     htpasswd = host.file("/etc/dockyard/registry/htpasswd")
     assert (htpasswd.uid, htpasswd.mode) == (REGISTRY_UID, 0o600)
@@ -101,6 +105,8 @@ def test_no_password_is_stored_in_clear_on_the_registry_host(fleet, passwords, s
     assert [line.split(":", 1)[0] for line in lines] == ["dockyard-proxy"]
     assert all(line.split(":", 1)[1].startswith("$2b$") for line in lines), "not every hash is bcrypt"
     assert set(passwords.values()) <= set(secrets)
+    if monitoring:
+        secrets = [*secrets, (fleet.pki_dir / "secrets" / "metrics-password").read_text().split()[0]]
     found = run_ok(host, "grep -rlsF " + " ".join(["-e %s"] * len(secrets)) + " /etc/dockyard || true",
                    *secrets).split()
     assert found == [], f"{fleet.registry}: passwords in clear in {found}"

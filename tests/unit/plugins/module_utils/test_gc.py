@@ -171,3 +171,10 @@ def test_a_manifest_larger_than_distribution_accepts_is_reported_as_damage(layou
     (manifests / "revisions" / "sha256" / huge[7:] / "link").write_text(huge)
     with pytest.raises(StorageError, match=r"is more than 4194304 bytes, which Distribution never stores as a manifest"):
         Storage(layout.root).indexes()
+
+
+def test_the_bytes_of_the_listed_blobs_are_what_the_collection_frees(layout):
+    small, large = layout.blob(b"x" * 10), layout.blob(b"y" * 1000)
+    layout.blob(b"kept" * 100)
+    listing = parse_listing(delete_untagged_listing(blobs=[small, large, digest(b"already gone")]))
+    assert Storage(layout.root).blob_bytes(sorted(listing.blobs)) == 1010
