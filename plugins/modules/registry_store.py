@@ -20,7 +20,7 @@ description:
     the filer, need a token signed with O(jwt_keys) too. Only the S3 gateway, which signs its own tokens, answers
     others, and only to the registry's S3 identity.
   - Speaks mutual TLS on every port with the host's key and certificate in O(tls_dir) (C(server.key), C(server.crt),
-    issued by the collection's CA with the C(serverAuth) and C(clientAuth) usages, and the CA bundle C(ca.crt)): every
+    issued by the collection's CA with the C(serverAuth) and C(clientAuth) usages, and the CA bundle C(ca.crt)). Every
     gRPC port and the HTTP ports of the master, the volume server and the filer serve TLS and take only clients with a
     certificate the CA issued, and the parts of the cluster present the host's certificate to each other. The S3
     gateway serves HTTPS with the host's certificate and asks for the registry's S3 keys instead. A host without a
