@@ -251,11 +251,14 @@ def status(method, url, body, token, want_body=False):
     except urllib.error.HTTPError as error:
         return error.code
     except urllib.error.URLError as error:
-        return "tls" if isinstance(error.reason, (ssl.SSLError, ConnectionResetError)) else 0
-    except (ssl.SSLError, ConnectionResetError):
-        return "tls"
-    except OSError:
+        return refusal(error.reason)
+    except OSError as error:
+        return refusal(error)
+def refusal(error):
+    # A server that wants a client certificate ends the handshake with an alert, or closes the connection.
+    if isinstance(error, ConnectionRefusedError):
         return 0
+    return "tls" if isinstance(error, (ssl.SSLError, ConnectionError)) else 0
 print(json.dumps([status(*request) for request in json.loads(sys.argv[1])]))
 """
 
