@@ -431,23 +431,24 @@ def test_a_follower_master_hands_no_write_assignment_to_a_host_without_keys(flee
 
 def test_a_host_without_keys_cannot_change_the_store_through_its_grpc_ports(fleet, probe, tmp_path):
     """weed's own shell, from the load balancer's host without any key, tries to make a directory in the registry's
-    bucket through the filer's gRPC port; a store host then looks for it through the filer with a token. The same
-    shell with a store host's security.toml (its certificate) reaches the cluster."""
+    bucket through the filer's gRPC port (it retries a master it cannot reach until its time is up); a store host then
+    looks for it through the filer with a token. The same shell with a store host's security.toml (its certificate)
+    reaches the cluster."""
     store = fleet.group("registry_store")[0]
     address = store_addresses(fleet)[0]
     local("docker", "cp", f"{fleet.container(store)}:/usr/local/bin/weed", str(tmp_path / "weed"))
     local("docker", "cp", str(tmp_path / "weed"), f"{fleet.container(probe)}:/tmp/dockyard-weed")
     path = f"/buckets/registry/dockyard-grpc-probe-{uuid.uuid4().hex[:8]}"
-    shell = ("docker", "exec", "--interactive", "--workdir", "/tmp", fleet.container(probe), "/tmp/dockyard-weed",
-             "shell", f"-master={address}:9333")
     try:
-        done = local(*shell, check=False, timeout=60, input=f"fs.mkdir {path}\n")
+        done = local("docker", "exec", "--interactive", "--workdir", "/tmp", fleet.container(probe), "timeout", "20",
+                     "/tmp/dockyard-weed", "shell", f"-master={address}:9333", check=False, timeout=60,
+                     input=f"fs.mkdir {path}\n")
         token = seaweedfs_token(secret(fleet, "seaweedfs-filer-read-key"))
         found = http_statuses(fleet, store, [("GET", f"https://{address}:8888{path}?metadata=true", None, token)],
                               STORE_TLS)
         assert found == [404], f"made {path} without keys ({found}): {done.stdout[-500:]}{done.stderr[-500:]}"
         # The store host's own shell, with its security.toml, lists the bucket through the same ports.
-        listed = in_host(fleet, store, "sh", "-c", f"echo 'fs.ls /buckets' | /usr/local/bin/weed "
+        listed = in_host(fleet, store, "sh", "-c", f"echo 'fs.ls /buckets' | timeout 60 /usr/local/bin/weed "
                          f"-config_dir=/etc/dockyard/seaweedfs shell -master={address}:9333")
         assert "registry" in listed.stdout, listed.stdout[-500:] + listed.stderr[-500:]
     finally:
