@@ -16,10 +16,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki
 from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs import (
@@ -73,29 +69,13 @@ def shell(config_dir: Path, master: str, command: str) -> str:
         return (expired.stdout or b"").decode() + (expired.stderr or b"").decode()
 
 
-def ca_and_key():
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-                   .not_valid_after(now + datetime.timedelta(days=1))
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                   .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
-                                                key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                                key_cert_sign=True, crl_sign=True, encipher_only=False,
-                                                decipher_only=False), critical=True)
-                   .sign(key, hashes.SHA256()))
-    return certificate, key
-
-
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(tmp_path_factory, test_ca):
     """A running one-host store with mutual TLS, as the module configures it; its paths and ports."""
     root = tmp_path_factory.mktemp("store")
     tls = tls_paths(str(root / "tls"))
     (root / "tls").mkdir()
-    ca, ca_key = ca_and_key()
+    ca, ca_key = test_ca
     key = pki.new_key("ECC")
     sans = [f"IP:{ADDRESS}"]
     certificate = pki.sign(pki.certificate_request(key, sans), ca, ca_key, datetime.timedelta(days=1), sans,
