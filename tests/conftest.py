@@ -11,9 +11,10 @@ if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def test_ca():
-    """A CA as the registry_pki role makes one (ECC, CA:TRUE, a subject key identifier): (certificate, key)."""
+    """A CA as the registry_pki role makes one (ECC, CA:TRUE, a subject key identifier): (certificate, key). One for
+    the session: nothing changes it, and fixtures of a wider scope than a test's use it too."""
     import datetime
 
     from cryptography import x509

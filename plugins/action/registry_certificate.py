@@ -109,7 +109,8 @@ class ActionModule(ActionBase):
         signer = ca_cert if name == "ca" else next_cert
         key = pki.load_key(_read(os.path.join(ca_dir, f"{name}.key")),
                            controller["ca_passphrase"].encode() if controller["ca_passphrase"] else None)
-        signed = pki.sign(csr, signer, key, lifetime, computed)
+        signed = pki.sign(csr, signer, key, lifetime, computed,
+                          client_auth=boolean(args.get("client_auth") or False, strict=True))
         installed = self._module({**module_args, "certificate": pki.certificate_pem(signed).decode()}, task_vars)
         if installed.get("failed"):
             return installed

