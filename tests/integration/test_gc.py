@@ -502,3 +502,27 @@ def test_a_kept_images_cosign_signature_survives_a_collection(site, registry, ap
         "public_keys": [str(keys / "pipeline.pub")], **push_credentials()})
     assert not verified.get("failed"), verified.get("msg")
     assert verified["digest"] == image.digest
+
+
+def test_retention_deletes_through_the_proxy_with_the_push_account_and_the_collection_frees_the_blobs(
+        site, registry, api, daemon):
+    """playbooks/retention.yml on the deployed site: the tag no rule keeps goes by digest through the authenticating
+    proxy, with the inventory's push account, and the collection after it frees its blobs; the kept tag pulls."""
+    kept = push(daemon, api, registry, "gc/retained", "stable")
+    dropped = push(daemon, api, registry, "gc/retained", "build-7")
+    rules = [{"repository": "gc/retained", "keep_newest": 0, "keep_tags": ["stable"]}]
+
+    listed = site.run("playbooks/retention.yml", "--check", extra_vars={"registry_retention_rules": rules})
+    assert listed.returncode == 0 and f"gc/retained@{dropped.digest}" in listed.output, str(listed)
+    assert manifest_status(api, dropped) == 200
+
+    run = site.run("playbooks/retention.yml", extra_vars={"registry_retention_rules": rules,
+                                                          "registry_gc_verify": [kept.by_digest]})
+
+    assert run.returncode == 0, str(run)
+    assert [manifest_status(api, image) for image in (kept, dropped)] == [200, 404]
+    assert [blob_status(api, dropped, blob) for blob in dropped.blobs] == [404, 404]
+    assert f"{kept.by_digest}: 2 blobs re-hashed, digests agree" in task_output(run, "Show what was verified")
+    again = site.run("playbooks/retention.yml", extra_vars={"registry_retention_rules": rules,
+                                                            "registry_gc_dry_run_only": True})
+    assert again.returncode == 0 and ": 0 manifest(s) kept by no rule" in again.output, str(again)
