@@ -16,7 +16,6 @@ import ipaddress
 import mmap
 import os
 import re
-import shlex
 import shutil
 import signal
 import socket
@@ -26,6 +25,14 @@ from pathlib import Path
 
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
+from ansible_collections.dockyard.registry.plugins.module_utils._service import (
+    Daemon,
+    ServiceError,
+    ServiceExited,
+    ServiceTimeout,
+    command_line,
+    systemd_runs,
+)
 from ansible_collections.dockyard.registry.plugins.module_utils._x509 import NEWEST, GoRules, go_build_info
 
 try:
@@ -161,10 +168,11 @@ def daemon_go(pidfile: str = DEFAULT_PIDFILE) -> tuple[GoRules, str]:
 class DaemonProcess:
     """The running ``dockerd``: its process, its command line, its log, and how to reload, restart or start it.
 
-    ``run_command`` is ``AnsibleModule.run_command``. The process is the one the pid file names (dockerd writes
-    it, also under systemd), or systemd's main PID of the service; never a process found by scanning. What the
-    daemon says when it refuses a configuration is read from its log: systemd's journal of the service, or
-    ``dockerd_log`` where the daemon was started directly (the collection's docker_engine role logs there).
+    ``run_command`` is ``AnsibleModule.run_command``. Its process, restart and start are the collection's one
+    helper for a service's life (``_service.Daemon``): the process the pid file names (dockerd writes it, also
+    under systemd) or systemd's main PID of the service, never a process found by scanning. What the daemon says
+    when it refuses a configuration is read from its log: systemd's journal of the service, or ``dockerd_log``
+    where the daemon was started directly (the collection's docker_engine role logs there).
     """
 
     def __init__(self, run_command, pidfile: str = DEFAULT_PIDFILE, service: str = "docker",
@@ -173,9 +181,8 @@ class DaemonProcess:
         self.run_command = run_command
         self.pidfile, self.service, self.docker_host = pidfile, service, docker_host
         self.dockerd_log, self.timeout = dockerd_log, timeout
+        self.daemon = Daemon(run_command, service, "dockerd", pidfile, dockerd_log, timeout=timeout)
         self.pid = self.find_pid()
-        # The command line the daemon was started with, kept to start it again once it has stopped.
-        self.command: list[str] | None = None
 
     @property
     def running(self) -> bool:
@@ -183,26 +190,14 @@ class DaemonProcess:
 
     def find_pid(self) -> int | None:
         """The daemon's pid: the pid file's when it names a live dockerd, else systemd's main PID of the service."""
-        try:
-            with open(self.pidfile, encoding="ascii") as pidfile:
-                pid = int(pidfile.read().strip())
-            if _is_dockerd(pid):
-                return pid
-        except (OSError, ValueError):
-            pass
-        if self.systemd():
-            rc, out, _err = self.run_command(["systemctl", "show", "--property=MainPID", "--value", self.service])
-            if rc == 0 and out.strip().isdigit() and int(out) > 0 and _is_dockerd(int(out)):
-                return int(out)
-        return None
+        return self.daemon.pid()
 
     def argv(self) -> list[str]:
-        with open(f"/proc/{self.pid}/cmdline", "rb") as cmdline:
-            return [arg.decode() for arg in cmdline.read().split(b"\0") if arg]
+        return command_line(self.pid)
 
     def unit_argv(self) -> list[str]:
         """The ExecStart command line of the daemon's systemd unit, where systemd runs it."""
-        if not self.systemd():
+        if not systemd_runs():
             return []
         rc, out, _err = self.run_command(["systemctl", "show", "--property=ExecStart", "--value", self.service])
         # systemd prints: { path=/usr/bin/dockerd ; argv[]=/usr/bin/dockerd -H fd:// ... ; ignore_errors=no ... }
@@ -286,14 +281,11 @@ class DaemonProcess:
     def restart(self) -> None:
         """Restart through systemd, else the init script, else by running the daemon's own command line again."""
         mark = self.log_mark()
-        launched = None
-        if self.systemd():
-            self._run(["systemctl", "restart", self.service], mark)
-        elif not self._restart_with_init_script():
-            self.command = self.command or self.argv()
-            self._stop()
-            launched = self._launch()
-        self._come_back(mark, launched)
+        with self._process_errors(mark):
+            how = self.daemon.restart(self._ready(mark))
+        if how is None:
+            raise DaemonError(f"the daemon must restart, but systemd does not run it, {self.pidfile} names no dockerd "
+                              f"and there is no /etc/init.d/{self.service}: restart it by hand")
         unbridged = self.said(mark, BRIDGE_FAILED, levels=("warning", "error"))
         if unbridged:
             raise DaemonError(f"the daemon came back (pid {self.pid}) without its default bridge network, where no "
@@ -302,17 +294,8 @@ class DaemonProcess:
     def start(self) -> None:
         """Start the daemon that stopped (a restart that did not come back), the way it ran before."""
         mark = self.log_mark()
-        launched = None
-        if self.systemd():
-            self._run(["systemctl", "restart", self.service], mark)
-        elif self.command is None:
-            self._run([f"/etc/init.d/{self.service}", "start"], mark)
-        else:
-            launched = self._launch()
-        self._come_back(mark, launched)
-
-    def systemd(self) -> bool:
-        return os.path.isdir("/run/systemd/system") and shutil.which("systemctl") is not None
+        with self._process_errors(mark):
+            self.daemon.start(self._ready(mark))
 
     def answers(self) -> bool:
         try:
@@ -321,6 +304,38 @@ class DaemonProcess:
             return True
         except (DaemonError, *sdk_errors()):
             return False
+
+    def _ready(self, mark: tuple[float, int]):
+        """Whether the daemon's new process answers; it gives up as soon as the daemon says it does not start."""
+        def ready() -> str | None:
+            self.pid = self.find_pid()
+            if self.pid is not None and self.answers():
+                return None
+            refused = self.said(mark, START_REFUSED)
+            if refused:
+                raise DaemonError(f"the daemon did not start: {refused}")
+            return f"the daemon at {self.docker_host}"
+        return ready
+
+    @contextlib.contextmanager
+    def _process_errors(self, mark: tuple[float, int]):
+        """The service helper's errors in the daemon's own words (its log since ``mark``)."""
+        try:
+            yield
+        except DaemonError:
+            self.pid = None
+            raise
+        except ServiceExited as exc:
+            self.pid = None
+            raise DaemonError(f"the daemon did not start: {self.said(mark) or 'it exited, saying nothing'}") from exc
+        except ServiceTimeout as exc:
+            said = self.said(mark)
+            self.pid = None
+            raise DaemonError(f"the daemon did not answer at {self.docker_host} within {self.timeout} s"
+                              + (f": {said}" if said else f"; see {self.dockerd_log} or the service's log")) from exc
+        except (ServiceError, OSError) as exc:
+            said = self.said(mark)
+            raise DaemonError(f"{exc}" + (f"; the daemon said: {said}" if said else "")) from exc
 
     # The daemon's log
 
@@ -341,7 +356,7 @@ class DaemonProcess:
         return "; ".join(dict.fromkeys(messages[-3:]))
 
     def _log_since(self, mark: tuple[float, int]) -> list[str]:
-        if self.systemd():
+        if systemd_runs():
             rc, out, _err = self.run_command(["journalctl", "--unit", self.service, "--since", f"@{int(mark[0])}",
                                               "--output", "cat", "--no-pager"])
             return out.splitlines() if rc == 0 else []
@@ -352,65 +367,6 @@ class DaemonProcess:
         except OSError:
             return []
 
-    # Stopping and starting
-
-    def _restart_with_init_script(self) -> bool:
-        script = f"/etc/init.d/{self.service}"
-        if not os.access(script, os.X_OK):
-            return False
-        rc, _out, _err = self.run_command([script, "restart"])
-        return rc == 0 and self.find_pid() is not None
-
-    def _launch(self) -> int | None:
-        """Run the daemon's command line again, detached; return the new process's pid."""
-        if not os.path.isdir(os.path.dirname(self.dockerd_log) or "."):
-            raise DaemonError(f"the directory of dockerd_log {self.dockerd_log} does not exist")
-        # setsid and nohup detach the daemon from the module's session, so that it outlives the module;
-        # run_command returns once the shell has put it in the background, since it keeps none of the pipes.
-        command = f"setsid nohup {shlex.join(self.command)} >>{shlex.quote(self.dockerd_log)} 2>&1 </dev/null & echo $!"
-        rc, out, err = self.run_command(command, use_unsafe_shell=True)
-        if rc != 0:
-            raise DaemonError(f"starting {self.command[0]} again failed: {(out + err).strip()}")
-        return int(out.strip()) if out.strip().isdigit() else None
-
-    def _stop(self) -> None:
-        os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + self.timeout
-        while _is_dockerd(self.pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if _is_dockerd(self.pid):
-            raise DaemonError(f"the daemon (pid {self.pid}) did not stop within {self.timeout} s")
-        self.pid = None
-
-    def _come_back(self, mark: tuple[float, int], launched: int | None) -> None:
-        """Wait until the daemon's new process answers; fail with its own words as soon as it gives up."""
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
-            self.pid = self.find_pid()
-            if self.pid is not None and self.answers():
-                return
-            # Until it has become dockerd, the launched process is the shell, setsid or nohup that execs it.
-            if launched is not None and _process(launched) is None:
-                self.pid = None
-                raise DaemonError(f"the daemon did not start: {self.said(mark) or 'it exited, saying nothing'}")
-            refused = self.said(mark, START_REFUSED)
-            if refused:
-                self.pid = None
-                raise DaemonError(f"the daemon did not start: {refused}")
-            time.sleep(0.3)
-        said = self.said(mark)
-        self.pid = None
-        raise DaemonError(f"the daemon did not answer at {self.docker_host} within {self.timeout} s"
-                          + (f": {said}" if said else f"; see {self.dockerd_log} or the service's log"))
-
-    def _run(self, command: list[str], mark: tuple[float, int]) -> None:
-        rc, out, err = self.run_command(command)
-        if rc != 0:
-            said = self.said(mark)
-            raise DaemonError(f"{' '.join(command)} failed: {(out + err).strip()}"
-                              + (f"; the daemon said: {said}" if said else ""))
-
-
 def _error_message(line: str, levels: tuple[str, ...] = ERROR_LEVELS) -> str:
     """The message of a line of dockerd's log at one of ``levels`` (logrus lines, or what it prints before exiting)."""
     line = line.strip()
@@ -418,22 +374,6 @@ def _error_message(line: str, levels: tuple[str, ...] = ERROR_LEVELS) -> str:
     if match:
         return match["msg"].replace('\\"', '"') if match["level"] in levels else ""
     return line if line and not line.startswith("time=") else ""
-
-
-def _is_dockerd(pid: int) -> bool:
-    """Whether ``pid`` is a live dockerd (a zombie, exited but not yet reaped, is not)."""
-    return _process(pid) == "dockerd"
-
-
-def _process(pid: int) -> str | None:
-    """The name of the live process ``pid``; None if there is none, or only a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
-            fields = stat.read()
-    except OSError:
-        return None
-    name, _paren, rest = fields.partition(" (")[2].rpartition(") ")
-    return None if rest.startswith(("Z", "X")) else name
 
 
 def docker_argument_spec() -> dict:
