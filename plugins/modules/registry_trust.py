@@ -29,8 +29,8 @@ description:
     C(skip_verify) (TLS) or names an C(http://) host.
   - containerd gets C(<hosts dir>/<address>/hosts.toml) and C(ca.crt) (C(skip_verify) or an C(http://) host in
     insecure mode), and, on containerd 1.x with the CRI plugin and no C(config_path) yet, C(config_path) merged into
-    C(/etc/containerd/config.toml) (a backup kept, 0600; containerd restarted once, through systemd, its pid file or its
-    init script). A C(config.toml) that does not parse is left as it is, and the task names the file and the line.
+    C(/etc/containerd/config.toml) (a backup kept, 0600; containerd restarted once, through systemd, its init script or its
+    pid file). A C(config.toml) that does not parse is left as it is, and the task names the file and the line.
   - The Podman family (Podman, Buildah, Skopeo, CRI-O) gets C(/etc/containers/certs.d/<address>/ca.crt), or an
     insecure C(registries.conf.d) drop-in, and the login in C(/root/.config/containers/auth.json) (0600).
     A C(registries.conf) that does not parse stops the task, naming the file and the line.
