@@ -249,6 +249,7 @@ class DaemonProcess:
         except OSError:
             return []
 
+
 def _error_message(line: str, levels: tuple[str, ...] = ERROR_LEVELS) -> str:
     """The message of a line of dockerd's log at one of ``levels`` (logrus lines, or what it prints before exiting)."""
     line = line.strip()
