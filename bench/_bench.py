@@ -318,7 +318,10 @@ def spread(timing: dict) -> str:
     return f"{timing['median']:.2f} ({timing['best']:.2f}–{timing['worst']:.2f})"
 
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUT = ROOT / "bench" / "output"  # each script's raw figures and working files (not committed)
+PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
+RESULTS = ROOT / "bench" / "RESULTS.md"
 RESULTS_TITLE = "# Benchmarks (`make bench`)\n\nEach section is written by its own script; do not edit by hand.\n"
 
 

@@ -51,6 +51,8 @@ sys.path.insert(0, str(ROOT / ".collections"))
 
 from _bench import (
     CERTS_D,
+    OUTPUT,
+    PLAYBOOK,
     Timings,
     bench_port,
     differences,
@@ -73,8 +75,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._host import ide
 from ansible_collections.dockyard.registry.plugins.module_utils._names import san_entries
 from support import default_ipv4, stop_proxy
 
-OUTPUT = ROOT / "bench" / "output"
-PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
 PYTHON = ROOT / ".venv" / "bin" / "python"
 LOCAL_INVENTORY = ROOT / "inventories" / "local"
 SITE_YML = ROOT / "playbooks" / "site.yml"

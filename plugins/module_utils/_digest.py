@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 ALGORITHM = "sha256"
 PREFIX = ALGORITHM + ":"
@@ -61,33 +61,6 @@ def _problem(value) -> str:
 def digest_of(data: bytes) -> str:
     """The digest of ``data`` exactly as given: a registry hashes the bytes it serves, not a re-encoding."""
     return PREFIX + hashlib.sha256(data).hexdigest()
-
-
-class StreamingDigest:
-    """Hash content chunk by chunk, in constant memory, counting its size as it goes.
-
-    Blobs can be gigabytes: feed ``response.iter_content()`` or a file read in chunks.
-    """
-
-    def __init__(self) -> None:
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def update(self, chunk: bytes) -> None:
-        self._hash.update(chunk)
-        self.size += len(chunk)
-
-    @property
-    def digest(self) -> str:
-        return PREFIX + self._hash.hexdigest()
-
-
-def digest_of_chunks(chunks: Iterable[bytes]) -> StreamingDigest:
-    """Consume ``chunks`` and return the finished :class:`StreamingDigest` (its ``digest`` and ``size``)."""
-    hasher = StreamingDigest()
-    for chunk in chunks:
-        hasher.update(chunk)
-    return hasher
 
 
 def agreed_digest(digests: Mapping[str, str]) -> str:

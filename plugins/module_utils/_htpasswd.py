@@ -34,7 +34,6 @@ ROLES = ("pull", "push")
 # component) can be in one.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _PREFIX = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*/\*$")
-_BCRYPT = re.compile(r"^\$2[aby]?\$(?P<cost>\d\d)\$[./A-Za-z0-9]{53}$")
 
 
 def user_problems(users, require_role: bool = True) -> list[str]:
@@ -94,23 +93,6 @@ def _role_problems(user: dict, require_role: bool) -> list[str]:
     if not bad:
         return []
     return [f"repositories must be prefixes of repository names ending in /*, such as team-a/*; not {bad}"]
-
-
-def accounts_of_role(users, role: str) -> list[dict]:
-    """The accounts of ``users`` that have ``role``."""
-    return [user for user in users or [] if user.get("role") == role]
-
-
-def parse_htpasswd(content: str) -> dict[str, str]:
-    """The hashes of an htpasswd file by account name; blank lines and comments are skipped."""
-    entries = {}
-    for line in (content or "").splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or ":" not in line:
-            continue
-        name, hashed = line.split(":", 1)
-        entries[name] = hashed
-    return entries
 
 
 # bcrypt's own base64 alphabet, in the order of the standard one.

@@ -71,7 +71,6 @@ SUMMARIES = {
                          "certificate is not authorized to sign for this name, certificate specifies an incompatible "
                          "key usage, unhandled critical extension)",
 }
-VERDICTS = tuple(SUMMARIES)
 CERTIFICATE_VERDICTS = (EXPIRED, NOT_YET_VALID, HOSTNAME_MISMATCH, UNKNOWN_AUTHORITY, INVALID_CERTIFICATE)
 # What Go refuses (_x509's reasons) -> the verdict; every other reason is an invalid certificate.
 _VERDICT_OF_REASON = {_x509.EXPIRED: EXPIRED, _x509.NOT_YET_VALID: NOT_YET_VALID,

@@ -41,6 +41,11 @@ LIBRARIES = {
                 "the Docker daemon API of registry_image, registry_trust and docker_daemon_config",
                 {"apt": "python3-docker", "dnf": "python3-docker", "yum": "python3-docker",
                  "zypper": "python3-docker", "apk": "py3-docker-py"}),
+        # 0.11.7 is Debian 12's (tested there, and Debian 13's 0.13.2).
+        Library("tomlkit", "tomlkit", "0.11.7",
+                "registry_trust's edit of containerd's config.toml, which keeps every other byte of the file",
+                {"apt": "python3-tomlkit", "dnf": "python3-tomlkit", "yum": "python3-tomlkit",
+                 "zypper": "python3-tomlkit", "apk": "py3-tomlkit"}),
         # 3.5.3 is the oldest with Redis ACL user names (username=); Debian 12 has 4.3.4.
         Library("redis", "redis", "3.5.3",
                 "the registry_cache module's readiness check and flush of the Redis of the replicas' cache",
@@ -49,7 +54,7 @@ LIBRARIES = {
     )
 }
 # The oldest Python the modules run with on a host (Debian 12's; tested there and on Debian 13's 3.13): its standard
-# library reads TOML (tomllib) and hands out the certificates a server sent.
+# library reads TOML (tomllib; tomlkit edits it) and hands out the certificates a server sent.
 OLDEST_PYTHON = (3, 11)
 # In the order a host is asked which one it has.
 PACKAGE_MANAGERS = ("apt", "dnf", "yum", "zypper", "apk")

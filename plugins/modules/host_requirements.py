@@ -43,11 +43,11 @@ options:
       - The libraries to look for, by the name the modules import them with.
       - V(cryptography) (3.1 or newer) for the registry host's key and certificate request and the probe's
         certificate checks; V(requests) (2.20.0 or newer) for registry API requests and community.docker's
-        modules; V(docker), the Docker SDK for Python (5.0.0 or newer), for the Docker daemon API. TOML is read with
-        the standard library's C(tomllib).
+        modules; V(docker), the Docker SDK for Python (5.0.0 or newer), for the Docker daemon API; V(tomlkit) (0.11.7 or
+        newer) for the edit of containerd's C(config.toml). TOML is read with the standard library's C(tomllib).
     type: list
     elements: str
-    choices: [cryptography, requests, docker]
+    choices: [cryptography, requests, docker, tomlkit]
     required: true
   docker_libraries:
     description:
@@ -55,7 +55,7 @@ options:
         the modules that speak to the Docker daemon import.
     type: list
     elements: str
-    choices: [cryptography, requests, docker]
+    choices: [cryptography, requests, docker, tomlkit]
     default: []
   install_allowed:
     description:

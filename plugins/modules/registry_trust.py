@@ -29,8 +29,10 @@ description:
     C(skip_verify) (TLS) or names an C(http://) host.
   - containerd gets C(<hosts dir>/<address>/hosts.toml) and C(ca.crt) (C(skip_verify) or an C(http://) host in
     insecure mode), and, on containerd 1.x with the CRI plugin and no C(config_path) yet, C(config_path) merged into
-    C(/etc/containerd/config.toml) (a backup kept, 0600; containerd restarted once, through systemd, its init script or its
-    pid file). A C(config.toml) that does not parse is left as it is, and the task names the file and the line.
+    C(/etc/containerd/config.toml) with C(tomlkit), every comment and other line kept (a backup kept, 0600; containerd
+    restarted once, through systemd, its init script or its pid file). A C(config.toml) that does not parse is left as
+    it is, and the task names the file and the line; one whose edit would not parse back as intended is left too, and
+    the task asks for C(config_path) to be set by hand.
   - The Podman family (Podman, Buildah, Skopeo, CRI-O) gets C(/etc/containers/certs.d/<address>/ca.crt), or an
     insecure C(registries.conf.d) drop-in, and the login in C(/root/.config/containers/auth.json) (0600).
     A C(registries.conf) that does not parse stops the task, naming the file and the line.
@@ -45,6 +47,7 @@ author:
 requirements:
   - C(cryptography) 3.1 or newer, for the probe.
   - Docker SDK for Python (C(docker)), with O(mode=insecure).
+  - C(tomlkit) 0.11.7 or newer (C(python3-tomlkit)), where containerd's C(config.toml) must change.
 extends_documentation_fragment:
   - dockyard.registry._attributes
   - dockyard.registry._attributes.ACTIONGROUP

@@ -15,7 +15,8 @@ Nothing can be pulled on these machines, so everything is built here:
   and committed, a containerd-only host (``dockyard/molecule-containerd-host``: Debian's containerd with ``ctr``;
   its command, ``dockyard-containerd``, starts containerd detached with a log file and a pid file) and a
   Podman-only host (``dockyard/molecule-podman-host``: podman, skopeo and buildah; no daemon). Neither has the
-  Python libraries of the collection's modules;
+  Python libraries of the collection's modules; the containerd host with them (``python3-tomlkit``:
+  ``dockyard/molecule-containerd-host-libraries``) is for integration tests that run the runtimes' code there directly;
 * the hosts of a registry behind a load balancer that run no container runtime (molecule scenario ha): a load
   balancer host (``dockyard/molecule-lb-host``: the base image with Debian's haproxy and redis-server, neither
   started) and, for the SeaweedFS hosts, the base image itself;
@@ -102,6 +103,10 @@ IDLE_COMMAND = ["/usr/bin/tini", "--", "sleep", "infinity"]
 CONTAINERD_PACKAGES = ["containerd"]
 CONTAINERD_IMAGE = "dockyard/molecule-containerd-host"
 CONTAINERD_COMMAND = ["/usr/bin/tini", "--", "/usr/local/sbin/dockyard-containerd"]
+# For the integration tests that run the runtimes' code on a containerd host directly: the library it edits config.toml
+# with, from the OS packages, as the preflight installs it.
+CONTAINERD_LIBRARY_PACKAGES = ["python3-tomlkit"]
+CONTAINERD_LIBRARIES_IMAGE = "dockyard/molecule-containerd-host-libraries"
 # The containers/image family without a daemon: podman, and skopeo and buildah that read the same files.
 PODMAN_PACKAGES = ["podman", "skopeo", "buildah"]
 PODMAN_IMAGE = "dockyard/molecule-podman-host"
@@ -293,15 +298,21 @@ def build_base_image(force: bool, suite: str = SUITE) -> str:
 
 
 def build_runtime_hosts(force: bool, suite: str = SUITE) -> dict[str, str]:
-    """The containerd-only host and the Podman-only host, on the base image of ``suite``."""
+    """The containerd-only host and the Podman-only host, on the base image of ``suite``; on bookworm also the
+    containerd host with the library of the modules that edit its config.toml."""
     base = build_base_image(force, suite)
     containerd, podman = suite_image(CONTAINERD_IMAGE, suite), suite_image(PODMAN_IMAGE, suite)
-    return {
+    images = {
         containerd: apt_layer_image(base, containerd, CONTAINERD_PACKAGES, CONTAINERD_COMMAND,
                                     {"/usr/local/sbin/dockyard-containerd": HERE / "dockyard-containerd"}, force,
                                     keep_lists=False),
         podman: apt_layer_image(base, podman, PODMAN_PACKAGES, IDLE_COMMAND, force=force, keep_lists=False),
     }
+    if suite == SUITE:
+        images[CONTAINERD_LIBRARIES_IMAGE] = apt_layer_image(images[containerd], CONTAINERD_LIBRARIES_IMAGE,
+                                                             CONTAINERD_LIBRARY_PACKAGES, CONTAINERD_COMMAND,
+                                                             force=force, keep_lists=False)
+    return images
 
 
 def build_ha_hosts(force: bool) -> dict[str, str]:

@@ -16,7 +16,7 @@ from support import CA_PASSPHRASE, ROOT, run_module, run_playbook
 
 HOST_IMAGE = yaml.safe_load((ROOT / "molecule" / "resources" / "docker_host.yml").read_text())[
     "dockyard_molecule_docker_host"]["image"]
-PACKAGES = ["python3-cryptography", "python3-docker", "python3-requests"]
+PACKAGES = ["python3-cryptography", "python3-docker", "python3-requests", "python3-tomlkit"]
 
 
 def installed(container: str) -> list[str]:
@@ -47,7 +47,7 @@ def test_a_site_that_manages_packages_itself_is_told_which_to_install_and_nothin
     assert run.returncode != 0, str(run)
     assert (f"{name} lacks Python libraries that the collection's modules import with /usr/bin/python3: "
             "cryptography is missing") in run.output, str(run)
-    assert "Install the OS packages python3-cryptography python3-requests python3-docker (apt)" in run.output, str(run)
+    assert "Install the OS packages python3-cryptography python3-tomlkit python3-requests python3-docker (apt)" in run.output, str(run)
     assert run.recap[name]["changed"] == 0
     assert installed(name) == []
 
@@ -62,7 +62,7 @@ def test_the_preflight_installs_the_libraries_from_the_os_packages_once(bare_hos
     assert first.returncode == 0, str(first)
     assert first.recap[name]["changed"] == 1
     assert installed(name) == PACKAGES
-    for library in ("cryptography", "requests", "docker"):
+    for library in ("cryptography", "requests", "docker", "tomlkit"):
         subprocess.run(["docker", "exec", name, "/usr/bin/python3", "-c", f"import {library}"], check=True)
     second = run_playbook("playbooks/preflight.yml", inventory=inventory)
     assert second.returncode == 0, str(second)

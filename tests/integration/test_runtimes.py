@@ -2,7 +2,8 @@
 
 Each runtime host is a container of the images tests/images/build.py makes (a containerd-only host, a
 Podman-only host), run with the Docker-in-Docker settings of molecule/resources/docker_host.yml. The planners run
-on the host itself, with its own python3 and nothing but the standard library, exactly as a module ships them,
+on the host itself, with its own python3, the standard library and (on the containerd host, for config.toml)
+Debian's python3-tomlkit, exactly as a module ships them,
 and their operations are applied there with files.LocalWriter; a containerd restart goes through the pid file
 that the image's command writes. Then the runtimes themselves pull an image by digest through every address of
 a registry of the test's own: ``ctr`` and the CRI plugin (what kubelet pulls through) on the containerd host,
@@ -34,7 +35,7 @@ from support import ROOT
 
 HOST_SETTINGS = yaml.safe_load((ROOT / "molecule" / "resources" / "docker_host.yml").read_text())[
     "dockyard_molecule_docker_host"]
-CONTAINERD_IMAGE = "dockyard/molecule-containerd-host:latest"
+CONTAINERD_IMAGE = "dockyard/molecule-containerd-host-libraries:latest"  # with python3-tomlkit
 PODMAN_IMAGE = "dockyard/molecule-podman-host:latest"
 DOCKER_IMAGE = HOST_SETTINGS["image"]
 REGISTRY_NAME = "registry.dockyard.test"  # the registry's DNS name on the runtime hosts (their /etc/hosts)

@@ -18,7 +18,6 @@ does not parse. Its key for the CRI plugin's registry settings depends on the fi
 
 from __future__ import annotations
 
-import copy
 import os
 import socket
 
@@ -45,11 +44,11 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files 
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.tomlfile import (
     basic_string,
     decode,
-    header,
+    dotted_key,
     loads,
     lookup,
-    statements,
     string_array,
+    with_key,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._service import (
     Daemon,
@@ -167,44 +166,22 @@ class ContainerdConfig:
                 problems.append((("configs", name, "tls"), "`configs.tls` cannot be set when `config_path` is provided"))
         return problems
 
-    def line_of(self, subpath) -> int | None:
-        """The first line (1-based) of a statement at or below the registry table's ``subpath``."""
-        if self.content is None:
-            return None
-        target = (*self.registry_table, *((subpath,) if isinstance(subpath, str) else subpath))
-        for statement, full in _full_paths(statements(decode(self.content, self.path))):
-            if full[:len(target)] == target:
-                return statement.first_line + 1
-        return None
-
     def with_config_path(self, value: str) -> bytes:
         """The file with ``config_path = value`` in the CRI registry table, every other byte as it was.
 
-        The result is parsed again and must mean the same as the file with only that key set; otherwise the
-        file defines the table in a way that cannot take one more line (an inline table, dotted keys), and
-        :class:`RuntimeConfigError` asks for the key to be set by hand.
+        The result is parsed again and must mean the same as the file with only that key set; otherwise
+        :class:`RuntimeConfigError` asks for the key to be set by hand. Where there was no file, a new one with that
+        table alone.
         """
-        if self.content is None:
-            text = (f"{MARKER}: containerd had no configuration file. Its defaults stand, but for where its\n"
-                    "# CRI plugin reads registry hosts (a hosts.toml per registry under config_path).\n"
-                    f"version = {self.version}\n\n{header(self.registry_table)}\n"
-                    f"  config_path = {basic_string(value)}\n")
-            return text.encode()
-        text = decode(self.content, self.path)
-        edited = _set_key(text, self.registry_table, "config_path", basic_string(value))
-        expected = copy.deepcopy(self.document)
-        node = expected
-        for key in self.registry_table:
-            node = node.setdefault(key, {})
-        node["config_path"] = value
-        try:
-            same = loads(edited.encode(), self.path) == expected
-        except RuntimeConfigError:
-            same = False
-        if not same:
+        text = (decode(self.content, self.path) if self.content is not None else
+                f"{MARKER}: containerd had no configuration file. Its defaults stand, but for where its\n"
+                "# CRI plugin reads registry hosts (a hosts.toml per registry under config_path).\n"
+                f"version = {self.version}\n")
+        edited = with_key(text, self.path, self.registry_table, "config_path", value)
+        if edited is None:
             raise RuntimeConfigError(
-                f"{self.path}: config_path cannot be added to {header(self.registry_table)} without rewriting how "
-                f"the file defines that table; add config_path = {basic_string(value)} there by hand. Nothing was "
+                f"{self.path}: config_path cannot be added to [{dotted_key(self.registry_table)}] without rewriting "
+                f"how the file defines that table; add config_path = {basic_string(value)} there by hand. Nothing was "
                 "changed.")
         return edited.encode()
 
@@ -240,9 +217,9 @@ def plan(addresses, ca_pem: str | bytes | None, mode: str, state: str, *, tls: b
                     "containerd_version": ".".join(map(str, version)) or None}
     if state == "present" and config.cri_enabled and not dirs:
         for subpath, problem in config.conflicts():
-            line = config.line_of(subpath)
+            where = dotted_key((*config.registry_table, *((subpath,) if isinstance(subpath, str) else subpath)))
             raise RuntimeConfigError(
-                f"{config_file}{f' line {line}' if line else ''}: {problem} (containerd's CRI plugin would not "
+                f"{config_file}: {where}: {problem} (containerd's CRI plugin would not "
                 f"load). Move those settings into hosts.toml files under {hosts_dir} (containerd's docs/hosts.md) "
                 "and remove them from config.toml; nothing was changed.")
         if not config.exists:
@@ -309,60 +286,6 @@ def _address_operations(fs, result, directory, address, pem, mode, state, tls) -
 
 def _containerd_release(output) -> tuple:
     return output if isinstance(output, tuple) else parse_containerd_version(output)
-
-
-def _full_paths(found):
-    """Each statement with its full key path (a key's table path and its own dotted key)."""
-    table = ()
-    for statement in found:
-        if statement.kind == "key":
-            yield statement, table + statement.path
-        else:
-            table = statement.path
-            yield statement, statement.path
-
-
-def _set_key(text: str, table: tuple, key: str, value: str) -> str:
-    """``text`` with ``key = value`` in ``table``: the key's statement replaced where the table has it, otherwise
-    inserted after the table's header, before the table's first sub-table, or after the last statement under the
-    table's parent, in that order of preference; at the end of the file where there is none of those."""
-    found = list(_full_paths(statements(text)))
-    lines = text.splitlines(keepends=True)
-    newline = "\r\n" if "\r\n" in text else "\n"
-    if lines and not lines[-1].endswith(("\n", "\r")):
-        lines[-1] += newline
-    for statement, full in found:
-        if statement.kind == "key" and full == (*table, key):
-            ending = newline
-            original = lines[statement.first_line]
-            key_text = original[len(statement.indent):].split("=", 1)[0].rstrip()
-            lines[statement.first_line:statement.last_line + 1] = [f"{statement.indent}{key_text} = {value}{ending}"]
-            return "".join(lines)
-    headers = [(statement, full) for statement, full in found if statement.kind != "key"]
-    for index, (statement, full) in enumerate(found):
-        if statement.kind == "table" and full == table:
-            body = [s for s, _f in found[index + 1:_next_header(found, index)]]
-            indent = body[0].indent if body else statement.indent + "  "
-            return "".join(lines[:statement.last_line + 1] + [f"{indent}{key} = {value}{newline}"]
-                           + lines[statement.last_line + 1:])
-    parent = next((s for s, full in headers if full == table[:-1]), None)
-    indent = parent.indent + "  " if parent else ""
-    block = [f"{indent}{header(table)}{newline}", f"{indent}  {key} = {value}{newline}"]
-    for statement, full in headers:
-        if full[:len(table)] == table:
-            return "".join(lines[:statement.first_line] + block + [newline] + lines[statement.first_line:])
-    under_parent = [statement for statement, full in found if full[:len(table) - 1] == table[:-1]]
-    if under_parent:
-        after = under_parent[-1].last_line + 1
-        return "".join(lines[:after] + [newline] + block + lines[after:])
-    return "".join(lines + ([newline] if lines else []) + block)
-
-
-def _next_header(found, index) -> int:
-    for position in range(index + 1, len(found)):
-        if found[position][0].kind != "key":
-            return position
-    return len(found)
 
 
 class RestartError(RuntimeError):

@@ -5,22 +5,27 @@
 """Private to the dockyard.registry collection: reading the runtimes' TOML files, and editing them in place.
 
 Reading is the standard library's ``tomllib`` (strict TOML 1.0, as containerd's and containers/image's parsers
-are). A parse error becomes a
-:class:`~.files.RuntimeConfigError` naming the file, the line and the column.
+are). A parse error becomes a :class:`~.files.RuntimeConfigError` naming the file, the line and the column.
 
-Editing never re-renders a file: :func:`statements` finds where each table header and key/value statement
-starts and ends (it follows strings, arrays and inline tables across lines), so that a caller can insert or
-replace whole lines and leave every other byte as it was. A caller checks its edit by parsing the result again.
+Editing is tomlkit's (the OS package ``python3-tomlkit``), which keeps every comment, blank line and indentation of
+a file it did not change; the host needs it only where a file must change. An edit is parsed again with ``tomllib``
+and must mean exactly what was intended, or it is not made.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import tomllib
 
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import RuntimeConfigError
+
+try:
+    import tomlkit
+    import tomlkit.exceptions
+    import tomlkit.items
+except ImportError:
+    tomlkit = None
 
 _POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -49,16 +54,6 @@ def decode(content: bytes, path: str) -> str:
                                  "nothing was changed.") from None
 
 
-def quote_key(key: str) -> str:
-    """A key as TOML writes it: bare where it can be, a basic string otherwise."""
-    return key if _BARE_KEY.fullmatch(key) else basic_string(key)
-
-
-def header(path) -> str:
-    """``[a."b.c".d]`` for the table path ``("a", "b.c", "d")``."""
-    return "[" + ".".join(quote_key(key) for key in path) + "]"
-
-
 def basic_string(value: str) -> str:
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     escaped = "".join(ch if ch >= " " or ch == "\t" else f"\\u{ord(ch):04x}" for ch in escaped)
@@ -69,159 +64,65 @@ def string_array(values) -> str:
     return "[" + ", ".join(basic_string(value) for value in values) + "]"
 
 
-@dataclasses.dataclass(frozen=True)
-class Statement:
-    """A table header (``table``, ``array``) or a ``key`` = value, and the lines it spans (0-based, inclusive)."""
-
-    kind: str
-    path: tuple
-    first_line: int
-    last_line: int
-    indent: str
+def dotted_key(path) -> str:
+    """``a."b.c".d`` for the key path ``("a", "b.c", "d")``: bare keys where they can be, basic strings otherwise."""
+    return ".".join(key if _BARE_KEY.fullmatch(key) else basic_string(key) for key in path)
 
 
-def statements(text: str) -> list:
-    """Every table header and key/value statement of a valid TOML document, in order.
+def with_key(text: str, path: str, table, key: str, value: str) -> str | None:
+    """``text`` with ``key = value`` in ``table`` (a key path; made where it is missing), edited with tomlkit: every
+    other byte as it was. None where the result does not parse back (with the standard library's parser, as
+    containerd's is strict TOML too) to exactly what ``text`` means with that one key set.
 
-    Only for text that :func:`loads` accepted: it finds where statements start and end, and does not check them.
+    A new table is indented as its sibling tables are, and a new key two spaces deeper than its table's header, as
+    containerd writes its own files. A file with CRLF line endings throughout keeps them.
     """
-    found = []
-    scanner = _Scanner(text)
-    while True:
-        scanner.skip_blank()
-        if scanner.at_end():
-            return found
-        line, indent = scanner.line, scanner.indent()
-        if scanner.peek() == "[":
-            kind = "array" if scanner.peek(2) == "[[" else "table"
-            scanner.advance(2 if kind == "array" else 1)
-            path = scanner.key("]")
-            scanner.advance(2 if kind == "array" else 1)
-        else:
-            kind = "key"
-            path = scanner.key("=")
-            scanner.advance(1)
-            scanner.skip_value()
-        scanner.skip_to_line_end()
-        found.append(Statement(kind, path, line, scanner.line, indent))
-        scanner.next_line()
+    library = _tomlkit(path)
+    expected = loads(text.encode(), path)
+    parent = expected
+    for part in table:
+        parent = parent.setdefault(part, {})
+        if not isinstance(parent, dict):
+            return None
+    parent[key] = value
+    crlf = "\r\n" in text and "\n" not in text.replace("\r\n", "")
+    try:
+        document = library.parse(text.replace("\r\n", "\n") if crlf else text)
+        node = document
+        for part in table:
+            if part not in node:
+                _add_table(node, part, library)
+            node = node[part]
+        new_key = key not in node
+        node[key] = value
+        if new_key and isinstance(node, library.items.Table):
+            node[key].indent(len(node.trivia.indent.lstrip("\n")) + 2)
+        edited = document.as_string()
+    except (library.exceptions.TOMLKitError, TypeError, ValueError, KeyError, AttributeError):
+        return None  # a shape tomlkit cannot extend (an array of tables, a value where a table should be)
+    edited = edited.replace("\n", "\r\n") if crlf else edited
+    try:
+        return edited if loads(edited.encode(), path) == expected else None
+    except RuntimeConfigError:
+        return None
 
 
-class _Scanner:
-    """A cursor over TOML text that knows strings, comments and brackets, enough to find statements' bounds."""
+def _add_table(parent, name: str, library) -> None:
+    """A new table ``name`` after what ``parent`` holds (where tomlkit puts it), its header indented as the first
+    table already in ``parent`` is."""
+    siblings = [item for item in parent.values() if isinstance(item, library.items.Table)]
+    parent[name] = library.table()
+    if siblings:
+        parent[name].indent(len(siblings[0].trivia.indent.lstrip("\n")))
 
-    def __init__(self, text: str) -> None:
-        self.text, self.pos, self.line = text, 0, 0
 
-    def at_end(self) -> bool:
-        return self.pos >= len(self.text)
-
-    def peek(self, count: int = 1) -> str:
-        return self.text[self.pos:self.pos + count]
-
-    def advance(self, count: int = 1) -> None:
-        for _step in range(count):
-            if self.pos < len(self.text) and self.text[self.pos] == "\n":
-                self.line += 1
-            self.pos += 1
-
-    def indent(self) -> str:
-        start = self.text.rfind("\n", 0, self.pos) + 1
-        return self.text[start:self.pos]
-
-    def skip_spaces(self) -> None:
-        while self.peek() in (" ", "\t") and not self.at_end():
-            self.advance()
-
-    def skip_blank(self) -> None:
-        """Whitespace, newlines and comments between statements."""
-        while not self.at_end():
-            char = self.peek()
-            if char in " \t\r\n":
-                self.advance()
-            elif char == "#":
-                self.skip_to_line_end()
-            else:
-                return
-
-    def skip_to_line_end(self) -> None:
-        """To the newline that ends the current line (a comment on it included); not past it."""
-        end = self.text.find("\n", self.pos)
-        self.pos = len(self.text) if end < 0 else end
-
-    def next_line(self) -> None:
-        if self.peek() == "\n":
-            self.advance()
-
-    def key(self, stop: str) -> tuple:
-        """A dotted key, up to (not past) the first character of ``stop`` outside quotes."""
-        parts = []
-        while True:
-            self.skip_spaces()
-            char = self.peek()
-            if char == '"':
-                parts.append(self._basic_string())
-            elif char == "'":
-                end = self.text.index("'", self.pos + 1)
-                parts.append(self.text[self.pos + 1:end])
-                self.pos = end + 1
-            else:
-                match = _BARE_KEY.match(self.text, self.pos)
-                parts.append(match.group(0))
-                self.pos = match.end()
-            self.skip_spaces()
-            if self.peek() != ".":
-                break
-            self.advance()
-        if self.peek() not in stop:
-            raise ValueError(f"unexpected {self.peek()!r} after key {parts}")
-        return tuple(parts)
-
-    def _basic_string(self) -> str:
-        end = self.pos + 1
-        while self.text[end] != '"':
-            end += 2 if self.text[end] == "\\" else 1
-        raw = self.text[self.pos:end + 1]
-        self.pos = end + 1
-        return tomllib.loads(f"k = {raw}")["k"]
-
-    def skip_value(self) -> None:
-        """Past one value, whatever lines its strings, arrays and inline tables span."""
-        depth = 0
-        while not self.at_end():
-            char = self.peek()
-            if char in ('"', "'"):
-                self._skip_string(char)
-                continue
-            if char in "[{":
-                depth += 1
-            elif char in "]}":
-                depth -= 1
-            elif char == "#":
-                self.skip_to_line_end()
-                continue
-            elif char == "\n" and depth == 0:
-                return
-            self.advance()
-
-    def _skip_string(self, quote: str) -> None:
-        if self.peek(3) == quote * 3:
-            self.advance(3)
-            while not self.at_end():
-                if quote == '"' and self.peek() == "\\":
-                    self.advance(2)
-                elif self.peek(3) == quote * 3:
-                    self.advance(3)
-                    while self.peek() == quote:  # up to two quotes may close the content
-                        self.advance()
-                    return
-                else:
-                    self.advance()
-            return
-        self.advance()
-        while not self.at_end() and self.peek() != quote:
-            self.advance(2 if quote == '"' and self.peek() == "\\" else 1)
-        self.advance()
+def _tomlkit(path: str):
+    if tomlkit is None:
+        raise RuntimeConfigError(f"{path} must change, and editing it needs the Python library tomlkit on the host: "
+                                 "install the OS package python3-tomlkit (dockyard.registry.host_requirements names it "
+                                 "for each package manager, and the collection's preflight installs it); nothing was "
+                                 "changed.")
+    return tomlkit
 
 
 def lookup(document: dict, path) -> object:

@@ -1,17 +1,14 @@
 """Digests: only ``sha256:<64 lowercase hex>`` passes, hashing is exact and streaming, mismatches are named."""
 
 import hashlib
-import io
 
 import pytest
 
 from ansible_collections.dockyard.registry.plugins.module_utils._digest import (
     DigestError,
     DigestMismatchError,
-    StreamingDigest,
     agreed_digest,
     digest_of,
-    digest_of_chunks,
     is_digest,
     parse_digest,
 )
@@ -49,19 +46,6 @@ def test_digest_of_hashes_the_exact_bytes():
     assert digest_of(b"") == EMPTY
     assert digest_of(b'{"a": 1}') != digest_of(b'{"a":1}')  # same JSON, other bytes, other digest
     assert digest_of(b"manifest") == "sha256:" + hashlib.sha256(b"manifest").hexdigest()
-
-
-def test_streaming_digest_equals_the_digest_of_the_whole_and_counts_bytes():
-    data = bytes(range(256)) * 4099
-    stream = io.BytesIO(data)
-    hasher = digest_of_chunks(iter(lambda: stream.read(65536), b""))
-    assert hasher.digest == digest_of(data)
-    assert hasher.size == len(data)
-
-
-def test_streaming_digest_of_nothing_is_the_empty_digest():
-    hasher = StreamingDigest()
-    assert (hasher.digest, hasher.size) == (EMPTY, 0)
 
 
 def test_agreed_digest_returns_the_common_value():

@@ -5,7 +5,6 @@ import pytest
 
 from ansible_collections.dockyard.registry.plugins.module_utils._htpasswd import (
     htpasswd_content,
-    parse_htpasswd,
     user_problems,
 )
 
@@ -13,6 +12,11 @@ USERS = [{"name": "ci", "password": "s3cret-ci", "role": "push"}, {"name": "node
 
 
 KEY = "the registry's http secret"
+
+
+def parse_htpasswd(content: str) -> dict[str, str]:
+    """The hashes of an htpasswd file by account name, in the file's order."""
+    return dict(line.split(":", 1) for line in content.splitlines())
 
 
 def test_every_line_is_a_bcrypt_hash_of_its_password_at_the_cost_asked():

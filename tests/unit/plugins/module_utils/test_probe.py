@@ -208,7 +208,7 @@ def test_describe_returns_subject_sans_and_validity(ca):
 
 def test_every_verdict_but_ok_has_a_one_line_remedy():
     address = parse_address("192.0.2.10:5000")
-    for verdict in probe.VERDICTS:
+    for verdict in probe.SUMMARIES:
         text = remedy(verdict, address, "/etc/docker/certs.d/192.0.2.10:5000",
                       {"issuer": "CN=x", "sans": ["a"], "not_before": "b", "not_after": "c"}, 10)
         assert (text == "") == (verdict == "ok"), verdict
@@ -227,14 +227,14 @@ def test_remedies_name_what_to_change():
 def test_the_module_documents_exactly_the_verdicts_there_are():
     source = (ROOT / "plugins" / "modules" / "registry_probe.py").read_text()
     returned = yaml.safe_load(re.search(r'RETURN = r"""(.*?)"""', source, re.DOTALL).group(1))
-    assert returned["status"]["choices"] == list(probe.VERDICTS)
+    assert returned["status"]["choices"] == list(probe.SUMMARIES)
     # Every verdict the code names (a constant spelling its value) has a summary, a remedy and a place in the README.
     named = {value for name, value in vars(probe).items() if isinstance(value, str) and name == value.upper()}
     assert named == set(probe.SUMMARIES)
     troubleshooting = (ROOT / "README.md").read_text().split("## Troubleshooting", 1)[1].split("\n\n", 2)[1]
-    for verdict in probe.VERDICTS:
+    for verdict in probe.SUMMARIES:
         assert f"`{verdict}`" in troubleshooting, verdict
     description = " ".join(yaml.safe_load(re.search(r'DOCUMENTATION = r"""(.*?)"""', source, re.DOTALL)
                                           .group(1))["description"])
-    for verdict in probe.VERDICTS:
+    for verdict in probe.SUMMARIES:
         assert f"V({verdict})" in description, verdict

@@ -1,7 +1,17 @@
-"""containerd's trust planner: config.toml merged for every config version, byte for byte, hosts.toml per address."""
+"""containerd's trust planner: config.toml merged for every config version, byte for byte, hosts.toml per address.
 
+config.toml is edited with the real tomlkit (the version Debian 12 packages, requirements-test.txt), on the files
+containerd itself writes: ``containerd/config-default-1.6.toml`` is ``containerd config default`` of Debian 12's
+containerd 1.6.20, ``containerd/config-default-1.7.toml`` that of Debian 13's containerd 1.7.24 (both unchanged), and
+``containerd/config-version-3.toml`` a version 3 file written by hand in containerd 2.x's layout (it says so itself).
+"""
+
+import difflib
 import os
 import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +24,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files 
     apply,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.tomlfile import loads
+
+FILES = Path(__file__).parent / "containerd"
 
 ADDRESSES = ["192.0.2.10:5000", "registry.example.test:5000"]
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
@@ -107,12 +119,59 @@ def test_file_without_version_is_version_1_and_uses_the_short_plugin_name():
     assert after.startswith(before)
 
 
-def test_empty_config_path_is_replaced_in_place():
+def changed_lines(before: bytes, after: bytes) -> list:
+    """The lines a unified diff of ``before`` and ``after`` takes away (-) and adds (+)."""
+    diff = difflib.unified_diff(before.decode().splitlines(), after.decode().splitlines(), lineterm="", n=0)
+    return [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+
+
+@pytest.mark.parametrize(("name", "table", "old"), [
+    ("config-default-1.6.toml", '[plugins."io.containerd.grpc.v1.cri".registry]', '      config_path = ""'),
+    ("config-default-1.7.toml", '[plugins."io.containerd.grpc.v1.cri".registry]', '      config_path = ""'),
+    ("config-version-3.toml", "[plugins.'io.containerd.cri.v1.images'.registry]", "      config_path = ''"),
+])
+def test_containerds_own_files_change_in_the_registry_tables_config_path_line_alone(tmp_path, name, table, old):
+    before = (FILES / name).read_bytes()
+    config = containerd.ContainerdConfig(before, CONFIG)
+
+    after = config.with_config_path(CERTS_D)
+
+    assert changed_lines(before, after) == [f"-{old}", '+      config_path = "/etc/containerd/certs.d"']
+    lines = after.decode().splitlines()
+    assert lines[lines.index(f"    {table}") + 1] == '      config_path = "/etc/containerd/certs.d"'
+    expected = loads(before, CONFIG)
+    plugin = expected["plugins"][config.registry_table[1]]
+    plugin["registry"]["config_path"] = CERTS_D
+    assert loads(after, CONFIG) == expected
+    assert containerd.ContainerdConfig(after, CONFIG).config_path == CERTS_D
+
+
+def test_the_transfer_services_config_path_is_not_the_registrys():
+    before = (FILES / "config-default-1.7.toml").read_bytes()
+
+    after = loads(merged(before), CONFIG)
+
+    assert after["plugins"]["io.containerd.transfer.v1.local"]["config_path"] == ""
+    assert after["plugins"]["io.containerd.grpc.v1.cri"]["registry"]["config_path"] == CERTS_D
+
+
+def test_containerd_1_6s_default_file_is_merged_once_then_left_alone(tmp_path):
+    fs = host(tmp_path, {CONFIG: (FILES / "config-default-1.6.toml").read_bytes()})
+
+    first = containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20))
+    apply(first, LocalWriter(fs), lambda: {"method": "test"})
+    second = containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20))
+
+    assert first.restart and CONFIG in [operation.path for operation in first.pending]
+    assert (second.pending, second.restart) == ([], False)
+
+
+def test_empty_config_path_is_replaced_in_place_and_its_comment_kept():
     before = (b'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = ""  # none yet\n'
               b'[plugins."io.containerd.grpc.v1.cri".registry.headers]\n')
     after = merged(before)
 
-    assert after == before.replace(b'config_path = ""  # none yet', b'config_path = "/etc/containerd/certs.d"')
+    assert after == before.replace(b'config_path = ""', b'config_path = "/etc/containerd/certs.d"')
 
 
 def test_registry_subtable_without_its_parent_gets_the_parent_right_before_it():
@@ -121,11 +180,11 @@ def test_registry_subtable_without_its_parent_gets_the_parent_right_before_it():
     after = merged(before)
 
     assert after == (b'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n'
-                     b'  config_path = "/etc/containerd/certs.d"\n\n'
+                     b'  config_path = "/etc/containerd/certs.d"\n'
                      b'[plugins."io.containerd.grpc.v1.cri".registry.headers]\n  X-Site = ["a"]\n')
 
 
-def test_crlf_line_endings_and_a_missing_final_newline_are_kept():
+def test_crlf_line_endings_are_kept_and_a_missing_final_newline_is_added():
     before = b'version = 2\r\n[plugins."io.containerd.grpc.v1.cri"]\r\n  sandbox_image = "pause"'
     after = merged(before)
 
@@ -154,12 +213,45 @@ config_path = "not a key"
     assert after.startswith(before)
 
 
-def test_registry_defined_inline_is_refused_rather_than_rewritten():
+def test_registry_defined_inline_gets_the_key_inside_its_braces():
     before = b'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  registry = { headers = {} }\n'
 
-    with pytest.raises(RuntimeConfigError, match=r"config_path cannot be added .* add config_path = \"/etc/containerd"
+    after = merged(before)
+
+    assert after.startswith(b'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  registry = {')
+    assert loads(after, CONFIG)["plugins"]["io.containerd.grpc.v1.cri"]["registry"] == {"headers": {},
+                                                                                          "config_path": CERTS_D}
+
+
+def test_an_edit_that_does_not_parse_back_as_intended_is_refused():
+    # tomlkit writes `registry = config_path = ...` into an inline CRI table: not TOML, so nothing is written.
+    before = b'version = 2\n[plugins]\n  "io.containerd.grpc.v1.cri" = { sandbox_image = "pause:3.6" }\n'
+
+    with pytest.raises(RuntimeConfigError, match=r"config_path cannot be added to \[plugins\.\"io\.containerd\.grpc\.v1"
+                                                 r"\.cri\"\.registry\] .* add config_path = \"/etc/containerd"
                                                  r"/certs.d\" there by hand"):
         merged(before)
+
+
+@pytest.mark.parametrize("before", [
+    b'version = 2\n[[plugins."io.containerd.grpc.v1.cri".registry]]\n',
+    b'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  registry = "elsewhere"\n',
+], ids=["array-of-tables", "string"])
+def test_a_registry_that_is_no_table_is_refused(before):
+    with pytest.raises(RuntimeConfigError, match=r"config_path cannot be added to "):
+        merged(before)
+
+
+def test_tables_out_of_order_get_the_key_or_are_refused_but_never_lose_it():
+    # tomlkit 0.11 (Debian 12) drops a key set in a table split by another; 0.13 (Debian 13) sets it.
+    before = (b'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry.mirrors]\n[plugins.other]\n  a = 1\n'
+              b'[plugins."io.containerd.grpc.v1.cri".registry.headers]\n  b = ["c"]\n')
+    try:
+        after = merged(before)
+    except RuntimeConfigError as refused:
+        assert "add config_path" in str(refused)
+    else:
+        assert loads(after, CONFIG)["plugins"]["io.containerd.grpc.v1.cri"]["registry"]["config_path"] == CERTS_D
 
 
 def test_unparseable_config_names_the_file_and_the_line_and_changes_nothing(tmp_path):
@@ -177,13 +269,14 @@ def test_unknown_config_version_is_refused():
         containerd.ContainerdConfig(b"version = 4\n", CONFIG)
 
 
-def test_mirrors_beside_a_new_config_path_are_refused_with_their_line(tmp_path):
+def test_mirrors_beside_a_new_config_path_are_refused_naming_their_table(tmp_path):
     content = DEBIAN_V2 + (b'    [plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]\n'
                            b'      endpoint = ["https://mirror.example.test"]\n')
     fs = host(tmp_path, {CONFIG: content})
 
-    with pytest.raises(RuntimeConfigError, match=r"config.toml line 10: `mirrors` cannot be set when `config_path` is "
-                                                 r"provided .* Move those settings into hosts.toml files"):
+    with pytest.raises(RuntimeConfigError, match=r"config.toml: plugins\.\"io\.containerd\.grpc\.v1\.cri\"\.registry\.mirrors: "
+                                                 r"`mirrors` cannot be set when `config_path` is provided .* Move those "
+                                                 r"settings into hosts.toml files"):
         containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version="containerd x 1.6.20")
 
 
@@ -428,3 +521,37 @@ def test_the_diff_of_config_toml_hides_registry_credentials_and_the_backup_is_06
     assert fs.read(backup.removeprefix(str(tmp_path))) == DEBIAN_V2 + CRI_AUTH
     assert b'password = "hunter2"' in fs.read(CONFIG)  # the file itself keeps them, of course
     assert stat.S_IMODE(os.stat(fs.real(CONFIG)).st_mode) == 0o644
+
+
+WITHOUT_TOMLKIT = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, files, tomlfile
+assert tomlfile.tomlkit is None
+fs = files.Filesystem(sys.argv[2])
+kept = containerd.plan(["192.0.2.10:5000"], "CA", "ca", "present", fs=fs, containerd_version=(1, 6, 20),
+                       config_file="/kept.toml")
+print(len(kept.operations), kept.restart)
+try:
+    containerd.plan(["192.0.2.10:5000"], "CA", "ca", "present", fs=fs, containerd_version=(1, 6, 20))
+except files.RuntimeConfigError as exc:
+    print(exc)
+"""
+
+
+def test_a_host_without_tomlkit_is_told_to_install_it_only_where_config_toml_must_change(tmp_path):
+    host(tmp_path, {CONFIG: DEBIAN_V2,
+                    "/kept.toml": b'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/x"\n'})
+    collections = Path(__file__).resolve().parents[4] / ".collections"
+
+    # -S: the interpreter without site-packages, where the virtualenv's tomlkit is, as on a host without python3-tomlkit
+    # (-I: nor PYTHONPATH).
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", WITHOUT_TOMLKIT, str(collections), str(tmp_path)],
+                          capture_output=True, text=True, check=False)
+
+    assert done.returncode == 0, done.stderr
+    kept, refused = done.stdout.splitlines()
+    assert kept == "3 False"
+    assert refused.startswith("/etc/containerd/config.toml must change, and editing it needs the Python library "
+                              "tomlkit on the host: install the OS package python3-tomlkit")
+    assert (tmp_path / "etc/containerd/config.toml").read_bytes() == DEBIAN_V2

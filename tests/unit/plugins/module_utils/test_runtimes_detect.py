@@ -96,14 +96,7 @@ def test_toml_errors_name_the_file_line_and_column():
         tomlfile.loads(b'a = 1\n\nb = "\xff"\n', "/etc/x.toml")
 
 
-def test_statements_follow_multiline_strings_arrays_and_quoted_keys():
-    text = ("# head\n[a.'b.c'.\"d\\\"e\"]\nx = '''\n[not.a.table]\n'''\ny = [\n  \"]\", # ]\n]\n"
-            "\"q.k\".z = 1\n[[arr]]\n")
-
-    found = tomlfile.statements(text)
-
-    assert [(s.kind, s.path, s.first_line, s.last_line) for s in found] == [
-        ("table", ("a", "b.c", 'd"e'), 1, 1), ("key", ("x",), 2, 4), ("key", ("y",), 5, 7),
-        ("key", ("q.k", "z"), 8, 8), ("array", ("arr",), 9, 9)]
-    assert tomlfile.header(("plugins", "io.containerd.grpc.v1.cri", "registry")) == \
-        '[plugins."io.containerd.grpc.v1.cri".registry]'
+def test_dotted_keys_quote_what_is_not_bare():
+    assert tomlfile.dotted_key(("plugins", "io.containerd.grpc.v1.cri", "registry")) == \
+        'plugins."io.containerd.grpc.v1.cri".registry'
+    assert tomlfile.dotted_key(("a", 'b"c', "d_e-1")) == 'a."b\\"c".d_e-1'
