@@ -376,7 +376,7 @@ def measure(options, work: Path, fleet: Fleet, setup: Setup, registry_id: str) -
 
 
 # What a host's Python costs before the module does anything: the interpreter, and the libraries the trust module
-# imports (the Docker SDK through _docker_daemon, cryptography through the probe's certificate checks).
+# imports (the Docker SDK through _docker_client, cryptography through the probe's certificate checks).
 IMPORTS = {"python_start": "pass", "docker_sdk": "import docker, docker.auth, docker.errors, docker.utils.config",
            "cryptography": "import cryptography.x509, cryptography.hazmat.primitives.serialization"}
 

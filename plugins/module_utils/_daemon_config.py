@@ -31,11 +31,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._daemon_keys imp
     unknown_keys,
     version_text,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
-    DaemonError,
-    DaemonProcess,
-    engine_version,
-)
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import DaemonError, engine_version
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import DaemonProcess
 from ansible_collections.dockyard.registry.plugins.module_utils._files import backup, install, redact, stage
 
 LIVE_RESTORE = "live-restore"

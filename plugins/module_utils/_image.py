@@ -5,7 +5,7 @@
 """Private to the dockyard.registry collection: the registry_image module's work, push, pull and verify by digest.
 
 :class:`RegistryImage` takes the module's parameters and check mode, and returns its result. The registry is
-asked through ``_registry`` (what the daemon on the host trusts), the daemon through ``_docker_daemon``.
+asked through ``_registry`` (what the daemon on the host trusts), the daemon through ``_docker_client`` and ``_docker_images``.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from ansible_collections.dockyard.registry.plugins.module_utils._digest import (
     digest_of,
     parse_digest,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import (
     DaemonError,
-    DockerImages,
     api_client,
     docker,
     insecure_registry,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_images import DockerImages
 from ansible_collections.dockyard.registry.plugins.module_utils._reference import (
     ImageReference,
     ReferenceFormatError,

@@ -21,7 +21,7 @@ import re
 import shutil
 import tempfile
 
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import label
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_images import label
 
 DOCKERFILE = """\
 # Built by dockyard.registry from the {package} {version} package: its registry binary, the shared libraries

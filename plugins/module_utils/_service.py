@@ -2,7 +2,15 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Private to the dockyard.registry collection: a long-running program kept running, with or without systemd.
+"""Private to the dockyard.registry collection: a service's life, with or without systemd, in one place.
+
+Two kinds of service share its mechanism (systemd's state, pid files read through ``/proc``, the detached launch
+of a command line with its output appended to a log file, the stop, and the wait until the program answers):
+
+- :class:`Service`, a program the collection defines itself (SeaweedFS, Redis, HAProxy);
+- :class:`Daemon`, a daemon the host's packages installed (dockerd, containerd): restarted through its systemd
+  unit, its init script, or, where neither runs it, by stopping the process its pid file names and running that
+  process's own command line again, detached.
 
 Where systemd is the service manager, :class:`Service` writes a unit (``Restart=always``) and asks systemctl.
 Elsewhere (containers, hosts without an init system) it starts a small supervisor, detached with ``setsid``: a
@@ -28,6 +36,8 @@ import time
 # How long a stopped program gets before it is killed, and how often a starting one is asked whether it answers.
 STOP_TIMEOUT = 30
 POLL_INTERVAL = 0.5
+# A restarted daemon holds up everything that uses it (the containers, the pulls): it is asked more often.
+DAEMON_POLL_INTERVAL = 0.2
 
 _SUPERVISOR = """#!/bin/sh
 # Written by the dockyard.registry collection: runs {name}, and runs it again whenever it exits.
@@ -78,9 +88,100 @@ class ServiceError(Exception):
     """The program could not be started, stopped or reached; the message says what to look at."""
 
 
-def systemd_runs() -> bool:
-    """Whether systemd is the service manager of this host (as systemd's own sd_booted() tells)."""
-    return os.path.isdir("/run/systemd/system") and shutil.which("systemctl") is not None
+class ServiceExited(ServiceError):
+    """The program launched to start a service exited while it was awaited."""
+
+
+class ServiceTimeout(ServiceError):
+    """The service did not answer in time."""
+
+
+def systemd_runs(root: str = "/") -> bool:
+    """Whether systemd is the service manager of this host (as systemd's own sd_booted() tells).
+
+    ``root`` is where the host's files are (a directory standing for it in tests).
+    """
+    return os.path.isdir(os.path.join(root, "run/systemd/system")) and shutil.which("systemctl") is not None
+
+
+def read_pid(path: str) -> int | None:
+    """The process ID a pid file holds; None where there is no file, or no number in it."""
+    try:
+        with open(path, encoding="ascii") as pidfile:
+            return int(pidfile.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def process_name(pid: int) -> str | None:
+    """The name (``comm``) of the live process ``pid``; None if there is none, or only a zombie (exited, not reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as stat:
+            fields = stat.read()
+    except OSError:
+        return None
+    name, _paren, rest = fields.partition(" (")[2].rpartition(") ")
+    return None if not rest or rest.startswith(("Z", "X")) else name
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie counts as gone)."""
+    return process_name(pid) is not None
+
+
+def command_line(pid: int) -> list[str]:
+    """The command line the process ``pid`` was started with (OSError where it has gone)."""
+    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+        return [argument.decode() for argument in cmdline.read().split(b"\0") if argument]
+
+
+def launch(run_command, argv: list[str], log: str, pid_file: str | None = None) -> int | None:
+    """Run ``argv`` detached (its own session, so that it outlives the module), its output appended to ``log``;
+    return its process ID, also written to ``pid_file`` where one is given.
+
+    ``run_command`` is ``AnsibleModule.run_command``: it returns once the shell has put the program in the
+    background, since the program keeps none of its pipes.
+    """
+    command = f"setsid {shlex.join(argv)} >>{shlex.quote(log)} 2>&1 </dev/null & echo $!"
+    rc, out, err = run_command(command, use_unsafe_shell=True)
+    if rc != 0:
+        raise ServiceError(f"starting {argv[0]} failed: {(out + err).strip()}")
+    pid = int(out.strip()) if out.strip().isdigit() else None
+    if pid_file is not None and pid is not None:
+        with open(pid_file, "w", encoding="ascii") as written:
+            written.write(f"{pid}\n")
+    return pid
+
+
+def terminate(pid: int, timeout: float, kill: bool = False) -> bool:
+    """SIGTERM ``pid`` and wait up to ``timeout`` seconds until it has gone; then SIGKILL it where ``kill`` says so.
+    Whether it has gone."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(pid) and kill:
+        os.kill(pid, signal.SIGKILL)
+    return not alive(pid)
+
+
+def wait_until_ready(ready, timeout: float, launched: int | None = None, interval: float = POLL_INTERVAL) -> None:
+    """Call ``ready()`` until it returns None (the service answers); it returns what it waits for meanwhile, and may
+    raise to give up early. :class:`ServiceExited` where the process ``launched`` exits first, :class:`ServiceTimeout`
+    after ``timeout`` seconds (both say what was awaited last)."""
+    deadline = time.monotonic() + timeout
+    waiting_for = ready()
+    while waiting_for is not None:
+        # Until it has become the program, a launched process is the shell or setsid that execs it.
+        if launched is not None and not alive(launched):
+            raise ServiceExited(waiting_for)
+        if time.monotonic() > deadline:
+            raise ServiceTimeout(waiting_for)
+        time.sleep(interval)
+        waiting_for = ready()
 
 
 class Service:
@@ -130,19 +231,17 @@ class Service:
 
     def supervisor_pid(self) -> int | None:
         """The supervisor's pid, when its pid file names a live process running this service's script."""
-        pid = _read_pid(self.supervisor_pidfile)
-        if pid is None:
+        pid = read_pid(self.supervisor_pidfile)
+        if pid is None or not alive(pid):
             return None
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                arguments = cmdline.read().split(b"\0")
+            return pid if self.script in command_line(pid) else None
         except OSError:
             return None
-        return pid if self.script.encode() in arguments else None
 
     def program_pid(self) -> int | None:
-        pid = _read_pid(self.pidfile)
-        return pid if pid is not None and _alive(pid) else None
+        pid = read_pid(self.pidfile)
+        return pid if pid is not None and alive(pid) else None
 
     def running(self) -> bool:
         if self.manager == "systemd":
@@ -219,12 +318,7 @@ class Service:
         if self.before_start:
             self.before_start()
         os.makedirs(self.run_dir, mode=0o755, exist_ok=True)
-        # setsid detaches the supervisor from the module's session, so that it outlives the module; run_command
-        # returns once the shell has put it in the background, since it keeps none of the pipes.
-        command = (f"setsid /bin/sh {shlex.quote(self.script)} >>{shlex.quote(self.log)} 2>&1 </dev/null &")
-        rc, out, err = self.run_command(command, use_unsafe_shell=True)
-        if rc != 0:
-            raise ServiceError(f"starting {self.name} failed: {(out + err).strip()}")
+        launch(self.run_command, ["/bin/sh", self.script], self.log)
         deadline = time.monotonic() + self.timeout
         while self.supervisor_pid() is None:
             if time.monotonic() > deadline:
@@ -240,23 +334,17 @@ class Service:
         supervisor, program = self.supervisor_pid(), self.program_pid()
         if supervisor is None:
             return
-        os.kill(supervisor, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT
-        while (_alive(supervisor) or (program is not None and _alive(program))) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for pid in (program, supervisor):
-            if pid is not None and _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        # The supervisor's trap stops the program and waits for it before the supervisor exits.
+        terminate(supervisor, STOP_TIMEOUT, kill=True)
+        if program is not None and alive(program):
+            os.kill(program, signal.SIGKILL)
 
     def wait(self, ready) -> None:
-        deadline = time.monotonic() + self.timeout
-        waiting_for = ready()
-        while waiting_for is not None:
-            if time.monotonic() > deadline:
-                raise ServiceError(f"{self.description} ({self.name}) did not answer within {self.timeout:.0f} s: "
-                                   f"{waiting_for}. The end of {self.log}:\n{self.log_tail()}")
-            time.sleep(POLL_INTERVAL)
-            waiting_for = ready()
+        try:
+            wait_until_ready(ready, self.timeout)
+        except ServiceTimeout as waiting_for:
+            raise ServiceError(f"{self.description} ({self.name}) did not answer within {self.timeout:.0f} s: "
+                               f"{waiting_for}. The end of {self.log}:\n{self.log_tail()}") from None
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -281,18 +369,103 @@ def user_group(user: str) -> str:
         return user
 
 
-def _read_pid(path: str) -> int | None:
-    try:
-        with open(path, encoding="ascii") as pidfile:
-            return int(pidfile.read().strip())
-    except (OSError, ValueError):
+class Daemon:
+    """A daemon the host's packages installed (dockerd, containerd), found and restarted without scanning processes.
+
+    ``name`` is its systemd unit and init script (``/etc/init.d/<name>``), ``process`` the name its live process has
+    (``comm``), ``pid_file`` where its process ID is (the daemon's own, or the one its starter wrote), ``log`` where
+    a relaunched daemon's output is appended; a relaunch writes its pid there unless the daemon writes it itself
+    (``writes_pid_file``; dockerd does, containerd does not). ``root`` is where the host's files are (a directory in tests).
+    The process is the one the pid file names, or systemd's main PID of the unit: never one found by scanning,
+    which could find another daemon (one inside a container, say).
+    """
+
+    def __init__(self, run_command, name: str, process: str, pid_file: str, log: str, *, timeout: float = 60,
+                 writes_pid_file: bool = True, root: str = "/") -> None:
+        self.run_command, self.name, self.process, self.timeout = run_command, name, process, timeout
+        self.writes_pid_file, self.root = writes_pid_file, root
+        self.pid_file, self.log = self._real(pid_file), self._real(log)
+        self.init_script = self._real(f"/etc/init.d/{name}")
+        # The command line the daemon ran with, kept once it is stopped to start it again the same way.
+        self.command: list[str] | None = None
+
+    def _real(self, path: str) -> str:
+        return os.path.join(self.root, path.lstrip("/")) if self.root not in ("", "/") else path
+
+    def systemd(self) -> bool:
+        """Whether systemd runs this daemon: it is the service manager and the unit is active."""
+        if not systemd_runs(self.root):
+            return False
+        rc, _out, _err = self.run_command(["systemctl", "is-active", "--quiet", f"{self.name}.service"])
+        return rc == 0
+
+    def pid(self) -> int | None:
+        """The daemon's pid: the pid file's when it names a live ``process``, else systemd's main PID of the unit."""
+        pid = read_pid(self.pid_file)
+        if pid is not None and process_name(pid) == self.process:
+            return pid
+        if systemd_runs(self.root):
+            rc, out, _err = self.run_command(["systemctl", "show", "--property=MainPID", "--value", self.name])
+            if rc == 0 and out.strip().isdigit() and process_name(int(out)) == self.process:
+                return int(out)
         return None
 
+    def restart(self, ready) -> dict | None:
+        """Restart the daemon and wait until ``ready()`` (see :func:`wait_until_ready`) says it answers; return how
+        (``method``: ``systemd``, ``init script`` or ``pid file``), None where none of them knows a running daemon.
 
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+        The way that started it, in order: its systemd unit, where systemd runs it; its init script, where the
+        script's ``status`` says it runs it; the process its pid file names, stopped with SIGTERM and its own command
+        line run again, detached (:meth:`relaunch`); the init script all the same, where one exists.
+        """
+        if self.systemd():
+            self._run(["systemctl", "restart", self.name])
+            self._wait(ready)
+            return {"method": "systemd", "service": self.name}
+        script = os.access(self.init_script, os.X_OK)
+        if script and self.run_command([self.init_script, "status"])[0] == 0:
+            return self._restart_with_init_script(ready)
+        pid = self.pid()
+        if pid is not None:
+            self.command = self.command or command_line(pid)
+            self.stop(pid)
+            launched = self.relaunch()
+            self._wait(ready, launched)
+            return {"method": "pid file", "pid_file": self.pid_file, "pid_before": pid, "pid_after": launched}
+        if script:
+            return self._restart_with_init_script(ready)
+        return None
+
+    def _restart_with_init_script(self, ready) -> dict:
+        self._run([self.init_script, "restart"])
+        self._wait(ready)
+        return {"method": "init script", "script": f"/etc/init.d/{self.name}"}
+
+    def start(self, ready) -> None:
+        """Start the daemon that does not run (a restart that did not come back), the way it ran before."""
+        launched = None
+        if systemd_runs(self.root):
+            self._run(["systemctl", "restart", self.name])
+        elif self.command is None:
+            self._run([self.init_script, "start"])
+        else:
+            launched = self.relaunch()
+        self._wait(ready, launched)
+
+    def stop(self, pid: int) -> None:
+        if not terminate(pid, self.timeout):
+            raise ServiceError(f"{self.process} (pid {pid}) did not stop within {self.timeout:.0f} s of SIGTERM")
+
+    def relaunch(self) -> int | None:
+        """Run the daemon's command line again, detached, its output appended to the log; return the new pid."""
+        if not os.path.isdir(os.path.dirname(self.log) or "."):
+            raise ServiceError(f"the directory of the log {self.log} does not exist")
+        return launch(self.run_command, self.command, self.log, None if self.writes_pid_file else self.pid_file)
+
+    def _wait(self, ready, launched: int | None = None) -> None:
+        wait_until_ready(ready, self.timeout, launched, interval=DAEMON_POLL_INTERVAL)
+
+    def _run(self, command: list[str]) -> None:
+        rc, out, err = self.run_command(command)
+        if rc != 0:
+            raise ServiceError(f"{' '.join(command)} failed (exit {rc}): {(out + err).strip()}")

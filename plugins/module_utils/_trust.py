@@ -22,13 +22,12 @@ import os
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _names
 from ansible_collections.dockyard.registry.plugins.module_utils._daemon_config import DaemonConfig
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import (
     DaemonError,
-    DaemonProcess,
     api_client,
-    daemon_go,
     insecure_registry,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import DaemonProcess
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
     AUTH_REFUSED,
@@ -52,6 +51,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files 
     RuntimeConfigError,
     apply,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._x509 import daemon_go
 
 CA_FILE = "ca.crt"
 CA_NEXT_FILE = "ca-next.crt"

@@ -39,9 +39,14 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import ipaddress
+import mmap
+import os
 import re
 import struct
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from ansible_collections.dockyard.registry.plugins.module_utils._dockerd import DEFAULT_PIDFILE, dockerd_binary
 
 try:
     from cryptography import x509
@@ -983,3 +988,34 @@ def _utc(value: datetime.datetime) -> datetime.datetime:
 
 def _iso(value: datetime.datetime) -> str:
     return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def daemon_go(pidfile: str = DEFAULT_PIDFILE) -> tuple[GoRules, str]:
+    """The Go whose certificate rules the Docker daemon of this host applies, and where that came from.
+
+    The running daemon (its pid file names it) or else the first ``dockerd`` found: its binary tells its Go
+    version and default GODEBUG settings, and the running daemon's environment may override them.
+    """
+    binaries, environment = [], ""
+    try:
+        pid = int(Path(pidfile).read_text().strip())
+        binaries.append(Path(f"/proc/{pid}/exe"))
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        environment = next((item[8:].decode("utf-8", "replace") for item in environ
+                            if item.startswith(b"GODEBUG=")), "")
+    except (OSError, ValueError):
+        pass
+    found = dockerd_binary()
+    if found:
+        binaries.append(Path(found))
+    for binary in binaries:
+        try:
+            with binary.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                info = go_build_info(data)
+            shown = os.path.realpath(binary)
+        except (OSError, ValueError):
+            continue
+        if info is not None:
+            rules = GoRules.parse(info[0], info[1], environment)
+            return rules, f"{rules.name}, read from {shown}"
+    return NEWEST, "unknown (no readable dockerd binary here): judged by the newest Go's rules"

@@ -240,12 +240,9 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.registry.plugins.module_utils._daemon_config import DaemonConfig
 from ansible_collections.dockyard.registry.plugins.module_utils._daemon_json import DaemonJsonError
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
-    DEFAULT_PIDFILE,
-    DaemonError,
-    DaemonProcess,
-    docker_argument_spec,
-)
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import DaemonError, docker_argument_spec
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import DaemonProcess
+from ansible_collections.dockyard.registry.plugins.module_utils._dockerd import DEFAULT_PIDFILE
 
 
 def main() -> None:

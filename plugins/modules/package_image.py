@@ -102,13 +102,13 @@ image_id:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import (
     DaemonError,
-    DockerImages,
     api_client,
     docker_argument_spec,
     require_sdk,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_images import DockerImages
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._package_image import (
     CandidateCache,

@@ -171,7 +171,6 @@ import ipaddress
 import os
 import pwd
 import re
-import shutil
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -304,13 +303,10 @@ def run(module) -> dict:
     changed = files.file(conf_path, redis_conf(bind, params["port"], params["password"], params["admin_password"],
                                                params["maxmemory"], params["maxmemory_policy"], params["data_dir"]),
                          0o640, group=owner, secret=True)
-    argv = [params["binary"], conf_path]
-    setpriv = shutil.which("setpriv")
-    if account and setpriv:
-        argv = [setpriv, f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}", "--init-groups", *argv]
-    service = Service(files, module.run_command, SERVICE, argv, description="Redis (dockyard.registry cache)",
-                      log=params["log"], state_dir=params["config_dir"], manager=params["service_manager"],
-                      timeout=params["timeout"])
+    service = Service(files, module.run_command, SERVICE, [params["binary"], conf_path],
+                      description="Redis (dockyard.registry cache)", log=params["log"], state_dir=params["config_dir"],
+                      manager=params["service_manager"], timeout=params["timeout"],
+                      user=owner if owner != "root" else None)
 
     def ready():
         # Both users: the module's, and the registry's (AUTH <password>, as Distribution sends it).

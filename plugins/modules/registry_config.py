@@ -152,15 +152,14 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import (
     DaemonError,
-    DockerImages,
     api_client,
     docker,
-    label,
     require_sdk,
     sdk_errors,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_images import DockerImages, label
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
 from ansible_collections.dockyard.registry.plugins.module_utils._package_image import (

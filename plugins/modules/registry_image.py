@@ -344,7 +344,7 @@ blobs:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.registry.plugins.module_utils._digest import DigestMismatchError
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import (
     DaemonError,
     docker_argument_spec,
     require_sdk,

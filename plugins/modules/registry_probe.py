@@ -231,7 +231,6 @@ certificate:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import daemon_go
 from ansible_collections.dockyard.registry.plugins.module_utils._probe import AddressError, parse_address
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import registry_credentials
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import TrustConfigError
@@ -245,7 +244,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe 
     RegistryProbe,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
-from ansible_collections.dockyard.registry.plugins.module_utils._x509 import NEWEST
+from ansible_collections.dockyard.registry.plugins.module_utils._x509 import NEWEST, daemon_go
 
 
 def argument_spec() -> dict:

@@ -133,14 +133,13 @@ import tarfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.registry.plugins.module_utils._digest import DigestMismatchError
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import (
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import (
     DaemonError,
-    DockerImages,
     api_client,
     docker_argument_spec,
-    label,
     require_sdk,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_images import DockerImages, label
 from ansible_collections.dockyard.registry.plugins.module_utils._image import (
     ImageTaskError,
     RegistryImage,

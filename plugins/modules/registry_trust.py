@@ -30,7 +30,7 @@ description:
   - containerd gets C(<hosts dir>/<address>/hosts.toml) and C(ca.crt) (C(skip_verify) or an C(http://) host in
     insecure mode), and, on containerd 1.x with the CRI plugin and no C(config_path) yet, C(config_path) merged into
     C(/etc/containerd/config.toml) with C(tomlkit), every comment and other line kept (a backup kept, 0600; containerd
-    restarted once, through systemd, its pid file or its init script). A C(config.toml) that does not parse is left as
+    restarted once, through systemd, its init script or its pid file). A C(config.toml) that does not parse is left as
     it is, and the task names the file and the line; one whose edit would not parse back as intended is left too, and
     the task asks for C(config_path) to be set by hand.
   - The Podman family (Podman, Buildah, Skopeo, CRI-O) gets C(/etc/containers/certs.d/<address>/ca.crt), or an
@@ -308,7 +308,7 @@ probe:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dockyard.registry.plugins.module_utils._daemon_json import DaemonJsonError
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import DaemonError
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import DaemonError
 from ansible_collections.dockyard.registry.plugins.module_utils._probe import AddressError
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe import CRYPTOGRAPHY_IMPORT_ERROR

@@ -39,9 +39,9 @@ def test_only_api_client_makes_a_docker_client_and_it_closes_it_whatever_happens
         owners = enclosing_functions(tree)
         makers += [(path.relative_to(ROOT).as_posix(), owners.get(node)) for node in ast.walk(tree)
                    if isinstance(node, ast.Call) and called_name(node) in MAKERS]
-    assert makers == [("plugins/module_utils/_docker_daemon.py", "api_client")]
+    assert makers == [("plugins/module_utils/_docker_client.py", "api_client")]
 
-    tree = ast.parse((PLUGINS / "module_utils" / "_docker_daemon.py").read_text())
+    tree = ast.parse((PLUGINS / "module_utils" / "_docker_client.py").read_text())
     function = next(node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == "api_client")
     closing = [node for statement in ast.walk(function) if isinstance(statement, ast.Try)
                for node in ast.walk(ast.Module(body=statement.finalbody, type_ignores=[]))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import docker
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import docker
 
 
 @dataclasses.dataclass(frozen=True)

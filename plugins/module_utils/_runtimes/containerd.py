@@ -19,11 +19,7 @@ does not parse. Its key for the CRI plugin's registry settings depends on the fi
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
-import signal
 import socket
-import time
 
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.detect import (
     CONTAINERD_CONFIG,
@@ -53,6 +49,12 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.tomlfi
     lookup,
     string_array,
     with_key,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._service import (
+    Daemon,
+    ServiceError,
+    ServiceExited,
+    ServiceTimeout,
 )
 
 HOSTS_DIR = "/etc/containerd/certs.d"
@@ -295,86 +297,37 @@ def restart(run_command, *, fs: Filesystem | None = None, pid_file: str = PID_FI
     """Restart the host's containerd so that it reads config.toml again, and wait until it answers.
 
     ``run_command(args, use_unsafe_shell=False)`` returns ``(rc, stdout, stderr)``, as ``AnsibleModule.run_command``
-    does. The ways, in order: systemd, when it runs the ``service`` unit; the pid file, for a containerd started
-    directly (its process is stopped with SIGTERM and started again with its own command line, detached, its
-    output appended to ``log_file``, its new process ID written to the pid file); the init script
-    ``/etc/init.d/<service>``. A containerd that none of them knows is not searched for among the host's
-    processes: :class:`RestartError` asks for a restart by hand. A containerd that is not running is left so
-    (``method`` ``none``): it reads the new config.toml when it starts.
+    does. The way that started it, as the collection's service helper (``_service.Daemon``) finds it: systemd, when
+    it runs the ``service`` unit; the init script ``/etc/init.d/<service>``, when its status says it runs containerd;
+    the pid file, for a containerd started directly (its process is stopped with SIGTERM and started again with its
+    own command line, detached, its output appended to ``log_file``, its new process ID written to the pid file,
+    since containerd writes none); the init script all the same, where there is one. A containerd that none of them
+    knows is not searched for among the host's processes: :class:`RestartError` asks for a restart by hand. A
+    containerd that is not running is left so (``method`` ``none``): it reads the new config.toml when it starts.
     """
     fs = fs or Filesystem()
-    if shutil.which("systemctl") and os.path.isdir(fs.real("/run/systemd/system")):
-        rc, _out, _err = run_command(["systemctl", "is-active", "--quiet", service])
-        if rc == 0:
-            _run(run_command, ["systemctl", "restart", service])
-            _wait_for_socket(fs, socket_path, timeout)
-            return {"method": "systemd", "service": service}
-    pid = _pid_from_file(fs, pid_file)
-    if pid is not None:
-        argv = _cmdline(pid)
-        os.kill(pid, signal.SIGTERM)
-        _wait_until_gone(pid, timeout)
-        command = (f"setsid nohup {shlex.join(argv)} >>{shlex.quote(fs.real(log_file))} 2>&1 </dev/null & "
-                   f"echo $! >{shlex.quote(fs.real(pid_file))}")
-        _run(run_command, command, use_unsafe_shell=True)
-        _wait_for_socket(fs, socket_path, timeout)
-        return {"method": "pid file", "pid_file": pid_file, "pid_before": pid, "pid_after": _pid_from_file(fs, pid_file)}
-    script = fs.real(f"/etc/init.d/{service}")
-    if os.access(script, os.X_OK):
-        _run(run_command, [script, "restart"])
-        _wait_for_socket(fs, socket_path, timeout)
-        return {"method": "init script", "script": f"/etc/init.d/{service}"}
+    daemon = Daemon(run_command, service, "containerd", pid_file, log_file, timeout=timeout, writes_pid_file=False,
+                    root=fs.root)
+
+    def ready():
+        return None if _answers(fs, socket_path) else f"containerd at {socket_path}"
+
+    try:
+        how = daemon.restart(ready)
+    except ServiceTimeout:
+        raise RestartError(f"containerd did not answer at {socket_path} within {timeout} s of its restart; "
+                           f"see {log_file} or its service's log") from None
+    except ServiceExited:
+        raise RestartError(f"containerd exited as soon as it started again; see {log_file}") from None
+    except (ServiceError, OSError) as exc:
+        raise RestartError(f"containerd could not be restarted: {exc}") from exc
+    if how is not None:
+        return how
     if not _answers(fs, socket_path):
         return {"method": "none", "reason": f"containerd is not running (nothing listens at {socket_path})"}
     raise RestartError(f"containerd must restart to read its changed config.toml, but systemd does not run it, "
                        f"{pid_file} names no containerd process and there is no /etc/init.d/{service}: restart "
                        "containerd by hand (or write its process ID to that pid file when starting it)")
-
-
-def _run(run_command, args, use_unsafe_shell=False) -> None:
-    rc, out, err = run_command(args, use_unsafe_shell=use_unsafe_shell)
-    if rc != 0:
-        shown = args if isinstance(args, str) else " ".join(args)
-        raise RestartError(f"{shown} failed (exit {rc}): {(out + err).strip()}")
-
-
-def _pid_from_file(fs: Filesystem, pid_file: str) -> int | None:
-    """The pid file's process when it is a live containerd, else None."""
-    try:
-        pid = int((fs.read(pid_file) or b"").strip())
-    except (ValueError, RuntimeConfigError):
-        return None
-    return pid if _alive(pid) and _comm(pid) == "containerd" else None
-
-
-def _comm(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/comm") as comm:
-            return comm.read().strip()
-    except OSError:
-        return None
-
-
-def _alive(pid: int) -> bool:
-    """Whether the process runs: it exists and is not a zombie waiting for its parent."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _cmdline(pid: int) -> list:
-    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-        return [arg.decode() for arg in cmdline.read().split(b"\0") if arg]
-
-
-def _wait_until_gone(pid: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            raise RestartError(f"containerd (pid {pid}) did not stop within {timeout} s of SIGTERM")
-        time.sleep(0.1)
 
 
 def _answers(fs: Filesystem, socket_path: str) -> bool:
@@ -385,15 +338,6 @@ def _answers(fs: Filesystem, socket_path: str) -> bool:
         except OSError:
             return False
     return True
-
-
-def _wait_for_socket(fs: Filesystem, socket_path: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not _answers(fs, socket_path):
-        if time.monotonic() > deadline:
-            raise RestartError(f"containerd did not answer at {socket_path} within {timeout} s of its restart; "
-                               f"see {LOG_FILE} or its service's log")
-        time.sleep(0.2)
 
 
 def trust_report(address: str, fs: Filesystem | None = None, *, containerd_version=None,

@@ -211,6 +211,12 @@ def test_the_replicas_keep_blob_descriptors_in_redis_with_a_user_that_cannot_con
     assert password not in "\n".join(conf) and admin not in "\n".join(conf)
     mode = in_host(fleet, lb, "stat", "-c", "%a %U:%G", "/etc/dockyard/redis/redis.conf").stdout.split()
     assert mode == ["640", "root:redis"], mode
+    # Redis runs as its own user, which can gain no privilege (as the collection's other services do).
+    pid = in_host(fleet, lb, "cat", "/run/dockyard/dockyard-redis.pid").stdout.strip()
+    status = dict(line.split(":", 1) for line in in_host(fleet, lb, "cat", f"/proc/{pid}/status").stdout.splitlines())
+    redis_uid = in_host(fleet, lb, "id", "-u", "redis").stdout.strip()
+    assert (status["Name"].strip(), status["Uid"].split(), status["NoNewPrivs"].strip()) == (
+        "redis-server", [redis_uid] * 4, "1"), status
 
 
 def test_the_flush_entry_point_empties_the_shared_cache_which_fills_again(fleet, api, pushed_image):

@@ -16,7 +16,8 @@ import pytest
 from requests.exceptions import ConnectionError as RequestsConnectionError
 
 from ansible_collections.dockyard.registry.plugins.module_utils._daemon_config import DaemonConfig
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import DaemonError, DaemonProcess
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import DaemonError
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import DaemonProcess
 from ansible_collections.dockyard.registry.plugins.module_utils._files import REDACTED
 
 PROXIES = {"http-proxy": "http://bob:hunter2@proxy.example.test:3128", "no-proxy": "localhost"}
