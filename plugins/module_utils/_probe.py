@@ -204,37 +204,37 @@ def remedy(verdict: str, address: RegistryAddress, certs_dir: str = "", certific
            timeout: float | None = None, fix: str = "") -> str:
     """One line that says what to do about ``verdict`` for the registry at ``address`` (``fix``, where given)."""
     if fix:
-        return f"{fix} The certificates playbooks/site.yml issues pass every check of the daemon."
+        return f"{fix} The certificates the dockyard.registry.site playbook issues pass every check of the daemon."
     name = address.name
     cert = certificate or {}
     sans = ", ".join(cert.get("sans") or []) or "none"
     remedies = {
         OK: "",
         UNKNOWN_AUTHORITY: f"Put the CA that signed the registry's certificate (issuer {cert.get('issuer', '?')}) in "
-                           f"{certs_dir}/ca.crt on this host (playbooks/trust.yml does), or reissue the certificate "
+                           f"{certs_dir}/ca.crt on this host (the dockyard.registry.trust playbook does), or reissue the certificate "
                            "from the CA that is there.",
         HOSTNAME_MISMATCH: f"Reissue the registry's certificate with {address.host} among its subject alternative "
-                           f"names (add it to registry_names and run playbooks/site.yml), or address the registry by "
+                           f"names (add it to registry_names and run the dockyard.registry.site playbook), or address the registry by "
                            f"a name it has: {sans}.",
-        EXPIRED: f"Renew the registry's certificate (valid until {cert.get('not_after', '?')}): playbooks/site.yml "
+        EXPIRED: f"Renew the registry's certificate (valid until {cert.get('not_after', '?')}): the dockyard.registry.site playbook "
                  "issues a new one and restarts the registry with it.",
         NOT_YET_VALID: f"The certificate is valid only from {cert.get('not_before', '?')}: fix the clock of this host "
                        "or of the machine that issued it (NTP), then reissue it if its dates are wrong.",
         PLAIN_HTTP_PORT: f"{name} serves plain HTTP: serve TLS there (the registry's http.tls settings, as "
-                         "playbooks/server.yml does), or, for a registry that must stay plain, list it in the "
+                         "the dockyard.registry.server playbook does), or, for a registry that must stay plain, list it in the "
                          "daemon's insecure-registries.",
         HTTPS_EXPECTED: f"{name} serves TLS: reach it over HTTPS (drop http:// and its insecure-registries entry) and "
                         f"put its CA in /etc/docker/certs.d/{name}/ca.crt.",
-        CONNECTION_REFUSED: f"Nothing listens on {name}: start the registry (playbooks/server.yml) or correct the port, "
+        CONNECTION_REFUSED: f"Nothing listens on {name}: start the registry (the dockyard.registry.server playbook) or correct the port, "
                             "and check that no firewall rejects the connection.",
         TIMEOUT: f"{name} did not answer within {timeout:g} seconds: check firewalls and routes between this host "
                  "and the registry, and that the port belongs to the registry." if timeout is not None else
                  f"{name} did not answer in time: check firewalls and routes, and that the port belongs to the "
                  "registry.",
         AUTH_REQUIRED: f"The registry needs credentials: run docker login {name} on this host (for the user that "
-                       "pulls; playbooks/trust.yml does with registry_users), or allow anonymous reads.",
+                       "pulls; the dockyard.registry.trust playbook does with registry_users), or allow anonymous reads.",
         AUTH_REFUSED: f"The password stored for {name} on this host is wrong or its account is gone: log in again "
-                      f"(docker login {name}, or playbooks/trust.yml with the account in registry_users).",
+                      f"(docker login {name}, or the dockyard.registry.trust playbook with the account in registry_users).",
         UNRESOLVED: f"{address.host} does not resolve on this host: fix DNS or /etc/hosts, or address the registry "
                     "by an IP address its certificate names.",
         UNREACHABLE: f"{address.host} cannot be reached from this host: check its routes and the registry host's "
@@ -245,6 +245,6 @@ def remedy(verdict: str, address: RegistryAddress, certs_dir: str = "", certific
         NOT_A_REGISTRY: f"{name} is not a Docker registry (its /v2/ does not answer like one): check the port and "
                         "any proxy in front of it.",
         INVALID_CERTIFICATE: "Reissue the registry's certificate, or the CA named in the detail, so that the daemon "
-                             "accepts it; the certificates playbooks/site.yml issues do.",
+                             "accepts it; the certificates the dockyard.registry.site playbook issues do.",
     }
     return remedies[verdict]

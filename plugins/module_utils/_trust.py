@@ -438,7 +438,7 @@ class HostTrust:
         refused = [probe["registry"] for probe in probes if probe["status"] == AUTH_REFUSED]
         if refused:
             raise TrustError(f"the registry refused the password of {self.credentials.username} at {', '.join(refused)}: "
-                             "the account is not in registry_users as the registry has it; run playbooks/server.yml "
+                             "the account is not in registry_users as the registry has it; run the dockyard.registry.server playbook "
                              "(or site.yml) first, or correct the password")
         usable = (OK,) + (CERTIFICATE_VERDICTS if self.params["mode"] == "insecure" else ())
         return [probe["registry"] for probe in probes if probe["status"] in usable

@@ -144,7 +144,7 @@ remedy:
   returned: always
   type: str
   sample: "Put the CA that signed the registry's certificate (issuer CN=other CA) in
-    /etc/docker/certs.d/192.0.2.10:5000/ca.crt on this host (playbooks/trust.yml does), or reissue the
+    /etc/docker/certs.d/192.0.2.10:5000/ca.crt on this host (the dockyard.registry.trust playbook does), or reissue the
     certificate from the CA that is there."
 problems:
   description:

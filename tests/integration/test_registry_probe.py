@@ -113,7 +113,7 @@ def test_a_certificate_without_the_ip_san_is_a_hostname_mismatch(scratch, truste
                                 f"certificate for {machine_ip} because it doesn't contain any IP SANs)")
     assert result["remedy"] == (
         f"Reissue the registry's certificate with {machine_ip} among its subject alternative names (add it to "
-        "registry_names and run playbooks/site.yml), or address the registry by a name it has: registry.probe.invalid.")
+        "registry_names and run the dockyard.registry.site playbook), or address the registry by a name it has: registry.probe.invalid.")
     assert result["certificate"]["sans"] == ["registry.probe.invalid"]
     assert result["detail"].endswith(f"({daemon_cause(daemon_error(daemon, registry.address))})")
 

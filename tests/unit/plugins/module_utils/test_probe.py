@@ -183,7 +183,7 @@ def test_what_go_refuses_beyond_dates_names_and_trust_is_an_invalid_certificate(
                                  "(x509: certificate specifies an incompatible key usage)"))]
     assert remedy("invalid_certificate", parse_address("192.0.2.10:5000"), fix=problems[0].fix) == (
         "Reissue the certificate with serverAuth in its extended key usage, or without that extension. The "
-        "certificates playbooks/site.yml issues pass every check of the daemon.")
+        "certificates the dockyard.registry.site playbook issues pass every check of the daemon.")
 
 
 def test_every_reason_of_go_has_a_verdict():
