@@ -21,10 +21,13 @@ import dataclasses
 import hashlib
 import json
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+try:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+except ImportError:  # only signing and checking signatures need it: said when a key is loaded
+    serialization = None
 
 from ansible_collections.dockyard.registry.plugins.module_utils._digest import digest_of
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError, error_detail
@@ -85,8 +88,15 @@ def _pem_body(pem: bytes, types: tuple[str, ...], what: str) -> bytes:
                          "generate-key-pair` writes it)")
 
 
+def _require_cryptography() -> None:
+    if serialization is None:
+        raise SignatureError("signing and checking signatures need the Python library cryptography on the host "
+                             "(Debian and Ubuntu: the python3-cryptography package; pip: cryptography)")
+
+
 def load_private_key(pem: bytes, password: str, what: str = "sign.key"):
     """The private key of cosign's encrypted key file ``pem``, opened with ``password``."""
+    _require_cryptography()
     if nacl is None:
         raise SignatureError("signing needs the Python library PyNaCl on the host that signs, to open the cosign "
                              "key (Debian and Ubuntu: the python3-nacl package; pip: PyNaCl)")
@@ -111,6 +121,7 @@ def load_private_key(pem: bytes, password: str, what: str = "sign.key"):
 
 def load_public_key(pem: bytes, name: str) -> PublicKey:
     """A PEM public key (``cosign.pub``) named ``name`` in messages."""
+    _require_cryptography()
     try:
         key = serialization.load_pem_public_key(pem)
     except ValueError as exc:
