@@ -54,7 +54,7 @@ def index(api: RegistryAPI, repository: str, tag: str, created: dict[str, str]) 
                 for arch, when in created.items()}
     body = {"schemaVersion": 2, "mediaType": OCI_INDEX,
             "manifests": [{k: child[k] for k in ("mediaType", "digest", "size", "platform")} for child in children.values()]}
-    digest, _ = api.put_manifest(repository, tag, body)
+    digest, _sent = api.put_manifest(repository, tag, body)
     return {"digest": digest, **{arch: child["digest"] for arch, child in children.items()}}
 
 

@@ -91,8 +91,8 @@ def signing_key(keys, name: str = "pipeline") -> dict:
     return {"key": keys[name][0].read_text(), "password": PASSWORD}
 
 
-def test_cosign_verify_accepts_what_the_module_signs_at_push_and_a_second_run_adds_nothing(repository, image, keys,
-                                                                                            cosign):
+def test_cosign_verify_accepts_what_the_module_signs_at_push_and_a_second_run_adds_nothing(
+        repository, image, keys, cosign):
     pushed = push(f"{repository}:1", image, signing_key(keys))
     assert pushed["changed"] and pushed["signature"]["added"]
     verified = cosign.verify(f"{repository}@{pushed['digest']}", keys["pipeline"][1])

@@ -315,4 +315,3 @@ class ImageSignatures:
         if done.status != 201:
             raise RegistryError(f"registry {self.client.registry} answered {done.status} {done.reason} to the upload "
                                 f"of {digest} to {self.repository}{detail}")
-

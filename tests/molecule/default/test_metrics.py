@@ -158,7 +158,7 @@ def test_prometheus_scrapes_the_registry_and_node_exporter_with_the_shipped_conf
 
 
 def test_the_certificates_expiry_is_what_the_certificates_say(fleet, settings, prometheus):
-    api, _ = prometheus
+    api, _targets = prometheus
     host = fleet.host(fleet.registry)
     tls_dir = fleet.variables(fleet.registry).get("registry_server_tls_dir", "/etc/dockyard/registry/tls")
     for name in ("server", "ca"):
@@ -174,7 +174,7 @@ def test_the_certificates_expiry_is_what_the_certificates_say(fleet, settings, p
 
 
 def test_the_storage_alert_finds_the_filesystem_that_holds_the_storage(fleet, prometheus):
-    api, _ = prometheus
+    api, _targets = prometheus
     data_dir = fleet.variables(fleet.registry).get("registry_server_data_dir", "/var/lib/dockyard/registry")
     expression = ("node_filesystem_avail_bytes / node_filesystem_size_bytes * on(instance, job, mountpoint) "
                   "group_left(registry, path) dockyard_registry_storage_info")

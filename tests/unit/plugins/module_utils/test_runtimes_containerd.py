@@ -219,8 +219,8 @@ def test_registry_defined_inline_gets_the_key_inside_its_braces():
     after = merged(before)
 
     assert after.startswith(b'version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  registry = {')
-    assert loads(after, CONFIG)["plugins"]["io.containerd.grpc.v1.cri"]["registry"] == {"headers": {},
-                                                                                          "config_path": CERTS_D}
+    registry = loads(after, CONFIG)["plugins"]["io.containerd.grpc.v1.cri"]["registry"]
+    assert registry == {"headers": {}, "config_path": CERTS_D}
 
 
 def test_an_edit_that_does_not_parse_back_as_intended_is_refused():
