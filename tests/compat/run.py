@@ -52,9 +52,9 @@ CONTROLLER_PYTHONS = {
 }
 # What the unit tests need besides ansible-core; versions come from requirements*.txt.
 # pytest-testinfra for the molecule scenario's verifier, which runs the pytest first on PATH; redis for the cache
-# module's tests; tomlkit for the tests of containerd's config.toml edit.
+# module's tests; tomlkit for the tests of containerd's config.toml edit; pynacl for those of cosign's keys.
 TEST_PACKAGES = ("docker", "requests", "cryptography", "bcrypt", "pytest", "pyyaml", "pytest-testinfra", "redis",
-                 "tomlkit")
+                 "tomlkit", "pynacl")
 UNIT_TESTS = ("tests/unit/plugins", "tests/unit/test_role_specs.py", "tests/unit/test_example_inventory.py")
 # Only on the oldest and the newest release (see above).
 ENDS_ONLY_UNIT_TESTS = ("tests/unit/test_docs.py",)
