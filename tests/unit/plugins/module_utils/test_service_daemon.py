@@ -5,8 +5,10 @@ directory (``root``) with the pid file and, where a test wants one, an init scri
 """
 
 import os
+import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -138,8 +140,19 @@ def test_a_daemon_that_never_answers_fails_the_wait_after_its_timeout(host, star
         sleepd(host, timeout=1).restart(lambda: "an answer that never comes")
 
 
+def ignores_sigterm(pid: int) -> bool:
+    """Whether the process ignores SIGTERM (signal 15: bit 14 of SigIgn in /proc/<pid>/status)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:"))
+    return bool(int(mask, 16) & (1 << (signal.SIGTERM - 1)))
+
+
 def test_a_daemon_that_ignores_sigterm_is_reported_not_killed(host, started):
     pid = started(("sh", "-c", "trap '' TERM; sleep 300 & wait"))
+    deadline = time.monotonic() + 5
+    while not ignores_sigterm(pid):  # the shell has run its trap: a SIGTERM before it would end the shell
+        assert time.monotonic() < deadline, "the shell never ignored SIGTERM"
+        time.sleep(0.02)
 
     assert terminate(pid, 0.5) is False and alive(pid)
     terminate(pid, 0.5, kill=True)
