@@ -143,7 +143,9 @@ def launch(run_command, argv: list[str], log: str, pid_file: str | None = None) 
     background, since the program keeps none of its pipes.
     """
     command = f"setsid {shlex.join(argv)} >>{shlex.quote(log)} 2>&1 </dev/null & echo $!"
-    rc, out, err = run_command(command, use_unsafe_shell=True)
+    # From /: a daemon keeps the directory it started in, and one that is removed later breaks its re-execution
+    # (HAProxy's master re-executes itself from there on each reload, and fails once it is gone).
+    rc, out, err = run_command(command, use_unsafe_shell=True, cwd="/")
     if rc != 0:
         raise ServiceError(f"starting {argv[0]} failed: {(out + err).strip()}")
     pid = int(out.strip()) if out.strip().isdigit() else None

@@ -25,8 +25,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._service import 
 )
 
 
-def run_command(args, use_unsafe_shell=False):
-    done = subprocess.run(args, check=False, shell=use_unsafe_shell, capture_output=True, text=True)
+def run_command(args, use_unsafe_shell=False, cwd=None):
+    done = subprocess.run(args, check=False, shell=use_unsafe_shell, capture_output=True, text=True, cwd=cwd)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -138,6 +138,16 @@ def test_a_daemon_that_never_answers_fails_the_wait_after_its_timeout(host, star
 
     with pytest.raises(ServiceTimeout, match="an answer that never comes"):
         sleepd(host, timeout=1).restart(lambda: "an answer that never comes")
+
+
+def test_a_daemon_starts_in_the_root_directory_whatever_the_callers(tmp_path, monkeypatch):
+    """A daemon keeps the directory it started in: one removed later breaks HAProxy's re-execution on reload."""
+    monkeypatch.chdir(tmp_path)
+    pid = launch(run_command, ["sleep", "30"], str(tmp_path / "sleep.log"))
+    try:
+        assert os.readlink(f"/proc/{pid}/cwd") == "/"
+    finally:
+        terminate(pid, 5, kill=True)
 
 
 def ignores_sigterm(pid: int) -> bool:
