@@ -12,9 +12,10 @@ The files are for the textfile collector of Prometheus's node_exporter (``*.prom
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
+
+from ansible_collections.dockyard.registry.plugins.module_utils._validity import not_after
 
 NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -91,9 +92,5 @@ def sample_key(metric: dict) -> str:
 
 
 def expiry(certificate) -> int:
-    """A certificate's notAfter as a Unix timestamp (whole seconds): cryptography 42 and later name it with its zone,
-    older releases give a naive UTC datetime (what the certificate verifier ships is not needed for this)."""
-    aware = getattr(certificate, "not_valid_after_utc", None)
-    if aware is not None:
-        return int(aware.timestamp())
-    return int(certificate.not_valid_after.replace(tzinfo=datetime.timezone.utc).timestamp())
+    """A certificate's notAfter as a Unix timestamp (whole seconds)."""
+    return int(not_after(certificate).timestamp())

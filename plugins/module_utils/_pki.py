@@ -18,6 +18,8 @@ import ipaddress
 import re
 import traceback
 
+from ansible_collections.dockyard.registry.plugins.module_utils._validity import not_after
+
 try:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -159,11 +161,6 @@ def authority_key_id(certificate) -> str | None:
         return certificate.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier.hex()
     except (x509.ExtensionNotFound, AttributeError):
         return None
-
-
-def not_after(certificate) -> datetime.datetime:
-    value = getattr(certificate, "not_valid_after_utc", None) or certificate.not_valid_after
-    return value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
 
 
 def signing_ca(rollover: str, current_issuer: str | None, next_ski: str | None) -> str:

@@ -47,6 +47,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ansible_collections.dockyard.registry.plugins.module_utils._dockerd import DEFAULT_PIDFILE, dockerd_binary
+from ansible_collections.dockyard.registry.plugins.module_utils._validity import not_after
 
 try:
     from cryptography import x509
@@ -312,10 +313,6 @@ def verify_hostname(leaf, host: str) -> Failure | None:
 def not_before(certificate) -> datetime.datetime:
     """The start of a certificate's validity, UTC, on every cryptography (``not_valid_before_utc`` came in 42)."""
     return _utc(getattr(certificate, "not_valid_before_utc", None) or certificate.not_valid_before)
-
-
-def not_after(certificate) -> datetime.datetime:
-    return _utc(getattr(certificate, "not_valid_after_utc", None) or certificate.not_valid_after)
 
 
 # The certificates as Go sees them
