@@ -12,12 +12,12 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # The suite must trust only what it is told to trust.
 unexport REQUESTS_CA_BUNDLE
 
-.PHONY: help venv test-venv site test lint lint-deps changelog unit unit-deps prometheus-deps compat docs docs-deps docs-test integration engine test-deps \
-	test-images molecule bench clean
+.PHONY: help venv test-venv site test test-lane lint lint-deps changelog unit unit-deps prometheus-deps compat compat-venvs \
+	compat-checks compat-scenarios docs docs-deps docs-test integration engine test-deps test-images molecule bench clean
 
 help:
 	@echo "make site   deploy, trust and exercise the registry on $(INVENTORY)"
-	@echo "make test   the whole test suite (lint, unit, compat, docs-test, integration, molecule)"
+	@echo "make test   the whole test suite (lint, unit, compat, docs-test beside integration, molecule)"
 	@echo "make docs   the collection's documentation site, in $(DOCS_BUILD)/html"
 
 # What the controller needs to run the collection (make site): requirements.txt alone. The test tools come on top
@@ -79,8 +79,20 @@ unit: test-venv unit-deps
 # the oldest and the newest, all but pylint and ansible-doc between), each in a
 # virtualenv of its own (.venv-compat/) on a Python that release supports (pyenv's); prints each step's wall time.
 # COMPAT_RELEASES="2.17,2.21" runs some of them.
+COMPAT_ONLY = $(if $(COMPAT_RELEASES),--only $(COMPAT_RELEASES))
 compat: test-venv lint-deps unit-deps test-images
-	$(BIN)/python tests/compat/run.py $(if $(COMPAT_RELEASES),--only $(COMPAT_RELEASES))
+	$(BIN)/python tests/compat/run.py $(COMPAT_ONLY)
+
+# The parts of compat, as make test runs them: the virtualenvs (before both lanes), the checks (no Docker) and the
+# scenarios.
+compat-venvs: test-venv
+	$(BIN)/python tests/compat/run.py --part venvs $(COMPAT_ONLY)
+
+compat-checks: test-venv lint-deps unit-deps
+	$(BIN)/python tests/compat/run.py --part checks $(COMPAT_ONLY)
+
+compat-scenarios: test-venv test-images
+	$(BIN)/python tests/compat/run.py --part scenarios $(COMPAT_ONLY)
 
 # tests/unit/plugins/modules/test_registry_cache.py runs Debian's redis-server with the configuration the module writes.
 unit-deps: prometheus-deps
@@ -136,7 +148,30 @@ molecule: test-venv test-images prometheus-deps
 	done; \
 	echo "molecule: every scenario passed in $$(( $$(date +%s) - all_started ))s"
 
-test: lint unit compat docs-test integration molecule
+# make test: everything is installed first (virtualenvs, Debian packages, the Docker engine and the test images); then
+# two lanes run side by side, each printing its lines under its name and each part's wall time. The checks need no
+# Docker and mostly CPU (lint, unit, the sanity and unit tests of compat, docs-test); the fleet lane waits mostly on
+# containers and daemons (integration, compat's scenarios, molecule), and would leave one of two cores idle on its own.
+# Nothing is shared between the lanes but the installed tools: the checks use free loopback ports and temporary
+# directories, the fleet lane Docker. The run fails when either lane does, after both end.
+TEST_CHECKS := lint unit compat-checks docs-test
+TEST_FLEET := integration compat-scenarios molecule
+test: test-venv test-deps lint-deps unit-deps docs-deps test-images compat-venvs
+	@set -o pipefail; started=$$(date +%s); \
+	( $(MAKE) --no-print-directory test-lane LANE="$(TEST_CHECKS)" 2>&1 | sed -u 's/^/[checks] /' ) & checks=$$!; \
+	( $(MAKE) --no-print-directory test-lane LANE="$(TEST_FLEET)" 2>&1 | sed -u 's/^/[fleet] /' ); fleet=$$?; \
+	wait $$checks; checks=$$?; \
+	verdict() { [ "$$1" = 0 ] && echo passed || echo "FAILED (exit $$1)"; }; \
+	echo "make test: checks lane $$(verdict $$checks), fleet lane $$(verdict $$fleet), in $$(( $$(date +%s) - started ))s"; \
+	[ "$$checks" = 0 ] && [ "$$fleet" = 0 ]
+
+# The parts in LANE one after the other, each with its wall time; the first that fails ends the lane.
+test-lane:
+	@for part in $(LANE); do \
+	  started=$$(date +%s); \
+	  $(MAKE) --no-print-directory $$part || { echo "make $$part FAILED after $$(( $$(date +%s) - started ))s"; exit 1; }; \
+	  echo "make $$part passed in $$(( $$(date +%s) - started ))s"; \
+	done
 
 # The benchmarks, each script writing its own section of bench/RESULTS.md (bench/output/ keeps the raw figures). Not
 # part of test: it takes about a quarter of an hour, and 1.4 GB of disk under bench/output while it runs. Every

@@ -16,8 +16,12 @@ On the oldest and the newest release, one molecule scenario (``airgap``, the sma
 ``ansible-playbook`` and the collections the main virtualenv carries: converge, idempotence and verify, and no
 deprecation warning may appear in its output (facts read as top-level variables, say, which ansible-core 2.24 drops).
 
+``make test`` runs the parts apart (``--part``): the virtualenvs first, then the checks (sanity and unit tests, which
+need no Docker) beside the integration tests, and the scenarios after them with the other scenarios (``make test``'s
+two lanes, see the Makefile).
+
 Usage (with the main virtualenv's Python, as ``make compat`` does):
-python tests/compat/run.py [--only 2.17,2.21] [--skip-sanity] [--skip-scenario]
+python tests/compat/run.py [--only 2.17,2.21] [--part all|venvs|checks|scenarios] [--skip-sanity]
 """
 
 from __future__ import annotations
@@ -148,41 +152,53 @@ def run_scenario(bin_dir: Path, env: dict) -> None:
         raise SystemExit(f"molecule scenario {ENDS_SCENARIO} printed deprecation warnings:\n" + "\n".join(warnings))
 
 
-def test_release(minor: str, sanity: bool, end: bool, scenario: bool) -> str:
-    """Sanity and unit tests under one minor release (all of them at an ``end`` of the range); returns its summary
-    line."""
+# What each --part runs: the virtualenv is made (or found) by every part.
+PARTS = {"all": {"checks", "scenarios"}, "venvs": set(), "checks": {"checks"}, "scenarios": {"scenarios"}}
+
+
+def test_release(minor: str, sanity: bool, end: bool, steps: set[str]) -> str | None:
+    """Sanity and unit tests (``checks``) under one minor release, all of them at an ``end`` of the range, and the
+    scenario there (``scenarios``); returns its summary line, None where the release had nothing to run."""
     started = time.monotonic()
     python = python_for(minor)
     py_version = python.name.removeprefix("python")
     with timed(f"ansible-core {minor} virtualenv (Python {py_version})"):
         venv = venv_for(minor, python)
+    checks, scenario = "checks" in steps, "scenarios" in steps and end
+    if not (checks or scenario):
+        return None
     bin_dir = venv / "bin"
     core = subprocess.run([bin_dir / "python", "-c", "import ansible.release; print(ansible.release.__version__)"],
                           check=True, capture_output=True, text=True).stdout.strip()
     env = {**os.environ, "PATH": f"{bin_dir}:{python.parent}:{os.environ['PATH']}"}
-    if sanity:
+    if checks and sanity:
         with timed(f"ansible-core {core} sanity"):
             skipped = [] if end else [arg for test in ENDS_ONLY_SANITY_TESTS for arg in ("--skip-test", test)]
             run([ROOT / "tests" / "sanity" / "run.sh", *skipped], cwd=ROOT,
                 env={**env, "BIN": str(bin_dir), "SANITY_PYTHON": py_version})
-    with timed(f"ansible-core {core} unit"):
-        tests = UNIT_TESTS + (ENDS_ONLY_UNIT_TESTS if end else ())
-        run([bin_dir / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], cwd=ROOT, env=env)
-    if end and scenario:
+    if checks:
+        with timed(f"ansible-core {core} unit"):
+            tests = UNIT_TESTS + (ENDS_ONLY_UNIT_TESTS if end else ())
+            run([bin_dir / "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], cwd=ROOT, env=env)
+    if scenario:
         with timed(f"ansible-core {core} molecule scenario {ENDS_SCENARIO}"):
             run_scenario(bin_dir, env)
-    if end:
-        scope = f"every test, molecule scenario {ENDS_SCENARIO}" if scenario else "every test"
-    else:
-        scope = f"all but {', '.join(ENDS_ONLY_SANITY_TESTS + ENDS_ONLY_UNIT_TESTS)}"
-    return f"ansible-core {core} on Python {py_version} ({scope}): passed in {time.monotonic() - started:.0f}s"
+    scope = []
+    if checks:
+        scope.append("every test" if end else f"all but {', '.join(ENDS_ONLY_SANITY_TESTS + ENDS_ONLY_UNIT_TESTS)}")
+    if scenario:
+        scope.append(f"molecule scenario {ENDS_SCENARIO}")
+    return (f"ansible-core {core} on Python {py_version} ({', '.join(scope)}): passed in "
+            f"{time.monotonic() - started:.0f}s")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--only", help="comma-separated minor releases (default: every admitted one)")
+    parser.add_argument("--part", choices=PARTS, default="all",
+                        help="venvs: only make the virtualenvs; checks: sanity and unit tests; scenarios: the ends' "
+                             "molecule scenario; all (default): checks and scenarios")
     parser.add_argument("--skip-sanity", action="store_true")
-    parser.add_argument("--skip-scenario", action="store_true")
     options = parser.parse_args()
 
     main_release = f"{pinned('ansible-core').major}.{pinned('ansible-core').minor}"
@@ -190,10 +206,13 @@ def main() -> int:
     ends = {minors[0], minors[-1]}
     if options.only:
         minors = [minor for minor in minors if minor in options.only.split(",")]
-    summary = [f"ansible-core {minor}: the main virtualenv's (make lint, make unit)" if minor == main_release
-               else test_release(minor, sanity=not options.skip_sanity, end=minor in ends, scenario=not options.skip_scenario)
+    steps = PARTS[options.part]
+    summary = [(f"ansible-core {minor}: the main virtualenv's (make lint, make unit)" if "checks" in steps else None)
+               if minor == main_release else test_release(minor, sanity=not options.skip_sanity, end=minor in ends,
+                                                          steps=steps)
                for minor in minors]
-    print("\n".join(f"[compat] {line}" for line in summary))
+    for line in filter(None, summary):
+        print(f"[compat] {line}")
     return 0
 
 
