@@ -52,8 +52,8 @@ import json, subprocess, sys
 sys.path.insert(0, "/opt/dockyard")
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, detect, docker, files, podman
 
-def run_command(args, use_unsafe_shell=False):
-    done = subprocess.run(args, shell=use_unsafe_shell, capture_output=True, text=True)
+def run_command(args, use_unsafe_shell=False, cwd=None):  # AnsibleModule.run_command's arguments that it is given
+    done = subprocess.run(args, shell=use_unsafe_shell, capture_output=True, text=True, cwd=cwd)
     return done.returncode, done.stdout, done.stderr
 
 args = json.load(sys.stdin)

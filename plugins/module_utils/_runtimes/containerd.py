@@ -296,7 +296,7 @@ def restart(run_command, *, fs: Filesystem | None = None, pid_file: str = PID_FI
             service: str = SERVICE, log_file: str = LOG_FILE, timeout: float = 60) -> dict:
     """Restart the host's containerd so that it reads config.toml again, and wait until it answers.
 
-    ``run_command(args, use_unsafe_shell=False)`` returns ``(rc, stdout, stderr)``, as ``AnsibleModule.run_command``
+    ``run_command(args, use_unsafe_shell=False, cwd=None)`` returns ``(rc, stdout, stderr)``, as ``AnsibleModule.run_command``
     does. The way that started it, as the collection's service helper (``_service.Daemon``) finds it: systemd, when
     it runs the ``service`` unit; the init script ``/etc/init.d/<service>``, when its status says it runs containerd;
     the pid file, for a containerd started directly (its process is stopped with SIGTERM and started again with its
