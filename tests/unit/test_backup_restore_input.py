@@ -152,3 +152,13 @@ def test_restore_in_check_mode_says_what_it_would_bring_back_and_changes_nothing
                  registry_restore_from=str(backup), registry_backup_vault_password_file=str(password))
     assert f"Would restore controller, storage, config from {backup}." in said(result), said(result)[-3000:]
     assert not (tmp_path / "data").exists() and not (tmp_path / "pki" / "ca.crt").exists()
+
+
+def test_backup_in_check_mode_says_what_it_would_take_and_changes_nothing(tmp_path, password):
+    (tmp_path / "pki").mkdir()
+    result = run(tmp_path, "backup.yml", "--check", registry_backup_dir=str(tmp_path / "backups"),
+                 registry_backup_vault_password_file=str(password))
+    assert result.returncode == 0, said(result)[-3000:]
+    assert (f"Would back up {tmp_path}/data, {tmp_path}/etc (0 tags) and {tmp_path}/pki on the controller, encrypted, "
+            f"into {tmp_path}/backups." in said(result)), said(result)[-3000:]
+    assert not (tmp_path / "backups").exists()
