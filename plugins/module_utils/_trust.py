@@ -47,9 +47,12 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
     ABSENT,
     DIRECTORY,
+    ClientCertificate,
     Filesystem,
+    Plan,
     RuntimeConfigError,
     apply,
+    client_operations,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._x509 import daemon_go
 
@@ -76,6 +79,7 @@ class HostTrust:
         self.files = Files(module)
         self.check_mode = module.check_mode
         self.fs = None
+        self.mirror_client = None
         self.runtimes = {}
         self.result = {"changed": False, "addresses": self.params["addresses"], "mode": self.params["mode"],
                        "state": self.params["state"]}
@@ -87,6 +91,7 @@ class HostTrust:
         present = self.params["state"] == "present"
         self._check_public_keys()
         self.fs = Filesystem()
+        self.mirror_client = self._mirror_client(present)
         try:
             self.runtimes = detect.select(self.params["runtimes"], detect.gather(self.fs))
         except ValueError as exc:
@@ -155,7 +160,8 @@ class HostTrust:
         version = detect.containerd_version(out) if rc == 0 else ()
         plan = containerd.plan(self.params["addresses"], self.params["ca"] if self.params["mode"] == "ca" else None,
                                self.params["mode"], self.params["state"], tls=self.params["tls"], fs=self.fs,
-                               containerd_version=version, mirrors=self._mirror_addresses())
+                               containerd_version=version, mirrors=self._mirror_addresses(),
+                               mirror_client=self.mirror_client)
         self._apply(detect.CONTAINERD, plan, restarter=None if self.module.check_mode else
                     lambda: containerd.restart(self.module.run_command, fs=self.fs, timeout=self.params["timeout"]))
 
@@ -163,7 +169,8 @@ class HostTrust:
         """The Podman family's plan; ``logins``: the addresses that get the login (all of them where None)."""
         return podman.plan(self.params["addresses"], self.params["ca"] if self.params["mode"] == "ca" else None,
                            self.params["mode"], self.params["state"], tls=self.params["tls"], credentials=credentials,
-                           fs=self.fs, mirrors=self._mirror_addresses(), login_addresses=logins)
+                           fs=self.fs, mirrors=self._mirror_addresses(), login_addresses=logins,
+                           mirror_client=self.mirror_client)
 
     def _check_public_keys(self) -> None:
         """Before anything changes: an enforced policy has keys, each a PEM public key (cosign.pub)."""
@@ -190,6 +197,27 @@ class HostTrust:
             self._apply(detect.PODMAN, podman.signature_plan(self.params["addresses"], self.params["signature_policy"],
                                                              self.params["public_keys"] or [],
                                                              state=self.params["state"], fs=self.fs))
+
+    def _mirror_client(self, present: bool) -> ClientCertificate | None:
+        """The host's client certificate for the mirrors (mirror_client_certificate and _key), read from its files.
+
+        None without those options or mirrors. With state=absent only its presence matters (the files go), and in
+        check mode a certificate still to be issued in this run stands in as empty files.
+        """
+        certificate, key = self.params.get("mirror_client_certificate"), self.params.get("mirror_client_key")
+        if not (certificate and key and self.params["mirrors"]):
+            return None
+        if not present:
+            return ClientCertificate(b"", b"")
+        contents = [self.fs.read(path) for path in (certificate, key)]
+        missing = [f"{option} {path}" for option, path, content in
+                   (("mirror_client_certificate", certificate, contents[0]), ("mirror_client_key", key, contents[1]))
+                   if content is None]
+        if missing and not self.check_mode:
+            raise TrustError(f"{' and '.join(missing)}: no such file on this host. The host's client certificate for "
+                             "the mirrors is issued first (the registry_trust role does it with "
+                             "dockyard.registry.registry_certificate); nothing was changed")
+        return ClientCertificate(contents[0] or b"", contents[1] or b"")
 
     def _mirror_addresses(self) -> list[str]:
         """The host:port of every mirror of Docker Hub: containerd and the Podman family name them so."""
@@ -293,7 +321,17 @@ class HostTrust:
         addresses = [mirror_address(url) for url in mirrors]
         settings = {"registry-mirrors": mirrors}
         if self.params["mode"] == "ca":
+            # The client certificate beside the CA (client.cert, client.key): Docker presents it to a mirror that
+            # asks for one. It goes before the CA's removal, which removes the emptied directory.
+            clients = Plan("docker")
+            for address in addresses:
+                clients.operations += client_operations(self.fs, os.path.join(self.params["certs_dir"], address),
+                                                        self.mirror_client, present)
+            if not present:
+                self._apply(detect.DOCKER, clients)
             self._ca_files(present, addresses)
+            if present:
+                self._apply(detect.DOCKER, clients)
         else:
             settings["insecure-registries"] = addresses
         outcome, info = self._daemon_json(settings)

@@ -41,6 +41,10 @@ description:
     O(mode=insecure), its address in C(insecure-registries)), and checks with C(docker info) that the daemon lists them.
     containerd gets them in C(<hosts dir>/docker.io/hosts.toml) before Docker Hub, the Podman family as
     C([[registry.mirror]]) entries of a docker.io registry in its drop-in; each mirror trusted as the registry is.
+  - With O(mirror_client_certificate) and O(mirror_client_key) (the host's client certificate, which the
+    collection's mirror asks every client for), each runtime presents it to the mirrors in O(mode=ca). Docker and the
+    Podman family from C(client.cert) and C(client.key) (0400) beside the mirror's CA in their C(certs.d), containerd
+    from the same files in its hosts directory, named by C(client) in the C(hosts.toml) files.
   - With O(signature_policy=enforce), the Podman family refuses every image of the registry that has no valid cosign
     signature by one of O(public_keys). A C(sigstoreSigned) scope per address is merged into
     C(/etc/containers/policy.json) (the default and every other scope kept, a backup of the file made; a file that is
@@ -48,7 +52,8 @@ description:
     tells the tools to read the signatures from the registry (C(use-sigstore-attachments)). O(signature_policy=off)
     and O(state=absent) take both out again (a scope only where it is still the C(sigstoreSigned) one written here).
     Docker and containerd have no such policy; RV(runtimes) says so for each (C(signatures)).
-  - O(state=absent) takes all of it away again; client certificates an operator put into certs.d stay.
+  - O(state=absent) takes all of it away again (the mirrors' client certificates too, with
+    O(mirror_client_certificate)); client certificates an operator put into certs.d stay.
 author:
   - dockyard maintainers (@dockyard)
 requirements:
@@ -159,6 +164,16 @@ options:
     type: list
     elements: str
     default: []
+  mirror_client_certificate:
+    description:
+      - Path on the host of its client certificate (PEM, with the C(clientAuth) usage) for the mirrors of O(mirrors),
+        which ask every client for a certificate of the collection's CA; with O(mirror_client_key).
+      - Copied where each runtime reads it for every mirror, in O(mode=ca) only (Docker reads no C(certs.d) for an
+        insecure registry). A file that is missing fails the task before anything changes, outside check mode.
+    type: path
+  mirror_client_key:
+    description: Path on the host of the private key of O(mirror_client_certificate); its copies are 0400 and never shown.
+    type: path
   signature_policy:
     description:
       - V(enforce) makes the Podman family (Podman, Buildah, Skopeo, CRI-O) refuse images of the registry without a
@@ -335,10 +350,13 @@ def main() -> None:
             "probe": {"type": "bool", "default": True},
             "insecure_send_credentials": {"type": "bool", "default": False},
             "mirrors": {"type": "list", "elements": "str", "default": []},
+            "mirror_client_certificate": {"type": "path"},
+            "mirror_client_key": {"type": "path", "no_log": False},
             "signature_policy": {"type": "str", "default": "off", "choices": ["off", "enforce"]},
             "public_keys": {"type": "list", "elements": "str", "default": []},
             "timeout": {"type": "int", "default": 10},
         },
+        required_together=[("mirror_client_certificate", "mirror_client_key")],
         supports_check_mode=True,
     )
     if module.params["probe"] and CRYPTOGRAPHY_IMPORT_ERROR:

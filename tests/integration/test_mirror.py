@@ -14,6 +14,7 @@ import time
 import uuid
 
 import pytest
+import requests
 import yaml
 from daemon_hosts import DAEMON_JSON, SEEDED, DockerHost, docker
 from scratch_registry import CA, DAEMON_PORTS, REGISTRY_IMAGE, RegistryAPI, ScratchRegistry, free_port, tar_layer
@@ -94,6 +95,7 @@ def test_docker_hosts_pull_docker_hub_images_through_the_mirror_and_from_its_cac
         containers_of_the_test.extend(group_vars[key] for key in ("registry_server_container_name",
                                                                   "registry_server_mirror_container_name"))
         mirror = f"https://{machine_ip}:{ports[1]}"
+        mirror_dir = f"/etc/docker/certs.d/{machine_ip}:{ports[1]}"
 
         for playbook in ("playbooks/pki.yml", "playbooks/server.yml", "playbooks/trust.yml"):
             run = run_playbook(playbook, inventory=inventory)
@@ -102,8 +104,27 @@ def test_docker_hosts_pull_docker_hub_images_through_the_mirror_and_from_its_cac
         for host in (first, second):
             assert json.loads(host.read(DAEMON_JSON))["registry-mirrors"] == [mirror]
             assert host.info()["RegistryConfig"]["Mirrors"] == [mirror + "/"]
-            assert host.read(f"/etc/docker/certs.d/{machine_ip}:{ports[1]}/ca.crt") == \
-                (tmp_path / "pki" / "ca.crt").read_text()
+            assert host.read(f"{mirror_dir}/ca.crt") == (tmp_path / "pki" / "ca.crt").read_text()
+            # Its own client certificate, which the mirror asks for: the key readable by root alone.
+            assert host.exec("stat", "-c", "%a %U", f"{mirror_dir}/client.key").stdout.split() == ["400", "root"]
+            assert "BEGIN CERTIFICATE" in host.read(f"{mirror_dir}/client.cert")
+        assert first.read(f"{mirror_dir}/client.cert") != second.read(f"{mirror_dir}/client.cert")
+
+        # A client without a certificate of the CA gets no manifest: the mirror ends the TLS handshake. With the first
+        # host's certificate, the same request is answered, so the refusal is the certificate's doing.
+        manifest_url = f"{mirror}/v2/library/{name}/manifests/{cached['digest']}"
+        accept = {"Accept": cached["mediaType"]}
+        with requests.Session() as anonymous:
+            anonymous.trust_env = False
+            with pytest.raises(requests.exceptions.SSLError, match="certificate required|handshake|alert"):
+                anonymous.get(manifest_url, headers=accept, verify=str(tmp_path / "pki" / "ca.crt"), timeout=10)
+        (tmp_path / "client.cert").write_text(first.read(f"{mirror_dir}/client.cert"))
+        (tmp_path / "client.key").write_text(first.read(f"{mirror_dir}/client.key"))
+        with requests.Session() as client:
+            client.trust_env = False
+            answer = client.get(manifest_url, headers=accept, verify=str(tmp_path / "pki" / "ca.crt"), timeout=10,
+                                cert=(str(tmp_path / "client.cert"), str(tmp_path / "client.key")))
+        assert answer.status_code == 200, answer.text
 
         # A docker.io name, by digest: the daemon asks the mirror, which fetches from the upstream and keeps it.
         reference = f"{name}@{cached['digest']}"
@@ -125,6 +146,13 @@ def test_docker_hosts_pull_docker_hub_images_through_the_mirror_and_from_its_cac
 
     again = [run_playbook(playbook, inventory=inventory) for playbook in ("playbooks/server.yml", "playbooks/trust.yml")]
     assert [(run.returncode, run.changed) for run in again] == [(0, 0), (0, 0)], "\n".join(map(str, again))
+
+    # Taking the trust away takes the client certificate with it.
+    gone = run_playbook("playbooks/trust.yml", inventory=inventory, extra_vars={"registry_trust_state": "absent"})
+    assert gone.returncode == 0, str(gone)
+    for host in (first, second):
+        assert host.exec("test", "-e", mirror_dir, check=False).returncode == 1
+        assert host.exec("test", "-e", "/etc/dockyard/mirror-client", check=False).returncode == 1
 
 
 @pytest.mark.parametrize("url", ["http://mirror.example.test:5001", "https://mirror.example.test:5001/v2/", "https://.."])

@@ -29,13 +29,16 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.detect
     containerd_version as parse_containerd_version,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+    CLIENT_FILES,
     MARKER,
+    ClientCertificate,
     Filesystem,
     Plan,
     RuntimeConfigError,
     absent_operation,
     check_address,
     check_common,
+    client_operations,
     directory_operation,
     file_operation,
     owned,
@@ -81,11 +84,13 @@ CRI_PLUGINS = ("cri", "io.containerd.grpc.v1.cri", "io.containerd.cri.v1.images"
 DEFAULT_CONFIG_PATH_V2 = "/etc/containerd/certs.d:/etc/docker/certs.d"
 
 
-def hosts_toml(address: str, mode: str, *, tls: bool = True, ca_files=(), reader: str = "containerd") -> bytes:
+def hosts_toml(address: str, mode: str, *, tls: bool = True, ca_files=(), reader: str = "containerd",
+               client=None) -> bytes:
     """A registry's ``hosts.toml``: its one host, with every capability, and how its TLS is checked.
 
     ``mode`` ``ca`` verifies the registry with ``ca_files`` (absolute paths); ``insecure`` skips verification
-    (``skip_verify``) or, for a registry without TLS, speaks plain HTTP. The first line is :data:`MARKER`.
+    (``skip_verify``) or, for a registry without TLS, speaks plain HTTP. ``client``: the paths of the client
+    certificate and its key the host presents where the registry asks for one. The first line is :data:`MARKER`.
     """
     server = f"{'https' if tls else 'http'}://{address}"
     lines = [f"{MARKER}: how {reader} reaches the registry at {address}.",
@@ -99,14 +104,17 @@ def hosts_toml(address: str, mode: str, *, tls: bool = True, ca_files=(), reader
         lines.append(f"  ca = {string_array(ca_files)}")
     elif tls:
         lines.append("  skip_verify = true")
+    if client:
+        lines.append(f"  client = [{string_array(client)}]")
     return ("\n".join(lines) + "\n").encode()
 
 
-def hub_hosts_toml(mirrors, mode: str, ca_files: dict) -> bytes:
+def hub_hosts_toml(mirrors, mode: str, ca_files: dict, clients=None) -> bytes:
     """Docker Hub's ``hosts.toml``: the pull-through ``mirrors`` (host:port) first, in order, then Docker Hub.
 
     A mirror only pulls and resolves; ``mode`` ``ca`` verifies it with ``ca_files[mirror]``, ``insecure`` skips
-    verification. containerd tries the hosts in order and Docker Hub (``server``) last.
+    verification; ``clients[mirror]``, where given, are the paths of the client certificate and key presented to it.
+    containerd tries the hosts in order and Docker Hub (``server``) last.
     """
     lines = [f"{MARKER}: Docker Hub's images through the pull-through mirror first.",
              "# Written again on every run of the registry_trust role: change its variables, not this file.",
@@ -115,6 +123,8 @@ def hub_hosts_toml(mirrors, mode: str, ca_files: dict) -> bytes:
         url = f"https://{mirror}"
         lines += ["", f"[host.{basic_string(url)}]", f"  capabilities = {string_array(MIRROR_CAPABILITIES)}"]
         lines.append(f"  ca = {string_array([ca_files[mirror]])}" if mode == "ca" else "  skip_verify = true")
+        if (clients or {}).get(mirror):
+            lines.append(f"  client = [{string_array(clients[mirror])}]")
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -188,7 +198,7 @@ class ContainerdConfig:
 
 def plan(addresses, ca_pem: str | bytes | None, mode: str, state: str, *, tls: bool = True, fs: Filesystem | None = None,
          containerd_version=None, config_file: str = CONTAINERD_CONFIG, hosts_dir: str = HOSTS_DIR,
-         mirrors=()) -> Plan:
+         mirrors=(), mirror_client: ClientCertificate | None = None) -> Plan:
     """What makes containerd trust the registry at ``addresses`` (``mode`` ``ca`` or ``insecure``), or forget it.
 
     Per address, a directory ``<hosts dir>/<address>`` (0755) with ``hosts.toml`` (0644) and, in ``ca`` mode,
@@ -201,7 +211,9 @@ def plan(addresses, ca_pem: str | bytes | None, mode: str, state: str, *, tls: b
 
     ``mirrors`` (host:port, over TLS) are Docker Hub's pull-through mirrors: each is trusted as the registry is
     (its own directory), and ``<hosts dir>/docker.io/hosts.toml`` sends docker.io pulls to them first. Without
-    mirrors (or with ``absent``), a docker.io hosts.toml the collection wrote goes.
+    mirrors (or with ``absent``), a docker.io hosts.toml the collection wrote goes. ``mirror_client``: the host's
+    client certificate, which a mirror asks for: ``client.cert`` and ``client.key`` (0400) in each mirror's directory,
+    named by the hosts.toml files (in ``ca`` mode; ``absent`` removes them).
     """
     addresses = check_common(addresses, mode, state, tls)
     mirrors = [mirror for mirror in mirrors if mirror not in addresses]
@@ -240,13 +252,16 @@ def plan(addresses, ca_pem: str | bytes | None, mode: str, state: str, *, tls: b
         raise ValueError("ca mode needs the registry's CA certificate (ca_pem)")
     for address in addresses:
         result.operations += _address_operations(fs, result, f"{target}/{address}", address, pem, mode, state, tls)
+    client = mirror_client if mode == "ca" or state == "absent" else None
     for mirror in mirrors:
-        result.operations += _address_operations(fs, result, f"{target}/{mirror}", mirror, pem, mode, state, True)
-    result.operations += _hub_operations(fs, result, target, mirrors if state == "present" else [], mode)
+        result.operations += _address_operations(fs, result, f"{target}/{mirror}", mirror, pem, mode, state, True,
+                                                 client=client)
+    result.operations += _hub_operations(fs, result, target, mirrors if state == "present" else [], mode,
+                                         with_client=client is not None)
     return result
 
 
-def _hub_operations(fs, result, target, mirrors, mode) -> list:
+def _hub_operations(fs, result, target, mirrors, mode, with_client=False) -> list:
     """Docker Hub's hosts.toml with the mirrors; without mirrors, the collection's own removed, another left."""
     directory = f"{target}/{HUB}"
     hosts_file = f"{directory}/hosts.toml"
@@ -259,12 +274,16 @@ def _hub_operations(fs, result, target, mirrors, mode) -> list:
     if foreign:
         result.warnings.append(f"{hosts_file} was not written by dockyard.registry: replaced by the mirrors' (see the "
                                "diff)")
-    content = hub_hosts_toml(mirrors, mode, {mirror: f"{target}/{mirror}/ca.crt" for mirror in mirrors})
+    clients = {mirror: [f"{target}/{mirror}/{name}" for name in CLIENT_FILES] for mirror in mirrors} if with_client \
+        else None
+    content = hub_hosts_toml(mirrors, mode, {mirror: f"{target}/{mirror}/ca.crt" for mirror in mirrors}, clients)
     return [directory_operation(fs, directory), file_operation(fs, hosts_file, content, 0o644)]
 
 
-def _address_operations(fs, result, directory, address, pem, mode, state, tls) -> list:
+def _address_operations(fs, result, directory, address, pem, mode, state, tls, client=None) -> list:
+    """A registry's (or a mirror's) directory: hosts.toml, ca.crt and, with ``client``, the client certificate."""
     hosts_file, ca_file = f"{directory}/hosts.toml", f"{directory}/ca.crt"
+    client_names = list(CLIENT_FILES) if client is not None else []
     existing = fs.read(hosts_file)
     foreign = existing is not None and not owned(existing)
     if state == "absent":
@@ -272,7 +291,8 @@ def _address_operations(fs, result, directory, address, pem, mode, state, tls) -
             result.warnings.append(f"{hosts_file} was not written by dockyard.registry: left in place")
             return []
         operations = [absent_operation(fs, hosts_file), absent_operation(fs, ca_file)]
-        return operations + remove_if_emptied(fs, directory, ["hosts.toml", "ca.crt"])
+        operations += client_operations(fs, directory, client, present=False)
+        return operations + remove_if_emptied(fs, directory, ["hosts.toml", "ca.crt", *client_names])
     if foreign:
         result.warnings.append(f"{hosts_file} was not written by dockyard.registry: replaced (see the diff)")
     operations = [directory_operation(fs, directory)]
@@ -280,7 +300,10 @@ def _address_operations(fs, result, directory, address, pem, mode, state, tls) -
         operations.append(file_operation(fs, ca_file, pem, 0o644))
     else:
         operations.append(absent_operation(fs, ca_file))
-    operations.append(file_operation(fs, hosts_file, hosts_toml(address, mode, tls=tls, ca_files=[ca_file]), 0o644))
+    operations += client_operations(fs, directory, client, present=True)
+    paths = [f"{directory}/{name}" for name in client_names]
+    operations.append(file_operation(fs, hosts_file, hosts_toml(address, mode, tls=tls, ca_files=[ca_file],
+                                                                client=paths), 0o644))
     return operations
 
 

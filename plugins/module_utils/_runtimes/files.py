@@ -231,6 +231,34 @@ def absent_operation(fs: Filesystem, path: str, **kwargs) -> Operation:
     return Operation(path, ABSENT, before=fs.current(path), **kwargs)
 
 
+# A host's client certificate for a registry that asks for one (the collection's pull-through mirror), in the
+# registry's directory under the names Docker, containerd's hosts library and the Podman family all read there.
+CLIENT_CERTIFICATE = "client.cert"
+CLIENT_KEY = "client.key"
+CLIENT_FILES = (CLIENT_CERTIFICATE, CLIENT_KEY)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClientCertificate:
+    """A host's client certificate and its private key (PEM), for the registries that ask for one."""
+
+    certificate: bytes
+    key: bytes = dataclasses.field(repr=False)
+
+
+def client_operations(fs: Filesystem, directory: str, client: ClientCertificate | None, present: bool) -> list:
+    """``client.cert`` (0444) and ``client.key`` (0400, never in a diff) in a registry's ``directory`` (made by the
+    caller), or their removal where not ``present``. Without a ``client`` none: client files an operator put there
+    stay."""
+    if client is None:
+        return []
+    certificate, key = (f"{directory}/{name}" for name in CLIENT_FILES)
+    if not present:
+        return [absent_operation(fs, certificate), absent_operation(fs, key, secret=True)]
+    return [file_operation(fs, certificate, client.certificate, 0o444),
+            file_operation(fs, key, client.key, 0o400, secret=True)]
+
+
 def remove_if_emptied(fs: Filesystem, directory: str, removed: list) -> list:
     """An operation removing ``directory`` when nothing but the ``removed`` names is in it; none otherwise."""
     current = fs.current(directory)

@@ -26,13 +26,16 @@ import os
 import pwd
 
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+    CLIENT_FILES,
     MARKER,
+    ClientCertificate,
     Filesystem,
     Plan,
     RuntimeConfigError,
     absent_operation,
     check_address,
     check_common,
+    client_operations,
     directory_operation,
     file_operation,
     owned,
@@ -51,7 +54,8 @@ HUB = "docker.io"
 def plan(addresses, ca_pem: str | bytes | None, mode: str, state: str, *, tls: bool = True, credentials=None,
          fs: Filesystem | None = None, certs_dir: str = CERTS_DIR, registries_conf: str = REGISTRIES_CONF,
          dropin_dir: str = DROPIN_DIR, dropin_name: str = DROPIN_NAME, auth_file: str = AUTH_FILE,
-         auth_owner: str = "root", mirrors=(), login_addresses=None) -> Plan:
+         auth_owner: str = "root", mirrors=(), login_addresses=None,
+         mirror_client: ClientCertificate | None = None) -> Plan:
     """What makes the containers/image tools trust the registry at ``addresses``, or forget it.
 
     ``ca`` mode: ``<certs_dir>/<address>/ca.crt`` (0644, ``ca_pem``) per address, and no drop-in. ``insecure``
@@ -64,7 +68,9 @@ def plan(addresses, ca_pem: str | bytes | None, mode: str, state: str, *, tls: b
 
     ``mirrors`` (host:port, over TLS) are Docker Hub's pull-through mirrors: each is trusted as the registry is
     (its CA in certs.d, or insecure), and the drop-in gets a docker.io ``[[registry]]`` whose
-    ``[[registry.mirror]]`` entries the tools try first; that makes a drop-in in ``ca`` mode too.
+    ``[[registry.mirror]]`` entries the tools try first; that makes a drop-in in ``ca`` mode too. ``mirror_client``:
+    the host's client certificate, which a mirror asks for: ``client.cert`` and ``client.key`` (0400) beside each
+    mirror's CA (in ``ca`` mode; ``absent`` removes them).
     """
     addresses = check_common(addresses, mode, state, tls)
     mirrors = [mirror for mirror in mirrors if mirror not in addresses] if state == "present" else list(mirrors)
@@ -94,11 +100,14 @@ def plan(addresses, ca_pem: str | bytes | None, mode: str, state: str, *, tls: b
                             for source, entry in entries if HUB in (entry.get("location"), entry.get("prefix"))]
     for address in addresses + [mirror for mirror in mirrors if mirror not in addresses]:
         directory = f"{certs_dir}/{address}"
+        client = mirror_client if address in mirrors and (mode == "ca" or state == "absent") else None
         if state == "present" and mode == "ca":
             result.operations += [directory_operation(fs, directory), file_operation(fs, f"{directory}/ca.crt", pem, 0o644)]
+            result.operations += client_operations(fs, directory, client, present=True)
         else:
             result.operations += [absent_operation(fs, f"{directory}/ca.crt")]
-            result.operations += remove_if_emptied(fs, directory, ["ca.crt"])
+            result.operations += client_operations(fs, directory, client, present=False)
+            result.operations += remove_if_emptied(fs, directory, ["ca.crt", *(CLIENT_FILES if client else ())])
     existing = fs.read(dropin)
     if state == "present" and (mode == "insecure" or mirrors):
         if existing is not None and not owned(existing):

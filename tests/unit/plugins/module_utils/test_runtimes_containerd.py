@@ -7,6 +7,7 @@ containerd 1.6.20, ``containerd/config-default-1.7.toml`` that of Debian 13's co
 """
 
 import difflib
+import json
 import os
 import stat
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
     MARKER,
+    ClientCertificate,
     Filesystem,
     LocalWriter,
     RuntimeConfigError,
@@ -473,6 +475,36 @@ def test_mirrors_get_their_own_trust_and_docker_io_pulls_go_to_them_first(tmp_pa
     assert loads((tmp_path / "etc/containerd/certs.d/docker.io/hosts.toml").read_bytes(), "h")["host"] == {
         f"https://{MIRROR}": {"capabilities": ["pull", "resolve"], "skip_verify": True}}
     assert not (tmp_path / "etc/containerd/certs.d" / MIRROR / "ca.crt").exists()
+
+
+CLIENT = ClientCertificate(b"-----BEGIN CERTIFICATE-----\nclient\n-----END CERTIFICATE-----\n",
+                           b"-----BEGIN PRIVATE KEY-----\nsecret key\n-----END PRIVATE KEY-----\n")
+
+
+def test_the_mirrors_client_certificate_is_named_in_hosts_toml_its_key_0400_never_shown_and_removed_again(tmp_path):
+    fs = host(tmp_path, {CONFIG: merged(DEBIAN_V2)})
+
+    result, _outcome, _restarts = plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 6, 20),
+                                                 mirrors=[MIRROR], mirror_client=CLIENT)
+
+    directory = tmp_path / "etc/containerd/certs.d" / MIRROR
+    client = [f"{CERTS_D}/{MIRROR}/client.cert", f"{CERTS_D}/{MIRROR}/client.key"]
+    assert (directory / "client.cert").read_bytes() == CLIENT.certificate
+    assert (directory / "client.key").read_bytes() == CLIENT.key
+    assert stat.S_IMODE((directory / "client.key").stat().st_mode) == 0o400
+    hub = loads((tmp_path / "etc/containerd/certs.d/docker.io/hosts.toml").read_bytes(), "hosts.toml")
+    assert hub["host"][f"https://{MIRROR}"]["client"] == [client]
+    assert loads((directory / "hosts.toml").read_bytes(), "hosts.toml")["host"][f"https://{MIRROR}"]["client"] == [client]
+    assert "secret key" not in json.dumps([op.diff() for op in result.operations])
+    # The registry's own directory gets no client certificate.
+    assert not (tmp_path / "etc/containerd/certs.d" / ADDRESSES[0] / "client.key").exists()
+    assert containerd.plan(ADDRESSES[:1], CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20),
+                           mirrors=[MIRROR], mirror_client=CLIENT).pending == []
+
+    gone, outcome, _restarts = plan_and_apply(fs, ADDRESSES[:1], None, "ca", "absent", containerd_version=(1, 6, 20),
+                                              mirrors=[MIRROR], mirror_client=ClientCertificate(b"", b""))
+    assert outcome["changed"] and not directory.exists()
+    assert "secret key" not in json.dumps([op.diff() for op in gone.operations])
 
 
 def test_mirrors_dropped_take_docker_io_hosts_toml_with_them_but_never_someone_elses(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import docker, podman
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+    ClientCertificate,
     Filesystem,
     LocalWriter,
     RuntimeConfigError,
@@ -190,6 +191,26 @@ def test_podman_mirrors_are_a_docker_io_registry_in_the_dropin_in_ca_mode_too_an
 
     run(podman.plan, fs, ADDRESSES[:1], CA, "ca", "present")
     assert not dropin.exists()
+
+
+def test_podman_presents_the_hosts_client_certificate_to_the_mirror_only_and_absent_removes_it(tmp_path):
+    fs = host(tmp_path, {"/etc/containers/registries.conf": DEBIAN_REGISTRIES_CONF})
+    mirror = "mirror.example.test:5001"
+    client = ClientCertificate(b"-----BEGIN CERTIFICATE-----\nclient\n-----END CERTIFICATE-----\n",
+                               b"-----BEGIN PRIVATE KEY-----\nsecret key\n-----END PRIVATE KEY-----\n")
+
+    result, _outcome = run(podman.plan, fs, ADDRESSES, CA, "ca", "present", mirrors=[mirror], mirror_client=client)
+
+    directory = tmp_path / "etc/containers/certs.d" / mirror
+    assert sorted(os.listdir(directory)) == ["ca.crt", "client.cert", "client.key"]
+    assert (directory / "client.key").read_bytes() == client.key
+    assert stat.S_IMODE((directory / "client.key").stat().st_mode) == 0o400
+    assert not (tmp_path / "etc/containers/certs.d" / ADDRESSES[0] / "client.cert").exists()
+    assert "secret key" not in json.dumps([op.diff() for op in result.operations])
+    assert podman.plan(ADDRESSES, CA, "ca", "present", mirrors=[mirror], mirror_client=client, fs=fs).pending == []
+
+    run(podman.plan, fs, ADDRESSES, None, "ca", "absent", mirrors=[mirror], mirror_client=ClientCertificate(b"", b""))
+    assert not directory.exists()
 
 
 def test_logins_go_only_to_the_addresses_given_and_the_dropin_keeps_every_address(tmp_path):
