@@ -832,6 +832,9 @@ def test_bad_input_is_refused_in_preflight_before_any_host_changes(fleet, tmp_pa
                                                                 {"registry_store_data_center": "dc 1"}),
         "registry_store_bind_address must be empty": (fleet.inventory,
                                                       {"registry_store_bind_address": "0.0.0.0 -ip.bind=0.0.0.0"}),
+        # A TLS directory that would reach redis.conf with a directive of its own.
+        "registry_cache_tls_dir must be an absolute path": (fleet.inventory,
+                                                            {"registry_cache_tls_dir": "/tls\ntls-auth-clients no"}),
     }
     # The runs at once (they only read), each on a replica, the load balancer and a store host, whose checks these are.
     limit = f"{replica},{fleet.balancers[0]},{fleet.group('registry_store')[0]}"
