@@ -187,22 +187,25 @@ REDIS_NETWORK = f"{REGISTRY_CONTAINER}-cache"  # the registry container's own Do
 
 # What a server at argv[1]:argv[2] answers a PING, from a host's Python (standard library only): plain TCP, or TLS
 # that verifies the server with the CA bundle argv[3] and presents the certificate argv[4] and key argv[5] where given.
-# Prints the answer's first line, or "closed" where the server closed the connection or ended TLS without a word.
+# Prints the answer's first line, "closed" where the server closed the connection or ended TLS without a word, or
+# "refused" where nothing listens.
 REDIS_PING = """
 import socket, ssl, sys
 address, port, ca, cert, key = (sys.argv[1:] + ["", "", ""])[:5]
-connection = socket.create_connection((address, int(port)), timeout=10)
-if ca:
-    context = ssl.create_default_context(cafile=ca)
-    if cert:
-        context.load_cert_chain(cert, key)
-    connection = context.wrap_socket(connection, server_hostname=address)
 try:
+    connection = socket.create_connection((address, int(port)), timeout=10)
+    if ca:
+        context = ssl.create_default_context(cafile=ca)
+        if cert:
+            context.load_cert_chain(cert, key)
+        connection = context.wrap_socket(connection, server_hostname=address)
     connection.sendall(b"*1\\r\\n$4\\r\\nPING\\r\\n")
     answer = connection.recv(256)
-except (OSError, ssl.SSLError) as exc:
+except ConnectionRefusedError:  # nothing listens there
+    answer = None
+except (OSError, ssl.SSLError):  # reset, or TLS ended: no word of Redis's
     answer = b""
-print(answer.decode(errors="replace").splitlines()[0] if answer else "closed")
+print("refused" if answer is None else answer.decode(errors="replace").splitlines()[0] if answer else "closed")
 """
 
 
