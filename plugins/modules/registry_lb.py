@@ -91,6 +91,16 @@ options:
     type: list
     elements: path
     default: []
+  client_certificate_files:
+    description:
+      - Files on the host (a certificate and its chain, then its private key, in PEM) that make
+        C(<config_dir>/client.pem) (root, 0600), which C(haproxy.cfg) names on a TLS C(server) line as the
+        certificate HAProxy presents to that server (the registry_server role's endpoint to Redis); a change reloads
+        HAProxy.
+      - Empty removes C(client.pem).
+    type: list
+    elements: path
+    default: []
 """
 
 EXAMPLES = r"""
@@ -177,6 +187,18 @@ def _with_newline(content: bytes) -> bytes:
     return content if not content or content.endswith(b"\n") else content + b"\n"
 
 
+def certificate_file(module, files: Files, pem_path: str, sources: list[str]) -> bool:
+    """``pem_path`` (0600) made from the files ``sources`` (a certificate, its chain, its key), or removed where there
+    are none; True where it changed (or, in check mode, would)."""
+    missing = [path for path in sources if not os.path.isfile(path)]
+    if missing and module.check_mode:
+        # A check run before the certificate's first issue: it would be made from the files issued then.
+        files.pending(pem_path, f"made from {', '.join(sources)} once they are issued")
+        return True
+    pem = b"".join(_with_newline(_read(path)) for path in sources)
+    return files.file(pem_path, pem, 0o600, secret=True) if pem else files.absent(pem_path, secret=True)
+
+
 def run(module) -> dict:
     params = module.params
     if not os.access(params["binary"], os.X_OK):
@@ -190,15 +212,8 @@ def run(module) -> dict:
     if ca and not ca.endswith(b"\n"):
         ca += b"\n"
     changed = files.file(ca_path, ca, 0o644) if ca else files.absent(ca_path)
-    pem_path = os.path.join(params["config_dir"], "server.pem")
-    missing = [path for path in params["certificate_files"] if not os.path.isfile(path)]
-    if missing and module.check_mode:
-        # A check run before the certificate's first issue: it would be made from the files issued then.
-        files.pending(pem_path, f"made from {', '.join(params['certificate_files'])} once they are issued")
-        changed = True
-    else:
-        pem = b"".join(_with_newline(_read(path)) for path in params["certificate_files"])
-        changed = (files.file(pem_path, pem, 0o600, secret=True) if pem else files.absent(pem_path, secret=True)) or changed
+    for name, option in (("server.pem", "certificate_files"), ("client.pem", "client_certificate_files")):
+        changed = certificate_file(module, files, os.path.join(params["config_dir"], name), params[option]) or changed
     config = params["config"].encode()
     if files.read(config_path) != config and not module.check_mode:
         check_config(module, config, params["config_dir"])
@@ -240,6 +255,7 @@ def main() -> None:
             "timeout": {"type": "int", "default": 60},
             "name": {"type": "str", "default": "dockyard-haproxy"},
             "certificate_files": {"type": "list", "elements": "path", "default": []},
+            "client_certificate_files": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )

@@ -275,6 +275,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._service import 
     ServiceError,
     user_group,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._tls_files import tls_digest
 
 SERVICE = "dockyard-seaweedfs"
 
@@ -439,18 +440,10 @@ def white_list(addresses: list[str]) -> list[str]:
 def tls_state(tls: dict, check_mode: bool) -> str:
     """The SHA-256 over the host's certificate and the CA bundle, which security.toml records; empty in check mode
     where they are still to be issued. Outside check mode every file must be there, before anything changes."""
-    missing = [path for path in tls.values() if not os.path.isfile(path)]
-    if missing:
-        if check_mode:
-            return ""
-        raise ServiceError(f"tls_dir lacks {', '.join(missing)}: the host's key, certificate and CA bundle, which the "
-                           "registry_store role issues from the collection's CA (registry_certificate) before it runs "
-                           "the store")
-    digest = hashlib.sha256()
-    for name in ("cert", "ca"):
-        with open(tls[name], "rb") as source:
-            digest.update(source.read())
-    return digest.hexdigest()
+    try:
+        return tls_digest(tls, check_mode, "the registry_store role", "the store")
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from None
 
 
 def input_problems(params: dict) -> list[str]:

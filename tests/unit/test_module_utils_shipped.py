@@ -34,7 +34,7 @@ EXPECTED = {
     "docker_daemon_config": sorted(DAEMON),
     "host_requirements": [],
     "package_image": sorted([*DOCKER, "_docker_images.py", "_files.py", "_package_image.py"]),
-    "registry_cache": ["_files.py", "_host.py", "_service.py"],
+    "registry_cache": ["_files.py", "_host.py", "_service.py", "_tls_files.py"],
     "registry_certificate": ["_files.py", "_host.py", "_names.py", "_pki.py", "_validity.py"],
     "registry_config": sorted([*DOCKER, "_docker_images.py", "_files.py", "_host.py", "_package_image.py"]),
     "registry_gc_guard": ["_digest.py", "_gc.py", "_host.py", "_reference.py", "_registry/__init__.py",
@@ -48,7 +48,7 @@ EXPECTED = {
     "registry_retention": sorted([*DOCKER, *REGISTRY_CLIENT, "_digest.py", "_reference.py", "_registry/blobs.py",
                                   "_registry/client.py", "_registry/options.py", "_registry/retention.py"]),
     "registry_smoke": IMAGE,
-    "registry_store": ["_files.py", "_host.py", "_seaweedfs.py", "_service.py"],
+    "registry_store": ["_files.py", "_host.py", "_seaweedfs.py", "_service.py", "_tls_files.py"],
     "registry_trust": sorted({*DAEMON, *REGISTRY_CLIENT, *RUNTIMES, "_names.py", "_probe.py", "_registry/probe.py",
                               "_trust.py", "_validity.py", "_x509.py"}),
 }

@@ -51,6 +51,11 @@ CASES = {
                          "registry_cache_config_dir, registry_cache_data_dir, registry_cache_log and"),
     "binary_with_an_argument": ({"registry_cache_binary": "/usr/bin/redis-server --protected-mode no"},
                                 "registry_cache_config_dir, registry_cache_data_dir, registry_cache_log and"),
+    "tls_dir_with_a_directive": ({"registry_cache_tls_dir": "/etc/dockyard/redis/tls\ntls-auth-clients no"},
+                                 "registry_cache_tls_dir must be an absolute path"),
+    "tls_dir_relative": ({"registry_cache_tls_dir": "tls"}, "registry_cache_tls_dir must be an absolute path"),
+    "certificate_brought_along": ({"registry_pki_byo_certificate": "/etc/ssl/registry.crt"},
+                                  "Redis speaks mutual TLS with certificates the collection's CA issues"),
 }
 
 PLAYBOOK = """\

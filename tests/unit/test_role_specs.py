@@ -15,7 +15,7 @@ PUBLIC = {"registry_port", "registry_names", "registry_trust_mode", "registry_tl
           "registry_image_archive", "registry_pki_dir", "registry_allow_anonymous", "registry_uid", "registry_storage",
           "registry_s3_endpoint", "registry_s3_bucket", "registry_s3_region", "registry_s3_root_directory",
           "registry_s3_access_key", "registry_s3_secret_key", "registry_s3_verify_tls", "registry_s3_redirect",
-          "registry_cache_port", "registry_cache_password", "registry_cache_admin_password",
+          "registry_cache_port", "registry_cache_password", "registry_cache_admin_password", "registry_cache_tls_dir",
           "registry_signature_policy", "registry_signature_public_keys"}
 
 

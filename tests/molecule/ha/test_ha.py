@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shlex
+import socket
 import subprocess
 import time
 import uuid
@@ -180,14 +181,86 @@ def test_registry_image_re_hashes_every_blob_through_the_load_balancer(fleet, pu
     assert result["blobs"]["blobs"] >= 2, f"{fleet.puller}: re-hashed {result['blobs']}"
 
 
+REDIS_TLS = "/etc/dockyard/redis/tls"  # the Redis host's key, certificate and CA bundle (registry_cache_tls_dir)
+REDIS_PORT = 6379
+REDIS_NETWORK = f"{REGISTRY_CONTAINER}-cache"  # the registry container's own Docker network on each replica host
+
+# What a server at argv[1]:argv[2] answers a PING, from a host's Python (standard library only): plain TCP, or TLS
+# that verifies the server with the CA bundle argv[3] and presents the certificate argv[4] and key argv[5] where given.
+# Prints the answer's first line, "closed" where the server closed the connection or ended TLS without a word, or
+# "refused" where nothing listens.
+REDIS_PING = """
+import socket, ssl, sys
+address, port, ca, cert, key = (sys.argv[1:] + ["", "", ""])[:5]
+try:
+    connection = socket.create_connection((address, int(port)), timeout=10)
+    if ca:
+        context = ssl.create_default_context(cafile=ca)
+        if cert:
+            context.load_cert_chain(cert, key)
+        connection = context.wrap_socket(connection, server_hostname=address)
+    connection.sendall(b"*1\\r\\n$4\\r\\nPING\\r\\n")
+    answer = connection.recv(256)
+except ConnectionRefusedError:  # nothing listens there
+    answer = None
+except (OSError, ssl.SSLError):  # reset, or TLS ended: no word of Redis's
+    answer = b""
+print("refused" if answer is None else answer.decode(errors="replace").splitlines()[0] if answer else "closed")
+"""
+
+
 def redis_cli(fleet, *command: str, user: str | None = None, password: str | None = None) -> str:
-    """``command`` with redis-cli on the Redis host, at the address Redis listens on: with ``password`` alone (as the
-    registry authenticates, the user default), with ``user`` and ``password``, or with no credential."""
+    """``command`` with redis-cli on the Redis host, at the address Redis listens on, over TLS with the Redis host's
+    certificate of the collection's CA: with ``password`` alone (as the registry authenticates, the user default), with
+    ``user`` and ``password``, or with no credential."""
     lb = fleet.balancers[0]
     auth = (["--user", user] if user else []) + (["--pass", password, "--no-auth-warning"] if password else [])
-    done = in_host(fleet, lb, "redis-cli", "-h", fleet.variables(lb)["registry_cache_bind_address"], *auth, *command,
-                   check=False)
+    tls = ["--tls", "--cert", f"{REDIS_TLS}/server.crt", "--key", f"{REDIS_TLS}/server.key", "--cacert",
+           f"{REDIS_TLS}/ca.crt"]
+    done = in_host(fleet, lb, "redis-cli", "-h", fleet.variables(lb)["registry_cache_bind_address"], "-p",
+                   str(REDIS_PORT), *tls, *auth, *command, check=False)
     return (done.stdout + done.stderr).strip()
+
+
+def redis_ping(fleet, host: str, address: str, *tls: str) -> str:
+    """What ``address``:6379 answers a PING from ``host``: in plain TCP, or over TLS with ``tls`` (CA bundle, and
+    optionally certificate and key: paths on that host)."""
+    return in_host(fleet, host, "python3", "-c", REDIS_PING, address, str(REDIS_PORT), *tls).stdout.strip()
+
+
+def test_redis_refuses_plain_tcp_and_tls_without_a_client_certificate_of_the_ca(fleet):
+    """From a store host, which holds no certificate for Redis and presents none: Redis's port speaks no plain TCP
+    (the registry's password would cross the network in clear text) and ends TLS before any command. The same
+    request with a certificate of the CA (the Redis host's own) gets Redis's answer, so the refusal is the
+    certificate's."""
+    lb = fleet.balancers[0]
+    address = fleet.variables(lb)["registry_cache_bind_address"]
+    stranger = fleet.group("registry_store")[0]
+    ca = "/etc/dockyard/seaweedfs/tls/ca.crt"  # the collection's CA, which verifies Redis's certificate
+    assert redis_ping(fleet, stranger, address) == "closed"
+    assert redis_ping(fleet, stranger, address, ca) == "closed"
+    assert redis_ping(fleet, lb, address, f"{REDIS_TLS}/ca.crt", f"{REDIS_TLS}/server.crt",
+                      f"{REDIS_TLS}/server.key") == "-NOAUTH Authentication required."
+    conf = in_host(fleet, lb, "cat", "/etc/dockyard/redis/redis.conf").stdout.splitlines()
+    assert {"port 0", f"tls-port {REDIS_PORT}", "tls-auth-clients yes"} <= set(conf), conf
+    mode = in_host(fleet, lb, "stat", "-c", "%a %U", f"{REDIS_TLS}/server.key").stdout.split()
+    assert mode == ["400", "redis"], mode
+
+
+def test_each_replicas_registry_reaches_redis_through_its_hosts_proxy_which_only_its_container_reaches(fleet):
+    """The registry (plain TCP only) names its host's HAProxy on the gateway of its own Docker network; HAProxy
+    closes connections from anywhere else, the host itself included, and forwards over mutual TLS."""
+    for replica in fleet.group("registry"):
+        network = json.loads(in_host(fleet, replica, "docker", "network", "inspect", REDIS_NETWORK).stdout)[0]
+        gateway = network["IPAM"]["Config"][0]["Gateway"]
+        assert [container["Name"] for container in network["Containers"].values()] == [REGISTRY_CONTAINER]
+        config = yaml.safe_load(in_host(fleet, replica, "cat", "/etc/dockyard/registry/config.yml").stdout)
+        assert config["redis"]["addr"] == f"{gateway}:{REDIS_PORT}", config["redis"]
+        # A process on the host is not the registry container: closed before a byte reaches Redis.
+        assert redis_ping(fleet, replica, gateway) == "closed", replica
+        # From the rest of the network, the endpoint is not there at all.
+        with pytest.raises(OSError):
+            socket.create_connection((host_address(fleet, replica), REDIS_PORT), timeout=5).close()
 
 
 def test_the_replicas_keep_blob_descriptors_in_redis_with_a_user_that_cannot_configure_it(fleet, api, pushed_image):
@@ -762,6 +835,9 @@ def test_bad_input_is_refused_in_preflight_before_any_host_changes(fleet, tmp_pa
                                                                 {"registry_store_data_center": "dc 1"}),
         "registry_store_bind_address must be empty": (fleet.inventory,
                                                       {"registry_store_bind_address": "0.0.0.0 -ip.bind=0.0.0.0"}),
+        # A TLS directory that would reach redis.conf with a directive of its own.
+        "registry_cache_tls_dir must be an absolute path": (fleet.inventory,
+                                                            {"registry_cache_tls_dir": "/tls\ntls-auth-clients no"}),
     }
     # The runs at once (they only read), each on a replica, the load balancer and a store host, whose checks these are.
     limit = f"{replica},{fleet.balancers[0]},{fleet.group('registry_store')[0]}"
