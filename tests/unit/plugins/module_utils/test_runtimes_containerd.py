@@ -499,6 +499,22 @@ def test_mirrors_dropped_take_docker_io_hosts_toml_with_them_but_never_someone_e
     assert (tmp_path / "etc/containerd/certs.d/docker.io/hosts.toml").read_bytes() == theirs
 
 
+
+def test_in_check_mode_the_modules_writer_reports_each_change_and_makes_none(tmp_path, plan_writer):
+    fs = host(tmp_path, {CONFIG: DEBIAN_V2})
+    result = containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20))
+    writer = plan_writer(fs, check_mode=True)
+
+    outcome = apply(result, writer)
+
+    assert outcome["changed"] and outcome["restart_needed"]
+    assert writer.files.changed_paths == [fs.real(operation.path) for operation in result.pending]
+    assert writer.backups == []
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == [
+        "etc", "etc/containerd", "etc/containerd/config.toml"]
+    assert fs.read(CONFIG) == DEBIAN_V2
+
+
 # Credentials in config.toml: never in the diff, and a backup only root can read
 
 CRI_AUTH = (b'    [plugins."io.containerd.grpc.v1.cri".registry.configs."private.example.test:5000".auth]\n'
