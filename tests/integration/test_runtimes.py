@@ -6,7 +6,7 @@ on the host itself, with its own python3, the standard library and (on the conta
 Debian's python3-tomlkit, exactly as a module ships them,
 and their operations are applied there through the registry_trust module's writer (``files.Writer`` on the run's
 ``_files.Files``, with a real AnsibleModule from Ansible's module_utils, shipped as a module run ships it); a
-containerd restart goes through the pid file
+containerd restart runs through that module's run_command, as the module's does, and goes through the pid file
 that the image's command writes. Then the runtimes themselves pull an image by digest through every address of
 a registry of the test's own: ``ctr`` and the CRI plugin (what kubelet pulls through) on the containerd host,
 ``podman`` and ``skopeo`` on the Podman host. Each pull that must fail (no trust, trust removed) fails with the
@@ -60,10 +60,6 @@ from ansible.module_utils import basic
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, detect, docker, files, podman
 
-def run_command(args, use_unsafe_shell=False):
-    done = subprocess.run(args, shell=use_unsafe_shell, capture_output=True, text=True)
-    return done.returncode, done.stdout, done.stderr
-
 args = json.load(sys.stdin)
 fs = files.Filesystem()
 runtime = args.pop("runtime")
@@ -80,7 +76,7 @@ try:
         version = subprocess.run(["containerd", "--version"], capture_output=True, text=True).stdout
         plan = containerd.plan(args.pop("addresses"), args.pop("ca_pem", None), args.pop("mode"), args.pop("state"),
                                containerd_version=version, **args)
-        restarter = lambda: containerd.restart(run_command)
+        restarter = lambda: containerd.restart(module.run_command)
     elif runtime == "docker":
         plan = docker.plan(args.pop("addresses"), args.pop("mode"), args.pop("state"), **args)
     else:
