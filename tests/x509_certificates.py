@@ -1,9 +1,16 @@
-"""Certificates made to break one rule of Go's verifier at a time, for the unit and the integration tests.
+"""The one builder of the tests' certificates: for the unit, integration and molecule tests and the benchmarks.
 
 ``Authority`` is a CA (self-signed, or an intermediate under another) that issues certificates with whatever
-extensions a test needs. What ``cryptography`` will not make (SHA-1, MD5 and, before 41, RSA-PSS signatures;
-version 1 certificates; RSA keys under 1024 bits) is made here from the DER of a certificate it did make, so
-that the same code runs under cryptography 38 (Debian 12) and the controller's newer one.
+extensions a test needs. By default it is a CA as the registry_pki role makes one (ECDSA P-256, CA:TRUE and
+keyCertSign and cRLSign, both critical, a subject key identifier), and what it issues carries the authority key
+identifier that leads back to it, as ``_pki.sign`` gives it: Python 3.13 verifies strictly (VERIFY_X509_STRICT) and
+refuses a chain without them. ``registry_ca`` is the role's CA itself (pathlen 0). A test that needs a defective
+certificate says so with the option that makes it (``ca=None``, ``usage=...``, ``key_ids=False``, ``extensions``).
+
+Certificates made to break one rule of Go's verifier at a time are made with the same builder. What
+``cryptography`` will not make (SHA-1, MD5 and, before 41, RSA-PSS signatures; version 1 certificates; RSA keys
+under 1024 bits) is made here from the DER of a certificate it did make, so that the same code runs under
+cryptography 38 (Debian 12) and the controller's newer one.
 """
 
 from __future__ import annotations
@@ -63,6 +70,10 @@ def key_usage(*bits: str) -> x509.KeyUsage:
     return x509.KeyUsage(**{field: field in bits for field in fields})
 
 
+# What the registry_pki role gives its CA: it signs certificates and revocation lists, nothing else.
+CA_USAGE = key_usage("key_cert_sign", "crl_sign")
+
+
 def pem(*certificates) -> bytes:
     return b"".join(certificate.public_bytes(serialization.Encoding.PEM) for certificate in certificates)
 
@@ -75,8 +86,9 @@ def key_pem(key) -> bytes:
 def build(subject: str, key, issuer=None, *, now: datetime.datetime, sans=(), ca: bool | None = None,
           path_length: int | None = None, usage: x509.KeyUsage | None = None, extended_usage=None,
           permitted=None, excluded=None, extensions=(), not_before=None, not_after=None,
-          hash_algorithm=None) -> x509.Certificate:
-    """One certificate. ``issuer`` is an Authority (None: self-signed); ``ca`` None leaves out basic constraints."""
+          hash_algorithm=None, key_ids: bool = False) -> x509.Certificate:
+    """One certificate. ``issuer`` is an Authority (None: self-signed); ``ca`` None leaves out basic constraints;
+    ``key_ids`` adds the subject key identifier and, under an issuer, the authority key identifier."""
     signer_key = issuer.key if issuer else key
     builder = (x509.CertificateBuilder().subject_name(name(subject))
                .issuer_name(issuer.certificate.subject if issuer else name(subject))
@@ -95,6 +107,11 @@ def build(subject: str, key, issuer=None, *, now: datetime.datetime, sans=(), ca
         builder = builder.add_extension(x509.NameConstraints(
             general_names(permitted) if permitted is not None else None,
             general_names(excluded) if excluded is not None else None), critical=True)
+    if key_ids:
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        if issuer:
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
     for extension, critical in extensions:
         builder = builder.add_extension(extension, critical=critical)
     default = hashes.SHA256() if isinstance(signer_key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)) else None
@@ -102,13 +119,19 @@ def build(subject: str, key, issuer=None, *, now: datetime.datetime, sans=(), ca
 
 
 class Authority:
-    """A CA: self-signed, or under ``issuer``. It issues leaves and intermediates with any extensions."""
+    """A CA: self-signed, or under ``issuer``. It issues leaves and intermediates with any extensions.
+
+    Unless told otherwise it carries CA:TRUE, :data:`CA_USAGE` and its key identifiers, as the role's CA does.
+    """
 
     def __init__(self, common_name: str, issuer: Authority | None = None, *, now: datetime.datetime | None = None,
                  key=None, **options) -> None:
         self.now = now or datetime.datetime.now(UTC)
         self.key = key or ec.generate_private_key(ec.SECP256R1())
         options.setdefault("ca", True)
+        if options["ca"]:
+            options.setdefault("usage", CA_USAGE)
+        options.setdefault("key_ids", True)
         options.setdefault("not_before", self.now - 365 * DAY)
         options.setdefault("not_after", self.now + 365 * DAY)
         self.issuer = issuer
@@ -124,6 +147,7 @@ class Authority:
         return [self.certificate, *self.issuer.chain] if self.issuer else []
 
     def issue(self, sans=(), common_name: str = "registry", key=None, **options) -> x509.Certificate:
+        options.setdefault("key_ids", True)
         return build(common_name, key or ec.generate_private_key(ec.SECP256R1()), self, now=self.now, sans=sans,
                      **options)
 
@@ -131,6 +155,13 @@ class Authority:
         """(certificate, its key): for a server that must present it."""
         key = key or ec.generate_private_key(ec.SECP256R1())
         return self.issue(sans, key=key, **options), key
+
+
+def registry_ca(common_name: str = "dockyard registry CA", **options) -> Authority:
+    """A CA as the registry_pki role makes one: ECDSA P-256, CA:TRUE with pathlen 0 and keyCertSign and cRLSign (both
+    critical), a subject key identifier."""
+    options.setdefault("path_length", 0)
+    return Authority(common_name, **options)
 
 
 # What cryptography will not make, made from the DER of what it did

@@ -45,12 +45,11 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe 
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, detect, docker, podman
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
-    ABSENT,
-    DIRECTORY,
     ClientCertificate,
     Filesystem,
     Plan,
     RuntimeConfigError,
+    Writer,
     apply,
     client_operations,
 )
@@ -80,6 +79,7 @@ class HostTrust:
         self.check_mode = module.check_mode
         self.fs = None
         self.mirror_client = None
+        self.writer = None
         self.runtimes = {}
         self.result = {"changed": False, "addresses": self.params["addresses"], "mode": self.params["mode"],
                        "state": self.params["state"]}
@@ -92,6 +92,7 @@ class HostTrust:
         self._check_public_keys()
         self.fs = Filesystem()
         self.mirror_client = self._mirror_client(present)
+        self.writer = Writer(self.files, self.fs)
         try:
             self.runtimes = detect.select(self.params["runtimes"], detect.gather(self.fs))
         except ValueError as exc:
@@ -227,7 +228,9 @@ class HostTrust:
         """Perform a runtime's plan through this run's Files (check mode, diffs, atomic writes)."""
         for warning in plan.warnings:
             self.module.warn(warning)
-        outcome = apply(plan, self._write, restarter)
+        outcome = apply(plan, self.writer, restarter)
+        if self.writer.backups:
+            self.result["backups"] = list(self.writer.backups)
         part = self.result["runtimes"][runtime]
         part.setdefault("files", []).extend(outcome["paths"])
         if plan.found:
@@ -236,20 +239,6 @@ class HostTrust:
             part["restarted"] = outcome["restarted"]
         elif outcome["restart_needed"] and self.module.check_mode:
             part["restarted"] = "would restart"
-
-    def _write(self, operation) -> None:
-        if operation.state == DIRECTORY:
-            self.files.directory(operation.path, operation.mode or 0o755, operation.owner, operation.group)
-        elif operation.state == ABSENT:
-            if os.path.isdir(operation.path):
-                self.files.empty_directory_absent(operation.path)
-            else:
-                self.files.absent(operation.path, secret=operation.secret)
-        else:
-            if operation.backup and not self.check_mode and os.path.isfile(operation.path):
-                self.result.setdefault("backups", []).append(self.files.backup(operation.path))
-            self.files.file(operation.path, operation.content, operation.mode or 0o644, operation.owner,
-                            operation.group, secret=operation.secret)
 
     # Docker's CA mode: certs.d
     def _in_force(self) -> list[str]:

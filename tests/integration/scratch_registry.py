@@ -15,25 +15,29 @@ import contextlib
 import dataclasses
 import datetime
 import hashlib
-import ipaddress
 import json
 import os
 import shutil
 import socket
+import sys
 import tarfile
 import time
 import warnings
 from pathlib import Path
 from typing import Self
 
+TESTS = str(Path(__file__).resolve().parents[1])  # the shared certificate builder (x509_certificates), for bench/ too
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
+
 import bcrypt
 import docker
 import requests
 import urllib3
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from x509_certificates import key_pem, pem, registry_ca
 
 REGISTRY_IMAGE = "dockyard/registry:2.8.2-ds1-1"
 CERTS_D = Path("/etc/docker/certs.d")
@@ -50,14 +54,6 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 UTC = datetime.timezone.utc
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _pem(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(serialization.Encoding.PEM)
-
-
 @dataclasses.dataclass
 class ServerCertificate:
     certificate: x509.Certificate
@@ -66,53 +62,33 @@ class ServerCertificate:
 
     @property
     def pem(self) -> bytes:
-        return b"".join(_pem(certificate) for certificate in (self.certificate, *self.chain))
+        return pem(self.certificate, *self.chain)
 
     @property
     def key_pem(self) -> bytes:
-        return self.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption())
+        return key_pem(self.key)
 
 
 class CA:
-    """A CA made for one test; it signs server certificates with whatever names and validity a test needs."""
+    """A CA made for one test, as the registry_pki role makes one (x509_certificates.registry_ca); it signs server
+    certificates with whatever names and validity a test needs."""
 
     def __init__(self, common_name: str = "dockyard scratch CA") -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(UTC)
-        self.certificate = (
-            x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(_name(common_name))
-            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=365)).not_valid_after(now + datetime.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-            .sign(self.key, hashes.SHA256()))
+        self.authority = registry_ca(common_name)
+        self.key = self.authority.key
+        self.certificate = self.authority.certificate
 
     @property
     def pem(self) -> bytes:
-        return _pem(self.certificate)
+        return self.authority.pem
 
     def issue(self, names: list[str], *, not_before: datetime.datetime | None = None,
               not_after: datetime.datetime | None = None, common_name: str | None = None) -> ServerCertificate:
         """A server certificate whose SANs are ``names`` (IP addresses become IP SANs, the rest DNS SANs)."""
         now = datetime.datetime.now(UTC)
-        key = ec.generate_private_key(ec.SECP256R1())
-        sans = []
-        for name in names:
-            try:
-                sans.append(x509.IPAddress(ipaddress.ip_address(name)))
-            except ValueError:
-                sans.append(x509.DNSName(name))
-        certificate = (
-            x509.CertificateBuilder().subject_name(_name(common_name or names[0])).issuer_name(self.certificate.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(not_before or now - datetime.timedelta(hours=1))
-            .not_valid_after(not_after or now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(self.key, hashes.SHA256()))
+        certificate, key = self.authority.issue_with_key(
+            names, common_name=common_name or names[0], not_before=not_before or now - datetime.timedelta(hours=1),
+            not_after=not_after or now + datetime.timedelta(days=30), extended_usage=[ExtendedKeyUsageOID.SERVER_AUTH])
         return ServerCertificate(certificate, key)
 
 

@@ -2,54 +2,23 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import os
 import stat
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
+from x509_certificates import key_pem, pem, registry_ca
 
 from support import CA_PASSPHRASE, run_playbook
 
 
-def _name(common_name):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def make_ca():
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (x509.CertificateBuilder().subject_name(_name("operator CA")).issuer_name(_name("operator CA"))
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=30))
-                   .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                   .sign(key, hashes.SHA256()))
-    return key, certificate
-
-
-def make_server_certificate(ca_key, ca, dns_names, ips):
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    names = [x509.DNSName(n) for n in dns_names] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-    certificate = (x509.CertificateBuilder().subject_name(_name(dns_names[0])).issuer_name(ca.subject)
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                   .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=30))
-                   .add_extension(x509.SubjectAlternativeName(names), critical=False)
-                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                   .sign(ca_key, hashes.SHA256()))
-    return key, certificate
-
-
 def write_pem(path, obj):
     if isinstance(obj, x509.Certificate):
-        path.write_bytes(obj.public_bytes(serialization.Encoding.PEM))
+        path.write_bytes(pem(obj))
     else:
-        path.write_bytes(obj.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+        path.write_bytes(key_pem(obj))
         path.chmod(0o600)
     return str(path)
 
@@ -58,12 +27,13 @@ def write_pem(path, obj):
 def brought(tmp_path):
     """Writes an operator's CA and a server certificate for the given names; returns the role's variables."""
     def bring(dns_names, ips):
-        ca_key, ca = make_ca()
-        key, certificate = make_server_certificate(ca_key, ca, dns_names, ips)
+        ca = registry_ca("operator CA")
+        certificate, key = ca.issue_with_key([*dns_names, *ips], common_name=dns_names[0],
+                                             extended_usage=[ExtendedKeyUsageOID.SERVER_AUTH])
         return {
             "registry_pki_byo_certificate": write_pem(tmp_path / "server.crt", certificate),
             "registry_pki_byo_key": write_pem(tmp_path / "server.key", key),
-            "registry_pki_byo_ca": write_pem(tmp_path / "ca.crt", ca),
+            "registry_pki_byo_ca": write_pem(tmp_path / "ca.crt", ca.certificate),
             "registry_pki_dir": str(tmp_path / "pki"),
             "registry_pki_ca_passphrase": CA_PASSPHRASE,
             "registry_pki_server_dir": str(tmp_path / "host-tls"),

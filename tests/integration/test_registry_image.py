@@ -6,7 +6,6 @@ to its own repository, so tests neither pull from the internet nor depend on eac
 
 from __future__ import annotations
 
-import datetime
 import json
 import subprocess
 import uuid
@@ -14,11 +13,8 @@ import uuid
 import docker
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from scratch_registry import CA, FAULT_PORTS, RegistryAPI, ScratchRegistry, free_port
+from x509_certificates import registry_ca
 
 from support import push_credentials, run_module, scratch_context
 
@@ -59,15 +55,7 @@ def skopeo_digest(registry, reference: str) -> str:
 
 def fresh_ca(path) -> str:
     """A CA certificate nobody signed anything with, written to ``path``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Unrelated test CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    path.write_bytes(registry_ca("Unrelated test CA").pem)
     return str(path)
 
 

@@ -4,7 +4,9 @@ Each runtime host is a container of the images tests/images/build.py makes (a co
 Podman-only host), run with the Docker-in-Docker settings of molecule/resources/docker_host.yml. The planners run
 on the host itself, with its own python3, the standard library and (on the containerd host, for config.toml)
 Debian's python3-tomlkit, exactly as a module ships them,
-and their operations are applied there with files.LocalWriter; a containerd restart goes through the pid file
+and their operations are applied there through the registry_trust module's writer (``files.Writer`` on the run's
+``_files.Files``, with a real AnsibleModule from Ansible's module_utils, shipped as a module run ships it); a
+containerd restart runs through that module's run_command, as the module's does, and goes through the pid file
 that the image's command writes. Then the runtimes themselves pull an image by digest through every address of
 a registry of the test's own: ``ctr`` and the CRI plugin (what kubelet pulls through) on the containerd host,
 ``podman`` and ``skopeo`` on the Podman host. Each pull that must fail (no trust, trust removed) fails with the
@@ -25,7 +27,9 @@ import subprocess
 import tarfile
 import time
 import uuid
+from pathlib import Path
 
+import ansible.module_utils
 import pytest
 import yaml
 from cri import CRIClient, CRIError
@@ -43,6 +47,8 @@ MODULE_UTILS = ROOT / "plugins" / "module_utils"
 # The runtimes package, and what it imports from outside itself: the collection's file writer and service helper.
 PACKAGE_FILES = [*sorted((MODULE_UTILS / "_runtimes").glob("*.py")), MODULE_UTILS / "_files.py", MODULE_UTILS / "_service.py"]
 MODULE_UTILS_ON_HOST = "/opt/dockyard/ansible_collections/dockyard/registry/plugins/module_utils"
+# Ansible's own module_utils (AnsibleModule), under an empty ``ansible`` package as a module run ships them.
+ANSIBLE_MODULE_UTILS = Path(ansible.module_utils.__file__).parent
 X509_UNKNOWN = "x509: certificate signed by unknown authority"
 PODMAN = ["podman", "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"]
 
@@ -50,16 +56,17 @@ PODMAN = ["podman", "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"]
 DRIVER = r"""
 import json, subprocess, sys
 sys.path.insert(0, "/opt/dockyard")
+from ansible.module_utils import basic
+from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, detect, docker, files, podman
-
-def run_command(args, use_unsafe_shell=False, cwd=None):  # AnsibleModule.run_command's arguments that it is given
-    done = subprocess.run(args, shell=use_unsafe_shell, capture_output=True, text=True, cwd=cwd)
-    return done.returncode, done.stdout, done.stderr
 
 args = json.load(sys.stdin)
 fs = files.Filesystem()
 runtime = args.pop("runtime")
 check = args.pop("check", False)
+basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": {"_ansible_check_mode": check, "_ansible_diff": True}}).encode()
+basic._ANSIBLE_PROFILE = "legacy"  # ansible-core 2.19 and later
+module = basic.AnsibleModule(argument_spec={}, supports_check_mode=True)
 restarter = None
 try:
     if runtime == "detect":
@@ -69,12 +76,12 @@ try:
         version = subprocess.run(["containerd", "--version"], capture_output=True, text=True).stdout
         plan = containerd.plan(args.pop("addresses"), args.pop("ca_pem", None), args.pop("mode"), args.pop("state"),
                                containerd_version=version, **args)
-        restarter = lambda: containerd.restart(run_command)
+        restarter = lambda: containerd.restart(module.run_command)
     elif runtime == "docker":
         plan = docker.plan(args.pop("addresses"), args.pop("mode"), args.pop("state"), **args)
     else:
         plan = podman.plan(args.pop("addresses"), args.pop("ca_pem", None), args.pop("mode"), args.pop("state"), **args)
-    outcome = None if check else files.apply(plan, files.LocalWriter(fs), restarter)
+    outcome = None if check else files.apply(plan, files.Writer(Files(module), fs), restarter)
     print(json.dumps({"summary": plan.summary(), "outcome": outcome}))
 except files.RuntimeConfigError as exc:
     print(json.dumps({"failed": True, "msg": str(exc)}))
@@ -101,8 +108,12 @@ class RuntimeHost:
         archive = io.BytesIO()
         with tarfile.open(fileobj=archive, mode="w") as tar:
             for source in PACKAGE_FILES:
-                tar.add(source, arcname=str(source.relative_to(MODULE_UTILS)))
-        self.exec("sh", "-c", f"mkdir -p {MODULE_UTILS_ON_HOST} && tar -x -C {MODULE_UTILS_ON_HOST}",
+                tar.add(source, arcname=str(Path(MODULE_UTILS_ON_HOST.lstrip("/"), source.relative_to(MODULE_UTILS))))
+            package = tarfile.TarInfo("opt/dockyard/ansible/__init__.py")
+            tar.addfile(package, io.BytesIO(b""))
+            tar.add(ANSIBLE_MODULE_UTILS, arcname="opt/dockyard/ansible/module_utils",
+                    filter=lambda member: None if "__pycache__" in member.name else member)
+        self.exec("sh", "-c", "tar -x -C /",
                   stdin=archive.getvalue())
 
     def exec(self, *args: str, check: bool = True, stdin: bytes | None = None) -> subprocess.CompletedProcess:

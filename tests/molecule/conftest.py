@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import datetime
 import functools
 import json
 import os
@@ -26,11 +25,8 @@ from pathlib import Path
 
 import pytest
 import testinfra
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from testinfra.utils.ansible_runner import AnsibleRunner
+from x509_certificates import registry_ca  # tests/conftest.py puts tests/ on the path
 
 SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "")
 INVENTORY_FILE = os.environ.get("MOLECULE_INVENTORY_FILE", "")
@@ -277,21 +273,7 @@ def swapped_ca(host, address: str, replacement: bytes | None):
 
 def wrong_ca_pem() -> bytes:
     """A CA with the real one's name and constraints, and another key: only the signature tells them apart."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dockyard registry CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM)
+    return registry_ca("dockyard registry CA").pem
 
 
 def pull(host, reference: str):

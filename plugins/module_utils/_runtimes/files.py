@@ -7,10 +7,9 @@
 A planner reads what it needs through a :class:`Filesystem` (the host's, or a directory standing for its root in
 tests) and returns a :class:`Plan`: every file and directory as it must be, each with what is there now, the
 warnings, what it found, and whether containerd must restart. Planning writes nothing, so check mode is the plan
-alone. :func:`apply` hands each operation that changes something to a writer the caller passes (a module passes
-one that goes through its ``_files.Files``, tests a :class:`LocalWriter`: both write with ``_files.replace``), then
-calls the restarter when the plan needs one, and returns what changed for ``changed`` and ``diff`` (credentials
-redacted).
+alone. :func:`apply` hands each operation that changes something to a writer, a :class:`Writer` on the module
+run's ``_files.Files`` (the registry_trust module's and the tests' alike), then calls the restarter when the plan
+needs one, and returns what changed for ``changed`` and ``diff`` (credentials redacted).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import os
 import pwd
 import stat
 
-from ansible_collections.dockyard.registry.plugins.module_utils._files import backup, redact, replace
+from ansible_collections.dockyard.registry.plugins.module_utils._files import redact
 
 # The first line of every file the collection writes whole (hosts.toml, registries.conf drop-ins): a file that
 # lacks it was written by someone else, and is not removed.
@@ -188,35 +187,35 @@ def apply(plan: Plan, writer, restarter=None) -> dict:
             "restart_needed": needs_restart and restarter is None}
 
 
-class LocalWriter:
-    """Performs operations on the files below a :class:`Filesystem`'s root, for tests and callers without a module.
+class Writer:
+    """Performs a plan's operations through a module run's ``_files.Files``: written only where they differ, nothing
+    in check mode, each file staged with its final mode and owner and then renamed (``_files.replace``), a backup
+    (0600, ``<path>.<pid>.<time>~``) of each file an operation keeps a copy of, in ``backups``.
 
-    Files go through the collection's one writer (``_files.replace``: staged with their mode and owner, then renamed),
-    backups through ``_files.backup`` (0600, ``<path>.<pid>.<time>~``), as the registry_trust module's do.
+    ``fs`` maps the host's paths of the operations to the files this process opens (a directory standing for the
+    host's root in tests).
     """
 
-    def __init__(self, fs: Filesystem) -> None:
-        self.fs = fs
+    def __init__(self, files, fs: Filesystem | None = None) -> None:
+        self.files = files
+        self.fs = fs or Filesystem()
         self.backups = []
 
     def __call__(self, operation: Operation) -> None:
-        real = self.fs.real(operation.path)
-        if operation.state == ABSENT:
-            if os.path.isdir(real) and not os.path.islink(real):
-                os.rmdir(real)  # only ever an emptied directory
-            elif os.path.lexists(real):
-                os.unlink(real)
-            return
+        path = self.fs.real(operation.path)
         if operation.state == DIRECTORY:
-            os.makedirs(real, exist_ok=True)
-            if operation.mode is not None:
-                os.chmod(real, operation.mode)
-            os.chown(real, _uid(operation.owner), _gid(operation.group))
-            return
-        if operation.backup and os.path.isfile(real):
-            self.backups.append(backup(real))
-        replace(real, operation.content, DEFAULT_FILE_MODE if operation.mode is None else operation.mode,
-                _uid(operation.owner), _gid(operation.group))
+            self.files.directory(path, 0o755 if operation.mode is None else operation.mode, operation.owner,
+                                 operation.group)
+        elif operation.state == ABSENT:
+            if os.path.isdir(path) and not os.path.islink(path):
+                self.files.empty_directory_absent(path)  # only ever an emptied directory
+            else:
+                self.files.absent(path, secret=operation.secret)
+        else:
+            if operation.backup and not self.files.check_mode and os.path.isfile(path):
+                self.backups.append(self.files.backup(path))
+            self.files.file(path, operation.content, DEFAULT_FILE_MODE if operation.mode is None else operation.mode,
+                            operation.owner, operation.group, secret=operation.secret)
 
 
 def file_operation(fs: Filesystem, path: str, content: bytes, mode: int, **kwargs) -> Operation:

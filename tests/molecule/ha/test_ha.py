@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import dataclasses
-import datetime
 import hashlib
 import hmac
 import json
@@ -538,9 +537,7 @@ def test_the_replicas_reach_the_store_over_tls_that_the_ca_verifies(fleet, tmp_p
     """The registry's S3 endpoint is the store's HTTPS, verified (skipverify false) with the CA bundle mounted as the
     container's only roots; the registry's own storage walk (garbage-collect --dry-run, which reads every repository
     through the S3 driver) passes with it and fails with another CA in its place."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from x509_certificates import registry_ca
 
     replica = fleet.group("registry")[0]
     config = yaml.safe_load(in_host(fleet, replica, "cat", "/etc/dockyard/registry/config.yml").stdout)
@@ -555,14 +552,7 @@ def test_the_replicas_reach_the_store_over_tls_that_the_ca_verifies(fleet, tmp_p
     verified = in_host(fleet, replica, *walk, check=False)
     assert verified.returncode == 0, verified.stdout[-1000:] + verified.stderr[-1000:]
     # Another CA, of the same kind, in the container's data directory: the same walk must fail on the certificate.
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "another CA")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    other = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-             .not_valid_after(now + datetime.timedelta(days=1))
-             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
-    (tmp_path / "other-ca.crt").write_bytes(other.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "other-ca.crt").write_bytes(registry_ca("another CA").pem)
     local("docker", "cp", str(tmp_path / "other-ca.crt"), f"{fleet.container(replica)}:/var/lib/dockyard/registry/other-ca.crt")
     in_host(fleet, replica, "chmod", "0644", "/var/lib/dockyard/registry/other-ca.crt")
     try:

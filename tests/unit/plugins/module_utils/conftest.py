@@ -1,4 +1,5 @@
-"""What the tests of module_utils share: a real AnsibleModule, and a record of what the code does to files."""
+"""What the tests of module_utils share: a real AnsibleModule, the writer a module run writes through, and a record
+of what the code does to files."""
 
 from __future__ import annotations
 
@@ -21,6 +22,18 @@ def ansible_module(monkeypatch):
         monkeypatch.setattr(basic, "_ANSIBLE_ARGS", json.dumps(args).encode())
         monkeypatch.setattr(basic, "_ANSIBLE_PROFILE", "legacy", raising=False)  # ansible-core 2.19 and later
         return basic.AnsibleModule(argument_spec={}, supports_check_mode=True)
+    return build
+
+
+@pytest.fixture
+def plan_writer(ansible_module):
+    """The writer the registry_trust module performs a runtime's plan with (``_runtimes.files.Writer`` on the run's
+    ``_files.Files``), for the host whose root is the given ``Filesystem``'s: ``plan_writer(fs, check_mode=False)``."""
+    from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
+    from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import Writer
+
+    def build(fs, check_mode: bool = False) -> Writer:
+        return Writer(Files(ansible_module(check_mode)), fs)
     return build
 
 

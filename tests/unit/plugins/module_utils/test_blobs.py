@@ -5,20 +5,15 @@ The verifier's tests run a small HTTP server in a thread that serves blobs the w
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import http.server
-import ipaddress
 import json
 import re
 import ssl
 import threading
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from x509_certificates import Authority, key_pem, pem, registry_ca
 
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.blobs import (
     BlobVerifier,
@@ -395,33 +390,24 @@ def test_a_single_image_for_another_platform_fails_naming_both(server):
 # Over TLS (TLSSocket under http.client), with certificates made here
 
 
-def _certificate(tmp_path, name: str, ip: str, issuer=None):
-    """A key and certificate for ``ip`` (as IP SAN), self-signed as a CA when ``issuer`` is None."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    signer_key, signer_name = (key, subject) if issuer is None else (issuer[0], issuer[1].subject)
-    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(signer_name).public_key(key.public_key())
-               .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-               .not_valid_after(now + datetime.timedelta(days=1)))
-    if issuer is None:
-        builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-    else:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
-                                        critical=False)
-    certificate = builder.sign(signer_key, hashes.SHA256())
-    (tmp_path / f"{name}.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / f"{name}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                             serialization.PrivateFormat.PKCS8,
-                                                             serialization.NoEncryption()))
-    return key, certificate
+def _ca(directory, name: str = "ca") -> Authority:
+    """A CA as the registry_pki role makes one, its certificate written to ``directory/<name>.crt``."""
+    ca = registry_ca(name)
+    (directory / f"{name}.crt").write_bytes(ca.pem)
+    return ca
+
+
+def _server_certificate(directory, ca: Authority, ip: str) -> None:
+    """A certificate for ``ip`` (as IP SAN) from ``ca``, and its key: ``directory/server.crt`` and ``server.key``."""
+    certificate, key = ca.issue_with_key([ip], common_name="server")
+    (directory / "server.crt").write_bytes(pem(certificate))
+    (directory / "server.key").write_bytes(key_pem(key))
 
 
 @pytest.fixture
 def tls_server(tmp_path):
     """The blob server over TLS, its certificate (for 127.0.0.1) from a CA written to ``tmp_path/ca.crt``."""
-    ca = _certificate(tmp_path, "ca", "127.0.0.1")
-    _certificate(tmp_path, "server", "127.0.0.1", issuer=ca)
+    _server_certificate(tmp_path, _ca(tmp_path), "127.0.0.1")
     blob_server = BlobServer()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
@@ -490,7 +476,7 @@ def test_a_plain_http_registry_the_user_opted_into_is_followed_to_https(tls_serv
 def test_a_certificate_from_another_ca_fails_the_handshake(tls_server, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
-    _certificate(other, "unrelated CA", "127.0.0.1")
+    _ca(other, "unrelated CA")
     plan = serve_image(tls_server, b"layer")
     with pytest.raises(BlobFetchError, match=r"cannot fetch blob sha256:[0-9a-f]{64} \([^)]+\): TLS verification of https://127\.0\.0\.1:\d+ "
                                              r"failed: certificate verify failed: unable to get local issuer certificate"):
@@ -498,8 +484,7 @@ def test_a_certificate_from_another_ca_fails_the_handshake(tls_server, tmp_path)
 
 
 def test_a_certificate_for_another_address_fails_the_handshake(tmp_path):
-    ca = _certificate(tmp_path, "ca", "127.0.0.1")
-    _certificate(tmp_path, "server", "127.0.0.2", issuer=ca)
+    _server_certificate(tmp_path, _ca(tmp_path), "127.0.0.2")
     blob_server = BlobServer()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")

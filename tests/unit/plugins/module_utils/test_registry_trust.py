@@ -1,14 +1,10 @@
 """CA discovery reads a certs.d directory the way dockerd does, and ``ca_path`` replaces it."""
 
-import datetime
 import ssl
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from x509_certificates import registry_ca
 
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import TrustConfigError
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import (
@@ -21,16 +17,8 @@ REGISTRY = "registry.example.com:5000"
 
 
 def ca_pem(common_name: str) -> bytes:
-    """A self-signed CA certificate, real enough for OpenSSL to load as a trust anchor."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM)
+    """A CA certificate as the registry_pki role makes one, a trust anchor OpenSSL loads."""
+    return registry_ca(common_name).pem
 
 
 def subjects(trust: Trust) -> list[str]:

@@ -21,7 +21,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files 
     MARKER,
     ClientCertificate,
     Filesystem,
-    LocalWriter,
     RuntimeConfigError,
     apply,
 )
@@ -157,11 +156,11 @@ def test_the_transfer_services_config_path_is_not_the_registrys():
     assert after["plugins"]["io.containerd.grpc.v1.cri"]["registry"]["config_path"] == CERTS_D
 
 
-def test_containerd_1_6s_default_file_is_merged_once_then_left_alone(tmp_path):
+def test_containerd_1_6s_default_file_is_merged_once_then_left_alone(tmp_path, plan_writer):
     fs = host(tmp_path, {CONFIG: (FILES / "config-default-1.6.toml").read_bytes()})
 
     first = containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20))
-    apply(first, LocalWriter(fs), lambda: {"method": "test"})
+    apply(first, plan_writer(fs), lambda: {"method": "test"})
     second = containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20))
 
     assert first.restart and CONFIG in [operation.path for operation in first.pending]
@@ -292,14 +291,18 @@ def test_empty_mirrors_tables_as_containerd_dumps_them_are_no_conflict(tmp_path)
     assert result.restart and result.operations[0].path == CONFIG
 
 
-def plan_and_apply(fs, *args, **kwargs):
-    result = containerd.plan(*args, fs=fs, **kwargs)
-    restarts = []
-    outcome = apply(result, LocalWriter(fs), lambda: restarts.append(1) or {"method": "test"})
-    return result, outcome, restarts
+@pytest.fixture
+def plan_and_apply(plan_writer):
+    """``plan_and_apply(fs, ...)``: the plan, what performing it through the module's writer changed, the restarts."""
+    def perform(fs, *args, **kwargs):
+        result = containerd.plan(*args, fs=fs, **kwargs)
+        restarts = []
+        outcome = apply(result, plan_writer(fs), lambda: restarts.append(1) or {"method": "test"})
+        return result, outcome, restarts
+    return perform
 
 
-def test_ca_mode_writes_hosts_toml_and_ca_per_address_merges_config_and_asks_for_one_restart(tmp_path):
+def test_ca_mode_writes_hosts_toml_and_ca_per_address_merges_config_and_asks_for_one_restart(tmp_path, plan_and_apply):
     fs = host(tmp_path, {CONFIG: DEBIAN_V2})
 
     result, outcome, restarts = plan_and_apply(fs, ADDRESSES, CA, "ca", "present",
@@ -323,7 +326,7 @@ def test_ca_mode_writes_hosts_toml_and_ca_per_address_merges_config_and_asks_for
     assert (again.pending, second["changed"], restarts_again) == ([], False, [])
 
 
-def test_hosts_toml_changes_alone_need_no_restart(tmp_path):
+def test_hosts_toml_changes_alone_need_no_restart(tmp_path, plan_and_apply):
     fs = host(tmp_path, {CONFIG: merged(DEBIAN_V2)})
 
     result, outcome, restarts = plan_and_apply(fs, ADDRESSES, CA, "ca", "present", containerd_version=(1, 6, 20))
@@ -331,7 +334,7 @@ def test_hosts_toml_changes_alone_need_no_restart(tmp_path):
     assert outcome["changed"] and not result.restart and restarts == []
 
 
-def test_config_path_set_elsewhere_is_used_and_config_toml_left_alone(tmp_path):
+def test_config_path_set_elsewhere_is_used_and_config_toml_left_alone(tmp_path, plan_and_apply):
     content = b'version = 2\n[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/srv/hosts:/etc/x"\n'
     fs = host(tmp_path, {CONFIG: content})
 
@@ -342,7 +345,7 @@ def test_config_path_set_elsewhere_is_used_and_config_toml_left_alone(tmp_path):
     assert (tmp_path / "etc/containerd/config.toml").read_bytes() == content
 
 
-def test_missing_config_toml_on_containerd_1_gets_a_minimal_version_2_file(tmp_path):
+def test_missing_config_toml_on_containerd_1_gets_a_minimal_version_2_file(tmp_path, plan_and_apply):
     fs = Filesystem(str(tmp_path))
 
     _result, _outcome, restarts = plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 7, 2))
@@ -375,7 +378,7 @@ def test_cri_disabled_leaves_config_toml_and_says_so(tmp_path):
     assert {op.path for op in result.operations} >= {f"{CERTS_D}/{ADDRESSES[0]}/hosts.toml"}
 
 
-def test_insecure_mode_skips_verification_over_tls_and_speaks_http_without_it(tmp_path):
+def test_insecure_mode_skips_verification_over_tls_and_speaks_http_without_it(tmp_path, plan_and_apply):
     fs = host(tmp_path, {CONFIG: merged(DEBIAN_V2)})
     plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 6, 20))
 
@@ -390,7 +393,7 @@ def test_insecure_mode_skips_verification_over_tls_and_speaks_http_without_it(tm
                      "host": {"http://192.0.2.10:5000": {"capabilities": ["pull", "resolve", "push"]}}}
 
 
-def test_absent_removes_files_and_emptied_directories_but_keeps_config_toml(tmp_path):
+def test_absent_removes_files_and_emptied_directories_but_keeps_config_toml(tmp_path, plan_and_apply):
     fs = host(tmp_path, {CONFIG: DEBIAN_V2})
     plan_and_apply(fs, ADDRESSES, CA, "ca", "present", containerd_version=(1, 6, 20))
     config_after_present = (tmp_path / "etc/containerd/config.toml").read_bytes()
@@ -442,7 +445,7 @@ def test_ca_mode_needs_tls_and_a_ca():
         containerd.plan(ADDRESSES, None, "ca", "present", fs=Filesystem("/nonexistent"), containerd_version=(2, 0))
 
 
-def test_trust_report_names_the_file_read_and_whether_it_verifies(tmp_path):
+def test_trust_report_names_the_file_read_and_whether_it_verifies(tmp_path, plan_and_apply):
     fs = host(tmp_path, {CONFIG: DEBIAN_V2})
     before = containerd.trust_report(ADDRESSES[0], fs, containerd_version=(1, 6, 20))
     plan_and_apply(fs, ADDRESSES[:1], None, "insecure", "present", containerd_version=(1, 6, 20))
@@ -458,7 +461,7 @@ def test_trust_report_names_the_file_read_and_whether_it_verifies(tmp_path):
 MIRROR = "mirror.example.test:5001"
 
 
-def test_mirrors_get_their_own_trust_and_docker_io_pulls_go_to_them_first(tmp_path):
+def test_mirrors_get_their_own_trust_and_docker_io_pulls_go_to_them_first(tmp_path, plan_and_apply):
     fs = host(tmp_path, {CONFIG: merged(DEBIAN_V2)})
 
     plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 6, 20), mirrors=[MIRROR])
@@ -481,7 +484,8 @@ CLIENT = ClientCertificate(b"-----BEGIN CERTIFICATE-----\nclient\n-----END CERTI
                            b"-----BEGIN PRIVATE KEY-----\nsecret key\n-----END PRIVATE KEY-----\n")
 
 
-def test_the_mirrors_client_certificate_is_named_in_hosts_toml_its_key_0400_never_shown_and_removed_again(tmp_path):
+def test_the_mirrors_client_certificate_is_in_hosts_toml_its_key_0400_never_shown_and_removed_again(tmp_path,
+                                                                                                   plan_and_apply):
     fs = host(tmp_path, {CONFIG: merged(DEBIAN_V2)})
 
     result, _outcome, _restarts = plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 6, 20),
@@ -507,7 +511,7 @@ def test_the_mirrors_client_certificate_is_named_in_hosts_toml_its_key_0400_neve
     assert "secret key" not in json.dumps([op.diff() for op in gone.operations])
 
 
-def test_mirrors_dropped_take_docker_io_hosts_toml_with_them_but_never_someone_elses(tmp_path):
+def test_mirrors_dropped_take_docker_io_hosts_toml_with_them_but_never_someone_elses(tmp_path, plan_and_apply):
     fs = host(tmp_path, {CONFIG: merged(DEBIAN_V2)})
     plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 6, 20), mirrors=[MIRROR])
 
@@ -528,6 +532,22 @@ def test_mirrors_dropped_take_docker_io_hosts_toml_with_them_but_never_someone_e
     assert (tmp_path / "etc/containerd/certs.d/docker.io/hosts.toml").read_bytes() == theirs
 
 
+
+def test_in_check_mode_the_modules_writer_reports_each_change_and_makes_none(tmp_path, plan_writer):
+    fs = host(tmp_path, {CONFIG: DEBIAN_V2})
+    result = containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20))
+    writer = plan_writer(fs, check_mode=True)
+
+    outcome = apply(result, writer)
+
+    assert outcome["changed"] and outcome["restart_needed"]
+    assert writer.files.changed_paths == [fs.real(operation.path) for operation in result.pending]
+    assert writer.backups == []
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")) == [
+        "etc", "etc/containerd", "etc/containerd/config.toml"]
+    assert fs.read(CONFIG) == DEBIAN_V2
+
+
 # Credentials in config.toml: never in the diff, and a backup only root can read
 
 CRI_AUTH = (b'    [plugins."io.containerd.grpc.v1.cri".registry.configs."private.example.test:5000".auth]\n'
@@ -535,11 +555,11 @@ CRI_AUTH = (b'    [plugins."io.containerd.grpc.v1.cri".registry.configs."private
             b'      auth = "cHVsbGVyOmh1bnRlcjI="\n')
 
 
-def test_the_diff_of_config_toml_hides_registry_credentials_and_the_backup_is_0600(tmp_path):
+def test_the_diff_of_config_toml_hides_registry_credentials_and_the_backup_is_0600(tmp_path, plan_writer):
     fs = host(tmp_path, {CONFIG: DEBIAN_V2 + CRI_AUTH})
     os.chmod(fs.real(CONFIG), 0o644)
     result = containerd.plan(ADDRESSES, CA, "ca", "present", fs=fs, containerd_version=(1, 6, 20))
-    writer = LocalWriter(fs)
+    writer = plan_writer(fs)
 
     outcome = apply(result, writer, lambda: {"method": "test"})
 

@@ -11,7 +11,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
     ClientCertificate,
     Filesystem,
-    LocalWriter,
     RuntimeConfigError,
     apply,
 )
@@ -33,12 +32,16 @@ def host(tmp_path, files):
     return Filesystem(str(tmp_path))
 
 
-def run(planner, fs, *args, **kwargs):
-    result = planner(*args, fs=fs, **kwargs)
-    return result, apply(result, LocalWriter(fs))
+@pytest.fixture
+def run(plan_writer):
+    """``run(planner, fs, ...)``: the plan, and what performing it through the module's writer changed."""
+    def plan_and_apply(planner, fs, *args, **kwargs):
+        result = planner(*args, fs=fs, **kwargs)
+        return result, apply(result, plan_writer(fs))
+    return plan_and_apply
 
 
-def test_docker_hosts_toml_names_every_ca_file_of_the_directory(tmp_path):
+def test_docker_hosts_toml_names_every_ca_file_of_the_directory(tmp_path, run):
     fs = Filesystem(str(tmp_path))
 
     result, outcome = run(docker.plan, fs, ADDRESSES, "ca", "present", ca_files=["ca.crt", "ca-next.crt"])
@@ -60,7 +63,7 @@ def test_docker_engine_that_reads_no_hosts_toml_gets_none(tmp_path):
     assert result.operations == [] and result.found["reads_hosts_toml"] is False
 
 
-def test_docker_insecure_and_absent(tmp_path):
+def test_docker_insecure_and_absent(tmp_path, run):
     fs = Filesystem(str(tmp_path))
     run(docker.plan, fs, ADDRESSES[:1], "insecure", "present")
     written = (tmp_path / "etc/docker/certs.d/192.0.2.10:5000/hosts.toml").read_bytes()
@@ -72,7 +75,7 @@ def test_docker_insecure_and_absent(tmp_path):
     assert (tmp_path / "etc/docker/certs.d/192.0.2.10:5000").is_dir()  # the CA's removal takes the directory
 
 
-def test_docker_trust_report_follows_hosts_toml_over_the_crt_files(tmp_path):
+def test_docker_trust_report_follows_hosts_toml_over_the_crt_files(tmp_path, run):
     fs = host(tmp_path, {"/etc/docker/certs.d/192.0.2.10:5000/ca.crt": CA.encode()})
     crt = "/etc/docker/certs.d/192.0.2.10:5000/ca.crt"
     run(docker.plan, fs, ADDRESSES[:1], "insecure", "present")
@@ -85,7 +88,7 @@ def test_docker_trust_report_follows_hosts_toml_over_the_crt_files(tmp_path):
     assert docker.trust_report(ADDRESSES[0], fs)["ca"] == [crt]
 
 
-def test_podman_ca_mode_writes_ca_per_address_and_no_dropin(tmp_path):
+def test_podman_ca_mode_writes_ca_per_address_and_no_dropin(tmp_path, run):
     fs = host(tmp_path, {"/etc/containers/registries.conf": DEBIAN_REGISTRIES_CONF})
 
     result, outcome = run(podman.plan, fs, ADDRESSES, CA, "ca", "present")
@@ -97,7 +100,7 @@ def test_podman_ca_mode_writes_ca_per_address_and_no_dropin(tmp_path):
     assert podman.plan(ADDRESSES, CA, "ca", "present", fs=fs).pending == []
 
 
-def test_podman_insecure_mode_is_one_dropin_and_registries_conf_stays(tmp_path):
+def test_podman_insecure_mode_is_one_dropin_and_registries_conf_stays(tmp_path, run):
     fs = host(tmp_path, {"/etc/containers/registries.conf": DEBIAN_REGISTRIES_CONF})
     run(podman.plan, fs, ADDRESSES, CA, "ca", "present")
 
@@ -146,7 +149,7 @@ def test_entries_of_other_files_for_the_address_are_warned_about(tmp_path):
     assert "10-site.conf has an entry for registry.example.test:5000" in in_insecure_mode.warnings[1]
 
 
-def test_credentials_are_merged_into_auth_json_0600_keeping_other_entries_and_hidden_in_the_diff(tmp_path):
+def test_credentials_are_merged_into_auth_json_0600_keeping_other_entries_and_hidden_in_the_diff(tmp_path, run):
     other = {"auths": {"quay.io": {"auth": "b3RoZXI6eA=="}}, "credHelpers": {"gcr.io": "gcloud"}}
     fs = host(tmp_path, {"/root/.config/containers/auth.json": json.dumps(other).encode()})
 
@@ -167,7 +170,7 @@ def test_credentials_are_merged_into_auth_json_0600_keeping_other_entries_and_hi
     assert json.loads(path.read_text()) == other
 
 
-def test_podman_mirrors_are_a_docker_io_registry_in_the_dropin_in_ca_mode_too_and_trusted_as_the_registry(tmp_path):
+def test_podman_mirrors_are_a_docker_io_registry_in_the_dropin_in_ca_mode_too_and_trusted_as_the_registry(tmp_path, run):
     fs = host(tmp_path, {"/etc/containers/registries.conf": DEBIAN_REGISTRIES_CONF
                          + b'[[registry]]\nprefix = "docker.io"\nlocation = "docker.io"\n'})
     mirror = "mirror.example.test:5001"
@@ -193,7 +196,7 @@ def test_podman_mirrors_are_a_docker_io_registry_in_the_dropin_in_ca_mode_too_an
     assert not dropin.exists()
 
 
-def test_podman_presents_the_hosts_client_certificate_to_the_mirror_only_and_absent_removes_it(tmp_path):
+def test_podman_presents_the_hosts_client_certificate_to_the_mirror_only_and_absent_removes_it(tmp_path, run):
     fs = host(tmp_path, {"/etc/containers/registries.conf": DEBIAN_REGISTRIES_CONF})
     mirror = "mirror.example.test:5001"
     client = ClientCertificate(b"-----BEGIN CERTIFICATE-----\nclient\n-----END CERTIFICATE-----\n",
@@ -213,7 +216,7 @@ def test_podman_presents_the_hosts_client_certificate_to_the_mirror_only_and_abs
     assert not directory.exists()
 
 
-def test_logins_go_only_to_the_addresses_given_and_the_dropin_keeps_every_address(tmp_path):
+def test_logins_go_only_to_the_addresses_given_and_the_dropin_keeps_every_address(tmp_path, run):
     fs = host(tmp_path, {"/etc/containers/registries.conf": DEBIAN_REGISTRIES_CONF})
     run(podman.plan, fs, ADDRESSES, None, "insecure", "present")
 
@@ -226,7 +229,7 @@ def test_logins_go_only_to_the_addresses_given_and_the_dropin_keeps_every_addres
     assert list(written["auths"]) == ADDRESSES[1:]
 
 
-def test_auth_json_is_made_with_private_directories_where_there_is_none(tmp_path):
+def test_auth_json_is_made_with_private_directories_where_there_is_none(tmp_path, run):
     fs = Filesystem(str(tmp_path))
     (tmp_path / "root").mkdir()
 
@@ -243,7 +246,7 @@ def test_unparseable_auth_json_names_its_line(tmp_path):
         podman.plan(ADDRESSES, CA, "ca", "present", credentials=CREDENTIALS, fs=fs)
 
 
-def test_podman_trust_report(tmp_path):
+def test_podman_trust_report(tmp_path, run):
     fs = host(tmp_path, {"/etc/docker/certs.d/192.0.2.10:5000/ca.crt": CA.encode()})
 
     before = podman.trust_report(ADDRESSES[0], fs)

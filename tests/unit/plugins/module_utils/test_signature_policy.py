@@ -9,11 +9,7 @@ import pytest
 import yaml
 from test_runtimes_docker_podman import host  # the host file tree of the Podman family's other tests
 
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
-    LocalWriter,
-    RuntimeConfigError,
-    apply,
-)
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import RuntimeConfigError, apply
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.podman import signature_plan
 from ansible_collections.dockyard.registry.plugins.module_utils._trust import HostTrust, TrustError
 
@@ -31,17 +27,21 @@ POLICY = "/etc/containers/policy.json"
 ATTACHMENTS = "/etc/containers/registries.d/dockyard-registry.yaml"
 
 
-def run(fs, policy, keys=(KEY,), state="present"):
-    writer = LocalWriter(fs)
-    plan = signature_plan(ADDRESSES, policy, list(keys), state=state, fs=fs)
-    return plan, apply(plan, writer), writer
+@pytest.fixture
+def run(plan_writer):
+    """``run(fs, policy, keys, state)``: the plan, what performing it through the module's writer changed, the writer."""
+    def plan_and_apply(fs, policy, keys=(KEY,), state="present"):
+        writer = plan_writer(fs)
+        plan = signature_plan(ADDRESSES, policy, list(keys), state=state, fs=fs)
+        return plan, apply(plan, writer), writer
+    return plan_and_apply
 
 
 def read_policy(tmp_path) -> dict:
     return json.loads((tmp_path / POLICY.lstrip("/")).read_text())
 
 
-def test_enforce_merges_a_sigstore_scope_per_address_keeping_the_rest_with_a_backup(tmp_path):
+def test_enforce_merges_a_sigstore_scope_per_address_keeping_the_rest_with_a_backup(tmp_path, run):
     fs = host(tmp_path, {POLICY: json.dumps(EXISTING).encode()})
     _plan, outcome, writer = run(fs, "enforce")
     assert outcome["changed"] and len(writer.backups) == 1
@@ -58,7 +58,7 @@ def test_enforce_merges_a_sigstore_scope_per_address_keeping_the_rest_with_a_bac
     assert attachments == {"docker": {address: {"use-sigstore-attachments": True} for address in ADDRESSES}}
 
 
-def test_a_second_run_changes_nothing_and_two_keys_go_to_key_datas(tmp_path):
+def test_a_second_run_changes_nothing_and_two_keys_go_to_key_datas(tmp_path, run):
     fs = host(tmp_path, {POLICY: json.dumps(EXISTING).encode()})
     run(fs, "enforce", (KEY, OTHER_KEY))
     plan, outcome, _writer = run(fs, "enforce", (KEY, OTHER_KEY))
@@ -66,13 +66,13 @@ def test_a_second_run_changes_nothing_and_two_keys_go_to_key_datas(tmp_path):
     assert len(read_policy(tmp_path)["transports"]["docker"][ADDRESSES[0]][0]["keyDatas"]) == 2
 
 
-def test_without_a_policy_file_enforce_writes_one_that_accepts_everything_else(tmp_path):
+def test_without_a_policy_file_enforce_writes_one_that_accepts_everything_else(tmp_path, run):
     fs = host(tmp_path, {})
     run(fs, "enforce")
     assert read_policy(tmp_path)["default"] == [{"type": "insecureAcceptAnything"}]
 
 
-def test_off_and_absent_take_out_only_what_enforce_wrote(tmp_path):
+def test_off_and_absent_take_out_only_what_enforce_wrote(tmp_path, run):
     fs = host(tmp_path, {POLICY: json.dumps(EXISTING).encode()})
     run(fs, "enforce")
     _plan, outcome, _writer = run(fs, "off", ())
@@ -85,7 +85,7 @@ def test_off_and_absent_take_out_only_what_enforce_wrote(tmp_path):
     assert read_policy(tmp_path) == EXISTING
 
 
-def test_a_scope_of_the_operators_own_for_the_address_is_kept_by_off(tmp_path):
+def test_a_scope_of_the_operators_own_for_the_address_is_kept_by_off(tmp_path, run):
     own = json.loads(json.dumps(EXISTING))
     own["transports"]["docker"][ADDRESSES[0]] = [{"type": "reject"}]
     fs = host(tmp_path, {POLICY: json.dumps(own).encode()})
@@ -123,7 +123,7 @@ def test_registry_trust_refuses_unusable_keys_before_reading_the_host(ansible_mo
         HostTrust(module).run()
 
 
-def test_with_the_policy_off_an_invalid_policy_file_is_only_warned_about(tmp_path):
+def test_with_the_policy_off_an_invalid_policy_file_is_only_warned_about(tmp_path, run):
     fs = host(tmp_path, {POLICY: b"{not json"})
     plan, outcome, _writer = run(fs, "off", ())
     assert not outcome["changed"] and plan.warnings[0].startswith("/etc/containers/policy.json is not valid JSON")
