@@ -169,7 +169,6 @@ import contextlib
 import hashlib
 import ipaddress
 import os
-import pwd
 import re
 import traceback
 
@@ -190,6 +189,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._service import 
     Service,
     ServiceError,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._users import user_exists
 
 SERVICE = "dockyard-redis"
 ADMIN_USER = "dockyard-admin"
@@ -291,11 +291,7 @@ def run(module) -> dict:
     if address.is_unspecified or address.is_global:
         module.fail_json(msg=f"registry_cache_bind_address {bind} is a public or wildcard address: Redis must listen "
                              "on a private address only (its password crosses the network in clear text)")
-    try:
-        account = pwd.getpwnam(params["user"])
-    except KeyError:
-        account = None
-    owner = params["user"] if account else "root"
+    owner = params["user"] if user_exists(params["user"]) else "root"
     files = Files(module)
     files.directory(params["config_dir"], 0o755)
     files.directory(params["data_dir"], 0o750, owner=owner, group=owner)

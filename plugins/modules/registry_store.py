@@ -243,12 +243,10 @@ binary_needed:
   type: str
 """
 
-import grp
 import hashlib
 import ipaddress
 import json
 import os
-import pwd
 import re
 import socket
 import time
@@ -273,8 +271,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._service import 
     SERVICE_MANAGER_OPTION,
     Service,
     ServiceError,
-    user_group,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._users import gid, primary_group, uid, user_exists
 
 SERVICE = "dockyard-seaweedfs"
 
@@ -372,11 +370,8 @@ def ensure_bucket(module, files: Files, host: str, filer_port: int, binary: str,
 
 def ensure_user(module, files: Files, user: str, home: str) -> bool:
     """``user`` exists as a system user with a group of its own; False in check mode where it would be made."""
-    try:
-        pwd.getpwnam(user)
+    if user_exists(user):
         return True
-    except KeyError:
-        pass
     files.pending(f"user {user}", "system user made")
     if module.check_mode:
         return False
@@ -395,23 +390,23 @@ def own_tree(files: Files, top: str, user: str, group: str) -> None:
     """
     if files.check_mode or not os.path.isdir(top):
         return
-    uid, gid = pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
-    if os.stat(top).st_uid == uid:
+    user_id, group_id = uid(user), gid(group)
+    if os.stat(top).st_uid == user_id:
         return
     for parent, directories, names in os.walk(top):
         for name in directories + names:
-            os.lchown(os.path.join(parent, name), uid, gid)
-    os.lchown(top, uid, gid)
+            os.lchown(os.path.join(parent, name), user_id, group_id)
+    os.lchown(top, user_id, group_id)
     files.pending(top, f"owned by {user}:{group}, and everything in it")
 
 
 def remove_foreign_sockets(paths: list[str], user: str) -> None:
     """Remove those of weed's sockets in /tmp that another user owns (an earlier weed run as root left them): the
     sticky /tmp would keep weed, run as ``user``, from replacing them."""
-    uid = pwd.getpwnam(user).pw_uid
+    user_id = uid(user)
     for path in paths:
         try:
-            if os.lstat(path).st_uid != uid:
+            if os.lstat(path).st_uid != user_id:
                 os.unlink(path)
         except FileNotFoundError:
             pass
@@ -499,7 +494,7 @@ def run(module) -> dict:
     user = params["user"]
     # In check mode a user still to be made owns nothing yet: compare against root, the change is reported anyway.
     owner = user if ensure_user(module, files, user, params["data_dir"]) else "root"
-    group = user_group(owner)
+    group = primary_group(owner)
     s3_config = os.path.join(params["config_dir"], "s3.json")
     security_config = os.path.join(params["config_dir"], "security.toml")
     files.directory(params["config_dir"], 0o755)  # root's: it holds the script the supervisor (root) runs

@@ -16,11 +16,10 @@ redacted).
 from __future__ import annotations
 
 import dataclasses
-import grp
 import os
-import pwd
 import stat
 
+from ansible_collections.dockyard.registry.plugins.module_utils import _users
 from ansible_collections.dockyard.registry.plugins.module_utils._files import backup, redact, replace
 
 # The first line of every file the collection writes whole (hosts.toml, registries.conf drop-ins): a file that
@@ -127,7 +126,7 @@ class Operation:
         if self.state == FILE and self.before.content != self.content:
             return True
         return ((self.mode is not None and self.before.mode != self.mode)
-                or self.before.uid != _uid(self.owner) or self.before.gid != _gid(self.group))
+                or self.before.uid != _users.uid(self.owner) or self.before.gid != _users.gid(self.group))
 
     def diff(self) -> dict:
         """Ansible's diff for this path: text before and after, with credentials hidden."""
@@ -211,12 +210,12 @@ class LocalWriter:
             os.makedirs(real, exist_ok=True)
             if operation.mode is not None:
                 os.chmod(real, operation.mode)
-            os.chown(real, _uid(operation.owner), _gid(operation.group))
+            os.chown(real, _users.uid(operation.owner), _users.gid(operation.group))
             return
         if operation.backup and os.path.isfile(real):
             self.backups.append(backup(real))
         replace(real, operation.content, DEFAULT_FILE_MODE if operation.mode is None else operation.mode,
-                _uid(operation.owner), _gid(operation.group))
+                _users.uid(operation.owner), _users.gid(operation.group))
 
 
 def file_operation(fs: Filesystem, path: str, content: bytes, mode: int, **kwargs) -> Operation:
@@ -279,11 +278,3 @@ def check_address(address: str) -> None:
     if not (valid_host and valid_port and address.isascii()):
         raise ValueError(f"registry address {address!r} is not host:port (a DNS name, an IPv4 address or an "
                          "[IPv6] address, and a port)")
-
-
-def _uid(owner: str) -> int:
-    return pwd.getpwnam(owner).pw_uid
-
-
-def _gid(group: str) -> int:
-    return grp.getgrnam(group).gr_gid
