@@ -35,7 +35,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
     CERTIFICATE_VERDICTS,
     OK,
     UNRESOLVED,
-    parse_address,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import (
     Credentials,
@@ -276,7 +275,8 @@ class HostTrust:
         self.result["daemon_action"] = outcome["daemon_action"]
         if info is None:
             return
-        wrong = [address for address in self.params["addresses"] if insecure_registry(info, address) != present]
+        wrong = [address for address in self.params["addresses"]
+                 if insecure_registry(info, address, _names.address_host(address)) != present]
         if wrong:
             listed = sorted(name for name, index in ((info.get("RegistryConfig") or {}).get("IndexConfigs") or {}).items()
                             if not index.get("Secure", True))
@@ -325,7 +325,7 @@ class HostTrust:
                 self._trust_report(runtime, address) for address in self.params["addresses"]]
         probes = []
         for address in self.params["addresses"]:
-            parsed = parse_address(("http://" if not self.params["tls"] else "") + address)
+            parsed = _names.parse_address(("http://" if not self.params["tls"] else "") + address)
             trust = Trust.for_registry(parsed.name, certs_d=certs_d) if self.params["tls"] else None
             # Without a login to make, the one the daemon would use: what docker login stored for the address.
             credentials = self.credentials or registry_credentials(parsed.name,

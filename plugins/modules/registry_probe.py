@@ -231,7 +231,7 @@ certificate:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.dockyard.registry.plugins.module_utils._probe import AddressError, parse_address
+from ansible_collections.dockyard.registry.plugins.module_utils._names import AddressError, parse_address
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import registry_credentials
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import TrustConfigError
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.options import (

@@ -258,6 +258,7 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files, replace
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
+from ansible_collections.dockyard.registry.plugins.module_utils._names import address_host
 from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs import (
     JWT_KEYS,
     filer_token,
@@ -503,7 +504,7 @@ def run(module) -> dict:
     if params["master"]:
         files.directory(os.path.join(params["data_dir"], "master"), 0o700, owner, group)
     trusted = params["cluster_addresses"] or [params["address"]] + [
-        master.rsplit(":", 1)[0].strip("[]") for master in params["masters"]]
+        address_host(master) for master in params["masters"]]
     config_changed = files.file(s3_config, s3_identities(params["s3_access_key"], params["s3_secret_key"]),
                                 0o600, owner, group, secret=True)
     config_changed |= files.file(security_config, security_toml(params["jwt_keys"], white_list(trusted), tls, digest),

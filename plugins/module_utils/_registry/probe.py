@@ -20,6 +20,7 @@ import ssl
 import traceback
 import warnings
 
+from ansible_collections.dockyard.registry.plugins.module_utils._names import RegistryAddress
 from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
     AUTH_REFUSED,
     AUTH_REQUIRED,
@@ -33,7 +34,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
     TLS_ERROR,
     UNREACHABLE,
     UNRESOLVED,
-    RegistryAddress,
     certificate_problems,
     describe,
     http_verdict,

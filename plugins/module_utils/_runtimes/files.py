@@ -21,6 +21,7 @@ import stat
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _users
 from ansible_collections.dockyard.registry.plugins.module_utils._files import backup, redact, replace
+from ansible_collections.dockyard.registry.plugins.module_utils._names import address_problem
 
 # The first line of every file the collection writes whole (hosts.toml, registries.conf drop-ins): a file that
 # lacks it was written by someone else, and is not removed.
@@ -265,16 +266,9 @@ def check_common(addresses, mode: str, state: str, tls: bool) -> list:
 
 
 def check_address(address: str) -> None:
-    """Refuse what is not ``host[:port]``: an address becomes a directory name under certs.d."""
-    host, _colon, port = address.rpartition(":") if not address.endswith("]") else (address, "", "")
-    if not host:
-        host, port = address, ""
-    if host.startswith("["):
-        valid_host = host.endswith("]") and all(c in "0123456789abcdefABCDEF:." for c in host[1:-1]) and len(host) > 2
-    else:
-        valid_host = bool(host) and all(c.isalnum() or c in "-._" for c in host) and not host.startswith(".") \
-            and ".." not in host
-    valid_port = port == "" or (port.isdigit() and 0 < int(port) < 65536)
-    if not (valid_host and valid_port and address.isascii()):
+    """Refuse what is not ``host[:port]`` (``_names.address_problem``): an address becomes a directory name under
+    certs.d."""
+    problem = address_problem(address)
+    if problem:
         raise ValueError(f"registry address {address!r} is not host:port (a DNS name, an IPv4 address or an "
-                         "[IPv6] address, and a port)")
+                         f"[IPv6] address, and a port): {problem}")

@@ -13,12 +13,11 @@ from x509_certificates import DAY, Authority
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _probe as probe
 from ansible_collections.dockyard.registry.plugins.module_utils import _x509
+from ansible_collections.dockyard.registry.plugins.module_utils._names import parse_address
 from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
-    AddressError,
     certificate_problems,
     describe,
     http_verdict,
-    parse_address,
     remedy,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.transport import first_bytes_kind
@@ -40,43 +39,6 @@ def other_ca() -> Authority:
 
 def verdicts(problems) -> list[str]:
     return [problem.verdict for problem in problems]
-
-
-# Addresses
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    ("registry.example.com:5000", ("https", "registry.example.com", 5000, "registry.example.com:5000")),
-    ("192.0.2.10:5000", ("https", "192.0.2.10", 5000, "192.0.2.10:5000")),
-    ("registry.example.com", ("https", "registry.example.com", 443, "registry.example.com")),
-    ("https://registry.example.com:443", ("https", "registry.example.com", 443, "registry.example.com:443")),
-    ("http://192.0.2.10:5000", ("http", "192.0.2.10", 5000, "192.0.2.10:5000")),
-    ("http://mirror.example.com", ("http", "mirror.example.com", 80, "mirror.example.com:80")),
-    ("[2001:db8::1]:5000", ("https", "2001:db8::1", 5000, "[2001:db8::1]:5000")),
-    (" Registry.Example.com:5000 ", ("https", "registry.example.com", 5000, "registry.example.com:5000")),
-])
-def test_parse_address_names_the_registry_as_docker_does(value, expected):
-    address = parse_address(value)
-    assert (address.scheme, address.host, address.port, address.name) == expected
-
-
-@pytest.mark.parametrize(("value", "message"), [
-    ("", "give the registry's address as host:port"),
-    ("ftp://registry:21", "the scheme may only be https:// (the default) or http://"),
-    ("registry.example.com:5000/team/app", "give the address without a path"),
-    ("registry.example.com:99999", "out of range"),
-    ("registry.example.com:http", "registry: 'registry.example.com:http'"),
-])
-def test_parse_address_rejects_what_is_not_host_port(value, message):
-    with pytest.raises(AddressError, match=re.escape(message)):
-        parse_address(value)
-
-
-def test_loopback_addresses_are_recognised():
-    assert parse_address("127.0.0.1:5000").is_loopback
-    assert parse_address("localhost:5000").is_loopback
-    assert parse_address("[::1]:5000").is_loopback
-    assert not parse_address("192.0.2.10:5000").is_loopback
 
 
 # What the server answered

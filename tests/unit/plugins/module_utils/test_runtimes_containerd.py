@@ -427,7 +427,10 @@ def test_check_mode_is_the_plan_alone(tmp_path):
     assert [d["after_header"] for d in [op.diff() for op in result.pending]][:2] == [CONFIG, f"{CERTS_D}/{ADDRESSES[0]}"]
 
 
-@pytest.mark.parametrize("address", ["../etc", "a/b:5000", "host:99999", "", "reg istry:5000", "[::1", "x:5000/v2"])
+@pytest.mark.parametrize("address", ["../etc", "a/b:5000", "host:99999", "", "reg istry:5000", "[::1", "x:5000/v2",
+                                     # the planners' own check took these, which no image reference names
+                                     "reg_istry:5000", "registry.:5000", "1.2.3:5000", "[:::]:5000", "[1.2.3.4]:5000",
+                                     "-registry:5000", "host:0"])
 def test_addresses_that_are_not_host_port_are_refused(address):
     with pytest.raises(ValueError, match="is not host:port|no registry address"):
         containerd.plan([address], CA, "ca", "present", fs=Filesystem("/nonexistent"))
