@@ -258,7 +258,7 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files, replace
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
-from ansible_collections.dockyard.registry.plugins.module_utils._names import address_host
+from ansible_collections.dockyard.registry.plugins.module_utils._names import address_host, as_ip
 from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs import (
     JWT_KEYS,
     filer_token,
@@ -417,12 +417,16 @@ def white_list(addresses: list[str]) -> list[str]:
     """The guard's white list: IP addresses and ranges as given, names resolved here (every address they have)."""
     found = set()
     for entry in addresses:
-        try:
-            found.add(str(ipaddress.ip_network(entry, strict=False)) if "/" in entry else
-                      str(ipaddress.ip_address(entry)))
+        address = as_ip(entry)
+        if address is not None:
+            found.add(str(address))
             continue
-        except ValueError:
-            pass
+        if "/" in entry:
+            try:
+                found.add(str(ipaddress.ip_network(entry, strict=False)))
+                continue
+            except ValueError:
+                pass
         try:
             infos = socket.getaddrinfo(entry, None, proto=socket.IPPROTO_TCP)
         except OSError as exc:
@@ -453,11 +457,8 @@ def input_problems(params: dict) -> list[str]:
     """What of the values that reach weed's command line and configuration is unfit, one message each."""
     problems = [f"{name} must be empty or letters, digits, '.', '_' and '-' only; got {params[name]!r}"
                 for name in ("rack", "data_center") if not re.fullmatch(r"[A-Za-z0-9._-]*", params[name])]
-    if params["bind_address"]:
-        try:
-            ipaddress.ip_address(params["bind_address"])
-        except ValueError:
-            problems.append(f"bind_address must be empty or an IP address of the host; got {params['bind_address']!r}")
+    if params["bind_address"] and as_ip(params["bind_address"]) is None:
+        problems.append(f"bind_address must be empty or an IP address of the host; got {params['bind_address']!r}")
     for name, value in [("address", params["address"]), ("user", params["user"])] + [
             ("masters", master) for master in params["masters"]] + [
             ("cluster_addresses", entry) for entry in params["cluster_addresses"]]:
