@@ -29,13 +29,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_client i
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import DaemonProcess
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
-from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
-    AUTH_REFUSED,
-    AUTH_REQUIRED,
-    CERTIFICATE_VERDICTS,
-    OK,
-    UNRESOLVED,
-)
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import (
     Credentials,
     registry_credentials,
@@ -49,6 +42,13 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files 
     Filesystem,
     RuntimeConfigError,
     apply,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._verdicts import (
+    AUTH_REFUSED,
+    AUTH_REQUIRED,
+    CERTIFICATE_VERDICTS,
+    OK,
+    UNRESOLVED,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._x509 import daemon_go
 

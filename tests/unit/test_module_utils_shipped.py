@@ -45,13 +45,13 @@ EXPECTED = {
     "registry_lb": sorted([*FILES, "_haproxy.py", "_host.py", "_names.py", "_service.py"]),
     "registry_lb_server": ["_haproxy.py"],
     "registry_metrics": sorted([*FILES, "_metrics.py", "_validity.py"]),
-    "registry_probe": sorted([*DOCKER, *REGISTRY_CLIENT, "_dockerd.py", "_names.py", "_probe.py", "_registry/options.py",
+    "registry_probe": sorted([*DOCKER, *REGISTRY_CLIENT, "_dockerd.py", "_names.py", "_verdicts.py", "_registry/options.py",
                               "_registry/probe.py", "_validity.py", "_x509.py"]),
     "registry_retention": sorted([*DOCKER, *REGISTRY_CLIENT, *REFERENCE, "_registry/blobs.py",
                                   "_registry/client.py", "_registry/options.py", "_registry/retention.py"]),
     "registry_smoke": IMAGE,
     "registry_store": sorted([*FILES, "_host.py", "_names.py", "_seaweedfs.py", "_service.py"]),
-    "registry_trust": sorted({*DAEMON, *REGISTRY_CLIENT, *RUNTIMES, "_names.py", "_probe.py", "_registry/probe.py",
+    "registry_trust": sorted({*DAEMON, *REGISTRY_CLIENT, *RUNTIMES, "_names.py", "_verdicts.py", "_registry/probe.py",
                               "_trust.py", "_validity.py", "_x509.py"}),
 }
 

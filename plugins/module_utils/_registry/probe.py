@@ -6,8 +6,8 @@
 
 It connects the way the Docker daemon would (the CAs of ``trust``, SNI by name only, TLS 1.2 or later),
 completes the handshake without verification to see what the registry presents, judges the certificate with
-``_probe`` (as Go's ``crypto/x509`` does), then asks ``GET /v2/`` and judges the answer. What it saw becomes a
-verdict of ``_probe`` with a detail; the result is the registry_probe module's.
+``_verdicts`` (as Go's ``crypto/x509`` does), then asks ``GET /v2/`` and judges the answer. What it saw becomes a
+verdict of ``_verdicts`` with a detail; the result is the registry_probe module's.
 """
 
 from __future__ import annotations
@@ -21,7 +21,23 @@ import traceback
 import warnings
 
 from ansible_collections.dockyard.registry.plugins.module_utils._names import RegistryAddress
-from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import Credentials
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import (
+    PlainHTTPError,
+    TrustConfigError,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.media import (
+    API_VERSION_HEADER,
+    MAX_ERROR_BYTES,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.transport import (
+    Deadline,
+    TLSSocket,
+    _Stream,
+    first_bytes_kind,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust, system_ca_bundle
+from ansible_collections.dockyard.registry.plugins.module_utils._verdicts import (
     AUTH_REFUSED,
     AUTH_REQUIRED,
     CONNECTION_REFUSED,
@@ -39,22 +55,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
     http_verdict,
     remedy,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import Credentials
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import (
-    PlainHTTPError,
-    TrustConfigError,
-)
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.media import (
-    API_VERSION_HEADER,
-    MAX_ERROR_BYTES,
-)
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.transport import (
-    Deadline,
-    TLSSocket,
-    _Stream,
-    first_bytes_kind,
-)
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust, system_ca_bundle
 from ansible_collections.dockyard.registry.plugins.module_utils._x509 import NEWEST, GoRules
 
 try:
