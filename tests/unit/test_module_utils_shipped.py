@@ -52,7 +52,7 @@ EXPECTED = {
     "registry_smoke": IMAGE,
     "registry_store": sorted([*FILES, "_host.py", "_names.py", "_seaweedfs.py", "_service.py"]),
     "registry_trust": sorted({*DAEMON, *REGISTRY_CLIENT, *RUNTIMES, "_names.py", "_verdicts.py", "_registry/probe.py",
-                              "_trust.py", "_validity.py", "_x509.py"}),
+                              "_host_trust.py", "_validity.py", "_x509.py"}),
 }
 
 

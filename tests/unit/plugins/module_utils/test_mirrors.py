@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.dockyard.registry.plugins.module_utils._trust import TrustError, mirror_address
+from ansible_collections.dockyard.registry.plugins.module_utils._host_trust import TrustError, mirror_address
 
 
 @pytest.mark.parametrize(("url", "address"), [
