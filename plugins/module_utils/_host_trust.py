@@ -33,8 +33,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth i
     Credentials,
     registry_credentials,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.daemon_trust import Trust
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe import RegistryProbe
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, detect, docker, podman
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
     ABSENT,

@@ -23,7 +23,7 @@ DOCKER = ["_docker_client.py"]
 FILES = ["_files.py", "_users.py"]  # the one writer, and the owners it takes
 REFERENCE = ["_digest.py", "_names.py", "_reference.py"]  # image references, their registry host:port
 REGISTRY_CLIENT = ["_registry/__init__.py", "_registry/auth.py", "_registry/errors.py", "_registry/media.py",
-                   "_registry/transport.py", "_registry/trust.py"]
+                   "_registry/transport.py", "_registry/daemon_trust.py"]
 IMAGE = sorted([*DOCKER, *REFERENCE, "_docker_images.py", "_image.py", *REGISTRY_CLIENT,
                 "_registry/blobs.py", "_registry/client.py", "_registry/options.py", "_registry/signatures.py"])
 DAEMON = [*DOCKER, "_daemon_config.py", "_daemon_json.py", "_daemon_keys.py", "_docker_daemon.py", "_dockerd.py",

@@ -4,7 +4,7 @@
 
 """Private to the dockyard.registry collection: the probe's exchange with a registry, on the collection's TLS stack.
 
-It connects the way the Docker daemon would (the CAs of ``trust``, SNI by name only, TLS 1.2 or later),
+It connects the way the Docker daemon would (the CAs of ``daemon_trust``, SNI by name only, TLS 1.2 or later),
 completes the handshake without verification to see what the registry presents, judges the certificate with
 ``_verdicts`` (as Go's ``crypto/x509`` does), then asks ``GET /v2/`` and judges the answer. What it saw becomes a
 verdict of ``_verdicts`` with a detail; the result is the registry_probe module's.
@@ -22,6 +22,7 @@ import warnings
 
 from ansible_collections.dockyard.registry.plugins.module_utils._names import RegistryAddress
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import Credentials
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.daemon_trust import Trust, system_ca_bundle
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import (
     PlainHTTPError,
     TrustConfigError,
@@ -36,7 +37,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.transp
     _Stream,
     first_bytes_kind,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust, system_ca_bundle
 from ansible_collections.dockyard.registry.plugins.module_utils._verdicts import (
     AUTH_REFUSED,
     AUTH_REQUIRED,

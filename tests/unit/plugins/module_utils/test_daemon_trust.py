@@ -10,12 +10,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import TrustConfigError
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import (
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.daemon_trust import (
     CertsDir,
     Trust,
     system_ca_bundle,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import TrustConfigError
 
 REGISTRY = "registry.example.com:5000"
 
