@@ -36,7 +36,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth i
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.daemon_trust import Trust
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe import RegistryProbe
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, detect, docker, podman
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
     ABSENT,
     DIRECTORY,
     Filesystem,

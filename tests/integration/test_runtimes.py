@@ -4,7 +4,7 @@ Each runtime host is a container of the images tests/images/build.py makes (a co
 Podman-only host), run with the Docker-in-Docker settings of molecule/resources/docker_host.yml. The planners run
 on the host itself, with its own python3, the standard library and (on the containerd host, for config.toml)
 Debian's python3-tomlkit, exactly as a module ships them,
-and their operations are applied there with files.LocalWriter; a containerd restart goes through the pid file
+and their operations are applied there with plan.LocalWriter; a containerd restart goes through the pid file
 that the image's command writes. Then the runtimes themselves pull an image by digest through every address of
 a registry of the test's own: ``ctr`` and the CRI plugin (what kubelet pulls through) on the containerd host,
 ``podman`` and ``skopeo`` on the Podman host. Each pull that must fail (no trust, trust removed) fails with the
@@ -50,14 +50,16 @@ PODMAN = ["podman", "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"]
 DRIVER = r"""
 import json, subprocess, sys
 sys.path.insert(0, "/opt/dockyard")
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, detect, docker, files, podman
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, detect, docker, podman
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
+    Filesystem, LocalWriter, RuntimeConfigError, apply)
 
 def run_command(args, use_unsafe_shell=False):
     done = subprocess.run(args, shell=use_unsafe_shell, capture_output=True, text=True)
     return done.returncode, done.stdout, done.stderr
 
 args = json.load(sys.stdin)
-fs = files.Filesystem()
+fs = Filesystem()
 runtime = args.pop("runtime")
 check = args.pop("check", False)
 restarter = None
@@ -74,9 +76,9 @@ try:
         plan = docker.plan(args.pop("addresses"), args.pop("mode"), args.pop("state"), **args)
     else:
         plan = podman.plan(args.pop("addresses"), args.pop("ca_pem", None), args.pop("mode"), args.pop("state"), **args)
-    outcome = None if check else files.apply(plan, files.LocalWriter(fs), restarter)
+    outcome = None if check else apply(plan, LocalWriter(fs), restarter)
     print(json.dumps({"summary": plan.summary(), "outcome": outcome}))
-except files.RuntimeConfigError as exc:
+except RuntimeConfigError as exc:
     print(json.dumps({"failed": True, "msg": str(exc)}))
 """
 

@@ -29,7 +29,7 @@ IMAGE = sorted([*DOCKER, *REFERENCE, "_docker_images.py", "_image.py", *REGISTRY
 DAEMON = [*DOCKER, "_daemon_config.py", "_daemon_json.py", "_daemon_keys.py", "_docker_daemon.py", "_dockerd.py",
           *FILES, "_service.py"]
 RUNTIMES = ["_runtimes/__init__.py", "_runtimes/containerd.py", "_runtimes/detect.py", "_runtimes/docker.py",
-            "_runtimes/files.py", "_runtimes/podman.py", "_runtimes/tomlfile.py"]
+            "_runtimes/plan.py", "_runtimes/podman.py", "_runtimes/tomlfile.py"]
 
 EXPECTED = {
     "checks": [],

@@ -23,7 +23,7 @@ import base64
 import json
 import os
 
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
     MARKER,
     Filesystem,
     Plan,

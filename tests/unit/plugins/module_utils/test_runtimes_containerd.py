@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
     MARKER,
     Filesystem,
     LocalWriter,
@@ -529,15 +529,15 @@ def test_the_diff_of_config_toml_hides_registry_credentials_and_the_backup_is_06
 WITHOUT_TOMLKIT = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, files, tomlfile
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, plan, tomlfile
 assert tomlfile.tomlkit is None
-fs = files.Filesystem(sys.argv[2])
+fs = plan.Filesystem(sys.argv[2])
 kept = containerd.plan(["192.0.2.10:5000"], "CA", "ca", "present", fs=fs, containerd_version=(1, 6, 20),
                        config_file="/kept.toml")
 print(len(kept.operations), kept.restart)
 try:
     containerd.plan(["192.0.2.10:5000"], "CA", "ca", "present", fs=fs, containerd_version=(1, 6, 20))
-except files.RuntimeConfigError as exc:
+except plan.RuntimeConfigError as exc:
     print(exc)
 """
 

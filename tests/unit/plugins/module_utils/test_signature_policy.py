@@ -10,7 +10,7 @@ import yaml
 from test_runtimes_docker_podman import host  # the host file tree of the Podman family's other tests
 
 from ansible_collections.dockyard.registry.plugins.module_utils._host_trust import HostTrust, TrustError
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
     LocalWriter,
     RuntimeConfigError,
     apply,

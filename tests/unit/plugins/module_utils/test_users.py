@@ -6,7 +6,7 @@ import pwd
 
 import pytest
 
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
     Filesystem,
     LocalWriter,
     file_operation,
