@@ -250,11 +250,9 @@ def port_problem(port):
     return None
 
 
-def host_problem(host):
+def _host_problem(host):
     """Why ``host`` cannot be the host of an address, or None: a name or IPv4 address (:func:`name_problem`), or an
     IPv6 address in brackets."""
-    if not host:
-        return "it has no host"
     if host.startswith("[") or host.endswith("]"):
         if bracketed_ipv6(host) is None:
             return f"{host} is not an IPv6 address in brackets"
@@ -264,10 +262,10 @@ def host_problem(host):
     return name_problem(host)
 
 
-def address_problem(address, port_required=False):
+def address_problem(address):
     """Why ``address`` is not ``host[:port]``, or None.
 
-    The host as :func:`host_problem` takes it, the port 1 to 65535. An address names a directory (certs.d, the
+    The host as :func:`_host_problem` takes it, the port 1 to 65535. An address names a directory (certs.d, the
     hosts directory of containerd) and an entry of the runtimes' files: nothing else may reach those paths.
     """
     if not isinstance(address, str):
@@ -275,12 +273,10 @@ def address_problem(address, port_required=False):
     host, port = split_host_port(address)
     if not host:
         return "it has no host"
-    problem = host_problem(host)
+    problem = _host_problem(host)
     if problem:
         return f"the host {problem}"
-    if port is None:
-        return "it has no port" if port_required else None
-    return port_problem(port)
+    return port_problem(port) if port is not None else None
 
 
 def address_host(address):

@@ -239,11 +239,6 @@ def test_address_problem_says_what_is_wrong(address, says):
     assert says in address_problem(address)
 
 
-def test_address_problem_can_require_the_port():
-    assert address_problem("registry", port_required=True) == "it has no port"
-    assert address_problem("registry:5000", port_required=True) is None
-
-
 @pytest.mark.parametrize(("port", "problem"), [(1, False), (65535, False), ("5000", False), (0, True),
                                                (65536, True), ("", True), ("²", True), (True, True), ("-1", True)])
 def test_a_port_is_a_number_from_1_to_65535(port, problem):
