@@ -40,8 +40,10 @@ PODMAN_IMAGE = "dockyard/molecule-podman-host:latest"
 DOCKER_IMAGE = HOST_SETTINGS["image"]
 REGISTRY_NAME = "registry.dockyard.test"  # the registry's DNS name on the runtime hosts (their /etc/hosts)
 MODULE_UTILS = ROOT / "plugins" / "module_utils"
-# The runtimes package, and what it imports from outside itself: the collection's file writer and service helper.
-PACKAGE_FILES = [*sorted((MODULE_UTILS / "_runtimes").glob("*.py")), MODULE_UTILS / "_files.py", MODULE_UTILS / "_service.py"]
+# The runtimes package, and what it imports from outside itself: the collection's file writer and service helper, the
+# owners they take (_users) and the addresses the planners check (_names).
+PACKAGE_FILES = [*sorted((MODULE_UTILS / "_runtimes").glob("*.py")),
+                 *(MODULE_UTILS / name for name in ("_files.py", "_names.py", "_service.py", "_users.py"))]
 MODULE_UTILS_ON_HOST = "/opt/dockyard/ansible_collections/dockyard/registry/plugins/module_utils"
 X509_UNKNOWN = "x509: certificate signed by unknown authority"
 PODMAN = ["podman", "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"]
