@@ -56,8 +56,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
     Filesystem, LocalWriter, RuntimeConfigError, apply)
 
-def run_command(args, use_unsafe_shell=False):
-    done = subprocess.run(args, shell=use_unsafe_shell, capture_output=True, text=True)
+def run_command(args, use_unsafe_shell=False, cwd=None):
+    done = subprocess.run(args, shell=use_unsafe_shell, capture_output=True, text=True, cwd=cwd)
     return done.returncode, done.stdout, done.stderr
 
 args = json.load(sys.stdin)
