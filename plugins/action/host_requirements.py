@@ -6,7 +6,7 @@
 
 The host is asked with one command and the standard library only: the host's interpreter (the one Ansible runs
 modules with, discovered as Ansible discovers it where the inventory does not name one) runs the source of
-``module_utils/_host_probe.py``, which reads the libraries' metadata and prints what it found. No module wrapper is
+``module_utils/_host_survey.py``, which reads the libraries' metadata and prints what it found. No module wrapper is
 built or sent, so a host as it comes is asked before any module of the collection runs there, at the cost of one
 interpreter start. What is missing, and which OS packages bring it, is worked out here from ``_requirements``.
 """
@@ -21,7 +21,7 @@ from ansible import constants as C
 from ansible.executor.interpreter_discovery import discover_interpreter
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.dockyard.registry.plugins.module_utils import _host_probe
+from ansible_collections.dockyard.registry.plugins.module_utils import _host_survey
 from ansible_collections.dockyard.registry.plugins.module_utils._requirements import (
     LIBRARIES,
     PACKAGE_MANAGER_COMMANDS,
@@ -40,13 +40,13 @@ ARGUMENT_SPEC = {
 }
 
 
-def probe_source() -> str:
-    with open(os.path.splitext(_host_probe.__file__)[0] + ".py", encoding="utf-8") as source:
+def survey_source() -> str:
+    with open(os.path.splitext(_host_survey.__file__)[0] + ".py", encoding="utf-8") as source:
         return source.read()
 
 
-def probe_request(libraries: list, docker_libraries: list, docker_socket: str | None) -> dict:
-    """The probe's argument: the distributions of the libraries, and where the host's Docker socket and package
+def survey_request(libraries: list, docker_libraries: list, docker_socket: str | None) -> dict:
+    """The survey's argument: the distributions of the libraries, and where the host's Docker socket and package
     managers may be, as ``_runtimes.detect`` and ``_requirements`` name them."""
     return {
         "distributions": [LIBRARIES[name].distribution for name in libraries],
@@ -58,7 +58,7 @@ def probe_request(libraries: list, docker_libraries: list, docker_socket: str | 
 
 
 def outcome(found: dict) -> dict:
-    """The action's result from what the host reported (``_host_probe.probe``)."""
+    """The action's result from what the host reported (``_host_survey.survey``)."""
     versions = found["versions"]
     by_distribution = {library.distribution: name for name, library in LIBRARIES.items()}
     names = [by_distribution[distribution] for distribution in versions]
@@ -107,8 +107,8 @@ class ActionModule(ActionBase):
         _validation, arguments = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         facts = {}
         interpreter = self._interpreter(task_vars, facts)
-        request = probe_request(arguments["libraries"], arguments["docker_libraries"], arguments["docker_socket"])
-        command = f"{interpreter} -c {shlex.quote(probe_source())} {shlex.quote(json.dumps(request))}"
+        request = survey_request(arguments["libraries"], arguments["docker_libraries"], arguments["docker_socket"])
+        command = f"{interpreter} -c {shlex.quote(survey_source())} {shlex.quote(json.dumps(request))}"
         answer = self._low_level_execute_command(command, sudoable=True)
         try:
             found = json.loads(answer.get("stdout", "").strip().splitlines()[-1])

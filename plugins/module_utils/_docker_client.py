@@ -75,16 +75,16 @@ def api_client(docker_host: str = DEFAULT_DOCKER_HOST, timeout: int = DEFAULT_TI
         client.close()
 
 
-def insecure_registry(info: dict, registry: str) -> bool:
+def insecure_registry(info: dict, registry: str, host: str) -> bool:
     """Whether a daemon whose ``docker info`` is ``info`` treats ``registry`` (host:port) as insecure.
 
-    By name (``IndexConfigs``), or by an address in its insecure CIDRs, as the daemon decides.
+    By name (``IndexConfigs``), or by an address of ``host`` (the registry's host, an IPv6 address without its
+    brackets: ``_names.address_host``) in its insecure CIDRs, as the daemon decides.
     """
     config = info.get("RegistryConfig") or {}
     index = (config.get("IndexConfigs") or {}).get(registry)
     if index is not None:
         return not index.get("Secure", True)
-    host = registry.rsplit(":", 1)[0].strip("[]")
     try:
         addresses = {ipaddress.ip_address(entry[4][0]) for entry in socket.getaddrinfo(host, None)}
     except (socket.gaierror, ValueError):

@@ -19,13 +19,13 @@ are kept as ``atomic_move`` keeps them. :func:`backup` keeps a copy of a file, 0
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import re
 import shutil
 import tempfile
 import time
+
+from ansible_collections.dockyard.registry.plugins.module_utils import _users
 
 REDACTED = "<redacted>"
 
@@ -71,7 +71,7 @@ class Files:
         if self.check_mode:
             return True
         os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
-        replace(path, content, mode, _uid(owner), _gid(group), self.module)
+        replace(path, content, mode, _users.uid(owner), _users.gid(group), self.module)
         return True
 
     def backup(self, path: str) -> str:
@@ -110,7 +110,7 @@ class Files:
     def _attributes(self, path: str, mode: int, owner: str, group: str, report: bool = False) -> bool:
         """Set mode and owner where they differ; with ``report``, count it as a change of ``path``."""
         stat = os.stat(path)
-        wanted_uid, wanted_gid = _uid(owner), _gid(group)
+        wanted_uid, wanted_gid = _users.uid(owner), _users.gid(group)
         differs = (stat.st_mode & 0o7777) != mode or (os.geteuid() == 0 and (stat.st_uid, stat.st_gid)
                                                       != (wanted_uid, wanted_gid))
         if not differs:
@@ -209,11 +209,3 @@ def _text(content: bytes | None, secret: bool) -> str:
         return redact(content.decode("utf-8"))
     except UnicodeDecodeError:
         return f"({len(content)} bytes of binary content)"
-
-
-def _uid(owner: str) -> int:
-    return pwd.getpwnam(owner).pw_uid if not str(owner).isdigit() else int(owner)
-
-
-def _gid(group: str) -> int:
-    return grp.getgrnam(group).gr_gid if not str(group).isdigit() else int(group)

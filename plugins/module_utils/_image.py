@@ -26,6 +26,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_client i
     insecure_registry,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._docker_images import DockerImages
+from ansible_collections.dockyard.registry.plugins.module_utils._names import address_host
 from ansible_collections.dockyard.registry.plugins.module_utils._reference import (
     ImageReference,
     ReferenceFormatError,
@@ -195,7 +196,7 @@ class RegistryImage:
             return self.params["insecure"]
         if self.daemon is None:  # state=verified with pull=false and no Docker SDK: nobody to ask
             return False
-        return insecure_registry(self.daemon.info(), self.reference.registry)
+        return insecure_registry(self.daemon.info(), self.reference.registry, address_host(self.reference.registry))
 
     def _registry_digest(self) -> str | None:
         """What the registry serves for ``name`` now, or None when it has nothing under that tag."""

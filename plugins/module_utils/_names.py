@@ -1,11 +1,15 @@
-"""Private to dockyard.registry: the names and addresses clients use to reach a registry.
+"""Private to dockyard.registry: names, addresses and ports, the one reading of each for the whole collection.
 
-Pure functions, shared by the filter plugins and the modules. A certificate's subjectAltName
-entries are written the way community.crypto takes them (``DNS:name``, ``IP:address``).
+A name is what a certificate or a configuration file holds for a host (:func:`name_problem`); an address is
+``host[:port]``, where an IPv6 host is in brackets, as image references, certs.d directories and registries.conf
+write it (:func:`address_problem`, :func:`split_host_port`); a registry's address may carry a scheme
+(:func:`parse_address`). Pure functions, shared by the filter plugins and the modules. A certificate's
+subjectAltName entries are written the way community.crypto takes them (``DNS:name``, ``IP:address``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -33,6 +37,8 @@ def name_problem(name, wildcard=False):
     if ip is not None:
         if getattr(ip, "scope_id", None):
             return f"{name!r} has a zone (%{ip.scope_id}); give the address alone"
+        if name.startswith("[") and ip.version != 6:
+            return f"{name!r} is an IPv4 address in brackets; give it without them (brackets are for IPv6)"
         return None
     if wildcard and name.startswith("*."):
         problem = name_problem(name[2:])
@@ -199,15 +205,138 @@ def missing_names(sans, names):
     return [name for name in names if name and san_entry(name) not in covered]
 
 
-def _as_ip(name):
-    candidate = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+def as_ip(text):
+    """``text`` as an IPv4 or IPv6 address (``ipaddress``), or None where it is none: the one test for "an IP
+    address or a name". Brackets are not taken off (see :func:`bracketed_ipv6`)."""
+    if not isinstance(text, str):
+        return None
     try:
-        return ipaddress.ip_address(candidate)
+        return ipaddress.ip_address(text)
     except ValueError:
         return None
 
 
-_MIRROR_URL = re.compile(r"https://(?P<host>[^/:\[\]]*|\[[^\]]*\])(?::(?P<port>[0-9]*))?/?")
+def _as_ip(name):
+    """A name's address, where it is one: an IPv6 address may be in brackets."""
+    return as_ip(name[1:-1] if name.startswith("[") and name.endswith("]") else name)
+
+
+def bracketed_ipv6(host):
+    """The IPv6 address of ``[address]``, or None where ``host`` is no IPv6 address in brackets or has a zone."""
+    if not (isinstance(host, str) and host.startswith("[") and host.endswith("]")):
+        return None
+    ip = as_ip(host[1:-1])
+    return ip if ip is not None and ip.version == 6 and not ip.scope_id else None
+
+
+# Addresses: host[:port]
+
+
+def split_host_port(address):
+    """``(host, port)`` of ``host[:port]``: the host as written (an IPv6 host keeps its brackets), the port's text
+    after the last colon that follows them, or None without one. Nothing is judged here (see
+    :func:`address_problem`)."""
+    colon = address.rfind(":")
+    if colon > address.rfind("]"):
+        return address[:colon], address[colon + 1:]
+    return address, None
+
+
+def port_problem(port):
+    """Why ``port`` (an int, or the text after the colon of ``host:port``) is no TCP port, or None."""
+    text = str(port)
+    if isinstance(port, bool) or not (text.isascii() and text.isdigit() and 0 < int(text) < 65536):
+        return f"the port {port!r} is not a number from 1 to 65535"
+    return None
+
+
+def _host_problem(host):
+    """Why ``host`` cannot be the host of an address, or None: a name or IPv4 address (:func:`name_problem`), or an
+    IPv6 address in brackets."""
+    if host.startswith("[") or host.endswith("]"):
+        if bracketed_ipv6(host) is None:
+            return f"{host} is not an IPv6 address in brackets"
+        return None
+    if ":" in host:
+        return f"{host!r} is neither a name nor an IPv4 address (an IPv6 address goes in brackets: [address]:port)"
+    return name_problem(host)
+
+
+def address_problem(address):
+    """Why ``address`` is not ``host[:port]``, or None.
+
+    The host as :func:`_host_problem` takes it, the port 1 to 65535. An address names a directory (certs.d, the
+    hosts directory of containerd) and an entry of the runtimes' files: nothing else may reach those paths.
+    """
+    if not isinstance(address, str):
+        return f"{address!r} is not a string"
+    host, port = split_host_port(address)
+    if not host:
+        return "it has no host"
+    problem = _host_problem(host)
+    if problem:
+        return f"the host {problem}"
+    return port_problem(port) if port is not None else None
+
+
+def address_host(address):
+    """The host of ``host[:port]`` as a resolver takes it (an IPv6 address without its brackets)."""
+    host, _port = split_host_port(address)
+    return host[1:-1] if bracketed_ipv6(host) is not None else host
+
+
+class AddressError(ValueError):
+    """A registry's address is not ``[http://|https://]host[:port]``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RegistryAddress:
+    """Where a registry answers, and the name Docker gives it (certs.d directory and image references)."""
+
+    scheme: str
+    host: str  # an IPv6 address without brackets, as a socket takes it
+    port: int
+    name: str  # host:port as in image references; host alone for 443, as Docker writes it
+
+    @property
+    def is_ip(self) -> bool:
+        return as_ip(self.host) is not None
+
+    @property
+    def is_loopback(self) -> bool:
+        address = as_ip(self.host)
+        return address.is_loopback if address else self.host == "localhost"
+
+
+def parse_address(value):
+    """``host:port``, ``[v6]:port`` or ``host`` (port 443), optionally behind ``https://`` or ``http://``.
+
+    Raises :class:`AddressError` naming the option (``registry``) and saying what is wrong.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise AddressError("registry: give the registry's address as host:port, for example registry.example.com:5000")
+    text = value.strip()
+    scheme = "https"
+    if "://" in text:
+        scheme, _sep, text = text.partition("://")
+        scheme = scheme.lower()
+        if scheme not in ("http", "https"):
+            raise AddressError(f"registry: {value!r}: the scheme may only be https:// (the default) or http://")
+    if not text or any(char in text for char in "/?#@ "):
+        raise AddressError(f"registry: {value!r} is not host:port; give the address without a path, "
+                           "for example registry.example.com:5000")
+    problem = address_problem(text)
+    if problem:
+        raise AddressError(f"registry: {value!r}: {problem}")
+    host, port = split_host_port(text.lower())
+    number = int(port) if port is not None else (443 if scheme == "https" else 80)
+    name = host if port is None and number == 443 else f"{host}:{number}"
+    return RegistryAddress(scheme, address_host(host), number, name)
+
+
+# Mirrors: https://host[:port]
+
+_MIRROR_URL = re.compile(r"https://(?P<address>[^/?#@]*)/?")
 
 
 def mirror_url_problem(url):
@@ -222,18 +351,7 @@ def mirror_url_problem(url):
     match = _MIRROR_URL.fullmatch(url)
     if not match:
         return "it has another scheme than https, a user, a path or a query"
-    host, port = match["host"], match["port"]
-    if host.startswith("["):
-        ip = _as_ip(host)
-        if ip is None or ip.version != 6:
-            return f"{host} is not an IPv6 address in brackets"
-    else:
-        problem = name_problem(host)
-        if problem:
-            return f"the host {problem}" if host else "it has no host"
-    if port is not None and not (port.isdigit() and 0 < int(port) < 65536):
-        return "its port is not a number from 1 to 65535"
-    return None
+    return address_problem(match["address"])
 
 
 def mirror_address(url):
@@ -244,5 +362,4 @@ def mirror_address(url):
     problem = mirror_url_problem(url)
     if problem:
         raise ValueError(problem)
-    match = _MIRROR_URL.fullmatch(url)
-    return match["host"] + (f":{match['port']}" if match["port"] else "")
+    return _MIRROR_URL.fullmatch(url)["address"]

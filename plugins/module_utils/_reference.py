@@ -21,10 +21,14 @@ Digests are limited to ``sha256:`` (see ``_digest``), the only algorithm registr
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import re
 
 from ansible_collections.dockyard.registry.plugins.module_utils._digest import DigestError, parse_digest
+from ansible_collections.dockyard.registry.plugins.module_utils._names import (
+    bracketed_ipv6,
+    port_problem,
+    split_host_port,
+)
 
 DEFAULT_REGISTRY = "docker.io"
 DEFAULT_TAG = "latest"
@@ -34,8 +38,6 @@ SHAPE = "[registry[:port]/]path[:tag][@sha256:<64 hex>], for example registry.ex
 
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN_NAME = re.compile(rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*")
-_IPV6_HOST = re.compile(r"\[(?P<address>[a-fA-F0-9:.]+)\]")
-_PORT = re.compile(r"[0-9]+")
 _PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG = re.compile(r"[\w][\w.-]*", re.ASCII)
 _IMAGE_ID = re.compile(r"[a-f0-9]{64}")
@@ -164,31 +166,17 @@ def _names_a_registry(component: str) -> bool:
 
 
 def _check_domain(domain: str, reference: str) -> None:
-    host, port = _split_port(domain)
-    if port is not None and not (_PORT.fullmatch(port) and 0 < int(port) < 65536):
+    """The registry part, ``host[:port]`` (``_names``), with Docker's grammar for a host name: it admits more than
+    a certificate's name does (a label of digits alone, a label of any length), and so this parser does too."""
+    host, port = split_host_port(domain)
+    if port is not None and port_problem(port):
         raise ReferenceFormatError(reference, f"the registry port {port!r} is not a number from 1 to 65535")
-    ipv6 = _IPV6_HOST.fullmatch(host)
-    if ipv6:
-        _check_ipv6(ipv6["address"], reference)
+    if host.startswith("["):
+        if bracketed_ipv6(host) is None:
+            raise ReferenceFormatError(reference, f"registry host {host!r}: {host} is not an IPv6 address")
     elif not _DOMAIN_NAME.fullmatch(host):
         raise ReferenceFormatError(
             reference, f"registry host {host!r} is not a host name, an IPv4 address or a bracketed IPv6 address")
-
-
-def _split_port(domain: str) -> tuple[str, str | None]:
-    """``host:port`` into its parts; an IPv6 host keeps its brackets and its colons."""
-    bracket = domain.rfind("]")
-    colon = domain.rfind(":")
-    if colon > bracket:
-        return domain[:colon], domain[colon + 1:]
-    return domain, None
-
-
-def _check_ipv6(address: str, reference: str) -> None:
-    try:
-        ipaddress.IPv6Address(address)
-    except ValueError:
-        raise ReferenceFormatError(reference, f"[{address}] is not an IPv6 address") from None
 
 
 def _check_path(path: str, reference: str) -> None:

@@ -25,13 +25,13 @@ itself stays root to keep its pid files); its log file belongs to that user.
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import shlex
 import shutil
 import signal
 import time
+
+from ansible_collections.dockyard.registry.plugins.module_utils._users import primary_group
 
 # How long a stopped program gets before it is killed, and how often a starting one is asked whether it answers.
 STOP_TIMEOUT = 30
@@ -217,7 +217,7 @@ class Service:
     def _supervisor_script(self) -> str:
         argv = self.argv
         if self.user:
-            group = user_group(self.user)
+            group = primary_group(self.user)
             argv = ["setpriv", f"--reuid={self.user}", f"--regid={group}", "--init-groups", "--no-new-privs", *argv]
         return _SUPERVISOR.format(
             name=self.name, command=shlex.join(argv), pid=self.pidfile, pid_q=shlex.quote(self.pidfile),
@@ -225,7 +225,7 @@ class Service:
 
     def _unit(self) -> str:
         reload = f"ExecReload=/bin/kill -{self.reload_signal} $MAINPID\n" if self.reload_signal else ""
-        user = f"User={self.user}\nGroup={user_group(self.user)}\nNoNewPrivileges=yes\n" if self.user else ""
+        user = f"User={self.user}\nGroup={primary_group(self.user)}\nNoNewPrivileges=yes\n" if self.user else ""
         return _UNIT.format(description=self.description, command=shlex.join(self.argv), user=user, reload=reload,
                             log=self.log)
 
@@ -262,7 +262,7 @@ class Service:
         log_dir = os.path.dirname(self.log)
         self.files.directory(log_dir, 0o755)
         if self.user:
-            group = user_group(self.user)
+            group = primary_group(self.user)
             if os.path.exists(self.log):
                 self.files.attributes(self.log, 0o640, self.user, group)
             else:
@@ -361,14 +361,6 @@ class Service:
         rc, out, err = self.run_command(command)
         if rc != 0:
             raise ServiceError(f"{' '.join(command)} failed: {(out + err).strip()}")
-
-
-def user_group(user: str) -> str:
-    """The name of ``user``'s primary group (the user's own name where the account is not made yet: check mode)."""
-    try:
-        return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
-    except KeyError:
-        return user
 
 
 class Daemon:

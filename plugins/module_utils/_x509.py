@@ -47,6 +47,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ansible_collections.dockyard.registry.plugins.module_utils._dockerd import DEFAULT_PIDFILE, dockerd_binary
+from ansible_collections.dockyard.registry.plugins.module_utils._names import as_ip
 from ansible_collections.dockyard.registry.plugins.module_utils._validity import not_after
 
 try:
@@ -293,7 +294,7 @@ def verify_hostname(leaf, host: str) -> Failure | None:
     if _matches(certificate, host):
         return None
     dns_names, ips = certificate.dns_names, certificate.ips
-    address = _ip(host.strip("[]"))
+    address = as_ip(host.strip("[]"))
     if not certificate.has(_SAN) and _match_hostnames(certificate.common_name, host):
         message = "x509: certificate relies on legacy Common Name field, use SANs instead"
     elif address is not None:
@@ -761,7 +762,7 @@ def _key_usage_bits(usage) -> list[bool]:
 
 def _matches(certificate: _Certificate, host: str) -> bool:
     """Go's VerifyHostname, less its error."""
-    address = _ip(host[1:-1] if len(host) >= 3 and host[0] == "[" and host[-1] == "]" else host)
+    address = as_ip(host[1:-1] if len(host) >= 3 and host[0] == "[" and host[-1] == "]" else host)
     if address is not None:
         return any(_go_ip(address) == _go_ip(ip) for ip in certificate.ips)
     wanted = host.lower()
@@ -899,7 +900,7 @@ def _match_uri(uri: str, constraint: str):
         return f"URI with empty host ({_go_quote(uri)}) cannot be matched against constraints"
     if ":" in host and not host.endswith("]"):
         host = host.rpartition(":")[0]
-    if (host.startswith("[") and host.endswith("]")) or _ip(host) is not None:
+    if (host.startswith("[") and host.endswith("]")) or as_ip(host) is not None:
         return f"URI with IP ({_go_quote(uri)}) cannot be matched against constraints"
     return _match_domain(host, constraint)
 
@@ -970,13 +971,6 @@ def _go_time(moment: datetime.datetime) -> str:
 def _go_ip(address) -> str:
     """Go's net.IP.String(): an IPv4-mapped IPv6 address reads as the IPv4 address (and equals it)."""
     return str(getattr(address, "ipv4_mapped", None) or address)
-
-
-def _ip(host: str):
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
 
 
 def _utc(value: datetime.datetime) -> datetime.datetime:

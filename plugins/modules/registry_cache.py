@@ -183,7 +183,6 @@ import contextlib
 import hashlib
 import ipaddress
 import os
-import pwd
 import re
 import traceback
 
@@ -205,6 +204,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._service import 
     ServiceError,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._tls_files import tls_digest, tls_paths
+from ansible_collections.dockyard.registry.plugins.module_utils._users import user_exists
 
 SERVICE = "dockyard-redis"
 ADMIN_USER = "dockyard-admin"
@@ -325,11 +325,7 @@ def run(module) -> dict:
         tls_state = tls_digest(tls, module.check_mode, "the registry_cache role", "Redis")
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    try:
-        account = pwd.getpwnam(params["user"])
-    except KeyError:
-        account = None
-    owner = params["user"] if account else "root"
+    owner = params["user"] if user_exists(params["user"]) else "root"
     files = Files(module)
     files.directory(params["config_dir"], 0o755)
     files.directory(params["data_dir"], 0o750, owner=owner, group=owner)

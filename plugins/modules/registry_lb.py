@@ -143,6 +143,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._haproxy import RuntimeAPIError, servers
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
+from ansible_collections.dockyard.registry.plugins.module_utils._names import address_host, split_host_port
 from ansible_collections.dockyard.registry.plugins.module_utils._service import (
     SERVICE_MANAGER_OPTION,
     Service,
@@ -166,9 +167,9 @@ def check_config(module, config: bytes, config_dir: str) -> None:
 
 
 def answers(address: str) -> bool:
-    host, _colon, port = address.rpartition(":")
+    _host, port = split_host_port(address)
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+        with socket.create_connection((address_host(address), int(port)), timeout=2):
             return True
     except OSError:
         return False

@@ -231,8 +231,9 @@ certificate:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.dockyard.registry.plugins.module_utils._probe import AddressError, parse_address
+from ansible_collections.dockyard.registry.plugins.module_utils._names import AddressError, parse_address
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import registry_credentials
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.daemon_trust import Trust
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import TrustConfigError
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.options import (
     connection_argument_spec,
@@ -243,7 +244,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe 
     PROBE_TIMEOUT,
     RegistryProbe,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
 from ansible_collections.dockyard.registry.plugins.module_utils._x509 import NEWEST, daemon_go
 
 

@@ -243,12 +243,10 @@ binary_needed:
   type: str
 """
 
-import grp
 import hashlib
 import ipaddress
 import json
 import os
-import pwd
 import re
 import socket
 import time
@@ -260,6 +258,7 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files, replace
 from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
+from ansible_collections.dockyard.registry.plugins.module_utils._names import address_host, as_ip
 from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs import (
     JWT_KEYS,
     filer_token,
@@ -273,9 +272,9 @@ from ansible_collections.dockyard.registry.plugins.module_utils._service import 
     SERVICE_MANAGER_OPTION,
     Service,
     ServiceError,
-    user_group,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._tls_files import tls_digest
+from ansible_collections.dockyard.registry.plugins.module_utils._users import gid, primary_group, uid, user_exists
 
 SERVICE = "dockyard-seaweedfs"
 
@@ -373,11 +372,8 @@ def ensure_bucket(module, files: Files, host: str, filer_port: int, binary: str,
 
 def ensure_user(module, files: Files, user: str, home: str) -> bool:
     """``user`` exists as a system user with a group of its own; False in check mode where it would be made."""
-    try:
-        pwd.getpwnam(user)
+    if user_exists(user):
         return True
-    except KeyError:
-        pass
     files.pending(f"user {user}", "system user made")
     if module.check_mode:
         return False
@@ -396,23 +392,23 @@ def own_tree(files: Files, top: str, user: str, group: str) -> None:
     """
     if files.check_mode or not os.path.isdir(top):
         return
-    uid, gid = pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
-    if os.stat(top).st_uid == uid:
+    user_id, group_id = uid(user), gid(group)
+    if os.stat(top).st_uid == user_id:
         return
     for parent, directories, names in os.walk(top):
         for name in directories + names:
-            os.lchown(os.path.join(parent, name), uid, gid)
-    os.lchown(top, uid, gid)
+            os.lchown(os.path.join(parent, name), user_id, group_id)
+    os.lchown(top, user_id, group_id)
     files.pending(top, f"owned by {user}:{group}, and everything in it")
 
 
 def remove_foreign_sockets(paths: list[str], user: str) -> None:
     """Remove those of weed's sockets in /tmp that another user owns (an earlier weed run as root left them): the
     sticky /tmp would keep weed, run as ``user``, from replacing them."""
-    uid = pwd.getpwnam(user).pw_uid
+    user_id = uid(user)
     for path in paths:
         try:
-            if os.lstat(path).st_uid != uid:
+            if os.lstat(path).st_uid != user_id:
                 os.unlink(path)
         except FileNotFoundError:
             pass
@@ -422,12 +418,16 @@ def white_list(addresses: list[str]) -> list[str]:
     """The guard's white list: IP addresses and ranges as given, names resolved here (every address they have)."""
     found = set()
     for entry in addresses:
-        try:
-            found.add(str(ipaddress.ip_network(entry, strict=False)) if "/" in entry else
-                      str(ipaddress.ip_address(entry)))
+        address = as_ip(entry)
+        if address is not None:
+            found.add(str(address))
             continue
-        except ValueError:
-            pass
+        if "/" in entry:
+            try:
+                found.add(str(ipaddress.ip_network(entry, strict=False)))
+                continue
+            except ValueError:
+                pass
         try:
             infos = socket.getaddrinfo(entry, None, proto=socket.IPPROTO_TCP)
         except OSError as exc:
@@ -450,11 +450,8 @@ def input_problems(params: dict) -> list[str]:
     """What of the values that reach weed's command line and configuration is unfit, one message each."""
     problems = [f"{name} must be empty or letters, digits, '.', '_' and '-' only; got {params[name]!r}"
                 for name in ("rack", "data_center") if not re.fullmatch(r"[A-Za-z0-9._-]*", params[name])]
-    if params["bind_address"]:
-        try:
-            ipaddress.ip_address(params["bind_address"])
-        except ValueError:
-            problems.append(f"bind_address must be empty or an IP address of the host; got {params['bind_address']!r}")
+    if params["bind_address"] and as_ip(params["bind_address"]) is None:
+        problems.append(f"bind_address must be empty or an IP address of the host; got {params['bind_address']!r}")
     for name, value in [("address", params["address"]), ("user", params["user"])] + [
             ("masters", master) for master in params["masters"]] + [
             ("cluster_addresses", entry) for entry in params["cluster_addresses"]]:
@@ -492,7 +489,7 @@ def run(module) -> dict:
     user = params["user"]
     # In check mode a user still to be made owns nothing yet: compare against root, the change is reported anyway.
     owner = user if ensure_user(module, files, user, params["data_dir"]) else "root"
-    group = user_group(owner)
+    group = primary_group(owner)
     s3_config = os.path.join(params["config_dir"], "s3.json")
     security_config = os.path.join(params["config_dir"], "security.toml")
     files.directory(params["config_dir"], 0o755)  # root's: it holds the script the supervisor (root) runs
@@ -501,7 +498,7 @@ def run(module) -> dict:
     if params["master"]:
         files.directory(os.path.join(params["data_dir"], "master"), 0o700, owner, group)
     trusted = params["cluster_addresses"] or [params["address"]] + [
-        master.rsplit(":", 1)[0].strip("[]") for master in params["masters"]]
+        address_host(master) for master in params["masters"]]
     config_changed = files.file(s3_config, s3_identities(params["s3_access_key"], params["s3_secret_key"]),
                                 0o600, owner, group, secret=True)
     config_changed |= files.file(security_config, security_toml(params["jwt_keys"], white_list(trusted), tls, digest),

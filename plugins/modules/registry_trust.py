@@ -324,10 +324,10 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.dockyard.registry.plugins.module_utils._daemon_json import DaemonJsonError
 from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import DaemonError
-from ansible_collections.dockyard.registry.plugins.module_utils._probe import AddressError
+from ansible_collections.dockyard.registry.plugins.module_utils._host_trust import HostTrust, TrustError, mirror_address
+from ansible_collections.dockyard.registry.plugins.module_utils._names import AddressError
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe import CRYPTOGRAPHY_IMPORT_ERROR
-from ansible_collections.dockyard.registry.plugins.module_utils._trust import HostTrust, TrustError, mirror_address
 
 
 def main() -> None:

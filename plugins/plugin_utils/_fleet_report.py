@@ -17,7 +17,7 @@ import json
 from collections.abc import Mapping
 
 FORMAT = 1
-# Verdicts of the probe (registry_probe's documented status values). Not imported from module_utils/_probe, which
+# Verdicts of the probe (registry_probe's documented status values). Not imported from module_utils/_verdicts, which
 # would load cryptography into the controller's main process for four strings.
 OK, UNRESOLVED, AUTH_REQUIRED, AUTH_REFUSED = "ok", "unresolved", "auth_required", "auth_refused"
 # The runtime a registry_trust result stands for when it does not list its runtimes.

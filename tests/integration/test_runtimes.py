@@ -4,7 +4,7 @@ Each runtime host is a container of the images tests/images/build.py makes (a co
 Podman-only host), run with the Docker-in-Docker settings of molecule/resources/docker_host.yml. The planners run
 on the host itself, with its own python3, the standard library and (on the containerd host, for config.toml)
 Debian's python3-tomlkit, exactly as a module ships them,
-and their operations are applied there through the registry_trust module's writer (``files.Writer`` on the run's
+and their operations are applied there through the registry_trust module's writer (``plan.Writer`` on the run's
 ``_files.Files``, with a real AnsibleModule from Ansible's module_utils, shipped as a module run ships it); a
 containerd restart runs through that module's run_command, as the module's does, and goes through the pid file
 that the image's command writes. Then the runtimes themselves pull an image by digest through every address of
@@ -44,8 +44,10 @@ PODMAN_IMAGE = "dockyard/molecule-podman-host:latest"
 DOCKER_IMAGE = HOST_SETTINGS["image"]
 REGISTRY_NAME = "registry.dockyard.test"  # the registry's DNS name on the runtime hosts (their /etc/hosts)
 MODULE_UTILS = ROOT / "plugins" / "module_utils"
-# The runtimes package, and what it imports from outside itself: the collection's file writer and service helper.
-PACKAGE_FILES = [*sorted((MODULE_UTILS / "_runtimes").glob("*.py")), MODULE_UTILS / "_files.py", MODULE_UTILS / "_service.py"]
+# The runtimes package, and what it imports from outside itself: the collection's file writer and service helper, the
+# owners they take (_users) and the addresses the planners check (_names).
+PACKAGE_FILES = [*sorted((MODULE_UTILS / "_runtimes").glob("*.py")),
+                 *(MODULE_UTILS / name for name in ("_files.py", "_names.py", "_service.py", "_users.py"))]
 MODULE_UTILS_ON_HOST = "/opt/dockyard/ansible_collections/dockyard/registry/plugins/module_utils"
 # Ansible's own module_utils (AnsibleModule), under an empty ``ansible`` package as a module run ships them.
 ANSIBLE_MODULE_UTILS = Path(ansible.module_utils.__file__).parent
@@ -58,10 +60,12 @@ import json, subprocess, sys
 sys.path.insert(0, "/opt/dockyard")
 from ansible.module_utils import basic
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, detect, docker, files, podman
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, detect, docker, podman
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
+    Filesystem, RuntimeConfigError, Writer, apply)
 
 args = json.load(sys.stdin)
-fs = files.Filesystem()
+fs = Filesystem()
 runtime = args.pop("runtime")
 check = args.pop("check", False)
 basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": {"_ansible_check_mode": check, "_ansible_diff": True}}).encode()
@@ -81,9 +85,9 @@ try:
         plan = docker.plan(args.pop("addresses"), args.pop("mode"), args.pop("state"), **args)
     else:
         plan = podman.plan(args.pop("addresses"), args.pop("ca_pem", None), args.pop("mode"), args.pop("state"), **args)
-    outcome = None if check else files.apply(plan, files.Writer(Files(module), fs), restarter)
+    outcome = None if check else apply(plan, Writer(Files(module), fs), restarter)
     print(json.dumps({"summary": plan.summary(), "outcome": outcome}))
-except files.RuntimeConfigError as exc:
+except RuntimeConfigError as exc:
     print(json.dumps({"failed": True, "msg": str(exc)}))
 """
 

@@ -20,37 +20,39 @@ UTILS = ROOT / "plugins" / "module_utils"
 PACKAGE = ("ansible_collections", "dockyard", "registry", "plugins", "module_utils")
 
 DOCKER = ["_docker_client.py"]
+FILES = ["_files.py", "_users.py"]  # the one writer, and the owners it takes
+REFERENCE = ["_digest.py", "_names.py", "_reference.py"]  # image references, their registry host:port
 REGISTRY_CLIENT = ["_registry/__init__.py", "_registry/auth.py", "_registry/errors.py", "_registry/media.py",
-                   "_registry/transport.py", "_registry/trust.py"]
-IMAGE = sorted([*DOCKER, "_digest.py", "_docker_images.py", "_image.py", "_reference.py", *REGISTRY_CLIENT,
+                   "_registry/transport.py", "_registry/daemon_trust.py"]
+IMAGE = sorted([*DOCKER, *REFERENCE, "_docker_images.py", "_image.py", *REGISTRY_CLIENT,
                 "_registry/blobs.py", "_registry/client.py", "_registry/options.py", "_registry/signatures.py"])
 DAEMON = [*DOCKER, "_daemon_config.py", "_daemon_json.py", "_daemon_keys.py", "_docker_daemon.py", "_dockerd.py",
-          "_files.py", "_service.py"]
+          *FILES, "_service.py"]
 RUNTIMES = ["_runtimes/__init__.py", "_runtimes/containerd.py", "_runtimes/detect.py", "_runtimes/docker.py",
-            "_runtimes/files.py", "_runtimes/podman.py", "_runtimes/tomlfile.py"]
+            "_runtimes/plan.py", "_runtimes/podman.py", "_runtimes/tomlfile.py"]
 
 EXPECTED = {
     "checks": [],
     "docker_daemon_config": sorted(DAEMON),
     "host_requirements": [],
-    "package_image": sorted([*DOCKER, "_docker_images.py", "_files.py", "_package_image.py"]),
-    "registry_cache": ["_files.py", "_host.py", "_service.py", "_tls_files.py"],
-    "registry_certificate": ["_files.py", "_host.py", "_names.py", "_pki.py", "_validity.py"],
-    "registry_config": sorted([*DOCKER, "_docker_images.py", "_files.py", "_host.py", "_package_image.py"]),
-    "registry_gc_guard": ["_digest.py", "_gc.py", "_host.py", "_reference.py", "_registry/__init__.py",
-                          "_registry/blobs.py", "_registry/errors.py", "_registry/media.py"],
+    "package_image": sorted([*DOCKER, "_docker_images.py", *FILES, "_package_image.py"]),
+    "registry_cache": sorted([*FILES, "_host.py", "_service.py", "_tls_files.py"]),
+    "registry_certificate": sorted([*FILES, "_host.py", "_names.py", "_pki.py", "_validity.py"]),
+    "registry_config": sorted([*DOCKER, "_docker_images.py", *FILES, "_host.py", "_package_image.py"]),
+    "registry_gc_guard": sorted([*REFERENCE, "_gc.py", "_host.py", "_registry/__init__.py", "_registry/blobs.py",
+                                 "_registry/errors.py", "_registry/media.py"]),
     "registry_image": IMAGE,
-    "registry_lb": ["_files.py", "_haproxy.py", "_host.py", "_service.py"],
+    "registry_lb": sorted([*FILES, "_haproxy.py", "_host.py", "_names.py", "_service.py"]),
     "registry_lb_server": ["_haproxy.py"],
-    "registry_metrics": ["_files.py", "_metrics.py", "_validity.py"],
-    "registry_probe": sorted([*DOCKER, *REGISTRY_CLIENT, "_dockerd.py", "_probe.py", "_registry/options.py",
+    "registry_metrics": sorted([*FILES, "_metrics.py", "_validity.py"]),
+    "registry_probe": sorted([*DOCKER, *REGISTRY_CLIENT, "_dockerd.py", "_names.py", "_verdicts.py", "_registry/options.py",
                               "_registry/probe.py", "_validity.py", "_x509.py"]),
-    "registry_retention": sorted([*DOCKER, *REGISTRY_CLIENT, "_digest.py", "_reference.py", "_registry/blobs.py",
+    "registry_retention": sorted([*DOCKER, *REGISTRY_CLIENT, *REFERENCE, "_registry/blobs.py",
                                   "_registry/client.py", "_registry/options.py", "_registry/retention.py"]),
     "registry_smoke": IMAGE,
-    "registry_store": ["_files.py", "_host.py", "_seaweedfs.py", "_service.py", "_tls_files.py"],
-    "registry_trust": sorted({*DAEMON, *REGISTRY_CLIENT, *RUNTIMES, "_names.py", "_probe.py", "_registry/probe.py",
-                              "_trust.py", "_validity.py", "_x509.py"}),
+    "registry_store": sorted([*FILES, "_host.py", "_names.py", "_seaweedfs.py", "_service.py", "_tls_files.py"]),
+    "registry_trust": sorted({*DAEMON, *REGISTRY_CLIENT, *RUNTIMES, "_names.py", "_verdicts.py", "_registry/probe.py",
+                              "_host_trust.py", "_validity.py", "_x509.py"}),
 }
 
 

@@ -4,7 +4,7 @@
 
 """Private to the dockyard.registry collection: manifests and blobs of one registry (Distribution API v2).
 
-The client trusts exactly what the Docker daemon on the same host trusts for the registry (``trust``). For a
+The client trusts exactly what the Docker daemon on the same host trusts for the registry (``daemon_trust``). For a
 registry the daemon treats as insecure it does what the daemon does: TLS without verifying the certificate,
 and plain HTTP where the registry does not speak TLS. It first tries TLS that verifies all the same: only a
 verified registry gets the credentials, unless the caller allows an unverified one explicitly, and a password
@@ -26,6 +26,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth i
     Credentials,
     unauthorized_message,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.daemon_trust import Trust
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import (
     CertificateVerifyError,
     ManifestUnknownError,
@@ -41,7 +42,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.media 
     MAX_MANIFEST_BYTES,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.transport import Deadline, Transport
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
 
 DEFAULT_TIMEOUT = 60
 MAX_LIST_BYTES = 4 << 20  # one page of the catalog or of a repository's tags

@@ -4,10 +4,10 @@
 
 """Private to the dockyard.registry collection: the probe's exchange with a registry, on the collection's TLS stack.
 
-It connects the way the Docker daemon would (the CAs of ``trust``, SNI by name only, TLS 1.2 or later),
+It connects the way the Docker daemon would (the CAs of ``daemon_trust``, SNI by name only, TLS 1.2 or later),
 completes the handshake without verification to see what the registry presents, judges the certificate with
-``_probe`` (as Go's ``crypto/x509`` does), then asks ``GET /v2/`` and judges the answer. What it saw becomes a
-verdict of ``_probe`` with a detail; the result is the registry_probe module's.
+``_verdicts`` (as Go's ``crypto/x509`` does), then asks ``GET /v2/`` and judges the answer. What it saw becomes a
+verdict of ``_verdicts`` with a detail; the result is the registry_probe module's.
 """
 
 from __future__ import annotations
@@ -20,26 +20,9 @@ import ssl
 import traceback
 import warnings
 
-from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
-    AUTH_REFUSED,
-    AUTH_REQUIRED,
-    CONNECTION_REFUSED,
-    HTTPS_EXPECTED,
-    NOT_A_REGISTRY,
-    OK,
-    PLAIN_HTTP_PORT,
-    SUMMARIES,
-    TIMEOUT,
-    TLS_ERROR,
-    UNREACHABLE,
-    UNRESOLVED,
-    RegistryAddress,
-    certificate_problems,
-    describe,
-    http_verdict,
-    remedy,
-)
+from ansible_collections.dockyard.registry.plugins.module_utils._names import RegistryAddress
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import Credentials
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.daemon_trust import Trust, system_ca_bundle
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import (
     PlainHTTPError,
     TrustConfigError,
@@ -54,7 +37,24 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.transp
     _Stream,
     first_bytes_kind,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust, system_ca_bundle
+from ansible_collections.dockyard.registry.plugins.module_utils._verdicts import (
+    AUTH_REFUSED,
+    AUTH_REQUIRED,
+    CONNECTION_REFUSED,
+    HTTPS_EXPECTED,
+    NOT_A_REGISTRY,
+    OK,
+    PLAIN_HTTP_PORT,
+    SUMMARIES,
+    TIMEOUT,
+    TLS_ERROR,
+    UNREACHABLE,
+    UNRESOLVED,
+    certificate_problems,
+    describe,
+    http_verdict,
+    remedy,
+)
 from ansible_collections.dockyard.registry.plugins.module_utils._x509 import NEWEST, GoRules
 
 try:

@@ -28,7 +28,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.detect
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.detect import (
     containerd_version as parse_containerd_version,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
     CLIENT_FILES,
     MARKER,
     ClientCertificate,

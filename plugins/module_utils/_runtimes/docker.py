@@ -18,7 +18,7 @@ list trusts those files and no others.
 from __future__ import annotations
 
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.containerd import directory_trust, hosts_toml
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
     Filesystem,
     Plan,
     absent_operation,

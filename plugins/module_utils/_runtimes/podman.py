@@ -20,12 +20,10 @@ reboot (containers-auth.json(5)).
 from __future__ import annotations
 
 import base64
-import grp
 import json
 import os
-import pwd
 
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
     CLIENT_FILES,
     MARKER,
     ClientCertificate,
@@ -42,6 +40,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files 
     remove_if_emptied,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.tomlfile import basic_string, loads
+from ansible_collections.dockyard.registry.plugins.module_utils._users import primary_group
 
 CERTS_DIR = "/etc/containers/certs.d"
 REGISTRIES_CONF = "/etc/containers/registries.conf"
@@ -181,9 +180,9 @@ def _auth_operations(fs: Filesystem, auth_file: str, addresses, credentials, sta
     operations = []
     directory = os.path.dirname(auth_file)
     for parent in _missing_parents(fs, directory):
-        operations.append(directory_operation(fs, parent, 0o700, owner=owner, group=_group_of(owner)))
+        operations.append(directory_operation(fs, parent, 0o700, owner=owner, group=primary_group(owner)))
     text = json.dumps(document, indent="\t") + "\n"
-    operations.append(file_operation(fs, auth_file, text.encode(), 0o600, owner=owner, group=_group_of(owner),
+    operations.append(file_operation(fs, auth_file, text.encode(), 0o600, owner=owner, group=primary_group(owner),
                                      secret=True))
     return operations
 
@@ -209,10 +208,6 @@ def _missing_parents(fs: Filesystem, directory: str) -> list:
         missing.insert(0, directory)
         directory = os.path.dirname(directory)
     return missing
-
-
-def _group_of(owner: str) -> str:
-    return grp.getgrgid(pwd.getpwnam(owner).pw_gid).gr_name
 
 
 def trust_report(address: str, fs: Filesystem | None = None, *, certs_dirs=(CERTS_DIR, "/etc/docker/certs.d"),

@@ -5,7 +5,7 @@
 """Private to the dockyard.registry collection: reading the runtimes' TOML files, and editing them in place.
 
 Reading is the standard library's ``tomllib`` (strict TOML 1.0, as containerd's and containers/image's parsers
-are). A parse error becomes a :class:`~.files.RuntimeConfigError` naming the file, the line and the column.
+are). A parse error becomes a :class:`~.plan.RuntimeConfigError` naming the file, the line and the column.
 
 Editing is tomlkit's (the OS package ``python3-tomlkit``), which keeps every comment, blank line and indentation of
 a file it did not change; the host needs it only where a file must change. An edit is parsed again with ``tomllib``
@@ -18,7 +18,7 @@ import re
 
 import tomllib
 
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import RuntimeConfigError
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import RuntimeConfigError
 
 try:
     import tomlkit

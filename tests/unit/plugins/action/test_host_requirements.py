@@ -12,17 +12,17 @@ import pytest
 
 from ansible_collections.dockyard.registry.plugins.action.host_requirements import (
     outcome,
-    probe_request,
-    probe_source,
     refusal,
+    survey_request,
+    survey_source,
 )
 
 
 def ask(interpreter: str, libraries=(), docker_libraries=(), docker_socket=None, extra=()) -> dict:
     """What the script prints on this machine for the action's request (plus ``extra`` distributions)."""
-    request = probe_request(list(libraries), list(docker_libraries), docker_socket)
+    request = survey_request(list(libraries), list(docker_libraries), docker_socket)
     request["distributions"] += list(extra)
-    answer = subprocess.run([interpreter, "-c", probe_source(), json.dumps(request)], capture_output=True, text=True,
+    answer = subprocess.run([interpreter, "-c", survey_source(), json.dumps(request)], capture_output=True, text=True,
                             check=True)
     return json.loads(answer.stdout)
 

@@ -27,10 +27,10 @@ def ansible_module(monkeypatch):
 
 @pytest.fixture
 def plan_writer(ansible_module):
-    """The writer the registry_trust module performs a runtime's plan with (``_runtimes.files.Writer`` on the run's
+    """The writer the registry_trust module performs a runtime's plan with (``_runtimes.plan.Writer`` on the run's
     ``_files.Files``), for the host whose root is the given ``Filesystem``'s: ``plan_writer(fs, check_mode=False)``."""
     from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
-    from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import Writer
+    from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import Writer
 
     def build(fs, check_mode: bool = False) -> Writer:
         return Writer(Files(ansible_module(check_mode)), fs)

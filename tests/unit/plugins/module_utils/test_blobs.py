@@ -23,6 +23,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.blobs 
     select_children,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.client import RegistryClient
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.daemon_trust import Trust
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import (
     BlobFetchError,
     BlobMismatchError,
@@ -30,7 +31,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors
     PlatformError,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.media import OCI_INDEX, OCI_MANIFEST
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
 
 REPOSITORY = "team/app"
 

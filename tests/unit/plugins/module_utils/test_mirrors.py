@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.dockyard.registry.plugins.module_utils._trust import TrustError, mirror_address
+from ansible_collections.dockyard.registry.plugins.module_utils._host_trust import TrustError, mirror_address
 
 
 @pytest.mark.parametrize(("url", "address"), [
@@ -23,6 +23,7 @@ def test_mirror_address_is_the_certs_d_directory(url, address):
     "https://mirror_1.example.com", "https://[zz::1]:5001", "https://[192.0.2.10]", "https://999.1.1.1",
     "https://mirror.example.com:0", "https://mirror.example.com:65536", "https://mirror.example.com:",
     "https://mirror.example.com\n:5001", "https://mirror.example.com\n",
+    "https://[fe80::1%eth0]:5001",  # a zone: the name check took the address with it
 ])
 def test_mirror_address_refuses_what_is_not_an_https_registry_url(url):
     with pytest.raises(TrustError, match="is not the https URL of a registry"):

@@ -1,6 +1,12 @@
+import re
+
 import pytest
 
 from ansible_collections.dockyard.registry.plugins.module_utils._names import (
+    AddressError,
+    address_host,
+    address_problem,
+    as_ip,
     certificate_copy,
     certificate_sans,
     client_addresses,
@@ -9,8 +15,11 @@ from ansible_collections.dockyard.registry.plugins.module_utils._names import (
     missing_names,
     name_problem,
     name_problems,
+    parse_address,
+    port_problem,
     san_entries,
     san_problem,
+    split_host_port,
 )
 
 
@@ -150,3 +159,104 @@ def test_san_problem_judges_dns_and_ip_entries_and_leaves_other_kinds_alone():
     assert san_problem("IP:2001:db8::1") is None
     assert san_problem("URI:'spiffe://example.org/x'") is None
     assert san_problem("DNS:a b") == "subjectAltName 'DNS:a b': 'a b' contains white space"
+
+
+# Addresses
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("registry.example.com:5000", ("https", "registry.example.com", 5000, "registry.example.com:5000")),
+    ("192.0.2.10:5000", ("https", "192.0.2.10", 5000, "192.0.2.10:5000")),
+    ("registry.example.com", ("https", "registry.example.com", 443, "registry.example.com")),
+    ("https://registry.example.com:443", ("https", "registry.example.com", 443, "registry.example.com:443")),
+    ("http://192.0.2.10:5000", ("http", "192.0.2.10", 5000, "192.0.2.10:5000")),
+    ("http://mirror.example.com", ("http", "mirror.example.com", 80, "mirror.example.com:80")),
+    ("[2001:db8::1]:5000", ("https", "2001:db8::1", 5000, "[2001:db8::1]:5000")),
+    (" Registry.Example.com:5000 ", ("https", "registry.example.com", 5000, "registry.example.com:5000")),
+])
+def test_parse_address_names_the_registry_as_docker_does(value, expected):
+    address = parse_address(value)
+    assert (address.scheme, address.host, address.port, address.name) == expected
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("", "give the registry's address as host:port"),
+    ("ftp://registry:21", "the scheme may only be https:// (the default) or http://"),
+    ("registry.example.com:5000/team/app", "give the address without a path"),
+    ("registry.example.com:99999", "the port '99999' is not a number from 1 to 65535"),
+    # urlsplit took these: port 0 as no port at all (so 443), an empty port, a name Docker's references refuse
+    ("registry.example.com:0", "the port '0' is not a number from 1 to 65535"),
+    ("registry.example.com:", "the port '' is not a number from 1 to 65535"),
+    ("registry_1.example.com:5000", "the host 'registry_1.example.com' is not a DNS name"),
+    ("2001:db8::1:5000", "an IPv6 address goes in brackets"),
+    ("[192.0.2.10]:5000", "[192.0.2.10] is not an IPv6 address in brackets"),
+    ("registry.example.com:http", "registry: 'registry.example.com:http'"),
+])
+def test_parse_address_rejects_what_is_not_host_port(value, message):
+    with pytest.raises(AddressError, match=re.escape(message)):
+        parse_address(value)
+
+
+def test_loopback_addresses_are_recognised():
+    assert parse_address("127.0.0.1:5000").is_loopback
+    assert parse_address("localhost:5000").is_loopback
+    assert parse_address("[::1]:5000").is_loopback
+    assert not parse_address("192.0.2.10:5000").is_loopback
+
+
+@pytest.mark.parametrize(("address", "parts"), [
+    ("registry.example.com:5000", ("registry.example.com", "5000")),
+    ("registry.example.com", ("registry.example.com", None)),
+    ("[2001:db8::1]:5000", ("[2001:db8::1]", "5000")),
+    ("[2001:db8::1]", ("[2001:db8::1]", None)),
+    ("registry:", ("registry", "")),
+])
+def test_split_host_port_keeps_the_brackets_of_an_ipv6_host(address, parts):
+    assert split_host_port(address) == parts
+
+
+@pytest.mark.parametrize("address", ["registry.example.com:5000", "registry", "192.0.2.10:443",
+                                     "[2001:db8::1]:5000", "[2001:db8::1]", "localhost:5000"])
+def test_address_problem_accepts_host_and_port(address):
+    assert address_problem(address) is None
+
+
+@pytest.mark.parametrize(("address", "says"), [
+    ("", "it has no host"),
+    (":5000", "it has no host"),
+    ("registry:99999", "not a number from 1 to 65535"),
+    ("registry:0", "not a number from 1 to 65535"),
+    ("registry:5000x", "not a number from 1 to 65535"),
+    ("../etc:5000", "not a DNS name"),
+    ("registry.:5000", "not a DNS name"),
+    ("1.2.3:5000", "neither a valid IP address nor a DNS name"),
+    ("[::1", "is not an IPv6 address in brackets"),
+    ("[:::]:5000", "is not an IPv6 address in brackets"),
+    ("[fe80::1%eth0]:5000", "is not an IPv6 address in brackets"),
+    (5000, "not a string"),
+])
+def test_address_problem_says_what_is_wrong(address, says):
+    assert says in address_problem(address)
+
+
+@pytest.mark.parametrize(("port", "problem"), [(1, False), (65535, False), ("5000", False), (0, True),
+                                               (65536, True), ("", True), ("²", True), (True, True), ("-1", True)])
+def test_a_port_is_a_number_from_1_to_65535(port, problem):
+    assert (port_problem(port) is not None) is problem
+
+
+def test_address_host_is_what_a_resolver_takes():
+    assert address_host("[2001:db8::1]:5000") == "2001:db8::1"
+    assert address_host("registry.example.com:5000") == "registry.example.com"
+    assert address_host("registry.example.com") == "registry.example.com"
+
+
+def test_as_ip_is_an_address_or_none():
+    assert str(as_ip("192.0.2.10")) == "192.0.2.10" and str(as_ip("2001:db8::1")) == "2001:db8::1"
+    assert as_ip("registry") is None and as_ip("[2001:db8::1]") is None and as_ip(3232235521) is None
+
+
+def test_an_ipv4_address_in_brackets_is_no_name():
+    """name_problem took it (and wrote IP:192.0.2.10) where the mirror's URL and image references refuse it."""
+    assert "IPv4 address in brackets" in name_problem("[192.0.2.10]")
+    assert name_problem("[2001:db8::1]") is None

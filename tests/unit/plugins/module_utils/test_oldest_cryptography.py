@@ -1,7 +1,7 @@
 """The certificate checks run on the oldest cryptography the probe takes, the one Debian 12 hosts have.
 
 The controller's virtualenv has a recent cryptography; Docker hosts run the module with their own Python. This
-runs the unit tests of ``_x509`` and ``_probe`` again under the host's ``/usr/bin/python3`` with Debian's
+runs the unit tests of ``_x509``, ``_verdicts`` and ``_names`` again under the host's ``/usr/bin/python3`` with Debian's
 ``python3-cryptography`` and ``python3-pytest`` (``make unit`` installs them), and checks that it is the oldest
 version the module documents.
 """
@@ -16,7 +16,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[4]
 HOST_PYTHON = "/usr/bin/python3"
-TESTS = ["tests/unit/plugins/module_utils/test_x509.py", "tests/unit/plugins/module_utils/test_probe.py"]
+# _names too: the verifier and the probe read addresses through it (the probe's own tests of them live there).
+TESTS = ["tests/unit/plugins/module_utils/test_x509.py", "tests/unit/plugins/module_utils/test_verdicts.py",
+         "tests/unit/plugins/module_utils/test_names.py"]
 
 
 def documented_minimum() -> str:

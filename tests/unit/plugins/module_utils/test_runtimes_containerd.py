@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
     MARKER,
     ClientCertificate,
     Filesystem,
@@ -432,7 +432,10 @@ def test_check_mode_is_the_plan_alone(tmp_path):
     assert [d["after_header"] for d in [op.diff() for op in result.pending]][:2] == [CONFIG, f"{CERTS_D}/{ADDRESSES[0]}"]
 
 
-@pytest.mark.parametrize("address", ["../etc", "a/b:5000", "host:99999", "", "reg istry:5000", "[::1", "x:5000/v2"])
+@pytest.mark.parametrize("address", ["../etc", "a/b:5000", "host:99999", "", "reg istry:5000", "[::1", "x:5000/v2",
+                                     # the planners' own check took these, which no image reference names
+                                     "reg_istry:5000", "registry.:5000", "1.2.3:5000", "[:::]:5000", "[1.2.3.4]:5000",
+                                     "-registry:5000", "host:0"])
 def test_addresses_that_are_not_host_port_are_refused(address):
     with pytest.raises(ValueError, match="is not host:port|no registry address"):
         containerd.plan([address], CA, "ca", "present", fs=Filesystem("/nonexistent"))
@@ -578,15 +581,15 @@ def test_the_diff_of_config_toml_hides_registry_credentials_and_the_backup_is_06
 WITHOUT_TOMLKIT = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, files, tomlfile
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, plan, tomlfile
 assert tomlfile.tomlkit is None
-fs = files.Filesystem(sys.argv[2])
+fs = plan.Filesystem(sys.argv[2])
 kept = containerd.plan(["192.0.2.10:5000"], "CA", "ca", "present", fs=fs, containerd_version=(1, 6, 20),
                        config_file="/kept.toml")
 print(len(kept.operations), kept.restart)
 try:
     containerd.plan(["192.0.2.10:5000"], "CA", "ca", "present", fs=fs, containerd_version=(1, 6, 20))
-except files.RuntimeConfigError as exc:
+except plan.RuntimeConfigError as exc:
     print(exc)
 """
 

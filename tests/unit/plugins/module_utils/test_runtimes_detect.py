@@ -3,7 +3,7 @@
 import pytest
 
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import detect, tomlfile
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import Filesystem, RuntimeConfigError
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import Filesystem, RuntimeConfigError
 
 
 def facts(*items):

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import docker, podman
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
     ClientCertificate,
     Filesystem,
     RuntimeConfigError,

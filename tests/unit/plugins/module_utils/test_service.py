@@ -6,7 +6,8 @@ import shlex
 
 import pytest
 
-from ansible_collections.dockyard.registry.plugins.module_utils._service import Service, ServiceError, user_group
+from ansible_collections.dockyard.registry.plugins.module_utils._service import Service, ServiceError
+from ansible_collections.dockyard.registry.plugins.module_utils._users import primary_group
 
 
 class CheckModeFiles:
@@ -24,7 +25,7 @@ def test_the_supervisor_starts_the_program_as_the_user_and_stays_root(tmp_path):
     user = pwd.getpwuid(65534).pw_name  # nobody, in every Debian
     script = service(tmp_path, user=user)._supervisor_script()
     command = next(line.strip() for line in script.splitlines() if line.strip().endswith(" &"))
-    assert shlex.split(command[:-1]) == ["setpriv", f"--reuid={user}", f"--regid={user_group(user)}", "--init-groups",
+    assert shlex.split(command[:-1]) == ["setpriv", f"--reuid={user}", f"--regid={primary_group(user)}", "--init-groups",
                                          "--no-new-privs", "/usr/local/bin/weed", "server", "-ip=10.0.3.1"]
 
 
@@ -36,13 +37,9 @@ def test_without_a_user_the_program_runs_as_it_did(tmp_path):
 def test_the_unit_names_the_user_and_its_group(tmp_path):
     user = pwd.getpwuid(65534).pw_name
     unit = service(tmp_path, user=user)._unit()
-    assert f"User={user}\nGroup={user_group(user)}\nNoNewPrivileges=yes\n" in unit
+    assert f"User={user}\nGroup={primary_group(user)}\nNoNewPrivileges=yes\n" in unit
     assert "ExecStart=/usr/local/bin/weed server -ip=10.0.3.1\n" in unit
     assert "User=" not in service(tmp_path)._unit()
-
-
-def test_a_user_not_made_yet_is_its_own_group():
-    assert user_group("dockyard-no-such-user") == "dockyard-no-such-user"
 
 
 @pytest.mark.parametrize("argument", ["-rack=r1\nExecStartPre=/bin/sh", "-rack=r1\rx", "-dataCenter=\x1b"])

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from test_runtimes_docker_podman import host  # the host file tree of the Podman family's other tests
 
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import RuntimeConfigError, apply
+from ansible_collections.dockyard.registry.plugins.module_utils._host_trust import HostTrust, TrustError
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import RuntimeConfigError, apply
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.podman import signature_plan
-from ansible_collections.dockyard.registry.plugins.module_utils._trust import HostTrust, TrustError
 
 ADDRESSES = ["192.0.2.10:5000", "registry.example.test:5000"]
 KEYS = Path(__file__).parents[3] / "cosign-keys"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.dockyard.registry.plugins.module_utils import _probe
+from ansible_collections.dockyard.registry.plugins.module_utils import _verdicts
 from ansible_collections.dockyard.registry.plugins.plugin_utils import _fleet_report as fleet
 
 CENSORED = "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
@@ -235,4 +235,4 @@ def test_json_keeps_every_entry_and_the_summary():
 
 def test_the_verdicts_the_report_knows_are_the_probes():
     assert (fleet.OK, fleet.UNRESOLVED, fleet.AUTH_REQUIRED, fleet.AUTH_REFUSED) == (
-        _probe.OK, _probe.UNRESOLVED, _probe.AUTH_REQUIRED, _probe.AUTH_REFUSED)
+        _verdicts.OK, _verdicts.UNRESOLVED, _verdicts.AUTH_REQUIRED, _verdicts.AUTH_REFUSED)

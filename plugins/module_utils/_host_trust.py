@@ -29,22 +29,14 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_client i
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._docker_daemon import DaemonProcess
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
-from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
-    AUTH_REFUSED,
-    AUTH_REQUIRED,
-    CERTIFICATE_VERDICTS,
-    OK,
-    UNRESOLVED,
-    parse_address,
-)
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import (
     Credentials,
     registry_credentials,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.daemon_trust import Trust
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.probe import RegistryProbe
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import Trust
 from ansible_collections.dockyard.registry.plugins.module_utils._runtimes import containerd, detect, docker, podman
-from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files import (
+from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.plan import (
     ClientCertificate,
     Filesystem,
     Plan,
@@ -52,6 +44,13 @@ from ansible_collections.dockyard.registry.plugins.module_utils._runtimes.files 
     Writer,
     apply,
     client_operations,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._verdicts import (
+    AUTH_REFUSED,
+    AUTH_REQUIRED,
+    CERTIFICATE_VERDICTS,
+    OK,
+    UNRESOLVED,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._x509 import daemon_go
 
@@ -293,7 +292,8 @@ class HostTrust:
         self.result["daemon_action"] = outcome["daemon_action"]
         if info is None:
             return
-        wrong = [address for address in self.params["addresses"] if insecure_registry(info, address) != present]
+        wrong = [address for address in self.params["addresses"]
+                 if insecure_registry(info, address, _names.address_host(address)) != present]
         if wrong:
             listed = sorted(name for name, index in ((info.get("RegistryConfig") or {}).get("IndexConfigs") or {}).items()
                             if not index.get("Secure", True))
@@ -352,7 +352,7 @@ class HostTrust:
                 self._trust_report(runtime, address) for address in self.params["addresses"]]
         probes = []
         for address in self.params["addresses"]:
-            parsed = parse_address(("http://" if not self.params["tls"] else "") + address)
+            parsed = _names.parse_address(("http://" if not self.params["tls"] else "") + address)
             trust = Trust.for_registry(parsed.name, certs_d=certs_d) if self.params["tls"] else None
             # Without a login to make, the one the daemon would use: what docker login stored for the address.
             credentials = self.credentials or registry_credentials(parsed.name,

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import ipaddress
-from urllib.parse import urlsplit
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _x509
+from ansible_collections.dockyard.registry.plugins.module_utils._names import RegistryAddress
 
 try:
     from cryptography import x509
@@ -78,64 +77,6 @@ _VERDICT_OF_REASON = {_x509.EXPIRED: EXPIRED, _x509.NOT_YET_VALID: NOT_YET_VALID
 
 # What TLS servers answer when plain HTTP reaches them: Go's net/http (so Distribution itself), and nginx.
 _HTTPS_PORT_ANSWERS = (b"Client sent an HTTP request to an HTTPS server", b"The plain HTTP request was sent to HTTPS port")
-
-
-class AddressError(ValueError):
-    """The registry option is not ``[http://|https://]host[:port]``."""
-
-
-@dataclasses.dataclass(frozen=True)
-class RegistryAddress:
-    """Where to probe, and the name Docker gives it (certs.d directory and image references)."""
-
-    scheme: str
-    host: str
-    port: int
-    name: str  # host:port as in image references; host alone for 443, as Docker writes it
-
-    @property
-    def is_ip(self) -> bool:
-        return _ip(self.host) is not None
-
-    @property
-    def is_loopback(self) -> bool:
-        address = _ip(self.host)
-        return address.is_loopback if address else self.host == "localhost"
-
-
-def parse_address(value: str) -> RegistryAddress:
-    """``host:port``, ``[v6]:port`` or ``host`` (port 443), optionally behind ``https://`` or ``http://``."""
-    if not isinstance(value, str) or not value.strip():
-        raise AddressError("registry: give the registry's address as host:port, for example registry.example.com:5000")
-    text = value.strip()
-    scheme = "https"
-    if "://" in text:
-        scheme, _sep, text = text.partition("://")
-        scheme = scheme.lower()
-        if scheme not in ("http", "https"):
-            raise AddressError(f"registry: {value!r}: the scheme may only be https:// (the default) or http://")
-    if not text or any(char in text for char in "/?#@ "):
-        raise AddressError(f"registry: {value!r} is not host:port; give the address without a path, "
-                           "for example registry.example.com:5000")
-    try:
-        split = urlsplit(f"//{text}")
-        port = split.port
-    except ValueError as exc:
-        raise AddressError(f"registry: {value!r}: {exc}") from None
-    host = split.hostname
-    if not host:
-        raise AddressError(f"registry: {value!r} has no host")
-    port = port or (443 if scheme == "https" else 80)
-    shown = f"[{host}]" if ":" in host else host
-    name = shown if port == 443 and split.port is None else f"{shown}:{port}"
-    return RegistryAddress(scheme, host, port, name)
-
-
-def _ip(host: str):
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
 
 
 # What the server answered

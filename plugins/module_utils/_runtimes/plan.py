@@ -15,12 +15,12 @@ needs one, and returns what changed for ``changed`` and ``diff`` (credentials re
 from __future__ import annotations
 
 import dataclasses
-import grp
 import os
-import pwd
 import stat
 
+from ansible_collections.dockyard.registry.plugins.module_utils import _users
 from ansible_collections.dockyard.registry.plugins.module_utils._files import redact
+from ansible_collections.dockyard.registry.plugins.module_utils._names import address_problem
 
 # The first line of every file the collection writes whole (hosts.toml, registries.conf drop-ins): a file that
 # lacks it was written by someone else, and is not removed.
@@ -126,7 +126,7 @@ class Operation:
         if self.state == FILE and self.before.content != self.content:
             return True
         return ((self.mode is not None and self.before.mode != self.mode)
-                or self.before.uid != _uid(self.owner) or self.before.gid != _gid(self.group))
+                or self.before.uid != _users.uid(self.owner) or self.before.gid != _users.gid(self.group))
 
     def diff(self) -> dict:
         """Ansible's diff for this path: text before and after, with credentials hidden."""
@@ -293,24 +293,9 @@ def check_common(addresses, mode: str, state: str, tls: bool) -> list:
 
 
 def check_address(address: str) -> None:
-    """Refuse what is not ``host[:port]``: an address becomes a directory name under certs.d."""
-    host, _colon, port = address.rpartition(":") if not address.endswith("]") else (address, "", "")
-    if not host:
-        host, port = address, ""
-    if host.startswith("["):
-        valid_host = host.endswith("]") and all(c in "0123456789abcdefABCDEF:." for c in host[1:-1]) and len(host) > 2
-    else:
-        valid_host = bool(host) and all(c.isalnum() or c in "-._" for c in host) and not host.startswith(".") \
-            and ".." not in host
-    valid_port = port == "" or (port.isdigit() and 0 < int(port) < 65536)
-    if not (valid_host and valid_port and address.isascii()):
+    """Refuse what is not ``host[:port]`` (``_names.address_problem``): an address becomes a directory name under
+    certs.d."""
+    problem = address_problem(address)
+    if problem:
         raise ValueError(f"registry address {address!r} is not host:port (a DNS name, an IPv4 address or an "
-                         "[IPv6] address, and a port)")
-
-
-def _uid(owner: str) -> int:
-    return pwd.getpwnam(owner).pw_uid
-
-
-def _gid(group: str) -> int:
-    return grp.getgrnam(group).gr_gid
+                         f"[IPv6] address, and a port): {problem}")

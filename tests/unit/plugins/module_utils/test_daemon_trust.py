@@ -6,12 +6,12 @@ from pathlib import Path
 import pytest
 from x509_certificates import registry_ca
 
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import TrustConfigError
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.trust import (
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.daemon_trust import (
     CertsDir,
     Trust,
     system_ca_bundle,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import TrustConfigError
 
 REGISTRY = "registry.example.com:5000"
 

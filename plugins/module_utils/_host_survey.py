@@ -75,7 +75,7 @@ def docker_answers(path, timeout=5.0):
         return False
 
 
-def probe(arguments):
+def survey(arguments):
     docker = has_docker(([arguments["docker_socket"]] if arguments.get("docker_socket") else [])
                         + list(arguments.get("docker_sockets") or []))
     distributions = list(arguments.get("distributions") or [])
@@ -95,4 +95,4 @@ def probe(arguments):
 
 
 if __name__ == "__main__":
-    sys.stdout.write(json.dumps(probe(json.loads(sys.argv[1]))) + "\n")
+    sys.stdout.write(json.dumps(survey(json.loads(sys.argv[1]))) + "\n")

@@ -11,17 +11,15 @@ import yaml
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from x509_certificates import DAY, Authority
 
-from ansible_collections.dockyard.registry.plugins.module_utils import _probe as probe
-from ansible_collections.dockyard.registry.plugins.module_utils import _x509
-from ansible_collections.dockyard.registry.plugins.module_utils._probe import (
-    AddressError,
+from ansible_collections.dockyard.registry.plugins.module_utils import _verdicts, _x509
+from ansible_collections.dockyard.registry.plugins.module_utils._names import parse_address
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.transport import first_bytes_kind
+from ansible_collections.dockyard.registry.plugins.module_utils._verdicts import (
     certificate_problems,
     describe,
     http_verdict,
-    parse_address,
     remedy,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.transport import first_bytes_kind
 
 ROOT = Path(__file__).resolve().parents[4]
 NOW = datetime.datetime(2026, 11, 27, 12, 0, tzinfo=datetime.timezone.utc)
@@ -40,43 +38,6 @@ def other_ca() -> Authority:
 
 def verdicts(problems) -> list[str]:
     return [problem.verdict for problem in problems]
-
-
-# Addresses
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    ("registry.example.com:5000", ("https", "registry.example.com", 5000, "registry.example.com:5000")),
-    ("192.0.2.10:5000", ("https", "192.0.2.10", 5000, "192.0.2.10:5000")),
-    ("registry.example.com", ("https", "registry.example.com", 443, "registry.example.com")),
-    ("https://registry.example.com:443", ("https", "registry.example.com", 443, "registry.example.com:443")),
-    ("http://192.0.2.10:5000", ("http", "192.0.2.10", 5000, "192.0.2.10:5000")),
-    ("http://mirror.example.com", ("http", "mirror.example.com", 80, "mirror.example.com:80")),
-    ("[2001:db8::1]:5000", ("https", "2001:db8::1", 5000, "[2001:db8::1]:5000")),
-    (" Registry.Example.com:5000 ", ("https", "registry.example.com", 5000, "registry.example.com:5000")),
-])
-def test_parse_address_names_the_registry_as_docker_does(value, expected):
-    address = parse_address(value)
-    assert (address.scheme, address.host, address.port, address.name) == expected
-
-
-@pytest.mark.parametrize(("value", "message"), [
-    ("", "give the registry's address as host:port"),
-    ("ftp://registry:21", "the scheme may only be https:// (the default) or http://"),
-    ("registry.example.com:5000/team/app", "give the address without a path"),
-    ("registry.example.com:99999", "out of range"),
-    ("registry.example.com:http", "registry: 'registry.example.com:http'"),
-])
-def test_parse_address_rejects_what_is_not_host_port(value, message):
-    with pytest.raises(AddressError, match=re.escape(message)):
-        parse_address(value)
-
-
-def test_loopback_addresses_are_recognised():
-    assert parse_address("127.0.0.1:5000").is_loopback
-    assert parse_address("localhost:5000").is_loopback
-    assert parse_address("[::1]:5000").is_loopback
-    assert not parse_address("192.0.2.10:5000").is_loopback
 
 
 # What the server answered
@@ -189,8 +150,8 @@ def test_what_go_refuses_beyond_dates_names_and_trust_is_an_invalid_certificate(
 def test_every_reason_of_go_has_a_verdict():
     reasons = {value for name, value in vars(_x509).items() if name.isupper() and isinstance(value, str)
                and name == value.upper()}
-    assert {probe._VERDICT_OF_REASON.get(reason, probe.INVALID_CERTIFICATE) for reason in reasons} == set(
-        probe.CERTIFICATE_VERDICTS)
+    assert {_verdicts._VERDICT_OF_REASON.get(reason, _verdicts.INVALID_CERTIFICATE) for reason in reasons} == set(
+        _verdicts.CERTIFICATE_VERDICTS)
 
 
 def test_describe_returns_subject_sans_and_validity(ca):
@@ -208,7 +169,7 @@ def test_describe_returns_subject_sans_and_validity(ca):
 
 def test_every_verdict_but_ok_has_a_one_line_remedy():
     address = parse_address("192.0.2.10:5000")
-    for verdict in probe.SUMMARIES:
+    for verdict in _verdicts.SUMMARIES:
         text = remedy(verdict, address, "/etc/docker/certs.d/192.0.2.10:5000",
                       {"issuer": "CN=x", "sans": ["a"], "not_before": "b", "not_after": "c"}, 10)
         assert (text == "") == (verdict == "ok"), verdict
@@ -227,14 +188,14 @@ def test_remedies_name_what_to_change():
 def test_the_module_documents_exactly_the_verdicts_there_are():
     source = (ROOT / "plugins" / "modules" / "registry_probe.py").read_text()
     returned = yaml.safe_load(re.search(r'RETURN = r"""(.*?)"""', source, re.DOTALL).group(1))
-    assert returned["status"]["choices"] == list(probe.SUMMARIES)
+    assert returned["status"]["choices"] == list(_verdicts.SUMMARIES)
     # Every verdict the code names (a constant spelling its value) has a summary, a remedy and a place in the README.
-    named = {value for name, value in vars(probe).items() if isinstance(value, str) and name == value.upper()}
-    assert named == set(probe.SUMMARIES)
+    named = {value for name, value in vars(_verdicts).items() if isinstance(value, str) and name == value.upper()}
+    assert named == set(_verdicts.SUMMARIES)
     troubleshooting = (ROOT / "README.md").read_text().split("## Troubleshooting", 1)[1].split("\n\n", 2)[1]
-    for verdict in probe.SUMMARIES:
+    for verdict in _verdicts.SUMMARIES:
         assert f"`{verdict}`" in troubleshooting, verdict
     description = " ".join(yaml.safe_load(re.search(r'DOCUMENTATION = r"""(.*?)"""', source, re.DOTALL)
                                           .group(1))["description"])
-    for verdict in probe.SUMMARIES:
+    for verdict in _verdicts.SUMMARIES:
         assert f"V({verdict})" in description, verdict
