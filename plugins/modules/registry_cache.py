@@ -30,9 +30,9 @@ description:
   - With O(flush), also empties Redis's database (C(FLUSHDB)) where it holds keys, once Redis answers. Garbage
     collection with replicas does so, so that no replica finds a blob it deleted in the shared cache.
   - With O(state=flushed), only empties the database of the Redis that answers at O(bind_address) and O(port),
-    as the user C(dockyard-admin) over TLS with the host's certificate (O(tls_dir)), and installs, writes or starts nothing. Garbage collection with replicas runs it
-    on the Redis host (delegated), so that O(admin_password) never crosses the network, before any replica takes
-    pushes again.
+    as the user C(dockyard-admin) over TLS with the host's certificate (O(tls_dir)), and installs, writes or starts
+    nothing. Garbage collection with replicas runs it on the Redis host (delegated), so that O(admin_password) never
+    crosses the network, before any replica takes pushes again.
   - Speaks TLS only (C(port 0), C(tls-port)), with the host's certificate from the collection's CA in O(tls_dir), and
     it takes only clients that present a certificate of that CA (C(tls-auth-clients yes)). A plain TCP client, or a
     TLS client without such a certificate, is refused before any command. The module's own connections present the

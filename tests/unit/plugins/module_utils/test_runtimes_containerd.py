@@ -487,8 +487,8 @@ CLIENT = ClientCertificate(b"-----BEGIN CERTIFICATE-----\nclient\n-----END CERTI
                            b"-----BEGIN PRIVATE KEY-----\nsecret key\n-----END PRIVATE KEY-----\n")
 
 
-def test_the_mirrors_client_certificate_is_in_hosts_toml_its_key_0400_never_shown_and_removed_again(tmp_path,
-                                                                                                   plan_and_apply):
+def test_the_mirrors_client_certificate_is_in_hosts_toml_its_key_0400_never_shown_and_removed_again(
+        tmp_path, plan_and_apply):
     fs = host(tmp_path, {CONFIG: merged(DEBIAN_V2)})
 
     result, _outcome, _restarts = plan_and_apply(fs, ADDRESSES[:1], CA, "ca", "present", containerd_version=(1, 6, 20),
@@ -533,7 +533,6 @@ def test_mirrors_dropped_take_docker_io_hosts_toml_with_them_but_never_someone_e
                                                  mirrors=[MIRROR])
     assert outcome["changed"] and not (tmp_path / "etc/containerd/certs.d" / MIRROR).exists()
     assert (tmp_path / "etc/containerd/certs.d/docker.io/hosts.toml").read_bytes() == theirs
-
 
 
 def test_in_check_mode_the_modules_writer_reports_each_change_and_makes_none(tmp_path, plan_writer):

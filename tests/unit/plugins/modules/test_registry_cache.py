@@ -251,8 +251,8 @@ def refused(connection) -> bool:
         return True
 
 
-def test_redis_speaks_tls_only_and_only_to_clients_with_a_certificate_of_the_collections_ca(start_redis, tmp_path,
-                                                                                              other_ca):
+def test_redis_speaks_tls_only_and_only_to_clients_with_a_certificate_of_the_collections_ca(
+        start_redis, tmp_path, other_ca):
     server = start_redis()
     # Plain TCP: not a word of Redis's (no NOAUTH, no PONG), the password would never be sent in clear.
     with socket.create_connection((server.host, server.port), timeout=3) as plain:
