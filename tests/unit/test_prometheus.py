@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from x509_certificates import DAY, Authority
 
+from ansible_collections.dockyard.registry.plugins.module_utils._metrics import parse_samples
 from ansible_collections.dockyard.registry.plugins.module_utils._x509 import not_after
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,24 +126,44 @@ def test_the_certificates_expiry_is_written_once_in_the_format_promtool_accepts(
 
 
 def test_a_value_left_empty_keeps_the_one_an_earlier_run_wrote(tmp_path):
-    path = tmp_path / "gc.prom"
+    path = tmp_path / "interval.prom"
 
-    def record(success: bool, now: int) -> str:
+    def write(value) -> str:
         run = run_module({"path": str(path), "labels": {"registry": "r"}, "metrics": [
-            {"name": "dockyard_registry_gc_last_run_timestamp_seconds", "value": str(now)},
-            {"name": "dockyard_registry_gc_last_run_success", "value": 1 if success else 0},
-            {"name": "dockyard_registry_gc_last_success_timestamp_seconds", "value": str(now) if success else ""},
-        ]}, tmp_path)
+            {"name": "dockyard_registry_gc_interval_seconds", "value": value}]}, tmp_path)
         assert not run.get("failed"), run
         return path.read_text()
 
-    failed_first = record(False, 100)
-    assert "dockyard_registry_gc_last_success_timestamp_seconds" not in failed_first
-    record(True, 200)
-    after_failure = record(False, 300)
-    assert 'dockyard_registry_gc_last_run_timestamp_seconds{registry="r"} 300' in after_failure
-    assert 'dockyard_registry_gc_last_run_success{registry="r"} 0' in after_failure
-    assert 'dockyard_registry_gc_last_success_timestamp_seconds{registry="r"} 200' in after_failure
+    assert "dockyard_registry_gc_interval_seconds" not in write("")
+    write(86400)
+    assert 'dockyard_registry_gc_interval_seconds{registry="r"} 86400' in write(None)
+
+
+def test_a_failed_collection_keeps_the_time_of_the_last_success_in_the_gc_record(tmp_path):
+    path = tmp_path / "gc.prom"
+
+    def record(**gc_run) -> dict[str, str]:
+        run = run_module({"path": str(path), "labels": {"registry": "r"}, "gc_run": gc_run}, tmp_path)
+        assert not run.get("failed"), run
+        checked = promtool("check", "metrics", stdin=path.read_text())
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        return {key: value for key, value in parse_samples(path.read_text()).items()}
+
+    failed_first = record(success=False)
+    assert 'dockyard_registry_gc_last_success_timestamp_seconds{registry="r"}' not in failed_first
+    assert 'dockyard_registry_gc_freed_bytes{registry="r"}' not in failed_first
+    succeeded = record(success=True, deleted_blobs=3, deleted_manifests=1, freed_bytes="4096")
+    assert succeeded['dockyard_registry_gc_deleted_blobs{registry="r"}'] == "3"
+    assert succeeded['dockyard_registry_gc_deleted_manifests{registry="r"}'] == "1"
+    assert succeeded['dockyard_registry_gc_freed_bytes{registry="r"}'] == "4096"
+    success_time = succeeded['dockyard_registry_gc_last_success_timestamp_seconds{registry="r"}']
+    assert success_time == succeeded['dockyard_registry_gc_last_run_timestamp_seconds{registry="r"}']
+    time.sleep(1.1)
+    after_failure = record(success=False, freed_bytes="")
+    assert after_failure['dockyard_registry_gc_last_run_success{registry="r"}'] == "0"
+    assert int(after_failure['dockyard_registry_gc_last_run_timestamp_seconds{registry="r"}']) > int(success_time)
+    assert after_failure['dockyard_registry_gc_last_success_timestamp_seconds{registry="r"}'] == success_time
+    assert after_failure['dockyard_registry_gc_freed_bytes{registry="r"}'] == "4096"
 
 
 @pytest.mark.parametrize(("args", "message"), [
