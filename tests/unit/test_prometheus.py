@@ -5,11 +5,9 @@ checked by promtool. `make unit-deps` installs Debian's prometheus package (prom
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from module_process import run_module as run_module_process
 from x509_certificates import DAY, Authority
 
 from ansible_collections.dockyard.registry.plugins.module_utils._metrics import parse_samples
@@ -27,7 +26,6 @@ RULES = ROOT / "prometheus" / "rules.yml"
 SCRAPE_CONFIGS = ROOT / "prometheus" / "scrape-configs.yml"
 RULES_TEST = ROOT / "tests" / "unit" / "prometheus" / "rules_test.yml"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-MODULE = "ansible_collections.dockyard.registry.plugins.modules.registry_metrics"
 
 
 def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -37,13 +35,7 @@ def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
 
 
 def run_module(args: dict, tmp_path: Path, check_mode: bool = False) -> dict:
-    """The module run as Ansible runs it on a host: its own process, its arguments from a file."""
-    arguments = tmp_path / "args.json"
-    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check_mode,
-                                                             "_ansible_diff": True}}))
-    run = subprocess.run([sys.executable, "-m", MODULE, str(arguments)], capture_output=True, text=True, check=False,
-                         timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / ".collections")})
-    return json.loads(run.stdout)
+    return run_module_process("registry_metrics", args, tmp_path, check_mode)
 
 
 # --- The shipped rules and scrape configurations ---

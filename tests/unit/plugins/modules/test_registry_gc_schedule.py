@@ -4,7 +4,6 @@ with cron and waits for a run it started."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -12,20 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from module_process import run_module as run_module_process
 
 from ansible_collections.dockyard.registry.plugins.modules.registry_gc_schedule import PACKAGE, job_sources
 
-ROOT = Path(__file__).resolve().parents[4]
-MODULE = "ansible_collections.dockyard.registry.plugins.modules.registry_gc_schedule"
-
 
 def run_module(args: dict, tmp_path: Path, check_mode: bool = False) -> dict:
-    arguments = tmp_path / "args.json"
-    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check_mode,
-                                                             "_ansible_diff": True}}))
-    run = subprocess.run([sys.executable, "-m", MODULE, str(arguments)], capture_output=True, text=True, check=False,
-                         timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / ".collections")})
-    return json.loads(run.stdout)
+    return run_module_process("registry_gc_schedule", args, tmp_path, check_mode)
 
 
 @pytest.fixture
