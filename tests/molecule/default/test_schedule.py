@@ -87,8 +87,9 @@ def test_a_bad_schedule_is_refused_naming_the_variable_before_any_change(fleet, 
     for bad, why in (("61 * * * *", "the minute field holds '61'"),
                      ("Sun *-*-* 03:30:00", "only a systemd timer takes")):
         run = set_schedule(fleet, bad)
+        said = run.stdout + run.stderr  # Ansible prints a task's error on stderr
         assert run.returncode != 0
-        assert "registry_server_gc_schedule" in run.stdout and why in run.stdout, run.stdout[-3000:]
+        assert "registry_server_gc_schedule" in said and why in said, said[-3000:]
         assert host.file(schedule["cron_file"]).content_string == before
 
 
