@@ -31,7 +31,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_client i
     api_client,
     sdk_errors,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._files import replace
+from ansible_collections.dockyard.registry.plugins.module_utils._files import read, replace
 from ansible_collections.dockyard.registry.plugins.module_utils._gc import (
     Storage,
     StorageError,
@@ -108,20 +108,13 @@ class Job:
 
     # --- the read-only window ---
 
-    def _read(self, path: str) -> bytes | None:
-        try:
-            with open(path, "rb") as current:
-                return current.read()
-        except FileNotFoundError:
-            return None
-
     def _put_config(self, content: bytes) -> None:
         path = self.settings["config"]
         info = os.stat(path)
         replace(path, content, info.st_mode & 0o7777, info.st_uid, info.st_gid)
 
     def _restore_if_interrupted(self) -> None:
-        saved = self._read(self.settings["saved_config"])
+        saved = read(self.settings["saved_config"])
         if saved is not None:
             self._put_config(saved)
             self.container.restart()
@@ -129,8 +122,8 @@ class Job:
             os.unlink(self.settings["saved_config"])
 
     def _enter_read_only(self) -> None:
-        current = self._read(self.settings["config"])
-        readonly = self._read(self.settings["readonly_config"])
+        current = read(self.settings["config"])
+        readonly = read(self.settings["readonly_config"])
         if current is None or readonly is None:
             raise JobError(f"{self.settings['config'] if current is None else self.settings['readonly_config']} is "
                            "missing: run the registry_server role again")
@@ -145,7 +138,7 @@ class Job:
     def _leave_read_only(self) -> None:
         if not getattr(self, "window", False):
             return
-        self._put_config(self._read(self.settings["saved_config"]))
+        self._put_config(read(self.settings["saved_config"]))
         self.container.restart()
         os.unlink(self.settings["saved_config"])
         self._wait_ready("its own configuration")
@@ -189,7 +182,7 @@ class Job:
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
         metrics = gc_record(result["ended"], result["success"], result["deleted_blobs"], result["deleted_manifests"],
                             result["freed_bytes"])
-        current = (self._read(path) or b"").decode("utf-8", "replace")
+        current = (read(path) or b"").decode("utf-8", "replace")
         replace(path, render(metrics, self.settings.get("labels") or {}, current).encode(), 0o644)
 
 
