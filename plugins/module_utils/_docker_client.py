@@ -14,7 +14,10 @@ import re
 import socket
 import traceback
 
-from ansible.module_utils.basic import env_fallback, missing_required_lib
+try:
+    from ansible.module_utils.basic import env_fallback, missing_required_lib
+except ImportError:  # a job on the host that runs without Ansible (the scheduled garbage collection, _gc_job)
+    env_fallback = missing_required_lib = None
 
 try:
     import docker

@@ -45,11 +45,7 @@ class Files:
         return bool(self.changed_paths)
 
     def read(self, path: str) -> bytes | None:
-        try:
-            with open(path, "rb") as current:
-                return current.read()
-        except FileNotFoundError:
-            return None
+        return read(path)
 
     def directory(self, path: str, mode: int, owner: str = "root", group: str = "root") -> bool:
         """``path`` is a directory with ``mode`` and owner; its parents are made as needed."""
@@ -128,6 +124,15 @@ class Files:
         if path not in self.changed_paths:
             self.changed_paths.append(path)
         self.diffs.append({"before_header": path, "after_header": path, "before": before, "after": after})
+
+
+def read(path: str) -> bytes | None:
+    """The bytes of ``path``; None where there is no such file."""
+    try:
+        with open(path, "rb") as current:
+            return current.read()
+    except FileNotFoundError:
+        return None
 
 
 def stage(path: str, content, mode: int, uid: int | None = None, gid: int | None = None,

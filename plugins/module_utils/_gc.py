@@ -38,6 +38,8 @@ _MANIFEST_ELIGIBLE = re.compile(rf"^manifest eligible for deletion: {_DIGEST}")
 _BLOB_ELIGIBLE = re.compile(rf"^blob eligible for deletion: {_DIGEST}")
 # The line garbage-collect prints before a repository's entries: its name alone.
 _REPOSITORY_LINE = re.compile(r"^[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*$")
+# The last line of a garbage-collect pass (the gc entry point reads it with the same pattern).
+SUMMARY = re.compile(r"(\d+) blobs marked, (\d+) blobs and (\d+) manifests eligible for deletion")
 
 
 class StorageError(Exception):
@@ -242,6 +244,12 @@ def parse_listing(text: str) -> Listing:
         elif _REPOSITORY_LINE.match(line):
             repository = line
     return listing
+
+
+def summary_counts(text: str) -> tuple[int, int, int] | None:
+    """(blobs marked, blobs eligible, manifests eligible) of a garbage-collect pass; None where it printed no summary."""
+    match = SUMMARY.search(text)
+    return tuple(int(count) for count in match.groups()) if match else None
 
 
 def endangered(storage: Storage, listing: Listing, keep: list[tuple[str, str]]) -> list[dict]:

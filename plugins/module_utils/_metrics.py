@@ -94,3 +94,41 @@ def sample_key(metric: dict) -> str:
 def expiry(certificate) -> int:
     """A certificate's notAfter as a Unix timestamp (whole seconds)."""
     return int(not_after(certificate).timestamp())
+
+
+# The record of the last garbage collection (<container>-gc.prom), which the gc entry point and the scheduled runs
+# write, and the shipped alerts read.
+GC_RECORD = (
+    ("dockyard_registry_gc_last_run_timestamp_seconds", "When the last garbage collection ended, as a Unix timestamp."),
+    ("dockyard_registry_gc_last_run_success", "Whether the last garbage collection succeeded (1) or failed (0)."),
+    ("dockyard_registry_gc_last_success_timestamp_seconds",
+     "When the last garbage collection that succeeded ended, as a Unix timestamp."),
+    ("dockyard_registry_gc_deleted_blobs", "How many blobs the last garbage collection deleted."),
+    ("dockyard_registry_gc_deleted_manifests", "How many manifests the last garbage collection deleted."),
+    ("dockyard_registry_gc_freed_bytes",
+     "The bytes the blobs that the last garbage collection deleted took (filesystem storage only)."),
+)
+
+
+def gc_record(ended: float, success: bool, deleted_blobs: int, deleted_manifests: int, freed_bytes) -> list[dict]:
+    """The metrics of a garbage collection that ended at ``ended`` (a Unix time). ``freed_bytes`` None: unknown (an
+    object store), which keeps the value an earlier run wrote; a failed run keeps the time of the last success."""
+    values = (int(ended), bool(success), int(ended) if success else None, int(deleted_blobs), int(deleted_manifests),
+              None if freed_bytes is None or freed_bytes == "" else int(freed_bytes))
+    return [{"name": name, "help": text, "value": value} for (name, text), value in zip(GC_RECORD, values)]
+
+
+def render(metrics: list[dict], labels: dict, current: str) -> str:
+    """The file's text for ``metrics`` (each with ``labels`` added); a value of None or "" keeps the value ``current``
+    (the file's text now) holds for the same sample, or leaves the sample out where it holds none."""
+    previous = parse_samples(current)
+    kept = []
+    for metric in metrics:
+        metric = {**metric, "labels": {**labels, **(metric.get("labels") or {})}}
+        if metric.get("value") is None or metric.get("value") == "":
+            value = previous.get(sample_key(metric))
+            if value is None:
+                continue
+            metric["value"] = value
+        kept.append(metric)
+    return exposition(kept)

@@ -75,6 +75,31 @@ options:
         description: The certificate file.
         type: path
         required: true
+  gc_run:
+    description:
+      - Adds the record of a garbage collection that ended now, as the C(gc) entry point of the registry_server role and
+        its scheduled runs (C(registry_server_gc_schedule)) write it in C(<registry_server_container_name>-gc.prom), that is
+        C(dockyard_registry_gc_last_run_timestamp_seconds), C(dockyard_registry_gc_last_run_success),
+        C(dockyard_registry_gc_last_success_timestamp_seconds) (kept from the file when the run failed),
+        C(dockyard_registry_gc_deleted_blobs), C(dockyard_registry_gc_deleted_manifests) and
+        C(dockyard_registry_gc_freed_bytes).
+    type: dict
+    suboptions:
+      success:
+        description: Whether the collection succeeded.
+        type: bool
+        required: true
+      deleted_blobs:
+        description: How many blobs it deleted.
+        type: int
+        default: 0
+      deleted_manifests:
+        description: How many manifests it deleted.
+        type: int
+        default: 0
+      freed_bytes:
+        description: The bytes it freed; V(null) or an empty string where they are unknown (kept from the file).
+        type: raw
   storage:
     description:
       - The registry's storage directory on the host. Written as C(dockyard_registry_storage_info) (value 1) with the
@@ -113,13 +138,10 @@ EXAMPLES = r"""
 - name: Record a garbage collection that failed, keeping the time of the last success
   dockyard.registry.registry_metrics:
     path: /var/lib/prometheus/node-exporter/dockyard-registry-gc.prom
-    metrics:
-      - name: dockyard_registry_gc_last_run_timestamp_seconds
-        value: "{{ now().timestamp() | int }}"
-      - name: dockyard_registry_gc_last_run_success
-        value: false
-      - name: dockyard_registry_gc_last_success_timestamp_seconds
-        value: null
+    labels:
+      registry: dockyard-registry
+    gc_run:
+      success: false
 """
 
 RETURN = r"""
@@ -134,6 +156,7 @@ content:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -141,9 +164,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._files import Fi
 from ansible_collections.dockyard.registry.plugins.module_utils._metrics import (
     MetricError,
     expiry,
-    exposition,
-    parse_samples,
-    sample_key,
+    gc_record,
+    render,
 )
 
 try:
@@ -202,6 +224,12 @@ def main() -> None:
                 "name": {"type": "str", "required": True},
                 "path": {"type": "path", "required": True},
             }},
+            "gc_run": {"type": "dict", "options": {
+                "success": {"type": "bool", "required": True},
+                "deleted_blobs": {"type": "int", "default": 0},
+                "deleted_manifests": {"type": "int", "default": 0},
+                "freed_bytes": {"type": "raw"},
+            }},
             "storage": {"type": "path"},
             "labels": {"type": "dict", "default": {}},
             "mode": {"type": "raw", "default": "0644"},
@@ -220,22 +248,17 @@ def main() -> None:
         module.fail_json(msg=f"mode: {params['mode']!r} is not an octal mode such as 0644")
     files = Files(module)
     current = (files.read(params["path"]) or b"").decode("utf-8", "replace")
-    previous = parse_samples(current)
-    metrics = []
+    metrics = list(params["metrics"])
     try:
-        for metric in params["metrics"]:
-            metric = {**metric, "labels": {**params["labels"], **(metric["labels"] or {})}}
-            if metric["value"] is None or metric["value"] == "":
-                kept = previous.get(sample_key(metric))
-                if kept is None:
-                    continue
-                metric["value"] = kept
-            metrics.append(metric)
+        if params["gc_run"]:
+            run = params["gc_run"]
+            metrics += gc_record(time.time(), run["success"], run["deleted_blobs"], run["deleted_manifests"],
+                                 run["freed_bytes"])
         metrics += certificate_metrics(params["certificates"], params["labels"], files)
         if params["storage"]:
             metrics.append({"name": STORAGE_INFO, "help": STORAGE_INFO_HELP, "value": 1, "labels": {
-                **params["labels"], "path": params["storage"], "mountpoint": mount_point(params["storage"])}})
-        content = exposition(metrics)
+                "path": params["storage"], "mountpoint": mount_point(params["storage"])}})
+        content = render(metrics, params["labels"], current)
     except MetricError as exc:
         module.fail_json(msg=str(exc) if str(exc).startswith("certificates:") else f"metrics: {exc}")
     directory = params["path"].rsplit("/", 1)[0] or "/"

@@ -5,19 +5,20 @@ checked by promtool. `make unit-deps` installs Debian's prometheus package (prom
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import shutil
 import subprocess
-import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from module_process import run_module as run_module_process
 from x509_certificates import DAY, Authority
 
+from ansible_collections.dockyard.registry.plugins.module_utils._metrics import parse_samples
 from ansible_collections.dockyard.registry.plugins.module_utils._x509 import not_after
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +26,6 @@ RULES = ROOT / "prometheus" / "rules.yml"
 SCRAPE_CONFIGS = ROOT / "prometheus" / "scrape-configs.yml"
 RULES_TEST = ROOT / "tests" / "unit" / "prometheus" / "rules_test.yml"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
-MODULE = "ansible_collections.dockyard.registry.plugins.modules.registry_metrics"
 
 
 def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -35,13 +35,7 @@ def promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
 
 
 def run_module(args: dict, tmp_path: Path, check_mode: bool = False) -> dict:
-    """The module run as Ansible runs it on a host: its own process, its arguments from a file."""
-    arguments = tmp_path / "args.json"
-    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check_mode,
-                                                             "_ansible_diff": True}}))
-    run = subprocess.run([sys.executable, "-m", MODULE, str(arguments)], capture_output=True, text=True, check=False,
-                         timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / ".collections")})
-    return json.loads(run.stdout)
+    return run_module_process("registry_metrics", args, tmp_path, check_mode)
 
 
 # --- The shipped rules and scrape configurations ---
@@ -124,24 +118,44 @@ def test_the_certificates_expiry_is_written_once_in_the_format_promtool_accepts(
 
 
 def test_a_value_left_empty_keeps_the_one_an_earlier_run_wrote(tmp_path):
-    path = tmp_path / "gc.prom"
+    path = tmp_path / "interval.prom"
 
-    def record(success: bool, now: int) -> str:
+    def write(value) -> str:
         run = run_module({"path": str(path), "labels": {"registry": "r"}, "metrics": [
-            {"name": "dockyard_registry_gc_last_run_timestamp_seconds", "value": str(now)},
-            {"name": "dockyard_registry_gc_last_run_success", "value": 1 if success else 0},
-            {"name": "dockyard_registry_gc_last_success_timestamp_seconds", "value": str(now) if success else ""},
-        ]}, tmp_path)
+            {"name": "dockyard_registry_gc_interval_seconds", "value": value}]}, tmp_path)
         assert not run.get("failed"), run
         return path.read_text()
 
-    failed_first = record(False, 100)
-    assert "dockyard_registry_gc_last_success_timestamp_seconds" not in failed_first
-    record(True, 200)
-    after_failure = record(False, 300)
-    assert 'dockyard_registry_gc_last_run_timestamp_seconds{registry="r"} 300' in after_failure
-    assert 'dockyard_registry_gc_last_run_success{registry="r"} 0' in after_failure
-    assert 'dockyard_registry_gc_last_success_timestamp_seconds{registry="r"} 200' in after_failure
+    assert "dockyard_registry_gc_interval_seconds" not in write("")
+    write(86400)
+    assert 'dockyard_registry_gc_interval_seconds{registry="r"} 86400' in write(None)
+
+
+def test_a_failed_collection_keeps_the_time_of_the_last_success_in_the_gc_record(tmp_path):
+    path = tmp_path / "gc.prom"
+
+    def record(**gc_run) -> dict[str, str]:
+        run = run_module({"path": str(path), "labels": {"registry": "r"}, "gc_run": gc_run}, tmp_path)
+        assert not run.get("failed"), run
+        checked = promtool("check", "metrics", stdin=path.read_text())
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        return {key: value for key, value in parse_samples(path.read_text()).items()}
+
+    failed_first = record(success=False)
+    assert 'dockyard_registry_gc_last_success_timestamp_seconds{registry="r"}' not in failed_first
+    assert 'dockyard_registry_gc_freed_bytes{registry="r"}' not in failed_first
+    succeeded = record(success=True, deleted_blobs=3, deleted_manifests=1, freed_bytes="4096")
+    assert succeeded['dockyard_registry_gc_deleted_blobs{registry="r"}'] == "3"
+    assert succeeded['dockyard_registry_gc_deleted_manifests{registry="r"}'] == "1"
+    assert succeeded['dockyard_registry_gc_freed_bytes{registry="r"}'] == "4096"
+    success_time = succeeded['dockyard_registry_gc_last_success_timestamp_seconds{registry="r"}']
+    assert success_time == succeeded['dockyard_registry_gc_last_run_timestamp_seconds{registry="r"}']
+    time.sleep(1.1)
+    after_failure = record(success=False, freed_bytes="")
+    assert after_failure['dockyard_registry_gc_last_run_success{registry="r"}'] == "0"
+    assert int(after_failure['dockyard_registry_gc_last_run_timestamp_seconds{registry="r"}']) > int(success_time)
+    assert after_failure['dockyard_registry_gc_last_success_timestamp_seconds{registry="r"}'] == success_time
+    assert after_failure['dockyard_registry_gc_freed_bytes{registry="r"}'] == "4096"
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -1,0 +1,154 @@
+"""Garbage collection on a schedule, on the registry host itself (registry_server_gc_schedule): the converge installed it
+with cron (the hosts have no systemd), with a schedule that never comes; here it is set to every minute through the
+role's schedule entry point (playbooks/gc_schedule.yml), and a run that cron started collects the blobs of an image
+deleted by digest, with the registry read-only meanwhile, and leaves its record on the host. Bad input is refused
+naming the variable, an empty schedule removes the job, and the converge's schedule comes back unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from conftest import push_new_image, run_ok
+
+PLAYBOOK = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3])) / "playbooks" \
+    / "gc_schedule.yml"
+EVERY_MINUTE = "* * * * *"
+CRON_PID = "/run/crond.pid"
+HTTP = requests.Session()
+HTTP.trust_env = False
+
+
+@pytest.fixture(scope="module")
+def schedule(fleet) -> dict:
+    variables = fleet.variables(fleet.registry)
+    if not variables.get("registry_server_gc_schedule"):
+        pytest.skip("the scenario sets no registry_server_gc_schedule")
+    container = variables.get("registry_server_container_name", "dockyard-registry")
+    textfile_dir = variables.get("registry_server_metrics_textfile_dir", "/var/lib/prometheus/node-exporter")
+    return {"converged": variables["registry_server_gc_schedule"], "container": container,
+            "cron_file": f"/etc/cron.d/{container}-gc", "launcher": f"/var/lib/dockyard/{container}-gc/run",
+            "record": f"{textfile_dir}/{container}-gc.prom", "log": f"/var/log/dockyard/{container}-gc.log",
+            "config": variables.get("registry_server_config_dir", "/etc/dockyard/registry") + "/config.yml",
+            "lock": f"/var/lib/dockyard/{container}-gc/lock"}
+
+
+def set_schedule(fleet, value: str | None, *options: str) -> subprocess.CompletedProcess:
+    """playbooks/gc_schedule.yml with registry_server_gc_schedule ``value`` (None: the inventory's), and ``options``."""
+    extra = ["--extra-vars", json.dumps({"registry_server_gc_schedule": value})] if value is not None else []
+    return subprocess.run(["ansible-playbook", "-i", str(fleet.inventory), *extra, *options, str(PLAYBOOK)],
+                          check=False, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0"})
+
+
+def wait_for_no_run(host, schedule) -> None:
+    """Until no scheduled run holds the job's lock (one that cron started just before its schedule changed)."""
+    time.sleep(2)
+    run_ok(host, "if [ -e %s ]; then timeout 300 flock %s true; fi", schedule["lock"], schedule["lock"])
+
+
+def recap(run, host: str) -> dict[str, int]:
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    line = next(line for line in run.stdout.splitlines() if line.startswith(host + " ") and "ok=" in line)
+    return {key: int(value) for key, value in (field.split("=") for field in line.split(":", 1)[1].split())}
+
+
+def samples(host, path: str) -> dict[str, str]:
+    if not host.file(path).exists:
+        return {}
+    found = {}
+    for line in host.file(path).content_string.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            found[name.split("{")[0].replace("dockyard_registry_gc_", "")] = value
+    return found
+
+
+def test_the_converge_scheduled_the_collection_with_cron(fleet, schedule):
+    host = fleet.host(fleet.registry)
+    cron_file = host.file(schedule["cron_file"])
+    assert cron_file.exists and cron_file.mode == 0o644 and cron_file.user == "root"
+    assert f"{schedule['converged']} root {schedule['launcher']} >>{schedule['log']} 2>&1" in cron_file.content_string
+    launcher = host.file(schedule["launcher"])
+    assert launcher.exists and launcher.mode == 0o700
+    assert host.file(os.path.dirname(schedule["launcher"]) + "/config-readonly.yml").mode == 0o600
+    pid = host.file(CRON_PID).content_string.strip()
+    assert host.file(f"/proc/{pid}/comm").content_string.strip() == "cron"
+
+
+def test_a_bad_schedule_is_refused_naming_the_variable_before_any_change(fleet, schedule):
+    host = fleet.host(fleet.registry)
+    before = host.file(schedule["cron_file"]).content_string
+    for bad, why in (("61 * * * *", "the minute field holds '61'"),
+                     ("Sun *-*-* 03:30:00", "only a systemd timer takes")):
+        run = set_schedule(fleet, bad)
+        said = run.stdout + run.stderr  # Ansible prints a task's error on stderr
+        assert run.returncode != 0
+        assert "registry_server_gc_schedule" in said and why in said, said[-3000:]
+        assert host.file(schedule["cron_file"]).content_string == before
+
+
+def test_a_scheduled_run_collects_while_read_only_and_leaves_its_record(fleet, schedule):
+    host = fleet.host(fleet.registry)
+    # Garbage: an image whose manifest is deleted by digest leaves its config and layer to the collection.
+    pushed = push_new_image(fleet, "scheduled/gc", "doomed", f"collected by a scheduled run {time.time()}")
+    assert not pushed.get("failed") and pushed.get("digest"), pushed
+    ca = Path(fleet.pki_dir) / "ca.crt"
+    deleted = HTTP.delete(f"https://{fleet.registry_ips[0]}:{fleet.port}/v2/scheduled/gc/manifests/{pushed['digest']}",
+                          auth=fleet.push_account, verify=str(ca), timeout=30)
+    assert deleted.status_code == 202, deleted.text
+    started = int(host.run("date +%s").stdout)
+
+    try:
+        # Check mode changes nothing; the real run does; the same again changes nothing.
+        predicted = set_schedule(fleet, EVERY_MINUTE, "--check", "--diff")
+        assert recap(predicted, fleet.registry)["changed"] >= 1
+        assert EVERY_MINUTE not in host.file(schedule["cron_file"]).content_string
+        assert recap(set_schedule(fleet, EVERY_MINUTE), fleet.registry)["changed"] >= 1
+        assert f"{EVERY_MINUTE} root " in host.file(schedule["cron_file"]).content_string
+        assert recap(set_schedule(fleet, EVERY_MINUTE), fleet.registry)["changed"] == 0
+
+        deadline = time.monotonic() + 180
+        while int(samples(host, schedule["record"]).get("last_run_timestamp_seconds", 0)) < started:
+            if time.monotonic() > deadline:
+                pytest.fail(f"no scheduled run recorded within 180 s; log: {host.run('cat %s', schedule['log']).stdout}"
+                            f" cron: {host.run('cat /var/log/dockyard/cron.log').stdout}", pytrace=False)
+            time.sleep(3)
+    finally:
+        # The converge's schedule back, and no run left in its read-only window for the tests that follow.
+        restored = set_schedule(fleet, None)
+        wait_for_no_run(host, schedule)
+    recorded = samples(host, schedule["record"])
+    runs = [json.loads(line) for line in host.file(schedule["log"]).content_string.splitlines() if line.startswith("{")]
+    collecting = [run for run in runs if run.get("started", 0) >= started and run.get("deleted")]
+    assert recorded["last_run_success"] == "1", runs
+    assert recorded["last_success_timestamp_seconds"] == recorded["last_run_timestamp_seconds"]
+    assert collecting, runs
+    # The manifest deleted by digest, its config and its layer: blobs no manifest names any more.
+    assert all(run["success"] for run in collecting), collecting
+    assert collecting[0]["deleted_blobs"] >= 3 and collecting[0]["freed_bytes"] > 0, collecting
+    assert pushed["digest"] in collecting[0]["deleted"]
+
+    assert recap(restored, fleet.registry)["changed"] >= 1
+    assert f"{schedule['converged']} root " in host.file(schedule["cron_file"]).content_string
+    # The registry is back in its own mode: read-write, its configuration as the role wrote it.
+    assert "enabled: false" in host.file(schedule["config"]).content_string
+    again = push_new_image(fleet, "scheduled/gc", "after", "pushed after the scheduled collection")
+    assert not again.get("failed"), again
+    run_ok(host, "test ! -e /var/lib/dockyard/%s-gc/config-saved.yml", schedule["container"])
+
+
+def test_an_empty_schedule_removes_the_job_and_the_inventory_brings_it_back(fleet, schedule):
+    host = fleet.host(fleet.registry)
+    assert recap(set_schedule(fleet, ""), fleet.registry)["changed"] >= 1
+    assert not host.file(schedule["cron_file"]).exists
+    assert not host.file(schedule["launcher"]).exists
+    assert recap(set_schedule(fleet, None), fleet.registry)["changed"] >= 1
+    assert f"{schedule['converged']} root " in host.file(schedule["cron_file"]).content_string
+    pid = host.file(CRON_PID).content_string.strip()
+    assert host.file(f"/proc/{pid}/comm").content_string.strip() == "cron"
