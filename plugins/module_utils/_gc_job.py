@@ -195,8 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(json.dumps({"started": int(time.time()), "skipped": "an earlier run still holds " + settings["lock"]}))
+            sys.stdout.write(json.dumps({"started": int(time.time()),
+                                         "skipped": "an earlier run still holds " + settings["lock"]}) + "\n")
             return 1
+        error = ""
         try:
             container = Container(settings["container"], settings.get("timeout", 3600))
         except (DaemonError, *sdk_errors()) as exc:
@@ -208,5 +210,6 @@ def main(argv: list[str] | None = None) -> int:
             Job(settings, None)._record(result)
         else:
             result = Job(settings, container).run()
-    print(json.dumps(result, sort_keys=True), flush=True)
+    sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
+    sys.stdout.flush()
     return 0 if result["success"] else 1

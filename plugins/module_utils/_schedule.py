@@ -133,8 +133,8 @@ def _systemd_field(items: list[tuple], low: int) -> str:
         if first is None:
             rendered.append(f"{low}/{step}" if step else "*")
         elif step:
-            rendered.append(",".join(str(value) for value in range(first, (last if last is not None else first) + 1,
-                                                                    step)) if last is not None else f"{first}/{step}")
+            rendered.append(",".join(str(value) for value in range(first, last + 1, step)) if last is not None
+                            else f"{first}/{step}")
         elif last is not None:
             rendered.append(f"{first}..{last}")
         else:

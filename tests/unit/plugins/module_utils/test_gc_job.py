@@ -163,4 +163,3 @@ def test_the_launcher_entry_records_a_failure_where_docker_cannot_be_reached(hos
     printed = json.loads(capsys.readouterr().out)
     assert not printed["success"] and "the Docker daemon cannot be reached" in printed["error"]
     assert record(host)["last_run_success"] == "0"
-

@@ -14,8 +14,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs impor
     local_sockets,
     security_toml,
     server_argv,
-    tls_paths,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._tls_files import tls_paths
 
 KEYS = {"volume_write": "vw-key", "volume_read": "vr-key", "filer_write": "fw-key", "filer_read": "fr-key"}
 PORTS = {"master": 9333, "volume": 8080, "filer": 8888, "s3": 8333}

@@ -22,9 +22,9 @@ from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs impor
     s3_identities,
     security_toml,
     server_argv,
-    tls_paths,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._service import ServiceError
+from ansible_collections.dockyard.registry.plugins.module_utils._tls_files import tls_paths
 from ansible_collections.dockyard.registry.plugins.modules.registry_store import http_json, leader, tls_state
 
 WEED = Path("~/.cache/dockyard.registry/seaweedfs/4.48/x86_64/weed").expanduser()
