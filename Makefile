@@ -12,8 +12,8 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # The suite must trust only what it is told to trust.
 unexport REQUESTS_CA_BUNDLE
 
-.PHONY: help venv test-venv site test test-lane lint lint-deps changelog unit unit-deps prometheus-deps compat compat-venvs \
-	compat-checks compat-scenarios docs docs-deps docs-test integration engine test-deps test-images molecule bench clean
+.PHONY: help venv test-venv site test test-lane lint lint-deps changelog unit unit-deps prometheus-deps compat \
+	docs docs-deps docs-test integration engine test-deps test-images molecule bench clean
 
 help:
 	@echo "make site   deploy, trust and exercise the registry on $(INVENTORY)"
@@ -83,17 +83,6 @@ COMPAT_ONLY = $(if $(COMPAT_RELEASES),--only $(COMPAT_RELEASES))
 compat: test-venv lint-deps unit-deps test-images
 	$(BIN)/python tests/compat/run.py $(COMPAT_ONLY)
 
-# The parts of compat, as make test runs them: the virtualenvs (before both lanes), the checks (no Docker) and the
-# scenarios.
-compat-venvs: test-venv
-	$(BIN)/python tests/compat/run.py --part venvs $(COMPAT_ONLY)
-
-compat-checks: test-venv lint-deps unit-deps
-	$(BIN)/python tests/compat/run.py --part checks $(COMPAT_ONLY)
-
-compat-scenarios: test-venv test-images
-	$(BIN)/python tests/compat/run.py --part scenarios $(COMPAT_ONLY)
-
 # tests/unit/plugins/modules/test_registry_cache.py runs Debian's redis-server with the configuration the module writes.
 unit-deps: prometheus-deps
 	@/usr/bin/python3 -c 'import cryptography, pytest, yaml' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-cryptography python3-pytest python3-yaml; }
@@ -137,26 +126,32 @@ test-images: test-venv engine
 	$(BIN)/python tests/images/build.py
 
 # Every molecule scenario (molecule/<scenario>/), each on Docker hosts that run their own dockerd; prints each
-# scenario's wall time. MOLECULE_SCENARIOS="airgap" runs some of them.
+# scenario's wall time. MOLECULE_SCENARIOS="airgap" runs some of them. A scenario's hosts have fixed names and
+# addresses, so one scenario runs once at a time on this machine: each holds the lock file
+# $(MOLECULE_LOCK_DIR)/dockyard-molecule-<scenario>.lock while it runs, as compat's runs of airgap do.
 MOLECULE_SCENARIOS ?= $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
+MOLECULE_LOCK_DIR ?= /tmp
+export MOLECULE_LOCK_DIR
 molecule: test-venv test-images prometheus-deps
 	@all_started=$$(date +%s); \
 	for scenario in $(MOLECULE_SCENARIOS); do \
 	  started=$$(date +%s); \
-	  PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule test --scenario-name "$$scenario" || exit 1; \
+	  PATH="$(CURDIR)/$(BIN):$$PATH" flock "$(MOLECULE_LOCK_DIR)/dockyard-molecule-$$scenario.lock" \
+	    $(BIN)/molecule test --scenario-name "$$scenario" || exit 1; \
 	  echo "molecule scenario $$scenario passed in $$(( $$(date +%s) - started ))s"; \
 	done; \
 	echo "molecule: every scenario passed in $$(( $$(date +%s) - all_started ))s"
 
-# make test: everything is installed first (virtualenvs, Debian packages, the Docker engine and the test images); then
-# two lanes run side by side, each printing its lines under its name and each part's wall time. The checks need no
-# Docker and mostly CPU (lint, unit, the sanity and unit tests of compat, docs-test); the fleet lane waits mostly on
-# containers and daemons (integration, compat's scenarios, molecule), and would leave one of two cores idle on its own.
-# Nothing is shared between the lanes but the installed tools: the checks use free loopback ports and temporary
-# directories, the fleet lane Docker. The run fails when either lane does, after both end.
-TEST_CHECKS := lint unit compat-checks docs-test
-TEST_FLEET := integration compat-scenarios molecule
-test: test-venv test-deps lint-deps unit-deps docs-deps test-images compat-venvs
+# make test: everything is installed first (the virtualenv, Debian packages, the Docker engine and the test images);
+# then two lanes run side by side, each printing its lines under its name and each part's wall time. The checks are
+# mostly CPU (lint, unit, compat, docs-test); the fleet lane waits mostly on containers and daemons (integration,
+# molecule), and would leave one of two cores idle on its own. The lanes share the installed tools and this machine's
+# Docker: the checks use free loopback ports and temporary directories, and compat's one scenario (airgap, with the
+# oldest and the newest ansible-core) waits for molecule's run of the same scenario, or molecule for it (a lock per
+# scenario). The run fails when either lane does, after both end.
+TEST_CHECKS := lint unit compat docs-test
+TEST_FLEET := integration molecule
+test: test-venv test-deps lint-deps unit-deps docs-deps test-images
 	@set -o pipefail; started=$$(date +%s); \
 	( $(MAKE) --no-print-directory test-lane LANE="$(TEST_CHECKS)" 2>&1 | sed -u 's/^/[checks] /' ) & checks=$$!; \
 	( $(MAKE) --no-print-directory test-lane LANE="$(TEST_FLEET)" 2>&1 | sed -u 's/^/[fleet] /' ); fleet=$$?; \

@@ -16,9 +16,9 @@ On the oldest and the newest release, one molecule scenario (``airgap``, the sma
 ``ansible-playbook`` and the collections the main virtualenv carries: converge, idempotence and verify, and no
 deprecation warning may appear in its output (facts read as top-level variables, say, which ansible-core 2.24 drops).
 
-``make test`` runs the parts apart (``--part``): the virtualenvs first, then the checks (sanity and unit tests, which
-need no Docker) beside the integration tests, and the scenarios after them with the other scenarios (``make test``'s
-two lanes, see the Makefile).
+``--part checks`` runs the sanity and unit tests alone (no Docker), ``--part scenarios`` the scenarios alone,
+``--part venvs`` only makes the virtualenvs. The scenario holds the lock file that ``make molecule`` holds for it
+(``$MOLECULE_LOCK_DIR/dockyard-molecule-airgap.lock``), so that ``make test``'s two lanes never run it twice at once.
 
 Usage (with the main virtualenv's Python, as ``make compat`` does):
 python tests/compat/run.py [--only 2.17,2.21] [--part all|venvs|checks|scenarios] [--skip-sanity]
@@ -142,8 +142,10 @@ def run_scenario(bin_dir: Path, env: dict) -> None:
     env = {**env, "PATH": f"{bin_dir}:{MAIN_VENV / 'bin'}:{env['PATH']}",
            # The main virtualenv's community.docker and community.crypto (.config/molecule/config.yml adds them).
            "DOCKYARD_MOLECULE_EXTRA_COLLECTIONS": f":{site_packages}"}
-    done = subprocess.run([MAIN_VENV / "bin" / "molecule", "test", "--scenario-name", ENDS_SCENARIO], cwd=ROOT,
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    # make molecule runs the same scenario, on the same host names and addresses: one at a time (see the Makefile).
+    lock = Path(os.environ.get("MOLECULE_LOCK_DIR", "/tmp")) / f"dockyard-molecule-{ENDS_SCENARIO}.lock"
+    done = subprocess.run(["flock", lock, MAIN_VENV / "bin" / "molecule", "test", "--scenario-name", ENDS_SCENARIO],
+                          cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     if done.returncode != 0:
         print(done.stdout[-20000:], flush=True)
         raise SystemExit(f"molecule scenario {ENDS_SCENARIO} failed (exit {done.returncode})")
