@@ -86,6 +86,7 @@ class Job:
 
     def __init__(self, settings: dict, container, clock=time.time, sleep=time.sleep) -> None:
         self.settings, self.container, self.clock, self.sleep = settings, container, clock, sleep
+        self.window = False  # whether this run put the registry read-only (and so must put it back)
 
     def run(self) -> dict:
         """Collect, and record the run; what it did, as the JSON line it prints (``success``, ``error``...)."""
@@ -136,7 +137,7 @@ class Job:
         self._wait_ready("read-only")
 
     def _leave_read_only(self) -> None:
-        if not getattr(self, "window", False):
+        if not self.window:
             return
         self._put_config(read(self.settings["saved_config"]))
         self.container.restart()
