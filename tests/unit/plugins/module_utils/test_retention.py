@@ -210,4 +210,4 @@ def test_rules_that_can_be_used_and_no_rules_have_no_problems():
                                      "keep_days": 14}]) == []
     # Both problems of the second rule at once, each named.
     both = retention_rule_problems([{"repository": "x", "keep_newest": 1}, {"repository": "[a", "keep_tags": ["("]}])
-    assert [problem.split(" ")[0] for problem in both] == ["rules[1].repository", "rules[1].keep_tags[0]"]
+    assert [problem.split(" ", maxsplit=1)[0] for problem in both] == ["rules[1].repository", "rules[1].keep_tags[0]"]
