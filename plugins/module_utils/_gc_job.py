@@ -193,8 +193,8 @@ class Job:
                 applied.delete(applied.plan(), deleted)
         except (RetentionRuleError, RegistryError) as exc:
             result["retention_deleted_manifests"] = len(deleted)
-            raise JobError(f"retention: {str(exc).rstrip('.')}. Deleted before it failed: {len(deleted)} manifest(s); the garbage "
-                           "collection did not run") from None
+            raise JobError(f"retention: {str(exc).rstrip('.')}. Deleted before it failed: {len(deleted)} "
+                           "manifest(s); the garbage collection did not run") from None
         result.update(retention_success=True, retention_deleted_manifests=len(deleted))
 
     @staticmethod

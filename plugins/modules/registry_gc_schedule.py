@@ -137,7 +137,8 @@ options:
     type: int
     default: 15000
   internal_username:
-    description: The proxy's internal account, which the registry on O(loopback_port) asks for. Used with O(retention_rules).
+    description:
+      - The proxy's internal account, which the registry on O(loopback_port) asks for. Used with O(retention_rules).
     type: str
     default: dockyard-proxy
   internal_password:

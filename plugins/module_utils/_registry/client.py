@@ -90,7 +90,7 @@ class RegistryClient:
         self.credentials, self.credentials_unverified = credentials, credentials_unverified
         self.loopback_http = loopback_http
         self.trust = trust or Trust.for_registry(registry, ca_path)
-        self.transport = self._transport("http", verify=False) if loopback_http else self._transport("https", verify=True)
+        self.transport = self._transport("http" if loopback_http else "https", verify=not loopback_http)
         # An insecure registry's scheme and verification are found on first use.
         self._settled = loopback_http or not insecure
         self._settling = threading.Lock()

@@ -103,7 +103,8 @@ def test_a_bad_schedule_is_refused_naming_the_variable_before_any_change(fleet, 
     for bad, rules, variable, why in (
             ("61 * * * *", None, "registry_server_gc_schedule", "the minute field holds '61'"),
             ("Sun *-*-* 03:30:00", None, "registry_server_gc_schedule", "only a systemd timer takes"),
-            (EVERY_MINUTE, [{"repository": "scheduled/*", "keep_tags": ["release-("]}], "registry_server_retention_rules",
+            (EVERY_MINUTE, [{"repository": "scheduled/*", "keep_tags": ["release-("]}],
+             "registry_server_retention_rules",
              "registry_server_retention_rules[0].keep_tags[0] 'release-(' is not a valid regular expression")):
         run = set_schedule(fleet, bad, rules=rules)
         said = run.stdout + run.stderr  # Ansible prints a task's error on stderr

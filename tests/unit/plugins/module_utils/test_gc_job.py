@@ -213,8 +213,8 @@ class RegistryAPI(http.server.ThreadingHTTPServer):
         config = json.dumps({"created": created, "architecture": "amd64", "os": "linux",
                              "rootfs": {"type": "layers", "diff_ids": []}, "tag": tag}).encode()
         config_digest = f"sha256:{hashlib.sha256(config).hexdigest()}"
-        manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [],
-                               "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)}}).encode()
+        described = {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)}
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": [], "config": described}).encode()
         digest = f"sha256:{hashlib.sha256(manifest).hexdigest()}"
         self.blobs.update({config_digest: config, digest: manifest})
         self.tags.setdefault(repository, {})[tag] = digest
