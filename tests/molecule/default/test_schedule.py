@@ -8,11 +8,15 @@ naming the variable, an empty schedule removes the job, and the converge's sched
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import subprocess
+import tarfile
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -77,6 +81,42 @@ def samples(host, path: str) -> dict[str, str]:
     return found
 
 
+def sha256(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def push_by_api(fleet, repository: str, tag: str, created: str) -> str:
+    """An image of one layer (a tar holding a file that names ``tag``) whose config says it was made at ``created``,
+    pushed through the registry's API with the push account (faster than a build and a push); its digest."""
+    base = f"https://{fleet.registry_ips[0]}:{fleet.port}/v2/{repository}"
+    options = {"auth": fleet.push_account, "verify": str(Path(fleet.pki_dir) / "ca.crt"), "timeout": 30}
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as archive:
+        content = f"{repository}:{tag} {time.time()}\n".encode()
+        entry = tarfile.TarInfo("payload.txt")
+        entry.size = len(content)
+        archive.addfile(entry, io.BytesIO(content))
+    layer = layer.getvalue()
+    config = json.dumps({"created": created, "architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [sha256(layer)]}}).encode()
+    for blob in (layer, config):
+        started = HTTP.post(f"{base}/blobs/uploads/", **options)
+        assert started.status_code == 202, started.text
+        uploaded = HTTP.put(urljoin(f"{base}/", started.headers["Location"]), params={"digest": sha256(blob)}, data=blob,
+                            headers={"Content-Type": "application/octet-stream"}, **options)
+        assert uploaded.status_code == 201, uploaded.text
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(config),
+                   "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(layer),
+                    "size": len(layer)}]}).encode()
+    put = HTTP.put(f"{base}/manifests/{tag}", data=manifest,
+                   headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, **options)
+    assert put.status_code == 201, put.text
+    return sha256(manifest)
+
+
 def manifest_status(fleet, repository: str, digest: str) -> int:
     ca = Path(fleet.pki_dir) / "ca.crt"
     return HTTP.head(f"https://{fleet.registry_ips[0]}:{fleet.port}/v2/{repository}/manifests/{digest}",
@@ -125,10 +165,8 @@ def test_a_scheduled_run_applies_retention_then_collects_while_read_only_and_lea
     assert deleted.status_code == 202, deleted.text
     # For retention, in the order of their creation: release-1 (kept by its name), build-1 (kept by no rule), build-2
     # (the newest).
-    tagged = {}
-    for tag in ("release-1", "build-1", "build-2"):
-        tagged[tag] = push_new_image(fleet, "scheduled/retention", tag, f"{tag} {time.time()}")
-        assert not tagged[tag].get("failed") and tagged[tag].get("digest"), tagged[tag]
+    tagged = {tag: push_by_api(fleet, "scheduled/retention", tag, f"2026-01-0{day}T00:00:00Z")
+              for day, tag in enumerate(("release-1", "build-1", "build-2"), 1)}
     internal_password = (Path(fleet.pki_dir) / "secrets" / "registry-internal-account").read_text().split()[0]
     started = int(host.run("date +%s").stdout)
 
@@ -171,23 +209,23 @@ def test_a_scheduled_run_applies_retention_then_collects_while_read_only_and_lea
     assert pushed["digest"] in collecting[0]["deleted"]
     # Retention ran first in the same run, and its record lists what it deleted: build-1, the tag no rule keeps.
     assert collecting[0]["retention_success"] is True, collecting
-    assert collecting[0]["retention_deleted"] == [f"scheduled/retention@{tagged['build-1']['digest']}"], collecting
+    assert collecting[0]["retention_deleted"] == [f"scheduled/retention@{tagged['build-1']}"], collecting
     assert collecting[0]["retention_deleted_manifests"] == 1
-    assert tagged["build-1"]["digest"] in collecting[0]["deleted"]  # its manifest's blob, collected after
+    assert tagged["build-1"] in collecting[0]["deleted"]  # its manifest's blob, collected after
     # The record holds the last run's figures, retention's beside the collection's (a later run in the same window
     # deletes nothing; one that cron started as the schedule was put back has no retention).
     last = [run for run in runs if "success" in run][-1]
     assert recorded.get("dockyard_registry_retention_deleted_manifests") == (
         str(last["retention_deleted_manifests"]) if "retention_deleted_manifests" in last else None), (recorded, last)
     assert recorded.get("dockyard_registry_retention_last_run_success") in ("1", None), recorded
-    assert manifest_status(fleet, "scheduled/retention", tagged["build-1"]["digest"]) == 404
+    assert manifest_status(fleet, "scheduled/retention", tagged["build-1"]) == 404
     listed = HTTP.get(f"https://{fleet.registry_ips[0]}:{fleet.port}/v2/scheduled/retention/tags/list",
                       auth=fleet.push_account, verify=str(ca), timeout=30)
     assert sorted(listed.json()["tags"]) == ["build-2", "release-1"], listed.text
     # The kept tags pull by digest, their blobs untouched by the collection.
     puller = fleet.host(fleet.puller)
     for tag in ("release-1", "build-2"):
-        reference = f"{fleet.address}/scheduled/retention@{tagged[tag]['digest']}"
+        reference = f"{fleet.address}/scheduled/retention@{tagged[tag]}"
         image_id = local_image_id(puller, reference)
         if image_id:  # the puller is the pusher: the pull must fetch from the registry
             run_ok(puller, "docker image rm --force %s", image_id)
