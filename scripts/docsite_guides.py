@@ -160,7 +160,7 @@ class _GuideRenderer(RestRenderer):
         url = token["attrs"]["url"]
         if re.match(r"^(https?|mailto):", url):
             return super().link(token, state)
-        name, _, section = url.partition("#")
+        name, _hash, section = url.partition("#")
         target = self.guides.get(name) if name else self.guide
         if target is None:
             raise self._refuse(f"the link {url} has no page on the documentation site: link to a guide (its_name.md), "
