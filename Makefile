@@ -96,7 +96,7 @@ prometheus-deps:
 
 # The collection's documentation site, as the Ansible documentation site builds it for every collection: antsibull-docs
 # writes a page for every module, plugin and role (every entry point) and the guides of docs/docsite, which
-# scripts/docsite_guides.py makes from the README's sections; Sphinx renders them, any warning failing the build.
+# scripts/docsite_guides.py makes from docs/guides/; Sphinx renders them, any warning failing the build.
 docs: test-venv
 	$(BIN)/python scripts/docsite_guides.py --check
 	rm -rf $(DOCS_BUILD)/rst $(DOCS_BUILD)/html
