@@ -191,8 +191,9 @@ class RedisHost(ServiceHost):
                     return f"{bind}:{params['port']} refused PING for the user {who}: {exc}"
             return None
 
-        action = self.keep_running(SERVICE, [params["binary"], conf_path], description="Redis (dockyard.registry cache)",
-                                   files_changed=changed, ready=ready, user=owner)
+        action = self.keep_running(SERVICE, [params["binary"], conf_path],
+                                   description="Redis (dockyard.registry cache)", files_changed=changed, ready=ready,
+                                   user=owner)
         values = {"address": f"{bind}:{params['port']}"}
         if params["flush"]:
             # A Redis (re)started here saved nothing: it starts empty.

@@ -274,7 +274,8 @@ class SeaweedFSHost(ServiceHost):
                            s3_config=s3_config, config_dir=params["config_dir"], tls=tls, rack=params["rack"],
                            data_center=params["data_center"])
         host = params["bind_address"] if params["bind_address"] not in ("", "0.0.0.0") else params["address"]
-        ports = [params["ports"][name] for name in (("master",) if params["master"] else ()) + ("volume", "filer", "s3")]
+        servers = (("master",) if params["master"] else ()) + ("volume", "filer", "s3")
+        ports = [params["ports"][name] for name in servers]
 
         def ready():
             silent = [str(port) for port in ports if not listening(host, int(port))]

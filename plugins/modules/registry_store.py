@@ -9,9 +9,10 @@ module: registry_store
 short_description: A host of a SeaweedFS cluster that serves the registry's blobs over S3
 version_added: 0.3.0
 description:
-  - Runs one C(weed server) process on the host as a service (see the notes). The process is a SeaweedFS master where O(master) is true (three hosts of a cluster for a raft quorum), a volume
-    server, a filer with its embedded metadata store (filers share their metadata with each other) and the S3
-    gateway with one identity, the registry's (O(s3_access_key), O(s3_secret_key)).
+  - Runs one C(weed server) process on the host as a service (see the notes). The process is a SeaweedFS master
+    where O(master) is true (three hosts of a cluster for a raft quorum), a volume server, a filer with its embedded
+    metadata store (filers share their metadata with each other) and the S3 gateway with one identity, the
+    registry's (O(s3_access_key), O(s3_secret_key)).
   - Locks the store with SeaweedFS's own security configuration, C(security.toml) in O(config_dir) (0600, owned by
     O(user)). The masters hand write assignments only to O(cluster_addresses), the volume servers take writes only
     from there, and only with a token the master signed; reads from the volume servers, and reads and writes through
