@@ -51,8 +51,8 @@ def test_check_mode_predicts_the_start_and_the_result_carries_the_files_and_thei
     assert action == "started" and result["service"] == "started" and result["changed"] is True
     assert str(tmp_path / "config" / "dockyard-test-skeleton.run") in result["files"]
     assert "service dockyard-test-skeleton" in result["files"]
-    assert result["address"] == "127.0.0.1:1" and set(result["ansible_facts"]["dockyard_host"]) == {"fqdn",
-                                                                                                   "default_ipv4"}
+    assert result["address"] == "127.0.0.1:1"
+    assert set(result["ansible_facts"]["dockyard_host"]) == {"fqdn", "default_ipv4"}
     assert result["diff"] and all({"before", "after"} <= set(diff) for diff in result["diff"])
     assert not (tmp_path / "config").exists()  # check mode wrote nothing
 
@@ -67,8 +67,8 @@ def test_a_run_without_a_change_has_no_diff_unless_something_else_changed(servic
 def test_a_missing_program_changes_nothing_and_says_which(service_module, tmp_path):
     assert ServiceHost(service_module()).missing_program() is None  # sys.executable
     missing = str(tmp_path / "no-such-program")
-    assert ServiceHost(service_module(binary=missing)).missing_program() == {"changed": False,
-                                                                            "missing_program": missing}
+    assert ServiceHost(service_module(binary=missing)).missing_program() == {
+        "changed": False, "missing_program": missing}
 
 
 def test_listening_tells_a_port_that_takes_connections_from_one_that_does_not():
