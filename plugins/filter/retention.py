@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention import rule_problems
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention_rules import rule_problems
 
 
 def retention_rule_problems(rules, name: str = "rules") -> list[str]:

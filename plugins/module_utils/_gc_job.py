@@ -54,8 +54,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._metrics import 
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import Credentials
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.client import RegistryClient
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention import (
-    Retention,
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention import Retention
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention_rules import (
     RetentionRuleError,
     parse_rules,
 )

@@ -214,7 +214,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _gc_job
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention import (
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention_rules import (
     RULE_OPTIONS,
     RetentionRuleError,
     parse_rules,

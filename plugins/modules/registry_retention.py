@@ -138,10 +138,10 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.option
     connection_argument_spec,
     connection_requirements,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention import (
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention import run_retention
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention_rules import (
     RULE_OPTIONS,
     RetentionRuleError,
-    run_retention,
 )
 
 

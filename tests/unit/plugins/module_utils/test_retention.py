@@ -8,11 +8,13 @@ import pytest
 
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention import (
     Manifest,
-    RetentionRuleError,
     parse_created,
+    select,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention_rules import (
+    RetentionRuleError,
     parse_rules,
     rule_for,
-    select,
 )
 
 NOW = datetime.datetime(2026, 12, 1, tzinfo=datetime.timezone.utc)
