@@ -102,7 +102,7 @@ def printed_report(run) -> list[list[str]]:
 
 
 def test_trust_reports_each_host_with_the_ones_to_fix_last(fleet):
-    run = fleet.run("playbooks/trust.yml", registry_trust_serial="100%")
+    run = fleet.run("playbooks/trust.yml")  # in CA mode the hosts run in one play: both get to the trust task
 
     assert run.returncode != 0, str(run)
     report = json.loads((fleet.reports / "fleet-report.json").read_text())
