@@ -4,8 +4,9 @@
 
 """Private to the dockyard.registry collection: retention rules, what a rule says and why one cannot be used.
 
-Pure and light (the standard library only): the rule_problems filter loads it on the controller for every task that
-checks rules, so it must not import what talking to a registry needs (the Docker SDK, the registry client).
+Pure and light (the standard library only): the rule_problems filter imports it, and Ansible loads every filter file
+of the collection in each task that uses any of them, so it must not import what talking to a registry needs (the
+Docker SDK, the registry client).
 """
 
 from __future__ import annotations
