@@ -42,12 +42,25 @@ class DaemonConfig:
     """One change of daemon.json. ``module`` gives check mode, warnings, backups, atomic moves and commands."""
 
     def __init__(self, module, path: str, settings: dict, state: str = "present", apply: str = "auto",
-                 backup: bool = True, daemon: DaemonProcess | None = None, keep_containers: bool = False) -> None:
+                 backup: bool = True, daemon: DaemonProcess | None = None, keep_containers: bool = False,
+                 start: list[str] | None = None) -> None:
         self.module, self.path, self.settings, self.state = module, path, settings, state
         self.apply, self.backup, self.keep_containers = apply, backup, keep_containers
         self.daemon = daemon or DaemonProcess(module.run_command)
+        self.start = start
 
     def run(self) -> dict:
+        """Change the file and apply the change; then, with ``start``, start dockerd with those arguments where none
+        runs (``daemon_action`` ``started``)."""
+        result = self._change()
+        if self.start is not None and not self.daemon.running:
+            result.update(changed=True, daemon_action="started")
+            if not self.module.check_mode:
+                self.daemon.launch(self.start)
+                result["pid_after"] = self.daemon.pid
+        return result
+
+    def _change(self) -> dict:
         before_text = self._read()
         before = parse(before_text, self.path)
         after = merge(before, self.settings, self.state)

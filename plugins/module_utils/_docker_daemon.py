@@ -12,6 +12,7 @@ restarts, and what its log says. The SDK client is ``_docker_client``, the image
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import re
 import signal
@@ -179,7 +180,28 @@ class DaemonProcess:
         with self._process_errors(mark):
             self.daemon.start(self._ready(mark))
 
+    def launch(self, args: list[str]) -> None:
+        """Start dockerd with ``args`` where none runs and no service manager starts it (the docker_engine role's
+        direct start): detached, from /, its output appended to the log, and awaited until it answers."""
+        dockerd = dockerd_binary()
+        if dockerd is None:
+            raise DaemonError("dockerd is not installed: install the Docker engine (Debian's docker.io) first")
+        mark = self.log_mark()
+        with self._process_errors(mark):
+            self.daemon.launch([dockerd, *args], self._ready(mark))
+
     def answers(self) -> bool:
+        """Whether the daemon answers a ping: on a Unix socket through Ansible's own HTTP client, which needs no
+        library (a first start comes before the Docker SDK is installed), elsewhere through the SDK."""
+        if self.docker_host.startswith("unix://"):
+            from ansible.module_utils.urls import open_url  # only where a daemon is awaited: it takes 0.1 s to import
+
+            try:
+                with open_url("http://localhost/_ping", unix_socket=self.docker_host[len("unix://"):], timeout=5,
+                              use_proxy=False) as answer:
+                    return answer.getcode() == 200
+            except (OSError, http.client.HTTPException, ValueError):
+                return False
         try:
             with api_client(self.docker_host, 5) as client:
                 client.ping()

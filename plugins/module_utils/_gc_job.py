@@ -101,9 +101,10 @@ class Container:
 
 
 class Job:
-    """One scheduled collection with ``settings`` (the file registry_gc_schedule writes) on ``container``."""
+    """One scheduled collection with ``settings`` (the file registry_gc_schedule writes) on ``container``, the
+    registry's :class:`Container` (reached through the Docker daemon at the start of the run where none is given)."""
 
-    def __init__(self, settings: dict, container, clock=time.time, sleep=time.sleep) -> None:
+    def __init__(self, settings: dict, container=None, clock=time.time, sleep=time.sleep) -> None:
         self.settings, self.container, self.clock, self.sleep = settings, container, clock, sleep
         self.window = False  # whether this run put the registry read-only (and so must put it back)
 
@@ -116,6 +117,8 @@ class Job:
             result.update(retention_success=False, retention_deleted_manifests=0, retention_deleted=[])
         collected = False
         try:
+            if self.container is None:
+                self.container = self._connect()
             self._restore_if_interrupted()
             if retention:
                 # Before the window: the deletes need the registry writable; the collection frees what they leave.
@@ -131,6 +134,13 @@ class Job:
         result["ended"] = int(self.clock())
         self._record(result)
         return result
+
+    def _connect(self) -> Container:
+        try:
+            return Container(self.settings["container"], self.settings.get("timeout", 3600))
+        except (DaemonError, *sdk_errors()) as exc:
+            raise JobError(f"the Docker daemon cannot be reached, or has no container {self.settings['container']}: "
+                           f"{exc}") from None
 
     # --- the read-only window ---
 
@@ -269,18 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(json.dumps({"started": int(time.time()),
                                          "skipped": "an earlier run still holds " + settings["lock"]}) + "\n")
             return 1
-        error = ""
-        try:
-            container = Container(settings["container"], settings.get("timeout", 3600))
-        except (DaemonError, *sdk_errors()) as exc:
-            container = None
-            error = f"the Docker daemon cannot be reached, or has no container {settings['container']}: {exc}"
-        if container is None:
-            result = {"started": int(time.time()), "ended": int(time.time()), "success": False, "deleted_blobs": 0,
-                      "deleted_manifests": 0, "freed_bytes": 0, "error": error}
-            Job(settings, None)._record(result)
-        else:
-            result = Job(settings, container).run()
+        result = Job(settings).run()
     sys.stdout.write(json.dumps(result, sort_keys=True) + "\n")
     sys.stdout.flush()
     return 0 if result["success"] else 1

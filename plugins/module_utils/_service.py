@@ -423,8 +423,7 @@ class Daemon:
         if pid is not None:
             self.command = self.command or command_line(pid)
             self.stop(pid)
-            launched = self.relaunch()
-            self._wait(ready, launched)
+            launched = self.launch(self.command, ready)
             return {"method": "pid file", "pid_file": self.pid_file, "pid_before": pid, "pid_after": launched}
         if script:
             return self._restart_with_init_script(ready)
@@ -437,14 +436,22 @@ class Daemon:
 
     def start(self, ready) -> None:
         """Start the daemon that does not run (a restart that did not come back), the way it ran before."""
-        launched = None
         if systemd_runs(self.root):
             self._run(["systemctl", "restart", self.name])
         elif self.command is None:
             self._run([self.init_script, "start"])
         else:
-            launched = self.relaunch()
+            self.launch(self.command, ready)
+            return
+        self._wait(ready)
+
+    def launch(self, command: list[str], ready) -> int | None:
+        """Run the daemon's ``command`` line directly, detached (:meth:`relaunch`), and wait until ``ready()`` says it
+        answers; return its pid. Also a daemon's first start where no service manager runs it."""
+        self.command = list(command)
+        launched = self.relaunch()
         self._wait(ready, launched)
+        return launched
 
     def stop(self, pid: int) -> None:
         if not terminate(pid, self.timeout):

@@ -34,7 +34,7 @@ author:
   - dockyard maintainers (@dockyard)
 requirements:
   - Docker SDK for Python (C(docker)), only to reload or restart a running daemon (to see it confirm a reload, and
-    to wait until it answers after a restart).
+    to wait until it answers after a restart on a TCP address); not to start one with O(start).
 extends_documentation_fragment:
   - dockyard.registry._attributes
   - dockyard.registry._attributes.ACTIONGROUP
@@ -118,6 +118,17 @@ options:
         C(live-restore) off.
     type: bool
     default: false
+  start:
+    description:
+      - Where no daemon runs (none named by O(pidfile), none that systemd runs as O(service)), start C(dockerd) with
+        these arguments once the file is written, as a host without a service manager for Docker needs (the
+        docker_engine role's direct start). It runs detached, from C(/), with the module's environment, its output
+        appended to O(dockerd_log); the module waits until it answers at O(docker_host), for at most O(timeout)
+        seconds, and fails with what the daemon logged where it does not. RV(daemon_action) is V(started) then.
+      - Where a daemon runs, nothing is started. Not given, a daemon that does not run is left so.
+      - Waiting on a Unix socket needs no Docker SDK.
+    type: list
+    elements: str
 notes:
   - The file is written with two-space indentation; its keys keep their order.
   - A restart stops every running container unless C(live-restore) is on (see O(keep_containers)).
@@ -150,6 +161,11 @@ EXAMPLES = r"""
       no-new-privileges: true
     keep_containers: true
 
+- name: Start dockerd directly where nothing runs it, its log in /var/log/dockerd.log
+  dockyard.registry.docker_daemon_config:
+    settings: {}
+    start: [--data-root, /srv/docker]
+
 - name: Change the storage driver, which needs a restart, later by hand
   dockyard.registry.docker_daemon_config:
     settings:
@@ -162,7 +178,7 @@ daemon_action:
   description: What was done (or, in check mode, would be done) to the running daemon.
   returned: always
   type: str
-  choices: [none, reload, restart]
+  choices: [none, reload, restart, started]
   sample: reload
 changed_keys:
   description: The top-level keys whose value changed.
@@ -176,7 +192,7 @@ pid_before:
   type: int
   sample: 2612
 pid_after:
-  description: The daemon's process ID after the change. A reload keeps it; a restart changes it.
+  description: The daemon's process ID after the change. A reload keeps it; a restart changes it; O(start) gives one.
   returned: always
   type: int
   sample: 2612
@@ -258,6 +274,7 @@ def main() -> None:
         dockerd_log={"type": "path", "default": "/var/log/dockerd.log"},
         timeout={"type": "int", "default": 60},
         keep_containers={"type": "bool", "default": False},
+        start={"type": "list", "elements": "str"},
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
@@ -266,7 +283,7 @@ def main() -> None:
                                docker_host=params["docker_host"], dockerd_log=params["dockerd_log"],
                                timeout=params["timeout"])
         result = DaemonConfig(module, params["path"], params["settings"], params["state"], params["apply"],
-                              params["backup"], daemon, params["keep_containers"]).run()
+                              params["backup"], daemon, params["keep_containers"], params["start"]).run()
     except (DaemonError, DaemonJsonError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

@@ -28,14 +28,15 @@ def docker(*args: str, check: bool = True, **kwargs) -> subprocess.CompletedProc
 
 
 class DockerHost:
-    """A container with a dockerd of its own, started directly with ``flags``.
+    """A container with a dockerd of its own, started directly with ``flags`` (unless ``start`` is false), of ``image``
+    (the molecule Docker host with the modules' Python libraries unless given).
 
     ``writable_proc_sys`` gives it a writable /proc/sys, as a machine has: dockerd sets route_localnet of its bridge
     there where userland-proxy is off. The molecule hosts' settings keep it read-only.
     """
 
     def __init__(self, flags: list[str], writable_proc_sys: bool = False, prefix: str = "dockyard-dmn-",
-                 daemon_json: dict | None = None) -> None:
+                 daemon_json: dict | None = None, image: str | None = None, start: bool = True) -> None:
         self.name = f"{prefix}{uuid.uuid4().hex[:8]}"
         self.flags = list(flags)
         options = [f"--cap-add={cap}" for cap in HOST_SETTINGS["capabilities"]]
@@ -43,12 +44,13 @@ class DockerHost:
         options += [f"--security-opt={opt}" for opt in HOST_SETTINGS["security_opts"]]
         options += [f"--cgroupns={HOST_SETTINGS['cgroupns_mode']}"]
         options += [f"--volume={volume}" for volume in HOST_SETTINGS["volumes"]]
-        docker("run", "--detach", "--name", self.name, *options, HOST_SETTINGS["libraries_image"],
+        docker("run", "--detach", "--name", self.name, *options, image or HOST_SETTINGS["libraries_image"],
                "/usr/bin/tini", "--", "sleep", "infinity")
         try:
             self.exec("mkdir", "-p", "/etc/docker")
             self.write(DAEMON_JSON, json.dumps(SEEDED if daemon_json is None else daemon_json, indent=2) + "\n")
-            self.start_dockerd()
+            if start:
+                self.start_dockerd()
         except BaseException:
             self.remove()
             raise

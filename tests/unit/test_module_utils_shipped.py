@@ -43,7 +43,7 @@ EXPECTED = {
     "registry_config": sorted([*DOCKER, "_docker_images.py", *FILES, "_host.py", "_package_image.py"]),
     # The job it installs applies retention rules through the registry client before it collects.
     "registry_gc_schedule": sorted([*FILES, *REFERENCE, *REGISTRY_CLIENT, "_docker_client.py", "_gc.py", "_gc_job.py",
-                                    "_metrics.py", "_registry/blobs.py", "_registry/client.py",
+                                    "_gc_schedule.py", "_metrics.py", "_registry/blobs.py", "_registry/client.py",
                                     "_registry/retention.py", "_registry/retention_rules.py", "_schedule.py", "_service.py",
                                     "_validity.py"]),
     "registry_gc_guard": sorted([*REFERENCE, "_gc.py", "_host.py", "_registry/__init__.py", "_registry/blobs.py",

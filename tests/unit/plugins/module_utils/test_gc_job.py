@@ -178,6 +178,9 @@ def test_the_launcher_entry_records_a_failure_where_docker_cannot_be_reached(hos
     assert main([str(settings)]) == 1
     printed = json.loads(capsys.readouterr().out)
     assert not printed["success"] and "the Docker daemon cannot be reached" in printed["error"]
+    # The same line as any other failed run's (Job.run builds both).
+    assert sorted(printed) == ["deleted", "deleted_blobs", "deleted_manifests", "ended", "error", "freed_bytes",
+                               "started", "success"], printed
     assert record(host)["last_run_success"] == "0"
 
 

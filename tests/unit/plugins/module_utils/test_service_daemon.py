@@ -133,6 +133,25 @@ def test_a_relaunched_daemon_that_exits_fails_the_wait_at_once(host, started):
     assert time.monotonic() - began < 10
 
 
+def test_a_first_start_launches_the_command_detached_appends_its_log_and_waits_until_it_answers(host):
+    log = host / "var" / "log" / "sleepd.log"
+    log.write_text("an earlier run\n")
+    daemon = sleepd(host, timeout=10)
+    asked = []
+
+    def ready():  # it answers once it is sleep (the shell execs it), named by its pid file
+        asked.append(daemon.pid())
+        return None if asked[-1] is not None else "sleep"
+
+    pid = daemon.launch(["sh", "-c", "echo started; exec sleep 300"], ready)
+    try:
+        assert pid == read_pid(host / "run" / "sleepd.pid") == asked[-1] and process_name(pid) == "sleep"
+        assert os.getsid(pid) == pid != os.getsid(0) and os.readlink(f"/proc/{pid}/cwd") == "/"
+        assert log.read_text() == "an earlier run\nstarted\n"
+    finally:
+        terminate(pid, 5, kill=True)
+
+
 def test_a_daemon_that_never_answers_fails_the_wait_after_its_timeout(host, started):
     started()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from module_process import run_module as run_module_process
 
-from ansible_collections.dockyard.registry.plugins.modules.registry_gc_schedule import PACKAGE, job_sources
+from ansible_collections.dockyard.registry.plugins.module_utils._gc_schedule import PACKAGE, job_sources
 
 
 def run_module(args: dict, tmp_path: Path, check_mode: bool = False) -> dict:
