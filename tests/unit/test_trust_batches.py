@@ -50,7 +50,7 @@ def test_hosts_in_ca_mode_run_at_once_and_hosts_in_insecure_mode_in_batches(tmp_
     started = plays(tmp_path, modes)
     assert started[0] == (SORT, sorted(modes), 0)  # sorting changes nothing
     assert started[1] == (AT_ONCE, ["ca1", "ca2"], 0)
-    batches = [hosts for name, hosts, _ in started[2:] if name == BATCHED]
+    batches = [hosts for name, hosts, _changed in started[2:] if name == BATCHED]
     assert len(batches) == 5 == len(started) - 2  # 25% of five hosts: one a batch
     assert sorted(host for batch in batches for host in batch) == [f"insecure{n}" for n in range(1, 6)]
 
@@ -59,11 +59,11 @@ def test_hosts_in_ca_mode_run_at_once_and_hosts_in_insecure_mode_in_batches(tmp_
 def test_a_batch_size_given_puts_every_host_in_batches_of_that_size(tmp_path, mode):
     modes = {f"host{n}": mode for n in range(1, 6)}
     started = plays(tmp_path, modes, "-e", "registry_trust_serial=2")
-    assert [name for name, _, _ in started] == [SORT, BATCHED, BATCHED, BATCHED]
-    assert [len(hosts) for _, hosts, _ in started[1:]] == [2, 2, 1]
+    assert [name for name, _hosts, _changed in started] == [SORT, BATCHED, BATCHED, BATCHED]
+    assert [len(hosts) for _name, hosts, _changed in started[1:]] == [2, 2, 1]
 
 
 def test_a_fleet_in_ca_mode_runs_in_one_play(tmp_path):
     modes = {f"host{n}": None for n in range(1, 5)}
     started = plays(tmp_path, modes)
-    assert [(name, hosts) for name, hosts, _ in started] == [(SORT, sorted(modes)), (AT_ONCE, sorted(modes))]
+    assert [(name, hosts) for name, hosts, _changed in started] == [(SORT, sorted(modes)), (AT_ONCE, sorted(modes))]
