@@ -29,7 +29,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki
-from ansible_collections.dockyard.registry.plugins.module_utils._files import stage
+from ansible_collections.dockyard.registry.plugins.module_utils._files import read, stage
 from ansible_collections.dockyard.registry.plugins.module_utils._names import (
     certificate_copy,
     certificate_sans,
@@ -88,7 +88,7 @@ class ActionModule(ActionBase):
     def _issue(self, args: dict, controller: dict, task_vars: dict) -> dict:
         """Judge on the host; sign on the controller where a certificate is due; install it on the host."""
         ca_dir = controller["ca_dir"]
-        current, upcoming = _read(os.path.join(ca_dir, "ca.crt")), _read(os.path.join(ca_dir, "ca-next.crt"))
+        current, upcoming = read(os.path.join(ca_dir, "ca.crt")), read(os.path.join(ca_dir, "ca-next.crt"))
         if current is None:
             raise AnsibleActionFail(f"{MODULE}: {ca_dir}/ca.crt is missing: the registry_pki role makes the CA there "
                                     "before it issues certificates (registry_pki_dir)")
@@ -112,7 +112,7 @@ class ActionModule(ActionBase):
             return judged
         name = judged["signing_ca"]
         signer = ca_cert if name == "ca" else next_cert
-        key = pki.load_key(_read(os.path.join(ca_dir, f"{name}.key")),
+        key = pki.load_key(read(os.path.join(ca_dir, f"{name}.key")),
                            controller["ca_passphrase"].encode() if controller["ca_passphrase"] else None)
         signed = pki.sign(csr, signer, key, lifetime, computed,
                           client_auth=boolean(args.get("client_auth") or False, strict=True))
@@ -131,7 +131,7 @@ class ActionModule(ActionBase):
         """The operator's certificate, key and CA, read on the controller for the module to check and install."""
         contents = {}
         for option, name in (("byo_certificate", "certificate"), ("byo_key", "private_key"), ("byo_ca", "ca_bundle")):
-            data = _read(controller[option] or "")
+            data = read(controller[option] or "")
             if data is None:
                 raise AnsibleActionFail(f"{MODULE}: {option} {controller[option]} is not a file on the controller")
             contents[name] = data.decode()
@@ -146,7 +146,7 @@ class ActionModule(ActionBase):
 
     def _keep_copy(self, path: str, content: bytes) -> bool:
         """A public certificate kept on the controller (0644, in 0700 directories); True where it changed."""
-        if _read(path) == content:
+        if read(path) == content:
             return False
         if not self._task.check_mode:
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -204,14 +204,6 @@ def chain_problem(certificate_pem: bytes, ca_pem: bytes) -> str:
 def _names(args: dict, option: str) -> list[str]:
     """A list option of names as the module takes it (a comma-separated string becomes a list)."""
     return [str(name) for name in check_type_list(args.get(option) or [])]
-
-
-def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as source:
-            return source.read()
-    except FileNotFoundError:
-        return None
 
 
 def _bundle(*pems: bytes | None) -> str:

@@ -36,6 +36,15 @@ attributes:
     support: full
 """
 
+    # For modules with an action plugin of the same name.
+    ACTION = r"""
+options: {}
+attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the work run on the controller.
+    support: full
+"""
+
     ACTIONGROUP = r"""
 options: {}
 attributes:

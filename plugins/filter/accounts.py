@@ -6,17 +6,15 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.dockyard.registry.plugins.module_utils._htpasswd import bcrypt, htpasswd_content, user_problems
+from ansible_collections.dockyard.registry.plugins.plugin_utils._filters import filter_errors
 
 
 def _htpasswd(users, salt_key, cost=10):
     if bcrypt is None:
         raise AnsibleFilterError("dockyard.registry.htpasswd needs the Python library bcrypt on the controller:"
                                  " pip install bcrypt")
-    try:
-        return htpasswd_content(users, salt_key=str(salt_key), cost=int(cost))
-    except ValueError as exc:
-        # The messages name entries and problems, never passwords.
-        raise AnsibleFilterError(f"dockyard.registry.htpasswd: {exc}") from exc
+    # The messages name entries and problems, never passwords.
+    return htpasswd_content(users, salt_key=str(salt_key), cost=int(cost))
 
 
 class FilterModule:
@@ -25,5 +23,5 @@ class FilterModule:
     def filters(self):
         return {
             "user_problems": user_problems,
-            "htpasswd": _htpasswd,
+            "htpasswd": filter_errors("htpasswd", _htpasswd),
         }

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleFilterError
-
 from ansible_collections.dockyard.registry.plugins.module_utils._names import (
     client_addresses,
     host_names,
@@ -12,27 +10,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._names import (
     name_problems,
     san_entries,
 )
-
-
-def _san_entries(names):
-    try:
-        return san_entries(names)
-    except ValueError as exc:
-        raise AnsibleFilterError(f"dockyard.registry.san_entries: {exc}") from exc
-
-
-def _client_addresses(sans, port):
-    try:
-        return client_addresses(sans, port)
-    except ValueError as exc:
-        raise AnsibleFilterError(f"dockyard.registry.client_addresses: {exc}") from exc
-
-
-def _missing_names(sans, names):
-    try:
-        return missing_names(sans, names)
-    except ValueError as exc:
-        raise AnsibleFilterError(f"dockyard.registry.missing_names: {exc}") from exc
+from ansible_collections.dockyard.registry.plugins.plugin_utils._filters import filter_errors
 
 
 class FilterModule:
@@ -41,8 +19,8 @@ class FilterModule:
     def filters(self):
         return {
             "name_problems": name_problems,
-            "san_entries": _san_entries,
-            "client_addresses": _client_addresses,
-            "missing_names": _missing_names,
+            "san_entries": filter_errors("san_entries", san_entries),
+            "client_addresses": filter_errors("client_addresses", client_addresses),
+            "missing_names": filter_errors("missing_names", missing_names),
             "host_names": host_names,
         }

@@ -23,6 +23,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_client i
     DaemonError,
     api_client,
     docker,
+    docker_argument_spec,
     insecure_registry,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._docker_images import DockerImages
@@ -39,7 +40,11 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.blobs 
     plan_image,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.client import RegistryClient
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import ManifestUnknownError
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import (
+    ManifestUnknownError,
+    RegistryError,
+)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.options import connection_argument_spec
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.signatures import (
     ImageSignatures,
     PublicKey,
@@ -59,6 +64,21 @@ DIGEST_SOURCES = {
     "manifest": "the sha256 of the manifest bytes from GET",
     "repo_digest": "the daemon's RepoDigests entry after pulling by digest",
 }
+
+
+def image_argument_spec(**options) -> dict:
+    """The argument spec of a module that pushes images with :class:`RegistryImage` (registry_image, registry_smoke):
+    the registry's connection, the Docker daemon, O(insecure), O(insecure_send_credentials), signing (all described in
+    the doc fragment dockyard.registry._registry), and the module's own ``options``."""
+    spec = connection_argument_spec()
+    spec.update(docker_argument_spec())
+    spec.update(options)
+    spec.update(
+        insecure={"type": "bool"},
+        insecure_send_credentials={"type": "bool", "default": False},
+    )
+    spec.update(signature_argument_spec())
+    return spec
 
 
 def signature_argument_spec() -> dict:
@@ -87,6 +107,10 @@ def repo_digests(image: dict | None, reference: ImageReference) -> list[str]:
     prefix = f"{reference.name}@"
     entries = (image or {}).get("RepoDigests") or []
     return [entry[len(prefix):] for entry in entries if entry.startswith(prefix)]
+
+
+# What a module that runs RegistryImage turns into its failure, with the exception's message.
+TASK_ERRORS = (ImageTaskError, RegistryError, DaemonError, DigestMismatchError)
 
 
 class RegistryImage:

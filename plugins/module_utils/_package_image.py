@@ -23,6 +23,19 @@ import tempfile
 
 from ansible_collections.dockyard.registry.plugins.module_utils._docker_images import label
 
+
+def image_options() -> dict:
+    """The argument spec of the options that say which image package_image builds (O(name), O(package), O(recipe))
+    and where it keeps the candidate versions (O(cache)): package_image's own, and registry_config's
+    O(image_package), which names the image package_image built."""
+    return {
+        "name": {"type": "str", "default": "dockyard/registry"},
+        "package": {"type": "str", "default": "docker-registry"},
+        "recipe": {"type": "str", "default": "2"},
+        "cache": {"type": "path", "default": "/var/cache/dockyard-registry/apt-candidates.json"},
+    }
+
+
 DOCKERFILE = """\
 # Built by dockyard.registry from the {package} {version} package: its registry binary, the shared libraries
 # ldd listed for it, a default configuration, and a static wget for the health check. Laid out like

@@ -26,31 +26,34 @@ class Library:
     packages: dict  # package manager -> OS package
 
 
+def os_packages(name: str, apk: str = "") -> dict:
+    """The OS packages of the Python library ``name``: ``python3-<name>`` everywhere but on Alpine, whose APK is
+    ``apk`` (``py3-<name>`` where not given)."""
+    packages = {manager: f"python3-{name}" for manager in ("apt", "dnf", "yum", "zypper")}
+    packages["apk"] = apk or f"py3-{name}"
+    return packages
+
+
 LIBRARIES = {
     library.name: library
     for library in (
         Library("cryptography", "cryptography", "3.1",
                 "the registry host's key and certificate request, and the probe's certificate checks",
-                {"apt": "python3-cryptography", "dnf": "python3-cryptography", "yum": "python3-cryptography",
-                 "zypper": "python3-cryptography", "apk": "py3-cryptography"}),
+                os_packages("cryptography")),
         Library("requests", "requests", "2.20.0",
                 "the registry API requests of registry_image, and community.docker's modules",
-                {"apt": "python3-requests", "dnf": "python3-requests", "yum": "python3-requests",
-                 "zypper": "python3-requests", "apk": "py3-requests"}),
+                os_packages("requests")),
         Library("docker", "docker", "5.0.0",
                 "the Docker daemon API of registry_image, registry_trust and docker_daemon_config",
-                {"apt": "python3-docker", "dnf": "python3-docker", "yum": "python3-docker",
-                 "zypper": "python3-docker", "apk": "py3-docker-py"}),
+                os_packages("docker", apk="py3-docker-py")),
         # 0.11.7 is Debian 12's (tested there, and Debian 13's 0.13.2).
         Library("tomlkit", "tomlkit", "0.11.7",
                 "registry_trust's edit of containerd's config.toml, which keeps every other byte of the file",
-                {"apt": "python3-tomlkit", "dnf": "python3-tomlkit", "yum": "python3-tomlkit",
-                 "zypper": "python3-tomlkit", "apk": "py3-tomlkit"}),
+                os_packages("tomlkit")),
         # 3.5.3 is the oldest with Redis ACL user names (username=); Debian 12 has 4.3.4.
         Library("redis", "redis", "3.5.3",
                 "the registry_cache module's readiness check and flush of the Redis of the replicas' cache",
-                {"apt": "python3-redis", "dnf": "python3-redis", "yum": "python3-redis",
-                 "zypper": "python3-redis", "apk": "py3-redis"}),
+                os_packages("redis")),
     )
 }
 # The oldest Python the modules run with on a host (Debian 12's; tested there and on Debian 13's 3.13): its standard

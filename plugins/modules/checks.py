@@ -18,11 +18,9 @@ author:
   - dockyard maintainers (@dockyard)
 extends_documentation_fragment:
   - dockyard.registry._attributes
+  - dockyard.registry._attributes.ACTION
   - dockyard.registry._attributes.READ_ONLY
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the work run on the controller.
-    support: full
   check_mode:
     details:
       - It only evaluates expressions on the controller; it returns the same in check mode.

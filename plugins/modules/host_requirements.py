@@ -20,23 +20,10 @@ description:
     the collection, nor Ansible's module wrapper, has to run there yet.
 author:
   - dockyard maintainers (@dockyard)
-attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the work run on the controller.
-    support: full
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-    details:
-      - The module only reads, and returns the same in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode.
-    support: none
-  idempotent:
-    description:
-      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-      - This assumes that the system controlled/queried by the module has not changed in a relevant way.
-    support: full
+extends_documentation_fragment:
+  - dockyard.registry._attributes
+  - dockyard.registry._attributes.ACTION
+  - dockyard.registry._attributes.READ_ONLY
 options:
   libraries:
     description:

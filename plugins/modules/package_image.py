@@ -115,19 +115,17 @@ from ansible_collections.dockyard.registry.plugins.module_utils._package_image i
     PackageImage,
     PackageImageError,
     image_name,
+    image_options,
 )
 
 
 def main() -> None:
     spec = docker_argument_spec()
+    spec.update(image_options())
     spec.update(
-        name={"type": "str", "default": "dockyard/registry"},
-        package={"type": "str", "default": "docker-registry"},
         binary={"type": "path", "default": "/usr/bin/docker-registry"},
         healthcheck_package={"type": "str", "default": "busybox-static"},
         healthcheck_binary={"type": "path", "default": "/bin/busybox"},
-        recipe={"type": "str", "default": "2"},
-        cache={"type": "path", "default": "/var/cache/dockyard-registry/apt-candidates.json"},
         timeout={"type": "int", "default": 300},
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)

@@ -37,10 +37,8 @@ requirements:
   - C(cryptography) on the registry host and on the controller.
 extends_documentation_fragment:
   - dockyard.registry._attributes
+  - dockyard.registry._attributes.ACTION
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the work run on the controller.
-    support: full
   check_mode:
     support: full
     details:

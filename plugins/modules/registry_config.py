@@ -165,6 +165,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._host import ide
 from ansible_collections.dockyard.registry.plugins.module_utils._package_image import (
     CandidateCache,
     image_name,
+    image_options,
     recipe_of,
 )
 
@@ -210,12 +211,7 @@ def main() -> None:
             "htpasswd": {"type": "str", "default": "", "no_log": True},
             "container": {"type": "str"},
             "image": {"type": "str"},
-            "image_package": {"type": "dict", "options": {
-                "name": {"type": "str", "default": "dockyard/registry"},
-                "package": {"type": "str", "default": "docker-registry"},
-                "recipe": {"type": "str", "default": "2"},
-                "cache": {"type": "path", "default": "/var/cache/dockyard-registry/apt-candidates.json"},
-            }},
+            "image_package": {"type": "dict", "options": image_options()},
             "container_settings": {"type": "str", "default": ""},
             "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock"},
         },

@@ -25,6 +25,7 @@ extends_documentation_fragment:
   - dockyard.registry._attributes.ACTIONGROUP
   - dockyard.registry._registry
   - dockyard.registry._registry.DOCKER
+  - dockyard.registry._registry.IMAGE
 attributes:
   check_mode:
     support: full
@@ -54,7 +55,7 @@ options:
   state:
     description:
       - V(pushed) tags O(source) as O(name) and pushes it, unless the registry already serves that image under
-        that tag. Where the daemon reports that the registry failed the push with a server error (5xx), which it
+        that tag, and signs it with O(sign) where given. Where the daemon reports that the registry failed the push with a server error (5xx), which it
         names by its status alone, the module uploads 64 KiB of its own to the repository, cancelled at once, and
         adds what the registry answers to the message (its storage full, for one).
       - V(pulled) pulls O(name) (by tag or by digest), unless the host already has the image the registry serves
@@ -85,7 +86,8 @@ options:
         checked against the digest and size the index gives), config and layers, or only those of O(platform).
         Several blobs are fetched at once, each over a connection of its own. A blob whose bytes do not hash to
         its digest fails the task with a message that names the repository, the digest expected and the digest
-        found. RV(blobs) says what was checked.
+        found. RV(blobs) says what was checked. Blob downloads go over the same connection settings (O(insecure)) as
+        the manifest requests.
     type: str
     choices: [manifest, blobs, signature]
     default: manifest
@@ -97,34 +99,6 @@ options:
         digits of the sha256 of its DER encoding).
     type: list
     elements: str
-  sign:
-    description:
-      - Sign the pushed image (O(state=pushed)) or the image in the registry (O(state=signed)) by its digest, in
-        cosign's format, so that C(cosign verify --key), Podman's C(sigstoreSigned) policy (see the
-        dockyard.registry.registry_trust role's C(registry_signature_policy)) and O(verify=signature) accept it.
-      - The signature is written to the registry as cosign writes it, a C(sha256-<hex>.sig) tag beside the image. A
-        signature by the same key that is there already is kept and nothing is written, so a second run reports
-        C(changed=false). Signatures by other keys stay.
-      - The key is opened on the host that runs the module, which needs the Python library PyNaCl for it (Debian
-        and Ubuntu, python3-nacl); keep the key and its password on the controller (Ansible Vault) and give the key's
-        text with a C(file) lookup.
-    type: dict
-    suboptions:
-      key:
-        description:
-          - The private key's text, as C(cosign generate-key-pair) writes it (C(ENCRYPTED SIGSTORE PRIVATE KEY) or
-            C(ENCRYPTED COSIGN PRIVATE KEY)).
-          - Exactly one of O(sign.key) and O(sign.key_path).
-        type: str
-      key_path:
-        description:
-          - The path of that file on the host that runs the module.
-        type: path
-      password:
-        description:
-          - The password the key was sealed with (C(COSIGN_PASSWORD) when it was made).
-        type: str
-        required: true
   platform:
     description:
       - With O(verify=blobs), check only the image for this platform, C(os/architecture[/variant]) as
@@ -140,27 +114,10 @@ options:
         its C(RepoDigests). The daemon checks the manifest it downloads against that digest.
       - A host that has the image already is left as it is. On a host that lacks it, the pull is a change and the
         task reports C(changed=true).
+      - Without the daemon (O(state=verified) with O(pull=false) and no Docker SDK), a registry O(insecure) does not
+        name is taken as secure.
     type: bool
     default: true
-  insecure:
-    description:
-      - Treat the registry as the Docker daemon treats one listed in its C(insecure-registries), with HTTPS that does
-        not verify the certificate, and plain HTTP where the registry does not speak TLS.
-      - Not given, the module asks the Docker daemon on this host whether it lists the registry as insecure, by
-        name or by an address in its insecure CIDRs, and does the same. Without the daemon (O(state=verified) with
-        O(pull=false) and no Docker SDK) the registry is taken as secure.
-      - Blob downloads (O(verify=blobs)) go over the same connection settings as the manifest requests.
-    type: bool
-  insecure_send_credentials:
-    description:
-      - With O(insecure), also send the credentials to a registry whose certificate could not be verified, as the
-        Docker daemon does for the registries in its C(insecure-registries).
-      - Off, the module tries TLS that verifies first (with what the daemon trusts for the registry) and sends the
-        credentials only where that succeeds, since whoever presents an unverified certificate would read the
-        password.
-      - Never over plain HTTP, whatever this option says.
-    type: bool
-    default: false
 seealso:
   - name: Distribution registry API
     description: The HTTP API the module reads manifests through.
@@ -343,28 +300,17 @@ blobs:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockyard.registry.plugins.module_utils._digest import DigestMismatchError
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import (
-    DaemonError,
-    docker_argument_spec,
-    require_sdk,
-)
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import require_sdk
 from ansible_collections.dockyard.registry.plugins.module_utils._image import (
-    ImageTaskError,
+    TASK_ERRORS,
     RegistryImage,
-    signature_argument_spec,
+    image_argument_spec,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.options import (
-    connection_argument_spec,
-    connection_requirements,
-)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.options import connection_requirements
 
 
 def argument_spec() -> dict:
-    spec = connection_argument_spec()
-    spec.update(docker_argument_spec())
-    spec.update(
+    return image_argument_spec(
         name={"type": "str", "required": True},
         source={"type": "str"},
         state={"type": "str", "default": "pushed", "choices": ["pushed", "pulled", "verified", "signed"]},
@@ -372,11 +318,7 @@ def argument_spec() -> dict:
         verify={"type": "str", "default": "manifest", "choices": ["manifest", "blobs", "signature"]},
         platform={"type": "str"},
         pull={"type": "bool", "default": True},
-        insecure={"type": "bool"},
-        insecure_send_credentials={"type": "bool", "default": False},
     )
-    spec.update(signature_argument_spec())
-    return spec
 
 
 def main() -> None:
@@ -387,7 +329,7 @@ def main() -> None:
         if task.needs_daemon():
             require_sdk(module)
         result = task.run()
-    except (ImageTaskError, RegistryError, DaemonError, DigestMismatchError) as exc:
+    except TASK_ERRORS as exc:
         module.fail_json(msg=str(exc), **(task.result if task else {}))
     module.exit_json(**result)
 

@@ -26,6 +26,7 @@ extends_documentation_fragment:
   - dockyard.registry._attributes.ACTIONGROUP
   - dockyard.registry._registry
   - dockyard.registry._registry.DOCKER
+  - dockyard.registry._registry.IMAGE
 attributes:
   check_mode:
     support: partial
@@ -48,31 +49,6 @@ options:
     description: The content of the image's one file, C(/hello.txt).
     type: str
     default: "Hello from dockyard.registry.\n"
-  insecure:
-    description:
-      - Whether the registry is insecure (plain HTTP, or TLS without verification). Not given, the module treats it
-        as the Docker daemon on the host does (its C(insecure-registries)).
-    type: bool
-  insecure_send_credentials:
-    description: Send credentials to an insecure registry over TLS that was not verified.
-    type: bool
-    default: false
-  sign:
-    description:
-      - Sign the smoke image once pushed, as O(dockyard.registry.registry_image#module:sign) does (a cosign private
-        key and its password).
-    type: dict
-    suboptions:
-      key:
-        description: The private key's text, as C(cosign generate-key-pair) writes it. Exactly one of O(sign.key) and O(sign.key_path).
-        type: str
-      key_path:
-        description: The path of that file on the host that runs the module.
-        type: path
-      password:
-        description: The password the key was sealed with.
-        type: str
-        required: true
   public_keys:
     description:
       - Cosign public keys (each its PEM text or a path on the host). Given, the pull back is refused unless the
@@ -132,25 +108,15 @@ import tarfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockyard.registry.plugins.module_utils._digest import DigestMismatchError
-from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import (
-    DaemonError,
-    api_client,
-    docker_argument_spec,
-    require_sdk,
-)
+from ansible_collections.dockyard.registry.plugins.module_utils._docker_client import api_client, require_sdk
 from ansible_collections.dockyard.registry.plugins.module_utils._docker_images import DockerImages, label
 from ansible_collections.dockyard.registry.plugins.module_utils._image import (
-    ImageTaskError,
+    TASK_ERRORS,
     RegistryImage,
-    signature_argument_spec,
+    image_argument_spec,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._reference import parse_reference
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.options import (
-    connection_argument_spec,
-    connection_requirements,
-)
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.options import connection_requirements
 
 DOCKERFILE = """\
 FROM scratch
@@ -214,16 +180,11 @@ def smoke(params: dict) -> dict:
 
 
 def main() -> None:
-    spec = connection_argument_spec()
-    spec.update(docker_argument_spec())
-    spec.update(
+    spec = image_argument_spec(
         name={"type": "str", "required": True},
         local={"type": "str", "default": "dockyard/smoke:1"},
         text={"type": "str", "default": "Hello from dockyard.registry.\n"},
-        insecure={"type": "bool"},
-        insecure_send_credentials={"type": "bool", "default": False},
     )
-    spec.update(signature_argument_spec())
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **connection_requirements())
     if module.check_mode:
         module.exit_json(changed=False, msg="check mode: the smoke test pushes to the registry, so it runs in a real "
@@ -231,7 +192,7 @@ def main() -> None:
     require_sdk(module)
     try:
         result = smoke(module.params)
-    except (ImageTaskError, RegistryError, DaemonError, DigestMismatchError) as exc:
+    except TASK_ERRORS as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

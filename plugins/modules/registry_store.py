@@ -38,12 +38,10 @@ author:
   - dockyard maintainers (@dockyard)
 extends_documentation_fragment:
   - dockyard.registry._attributes
+  - dockyard.registry._attributes.ACTION
   - dockyard.registry._service
   - dockyard.registry._service.program
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin so some parts of the work run on the controller.
-    support: full
   check_mode:
     support: full
     details:

@@ -29,6 +29,8 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.retent
 )
 
 SIGNATURE_TAG = re.compile(r"sha256-([0-9a-f]{64})\.(sig|att|sbom)")
+
+
 @dataclasses.dataclass(frozen=True)
 class Manifest:
     """What retention needs of one manifest: when its image was made (None: unknown) and what it lists."""
