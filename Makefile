@@ -96,7 +96,7 @@ prometheus-deps:
 
 # The collection's documentation site, as the Ansible documentation site builds it for every collection: antsibull-docs
 # writes a page for every module, plugin and role (every entry point) and the guides of docs/docsite, which
-# scripts/docsite_guides.py makes from the README's sections; Sphinx renders them, any warning failing the build.
+# scripts/docsite_guides.py makes from docs/guides/; Sphinx renders them, any warning failing the build.
 docs: test-venv
 	$(BIN)/python scripts/docsite_guides.py --check
 	rm -rf $(DOCS_BUILD)/rst $(DOCS_BUILD)/html
@@ -148,15 +148,25 @@ molecule: test-venv test-images prometheus-deps
 # molecule), and would leave one of two cores idle on its own. The lanes share the installed tools and this machine's
 # Docker: the checks use free loopback ports and temporary directories, and compat's one scenario (airgap, with the
 # oldest and the newest ansible-core) waits for molecule's run of the same scenario, or molecule for it (a lock per
-# scenario). The run fails when either lane does, after both end.
+# scenario). The run fails when either lane does, after both end; each lane's output is kept in TEST_LOG_DIR, and a
+# failed lane's failure lines and last lines are printed again at the end, where a CI log's tail shows them.
 TEST_CHECKS := lint unit compat docs-test
 TEST_FLEET := integration molecule
+TEST_LOG_DIR ?= .cache/test-logs
 test: test-venv test-deps lint-deps unit-deps docs-deps test-images
-	@set -o pipefail; started=$$(date +%s); \
-	( $(MAKE) --no-print-directory test-lane LANE="$(TEST_CHECKS)" 2>&1 | sed -u 's/^/[checks] /' ) & checks=$$!; \
-	( $(MAKE) --no-print-directory test-lane LANE="$(TEST_FLEET)" 2>&1 | sed -u 's/^/[fleet] /' ); fleet=$$?; \
+	@set -o pipefail; started=$$(date +%s); mkdir -p $(TEST_LOG_DIR); \
+	( $(MAKE) --no-print-directory test-lane LANE="$(TEST_CHECKS)" 2>&1 | sed -u 's/^/[checks] /' \
+	  | tee $(TEST_LOG_DIR)/checks.log ) & checks=$$!; \
+	( $(MAKE) --no-print-directory test-lane LANE="$(TEST_FLEET)" 2>&1 | sed -u 's/^/[fleet] /' \
+	  | tee $(TEST_LOG_DIR)/fleet.log ); fleet=$$?; \
 	wait $$checks; checks=$$?; \
 	verdict() { [ "$$1" = 0 ] && echo passed || echo "FAILED (exit $$1)"; }; \
+	for lane in checks fleet; do \
+	  [ "$$(eval echo \$$$$lane)" = 0 ] && continue; \
+	  echo "==== why the $$lane lane failed: its failure lines, then its last 40 lines ($(TEST_LOG_DIR)/$$lane.log) ===="; \
+	  grep -E "FAILED|ERROR|fatal:|failed=[1-9]|Traceback|^\\[$$lane\\] E " $(TEST_LOG_DIR)/$$lane.log | tail -n 60; \
+	  echo "----"; tail -n 40 $(TEST_LOG_DIR)/$$lane.log; \
+	done; \
 	echo "make test: checks lane $$(verdict $$checks), fleet lane $$(verdict $$fleet), in $$(( $$(date +%s) - started ))s"; \
 	[ "$$checks" = 0 ] && [ "$$fleet" = 0 ]
 

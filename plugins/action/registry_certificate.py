@@ -12,6 +12,10 @@ the CA (``servers/<host>.crt``), which the registry_addresses lookup and the tru
 The CA signs only what it means to: a request whose signature verifies, and whose subjectAltNames are exactly
 those the controller computes for the host from the task's names (``names``, the host's FQDN and default IPv4
 address, ``extra_names``). The certificate carries those computed names, never the request's own subject.
+
+A certificate brought along (``byo_certificate``) is verified here against ``byo_ca`` before the host is asked, as
+strictly as its clients verify it: Python 3.13 (Debian 13's, which the collection's modules use on the hosts) refuses a
+CA without key usage or a leaf without an authority key identifier, which Docker takes.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import os
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_native
 from ansible.module_utils.common.validation import check_type_list
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
@@ -130,6 +135,13 @@ class ActionModule(ActionBase):
             if data is None:
                 raise AnsibleActionFail(f"{MODULE}: {option} {controller[option]} is not a file on the controller")
             contents[name] = data.decode()
+        problem = chain_problem(contents["certificate"].encode(), contents["ca_bundle"].encode())
+        if problem:
+            raise AnsibleActionFail(
+                f"{MODULE}: registry_pki_byo_certificate ({controller['byo_certificate']}) does not verify against "
+                f"registry_pki_byo_ca ({controller['byo_ca']}) as the hosts' Python 3.13 and Docker verify it: "
+                f"{problem}. Issue it again from a CA of registry_pki_byo_ca with these extensions, or give the CA "
+                "that issued it. Nothing was changed on the host.")
         return contents
 
     def _keep_copy(self, path: str, content: bytes) -> bool:
@@ -140,6 +152,53 @@ class ActionModule(ActionBase):
             os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
             os.replace(stage(path, content, 0o644), path)
         return True
+
+
+# The extensions cryptography's verifier names by their OIDs.
+_EXTENSIONS = {"2.5.29.14": "subjectKeyIdentifier", "2.5.29.15": "keyUsage", "2.5.29.17": "subjectAltName",
+               "2.5.29.19": "basicConstraints", "2.5.29.35": "authorityKeyIdentifier", "2.5.29.37": "extendedKeyUsage"}
+
+
+def chain_problem(certificate_pem: bytes, ca_pem: bytes) -> str:
+    """Why the first certificate of ``certificate_pem`` (the others its intermediates) does not verify against the
+    CAs of ``ca_pem`` under cryptography's RFC 5280 profile for servers, or '' where it does (or where cryptography
+    is older than 42, which has no verifier)."""
+    from cryptography import x509  # pylint: disable=import-outside-toplevel
+    try:
+        from cryptography.x509 import verification  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return ""
+    try:
+        chain = x509.load_pem_x509_certificates(certificate_pem)
+        authorities = x509.load_pem_x509_certificates(ca_pem)
+    except ValueError as exc:
+        return f"it cannot be read as PEM certificates ({to_native(exc)})"
+    leaf = chain[0]
+    try:
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return "it has no subjectAltName extension"
+    subject = ([verification.DNSName(name) for name in names.get_values_for_type(x509.DNSName)]
+               + [verification.IPAddress(address) for address in names.get_values_for_type(x509.IPAddress)])
+    if not subject:
+        return "its subjectAltName names neither a DNS name nor an IP address"
+    verifier = (verification.PolicyBuilder().store(verification.Store(authorities))
+                .build_server_verifier(subject[0]))
+    try:
+        verifier.verify(leaf, chain[1:])
+    except verification.VerificationError as exc:
+        reason = to_native(exc).removeprefix("validation failed: ").split(" (encountered processing")[0]
+        if "all candidates exhausted with no interior errors" in reason:
+            return "no CA of registry_pki_byo_ca issued it (nor an intermediate that came with it)"
+        if reason.endswith("signature does not match"):
+            return "no CA of registry_pki_byo_ca issued it: a CA there of the issuer's name did not sign it"
+        for oid, name in _EXTENSIONS.items():
+            reason = reason.replace(oid, name)
+        # The verifier tried the CAs that could have issued it: what it says is of them.
+        if reason.startswith("candidates exhausted: "):
+            return f"the CA that issued it: {reason.removeprefix('candidates exhausted: ')}"
+        return f"the certificate: {reason}"
+    return ""
 
 
 def _names(args: dict, option: str) -> list[str]:

@@ -411,7 +411,8 @@ class HostTrust:
     def _logins(self, present: bool) -> None:
         """The login of every address the registry accepted it at, for Docker and the Podman family.
 
-        containerd keeps no credentials the collection could write (see the README): Kubernetes pull secrets.
+        containerd keeps no credentials the collection could write (see the guide Trust in every container runtime):
+        Kubernetes pull secrets.
         """
         accepted = self._accepted_addresses() if present else []
         if detect.PODMAN in self.runtimes:

@@ -16,20 +16,19 @@ description:
   - The registry_server role runs a second HAProxy with it on each registry host, the authenticating proxy in front of
     the registry (under another O(name)), whose TLS certificate and key the module puts together from the host's
     files (O(certificate_files)) into C(<config_dir>/server.pem) (root, 0600).
-  - Runs HAProxy in master-worker mode, kept running by systemd where it is the service manager and by a small
-    supervisor started detached elsewhere (pid files in C(/run/dockyard), output appended to O(log)). A changed
-    configuration is loaded by a reload (C(SIGUSR2) to the master), which keeps open connections; a start waits
-    until every address of O(listen) takes connections.
+  - Runs HAProxy in master-worker mode as a service (see the notes). A changed configuration is loaded by a reload
+    (C(SIGUSR2) to the master), which keeps open connections; HAProxy answers once every address of O(listen) takes
+    connections.
   - Where HAProxy is missing, changes nothing and says so in RV(missing_program), so that the role installs the
     package first.
   - Returns the state of every backend server from HAProxy's runtime API (O(runtime_socket)).
-  - A run that changes nothing is one call of this module on the host.
   - Returns the host's FQDN and default IPv4 address as the fact C(dockyard_host).
 author:
   - dockyard maintainers (@dockyard)
 extends_documentation_fragment:
   - dockyard.registry._attributes
   - dockyard.registry._service
+  - dockyard.registry._service.program
 attributes:
   check_mode:
     support: full
@@ -134,111 +133,11 @@ missing_program:
   type: str
 """
 
-import os
-import socket
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
-from ansible_collections.dockyard.registry.plugins.module_utils._haproxy import RuntimeAPIError, servers
-from ansible_collections.dockyard.registry.plugins.module_utils._host import identity
-from ansible_collections.dockyard.registry.plugins.module_utils._names import address_host, split_host_port
-from ansible_collections.dockyard.registry.plugins.module_utils._service import (
-    SERVICE_MANAGER_OPTION,
-    Service,
-    ServiceError,
-)
-
-DESCRIPTIONS = {"dockyard-haproxy": "HAProxy (dockyard.registry load balancer)"}
-
-
-def check_config(module, config: bytes, config_dir: str) -> None:
-    """``haproxy -c`` on the new configuration, from a file beside the real one (relative paths resolve alike)."""
-    handle, staged = tempfile.mkstemp(prefix=".haproxy.cfg.", dir=config_dir)
-    try:
-        with os.fdopen(handle, "wb") as new:
-            new.write(config)
-        rc, out, err = module.run_command([module.params["binary"], "-c", "-f", staged])
-    finally:
-        os.unlink(staged)
-    if rc != 0:
-        module.fail_json(msg=f"HAProxy refuses the new configuration, which was left out: {(out + err).strip()}")
-
-
-def answers(address: str) -> bool:
-    _host, port = split_host_port(address)
-    try:
-        with socket.create_connection((address_host(address), int(port)), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise OSError(f"cannot read {path} for HAProxy's certificate file: {exc.strerror}. Run the "
-                      "dockyard.registry.registry_pki role first") from exc
-
-
-def _with_newline(content: bytes) -> bytes:
-    return content if not content or content.endswith(b"\n") else content + b"\n"
-
-
-def certificate_file(module, files: Files, pem_path: str, sources: list[str]) -> bool:
-    """``pem_path`` (0600) made from the files ``sources`` (a certificate, its chain, its key), or removed where there
-    are none; True where it changed (or, in check mode, would)."""
-    missing = [path for path in sources if not os.path.isfile(path)]
-    if missing and module.check_mode:
-        # A check run before the certificate's first issue: it would be made from the files issued then.
-        files.pending(pem_path, f"made from {', '.join(sources)} once they are issued")
-        return True
-    pem = b"".join(_with_newline(_read(path)) for path in sources)
-    return files.file(pem_path, pem, 0o600, secret=True) if pem else files.absent(pem_path, secret=True)
-
-
-def run(module) -> dict:
-    params = module.params
-    if not os.access(params["binary"], os.X_OK):
-        return {"changed": False, "missing_program": params["binary"]}
-    files = Files(module)
-    files.directory(params["config_dir"], 0o755)
-    files.directory(os.path.dirname(params["runtime_socket"]), 0o755)
-    ca_path = os.path.join(params["config_dir"], "ca.crt")
-    config_path = os.path.join(params["config_dir"], "haproxy.cfg")
-    ca = params["ca"].encode()
-    if ca and not ca.endswith(b"\n"):
-        ca += b"\n"
-    changed = files.file(ca_path, ca, 0o644) if ca else files.absent(ca_path)
-    for name, option in (("server.pem", "certificate_files"), ("client.pem", "client_certificate_files")):
-        changed = certificate_file(module, files, os.path.join(params["config_dir"], name), params[option]) or changed
-    config = params["config"].encode()
-    if files.read(config_path) != config and not module.check_mode:
-        check_config(module, config, params["config_dir"])
-    changed = files.file(config_path, config, 0o640, secret=params["config_secret"]) or changed
-    argv = [params["binary"], "-W", "-db", "-f", config_path]
-    description = DESCRIPTIONS.get(params["name"], f"HAProxy ({params['name']})")
-    service = Service(files, module.run_command, params["name"], argv, description=description,
-                      log=params["log"], state_dir=params["config_dir"], manager=params["service_manager"],
-                      reload_signal="USR2", timeout=params["timeout"])
-
-    def ready():
-        silent = [address for address in params["listen"] if not answers(address)]
-        if silent:
-            return f"nothing takes connections at {', '.join(silent)}"
-        return None if os.path.exists(params["runtime_socket"]) else f"no runtime API socket {params['runtime_socket']}"
-
-    action = service.ensure(changed, ready)
-    result = {"changed": files.changed, "files": files.changed_paths, "service": action,
-              "ansible_facts": {"dockyard_host": identity()}}
-    if not module.check_mode:
-        result["servers"] = servers(params["runtime_socket"])
-    if files.diffs:
-        result["diff"] = files.diffs
-    return result
+from ansible_collections.dockyard.registry.plugins.module_utils._haproxy import RuntimeAPIError
+from ansible_collections.dockyard.registry.plugins.module_utils._haproxy_host import HAProxyHost
+from ansible_collections.dockyard.registry.plugins.module_utils._service_module import run_module, service_options
 
 
 def main() -> None:
@@ -249,22 +148,15 @@ def main() -> None:
             "ca": {"type": "str", "default": ""},
             "listen": {"type": "list", "elements": "str", "default": []},
             "runtime_socket": {"type": "path", "default": "/run/dockyard/haproxy.sock"},
-            "binary": {"type": "path", "default": "/usr/sbin/haproxy"},
-            "config_dir": {"type": "path", "default": "/etc/dockyard/haproxy"},
-            "log": {"type": "path", "default": "/var/log/dockyard/haproxy.log"},
-            "service_manager": SERVICE_MANAGER_OPTION,
-            "timeout": {"type": "int", "default": 60},
             "name": {"type": "str", "default": "dockyard-haproxy"},
             "certificate_files": {"type": "list", "elements": "path", "default": []},
             "client_certificate_files": {"type": "list", "elements": "path", "default": []},
+            **service_options(binary="/usr/sbin/haproxy", config_dir="/etc/dockyard/haproxy",
+                              log="/var/log/dockyard/haproxy.log", timeout=60),
         },
         supports_check_mode=True,
     )
-    try:
-        result = run(module)
-    except (ServiceError, RuntimeAPIError, OSError) as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(**result)
+    run_module(module, HAProxyHost, errors=(RuntimeAPIError,))
 
 
 if __name__ == "__main__":

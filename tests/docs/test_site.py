@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ from selenium import webdriver
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-import docsite_guides  # the script that writes the guides from the README
+import docsite_guides  # the script that writes the guides' pages from docs/guides
 
 BIN = Path(sys.executable).parent
 SITE = ROOT / "docs" / "build" / "html"
@@ -94,7 +95,7 @@ def field_paths(fields: dict | None, nested: str, prefix: str = "") -> list[str]
 
 PLUGINS = collection_plugins()
 ROLE_ENTRY_POINTS = role_entry_points()
-GUIDES = docsite_guides.split_guides(docsite_guides.README.read_text())
+GUIDES = docsite_guides.load(docsite_guides.README.read_text(), docsite_guides.sources())
 
 
 @pytest.fixture(scope="module")
@@ -190,9 +191,13 @@ def test_every_role_entry_point_shows_its_options(site, role, entry_point, spec)
 
 
 @pytest.mark.parametrize("guide", GUIDES, ids=[guide.slug for guide in GUIDES])
-def test_every_guide_of_the_readme_is_a_page(site, guide):
+def test_every_guide_is_a_page_with_its_sections(site, guide):
     facts = rendered(site, f"docsite/{guide.slug}.html")
     assert facts["h1"] == guide.title
+    # Each section carries the label that links from other guides name, as docutils spells it in an id.
+    missing = sorted(label for label in guide.sections.values()
+                     if re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") not in facts["ids"])
+    assert missing == [], f"docsite/{guide.slug}.html lacks the anchors {missing}"
 
 
 def test_no_page_shows_a_markup_error_or_logs_a_script_error(site):

@@ -26,8 +26,8 @@ def write_pem(path, obj):
 @pytest.fixture
 def brought(tmp_path):
     """Writes an operator's CA and a server certificate for the given names; returns the role's variables."""
-    def bring(dns_names, ips):
-        ca = registry_ca("operator CA")
+    def bring(dns_names, ips, **ca_options):
+        ca = registry_ca("operator CA", **ca_options)
         certificate, key = ca.issue_with_key([*dns_names, *ips], common_name=dns_names[0],
                                              extended_usage=[ExtendedKeyUsageOID.SERVER_AUTH])
         return {
@@ -98,3 +98,15 @@ def test_certificate_without_its_key_and_ca_is_refused(brought, machine_ip):
     assert run.returncode != 0, str(run)
     assert "go together" in run.output, str(run)
     assert run.changed == 0, str(run)
+
+
+def test_certificate_of_a_ca_without_key_usage_is_refused_before_the_host_is_asked(brought, machine_ip, tmp_path):
+    """Docker takes such a CA; the collection's modules on a Debian 13 host (Python 3.13, strict) would not."""
+    variables = brought(["registry.example.test"], [machine_ip], usage=None)
+    run = run_playbook("playbooks/pki.yml", extra_vars=variables)
+    assert run.returncode != 0, str(run)
+    assert "does not verify against registry_pki_byo_ca" in run.output, str(run)
+    assert "the CA that issued it: invalid extension: keyUsage" in run.output, str(run)
+    assert run.changed == 0, str(run)
+    assert not (tmp_path / "host-tls").exists()
+    assert not (tmp_path / "pki").exists() or not any((tmp_path / "pki").rglob("*.crt"))

@@ -56,11 +56,36 @@ def ansible_doc(plugin_type: str, name: str) -> dict:
     return docs[f"{COLLECTION}.{name}"]
 
 
-def test_the_collection_has_what_the_readme_lists():
-    assert set(ROLES) >= {"docker_engine", "registry_pki", "registry_server", "registry_trust"}
-    assert "registry_image" in MODULES
-    assert set(FILTERS) >= {"name_problems", "san_entries", "client_addresses", "missing_names"}
-    assert "image_reference" in TESTS
+def readme_parts() -> list[tuple[str, str]]:
+    """(kind, name) of every part the README's table of parts names, in its order: `playbooks/<name>.yml`, and the
+    names after a kind (`role`, `modules`, `lookup`, `callback`, `filters`, `tests`) up to the next kind."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("\n## Parts\n", 1)[1].split("\n## ", 1)[0]
+    cells = [line.split(" | ", 1)[0].removeprefix("| ") for line in table.splitlines() if line.startswith("| ")][2:]
+    parts = []
+    for cell in cells:
+        kind = None
+        for word in re.findall(r"`[^`]+`|\w+", cell):
+            if word.startswith("`playbooks/"):
+                parts.append(("playbook", word.strip("`").removeprefix("playbooks/").removesuffix(".yml")))
+            elif word.startswith("`"):
+                assert kind, f"README.md's table of parts: {word} has no kind before it: {cell}"
+                parts.append((kind, word.strip("`")))
+            else:
+                kind = word.removesuffix("s")
+    return parts
+
+
+def test_the_readme_lists_every_part_of_the_collection_once():
+    listed = readme_parts()
+    twice = sorted({part for part in listed if listed.count(part) > 1})
+    assert twice == []
+    collection = {
+        "role": ROLES, "module": MODULES, "callback": CALLBACKS, "filter": FILTERS, "test": TESTS,
+        "playbook": sorted(p.stem for p in ROOT.glob("playbooks/*.yml")),
+        "lookup": sorted(p.stem for p in ROOT.glob("plugins/lookup/*.py") if p.stem != "__init__"),
+    }
+    assert sorted(listed) == sorted((kind, name) for kind, names in collection.items() for name in names)
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -1,8 +1,10 @@
-"""The documentation site's guides: docs/docsite as scripts/docsite_guides.py writes it from the README's sections."""
+"""The documentation site's guides: docs/docsite as scripts/docsite_guides.py writes it from docs/guides/, in the order
+of the README's "Read on" section."""
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -18,22 +20,36 @@ LABEL = "ansible_collections.dockyard.registry.docsite."
 README = """\
 # Title
 
-A summary the collection's page has already.
+A summary.
 
-## Quick start
+## Read on
+
+| guide | on the site |
+| --- | --- |
+| [Quick start](docs/guides/quick_start.md) | [quick_start](https://example.invalid/docs/docsite/quick_start.html) |
+| [Garbage collection](docs/guides/garbage_collection.md#garbage-collection) | |
+
+## Something else
+
+[Not a guide of the Read on section](docs/guides/other.md)
+"""
+QUICK_START = """\
+# Quick start
 
 ```sh
-## not a heading: inside a code block
+# not a heading: inside a code block
 make site
 ```
 
-### The insecure fallback (opt-in)
+## The insecure fallback (opt-in)
 
-Text.
+Text, and [the fallback again](#the-insecure-fallback-opt-in).
+"""
+GARBAGE_COLLECTION = """\
+# Garbage collection
 
-## Garbage collection
-
-See [the fallback](#the-insecure-fallback-opt-in) and [Distribution](https://distribution.github.io/distribution/).
+See [the fallback](quick_start.md#the-insecure-fallback-opt-in), [the start](quick_start.md) and
+[Distribution](https://distribution.github.io/distribution/).
 
 ```
 plain text
@@ -43,56 +59,91 @@ plain text
 | --- | --- |
 | `registry_trust_registry_hosts` | `'{{ groups['registry'] \\| default([]) }}'` |
 """
+SOURCES = {"quick_start.md": QUICK_START, "garbage_collection.md": GARBAGE_COLLECTION}
 
 
-def test_docsite_is_what_the_readme_makes():
+def test_docsite_is_what_the_guides_make():
     assert guides.main(["--check"]) == 0, "docs/docsite is stale: run .venv/bin/python scripts/docsite_guides.py"
 
 
-def test_extra_docs_lists_every_guide_page_in_readme_order():
+def test_extra_docs_lists_every_guide_page_in_the_readmes_order():
     index = yaml.safe_load((ROOT / "docs" / "docsite" / "extra-docs.yml").read_text())
     (section,) = index["sections"]
     pages = sorted(path.stem for path in (ROOT / "docs" / "docsite" / "rst").glob("*.rst"))
-    assert sorted(section["toctree"]) == pages
-    assert section["toctree"] == [guide.slug for guide in guides.split_guides((ROOT / "README.md").read_text())]
+    assert sorted(section["toctree"]) == pages == sorted(path.stem for path in (ROOT / "docs" / "guides").glob("*.md"))
+    assert section["toctree"] == [guide.slug for guide in guides.load(guides.README.read_text(), guides.sources())]
 
 
-def test_level_two_and_three_sections_become_pages_and_code_blocks_stay_whole():
-    found = guides.split_guides(README)
+def test_the_readme_links_each_guide_in_the_repository_and_on_the_documentation_site():
+    documentation = yaml.safe_load((ROOT / "galaxy.yml").read_text())["documentation"]
+    readme = guides.README.read_text()
+    read_on = readme.split(f"## {guides.READ_ON}\n", 1)[1].split("\n## ", 1)[0]
+    for guide in guides.load(readme, guides.sources()):
+        (row,) = [line for line in read_on.splitlines() if f"](docs/guides/{guide.name})" in line]
+        assert f"[{guide.slug}]({documentation}docsite/{guide.slug}.html)" in row, row
+        assert row.startswith("| [") and guide.title.startswith(row[3:].split("]", 1)[0]), (guide.title, row)
+    relative = re.findall(r"\]\((?!https?:|#)([^)#]+)", readme)
+    assert [link for link in relative if not (ROOT / link).exists()] == []
+
+
+def test_guides_come_in_read_on_order_each_one_page_and_code_blocks_stay_whole():
+    found = guides.load(README, SOURCES)
     assert [(guide.title, guide.slug) for guide in found] == [
-        ("Quick start", "quick_start"),
-        ("The insecure fallback (opt-in)", "the_insecure_fallback_opt_in"),
-        ("Garbage collection", "garbage_collection"),
-    ]
-    assert "## not a heading: inside a code block\nmake site\n" in found[0].markdown
-    assert "A summary" not in "".join(guide.markdown for guide in found)
+        ("Quick start", "quick_start"), ("Garbage collection", "garbage_collection")]
+    assert found[0].sections == {"the-insecure-fallback-opt-in": f"{LABEL}quick_start.the-insecure-fallback-opt-in"}
+    page = guides.generate(README, SOURCES)["rst/quick_start.rst"]
+    assert "# not a heading: inside a code block\n   make site\n" in page
+    assert (f".. _{LABEL}quick_start.the-insecure-fallback-opt-in:\n\nThe insecure fallback (opt-in)\n---" in page)
+    assert f":ref:`the fallback again <{LABEL}quick_start.the-insecure-fallback-opt-in>`" in page
 
 
-def test_pages_carry_their_label_links_to_sections_become_references():
-    files = guides.generate(README)
-    assert sorted(files) == ["extra-docs.yml", "rst/garbage_collection.rst", "rst/quick_start.rst",
-                             "rst/the_insecure_fallback_opt_in.rst"]
+def test_pages_carry_their_label_links_to_guides_and_sections_become_references():
+    files = guides.generate(README, SOURCES)
+    assert sorted(files) == ["extra-docs.yml", "rst/garbage_collection.rst", "rst/quick_start.rst"]
     page = files["rst/garbage_collection.rst"]
-    assert page.startswith(f"{guides.GENERATED}\n\n.. _{LABEL}garbage_collection:\n\nGarbage collection\n---")
-    assert f":ref:`the fallback <{LABEL}the_insecure_fallback_opt_in>`" in page
+    assert page.startswith(".. Generated by scripts/docsite_guides.py from docs/guides/garbage_collection.md: edit the "
+                           f"guide, not this file.\n\n.. _{LABEL}garbage_collection:\n\nGarbage collection\n===")
+    assert f":ref:`the fallback <{LABEL}quick_start.the-insecure-fallback-opt-in>`" in page
+    assert f":ref:`the start <{LABEL}quick_start>`" in page
     assert "`Distribution <https://distribution.github.io/distribution/>`__" in page
     assert ".. code-block:: text\n\n   plain text" in page
     # A pipe escaped in a table cell is a pipe on the page.
     assert "``'{{ groups['registry'] | default([]) }}'``" in page
     assert yaml.safe_load(files["extra-docs.yml"]) == {"sections": [{"title": "Guides", "toctree": [
-        "quick_start", "the_insecure_fallback_opt_in", "garbage_collection"]}]}
+        "quick_start", "garbage_collection"]}]}
 
 
 @pytest.mark.parametrize(("link", "message"), [
-    ("[the docs](docs/build/html/index.html)",
-     "section 'Quick start': the link docs/build/html/index.html has no page on the documentation site"),
-    ("[rotation](#rotation)", "section 'Quick start': the link #rotation names no `##` or `###` section"),
+    ("[the docs](../build/html/index.html)",
+     "docs/guides/quick_start.md: the link ../build/html/index.html has no page on the documentation site"),
+    ("[rotation](#rotation)",
+     "docs/guides/quick_start.md: the link #rotation names no `##` or `###` section of docs/guides/quick_start.md"),
+    ("[gc](garbage_collection.md#rotation)",
+     "the link garbage_collection.md#rotation names no `##` or `###` section of docs/guides/garbage_collection.md"),
 ])
 def test_a_link_the_site_cannot_follow_is_refused_naming_it(link, message):
-    with pytest.raises(guides.GuideError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        guides.generate(f"## Quick start\n\nSee {link}.\n")
+    with pytest.raises(guides.GuideError, match=re.escape(message)):
+        guides.generate(README, {**SOURCES, "quick_start.md": f"# Quick start\n\nSee {link}.\n"})
 
 
-def test_two_sections_with_one_page_name_are_refused():
-    with pytest.raises(guides.GuideError, match=r"same page name \(quick_start\)"):
-        guides.generate("## Quick start\n\nA.\n\n### Quick start!\n\nB.\n")
+def test_two_sections_with_one_anchor_are_refused():
+    with pytest.raises(guides.GuideError, match=r"quick_start.md: sections with the same anchor \(a\)"):
+        guides.generate(README, {**SOURCES, "quick_start.md": "# Quick start\n\n## A\n\nA.\n\n### A!\n\nB.\n"})
+
+
+@pytest.mark.parametrize(("sources", "message"), [
+    ({**SOURCES, "extra.md": "# Extra\n"}, "does not link docs/guides/extra.md: list every guide there"),
+    ({"quick_start.md": QUICK_START}, "links to guides that docs/guides/ lacks: garbage_collection.md"),
+    ({**SOURCES, "quick_start.md": "Text before the title.\n\n# Quick start\n"},
+     "docs/guides/quick_start.md: a guide begins with its one `#` heading"),
+    ({**SOURCES, "quick_start.md": "# Quick start\n\n# Another title\n"},
+     "docs/guides/quick_start.md: a guide begins with its one `#` heading"),
+])
+def test_a_guide_the_site_cannot_place_is_refused_naming_it(sources, message):
+    with pytest.raises(guides.GuideError, match=re.escape(message)):
+        guides.generate(README, sources)
+
+
+def test_a_readme_without_its_read_on_section_is_refused():
+    with pytest.raises(guides.GuideError, match="README.md has no `## Read on` section"):
+        guides.generate("# Title\n\n## Guides\n\n[a](docs/guides/quick_start.md)\n", SOURCES)

@@ -64,7 +64,7 @@ def test_example_inventory_has_the_contract_groups():
     docker_hosts = groups["docker_hosts"]["hosts"]
     assert len(registry) >= 1
     assert len(docker_hosts) >= 2, "a fleet example has several Docker hosts"
-    # The registry host pushes and pulls too, so it is a Docker host as well (see the README).
+    # The registry host pushes and pulls too, so it is a Docker host as well (see the README's inventory layouts).
     assert set(registry) <= set(docker_hosts)
 
 

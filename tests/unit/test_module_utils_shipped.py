@@ -28,6 +28,8 @@ IMAGE = sorted([*DOCKER, *REFERENCE, "_docker_images.py", "_image.py", *REGISTRY
                 "_registry/blobs.py", "_registry/client.py", "_registry/options.py", "_registry/signatures.py"])
 DAEMON = [*DOCKER, "_daemon_config.py", "_daemon_json.py", "_daemon_keys.py", "_docker_daemon.py", "_dockerd.py",
           *FILES, "_service.py"]
+# The skeleton of the modules that run a program of their own as a service, and what it takes.
+SERVICE_MODULE = [*FILES, "_host.py", "_service.py", "_service_module.py"]
 RUNTIMES = ["_runtimes/__init__.py", "_runtimes/containerd.py", "_runtimes/detect.py", "_runtimes/docker.py",
             "_runtimes/plan.py", "_runtimes/podman.py", "_runtimes/tomlfile.py"]
 
@@ -36,7 +38,7 @@ EXPECTED = {
     "docker_daemon_config": sorted(DAEMON),
     "host_requirements": [],
     "package_image": sorted([*DOCKER, "_docker_images.py", *FILES, "_package_image.py"]),
-    "registry_cache": sorted([*FILES, "_host.py", "_service.py", "_tls_files.py"]),
+    "registry_cache": sorted([*SERVICE_MODULE, "_redis_host.py", "_tls_files.py"]),
     "registry_certificate": sorted([*FILES, "_host.py", "_names.py", "_pki.py", "_validity.py"]),
     "registry_config": sorted([*DOCKER, "_docker_images.py", *FILES, "_host.py", "_package_image.py"]),
     "registry_gc_schedule": sorted([*FILES, "_digest.py", "_docker_client.py", "_gc.py", "_gc_job.py", "_metrics.py",
@@ -45,7 +47,7 @@ EXPECTED = {
     "registry_gc_guard": sorted([*REFERENCE, "_gc.py", "_host.py", "_registry/__init__.py", "_registry/blobs.py",
                                  "_registry/errors.py", "_registry/media.py"]),
     "registry_image": IMAGE,
-    "registry_lb": sorted([*FILES, "_haproxy.py", "_host.py", "_names.py", "_service.py"]),
+    "registry_lb": sorted([*SERVICE_MODULE, "_haproxy.py", "_haproxy_host.py", "_names.py"]),
     "registry_lb_server": ["_haproxy.py"],
     "registry_metrics": sorted([*FILES, "_metrics.py", "_validity.py"]),
     "registry_probe": sorted([*DOCKER, *REGISTRY_CLIENT, "_dockerd.py", "_names.py", "_verdicts.py", "_registry/options.py",
@@ -53,7 +55,7 @@ EXPECTED = {
     "registry_retention": sorted([*DOCKER, *REGISTRY_CLIENT, *REFERENCE, "_registry/blobs.py",
                                   "_registry/client.py", "_registry/options.py", "_registry/retention.py"]),
     "registry_smoke": IMAGE,
-    "registry_store": sorted([*FILES, "_host.py", "_names.py", "_seaweedfs.py", "_service.py", "_tls_files.py"]),
+    "registry_store": sorted([*SERVICE_MODULE, "_names.py", "_seaweedfs.py", "_seaweedfs_host.py", "_tls_files.py"]),
     "registry_trust": sorted({*DAEMON, *REGISTRY_CLIENT, *RUNTIMES, "_names.py", "_verdicts.py", "_registry/probe.py",
                               "_host_trust.py", "_validity.py", "_x509.py"}),
 }

@@ -1,4 +1,4 @@
-"""The roles' public interface: argument specs, defaults and the README agree with each other."""
+"""The roles' public interface: argument specs, defaults and the variables guide agree with each other."""
 
 from __future__ import annotations
 
@@ -70,12 +70,13 @@ def test_pki_writes_the_tls_files_where_the_server_reads_them():
             == load("registry_server", "defaults", "main.yml")["registry_server_tls_dir"])
 
 
-def test_readme_variable_table_is_current():
+def test_variables_guide_table_is_current():
     spec = importlib.util.spec_from_file_location("variables_table", ROOT / "scripts" / "variables_table.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    readme = (ROOT / "README.md").read_text()
-    assert readme == module.render(readme), "README.md's variable table is stale: run .venv/bin/python scripts/variables_table.py"
+    guide = (ROOT / "docs" / "guides" / "variables.md").read_text()
+    assert guide == module.render(guide), \
+        "docs/guides/variables.md's variable table is stale: run .venv/bin/python scripts/variables_table.py"
 
 
 def test_trust_finds_the_mirror_on_the_port_registry_server_publishes_it_by_default():

@@ -11,6 +11,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+import x509_certificates
 from ansible.errors import AnsibleActionFail
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -124,3 +125,38 @@ def test_check_mode_predicts_the_refusal_of_a_request_for_other_names(ca_dir):
     result = run(ca_dir, Host(request([*COMPUTED, "DNS:bank.example.com"])), check_mode=True)
     assert result["failed"] is True
     assert "it asks for DNS:bank.example.com" in result["msg"]
+
+
+# A certificate brought along is verified on the controller as strictly as the hosts' Python 3.13 verifies it.
+SANS = ["registry.example.com", "192.0.2.11"]
+
+
+def test_a_certificate_brought_along_from_a_ca_as_the_role_makes_it_verifies():
+    ca = x509_certificates.registry_ca("operator CA")
+    assert plugin.chain_problem(x509_certificates.pem(ca.issue(SANS)), ca.pem) == ""
+
+
+def test_a_certificate_brought_along_verifies_with_the_intermediate_that_comes_with_it_and_not_without():
+    root = x509_certificates.Authority("operator root")
+    intermediate = x509_certificates.Authority("operator issuing CA", issuer=root)
+    leaf = intermediate.issue(SANS)
+    assert plugin.chain_problem(x509_certificates.pem(leaf, intermediate.certificate), root.pem) == ""
+    assert "no CA of registry_pki_byo_ca issued it" in plugin.chain_problem(x509_certificates.pem(leaf), root.pem)
+
+
+@pytest.mark.parametrize(("authority", "leaf_options", "says"), [
+    ({"usage": None}, {}, "the CA that issued it: invalid extension: keyUsage"),
+    ({}, {"key_ids": False}, "the certificate: invalid extension: authorityKeyIdentifier"),
+    ({"ca": None, "usage": None}, {}, "the CA that issued it: invalid extension: basicConstraints"),
+    ({}, {"ca": True}, "the certificate: basicConstraints.cA must not be asserted"),
+])
+def test_a_certificate_brought_along_that_python_3_13_would_refuse_is_refused_naming_what_is_missing(
+        authority, leaf_options, says):
+    ca = x509_certificates.Authority("operator CA", **authority)
+    assert plugin.chain_problem(x509_certificates.pem(ca.issue(SANS, **leaf_options)), ca.pem).startswith(says)
+
+
+def test_a_certificate_brought_along_from_another_ca_of_the_same_name_is_refused():
+    issuer, other = x509_certificates.registry_ca("operator CA"), x509_certificates.registry_ca("operator CA")
+    assert plugin.chain_problem(x509_certificates.pem(issuer.issue(SANS)), other.pem) == (
+        "no CA of registry_pki_byo_ca issued it: a CA there of the issuer's name did not sign it")

@@ -189,10 +189,11 @@ def test_the_module_documents_exactly_the_verdicts_there_are():
     source = (ROOT / "plugins" / "modules" / "registry_probe.py").read_text()
     returned = yaml.safe_load(re.search(r'RETURN = r"""(.*?)"""', source, re.DOTALL).group(1))
     assert returned["status"]["choices"] == list(_verdicts.SUMMARIES)
-    # Every verdict the code names (a constant spelling its value) has a summary, a remedy and a place in the README.
+    # Every verdict the code names (a constant spelling its value) has a summary, a remedy and a place in the
+    # troubleshooting guide's first paragraph.
     named = {value for name, value in vars(_verdicts).items() if isinstance(value, str) and name == value.upper()}
     assert named == set(_verdicts.SUMMARIES)
-    troubleshooting = (ROOT / "README.md").read_text().split("## Troubleshooting", 1)[1].split("\n\n", 2)[1]
+    troubleshooting = (ROOT / "docs" / "guides" / "troubleshooting.md").read_text().split("\n\n", 2)[1]
     for verdict in _verdicts.SUMMARIES:
         assert f"`{verdict}`" in troubleshooting, verdict
     description = " ".join(yaml.safe_load(re.search(r'DOCUMENTATION = r"""(.*?)"""', source, re.DOTALL)

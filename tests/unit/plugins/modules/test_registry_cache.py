@@ -24,14 +24,14 @@ import redis
 from x509_certificates import Authority, key_usage
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki
-from ansible_collections.dockyard.registry.plugins.module_utils._tls_files import tls_digest, tls_paths
-from ansible_collections.dockyard.registry.plugins.modules.registry_cache import (
+from ansible_collections.dockyard.registry.plugins.module_utils._redis_host import (
     ADMIN_USER,
     connect,
     flush,
     input_problems,
     redis_conf,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._tls_files import tls_digest, tls_paths
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"

@@ -23,9 +23,9 @@ from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs impor
     security_toml,
     server_argv,
 )
+from ansible_collections.dockyard.registry.plugins.module_utils._seaweedfs_host import http_json, leader, tls_state
 from ansible_collections.dockyard.registry.plugins.module_utils._service import ServiceError
 from ansible_collections.dockyard.registry.plugins.module_utils._tls_files import tls_paths
-from ansible_collections.dockyard.registry.plugins.modules.registry_store import http_json, leader, tls_state
 
 WEED = Path("~/.cache/dockyard.registry/seaweedfs/4.48/x86_64/weed").expanduser()
 KEYS = {"volume_write": "v" * 32, "volume_read": "r" * 32, "filer_write": "f" * 32, "filer_read": "g" * 32}
