@@ -14,10 +14,21 @@ Each run writes the record of the last collection that the gc entry point writes
 node_exporter's textfile collector and the shipped alerts), and prints one JSON line with what it deleted and freed
 (the scheduler appends it to the job's log). A configuration that an interrupted run left read-only is put back
 first. One run at a time (a lock file).
+
+With retention rules in its settings (registry_server_retention_rules), a run first deletes by digest what no rule
+keeps (:mod:`._registry.retention`, the code of the registry_retention module), through the registry's API while the
+registry is still writable (Distribution refuses deletes while it is read-only), and only then opens the read-only
+window and collects, which frees what the deletes left. A run whose retention fails does not collect, and records
+that it failed. The job holds no push account's password: it speaks plain HTTP to the registry container where the
+role publishes it on the host's loopback behind the authenticating proxy (registry_server_loopback_port), with the
+proxy's internal account, the only one that registry knows. That credential is on the host already (the proxy's
+configuration carries it to every request); the module keeps a copy for the job in a root-only 0600 file of the job's
+own 0700 directory. Root on the registry host owns the storage anyway: nothing it could not do before is exposed.
 """
 
 from __future__ import annotations
 
+import datetime
 import fcntl
 import json
 import os
@@ -39,7 +50,15 @@ from ansible_collections.dockyard.registry.plugins.module_utils._gc import (
     parse_listing,
     summary_counts,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._metrics import gc_record, render
+from ansible_collections.dockyard.registry.plugins.module_utils._metrics import gc_record, render, retention_record
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.auth import Credentials
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.client import RegistryClient
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention import (
+    Retention,
+    RetentionRuleError,
+    parse_rules,
+)
 
 # The registry's command inside its container, as the gc entry point runs it.
 REGISTRY = "/bin/registry"
@@ -92,9 +111,15 @@ class Job:
         """Collect, and record the run; what it did, as the JSON line it prints (``success``, ``error``...)."""
         result = {"started": int(self.clock()), "success": False, "deleted_blobs": 0, "deleted_manifests": 0,
                   "freed_bytes": 0, "deleted": [], "error": None}
+        retention = self.settings.get("retention")
+        if retention:
+            result.update(retention_success=False, retention_deleted_manifests=0, retention_deleted=[])
         collected = False
         try:
             self._restore_if_interrupted()
+            if retention:
+                # Before the window: the deletes need the registry writable; the collection frees what they leave.
+                self._retain(retention, result)
             self._enter_read_only()
             try:
                 collected = self._collect(result)
@@ -152,6 +177,49 @@ class Job:
                                f"check, {what}, within {self.settings.get('ready_timeout', 120)} s")
             self.sleep(1)
 
+    # --- retention ---
+
+    def _retain(self, retention: dict, result: dict) -> None:
+        """Delete by digest what no rule keeps, through the registry container's loopback port with the proxy's
+        internal account; each deletion goes into ``result`` as it happens. JobError where it fails."""
+        deleted = result["retention_deleted"]
+        try:
+            rules = parse_rules(retention["rules"])
+            credentials = self._internal_account(retention["account"])
+            with RegistryClient(retention["registry"], timeout=int(retention.get("timeout", 60)),
+                                credentials=credentials, loopback_http=True) as client:
+                now = datetime.datetime.fromtimestamp(self.clock(), datetime.timezone.utc)
+                applied = Retention(client, rules, now)
+                applied.delete(applied.plan(), deleted)
+        except (RetentionRuleError, RegistryError) as exc:
+            result["retention_deleted_manifests"] = len(deleted)
+            raise JobError(f"retention: {str(exc).rstrip('.')}. Deleted before it failed: {len(deleted)} "
+                           "manifest(s); the garbage collection did not run") from None
+        result.update(retention_success=True, retention_deleted_manifests=len(deleted))
+
+    @staticmethod
+    def _internal_account(path: str) -> Credentials:
+        """The proxy's internal account, from the file registry_gc_schedule keeps for the job (``name:password``,
+        root's alone)."""
+        try:
+            info = os.stat(path)
+            content = read(path)
+        except OSError as exc:
+            raise JobError(f"retention: cannot read the registry account file {path}: {exc.strerror or exc}; run "
+                           "the registry_server role again") from None
+        if content is None:
+            raise JobError(f"retention: the registry account file {path} is missing: run the registry_server role "
+                           "again")
+        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            raise JobError(f"retention: the registry account file {path} is readable by others than its owner, or "
+                           f"owned by another user (mode {info.st_mode & 0o7777:04o}): nothing was deleted; run the "
+                           "registry_server role again, which makes it 0600")
+        name, separator, password = content.decode("utf-8", "replace").rstrip("\n").partition(":")
+        if not separator or not name or not password:
+            raise JobError(f"retention: the registry account file {path} does not hold name:password; run the "
+                           "registry_server role again")
+        return Credentials(name, password, f"the proxy's internal account in {path}")
+
     # --- the collection ---
 
     def _garbage_collect(self, dry_run: bool) -> str:
@@ -183,6 +251,8 @@ class Job:
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
         metrics = gc_record(result["ended"], result["success"], result["deleted_blobs"], result["deleted_manifests"],
                             result["freed_bytes"])
+        if "retention_success" in result:
+            metrics += retention_record(result["retention_success"], result["retention_deleted_manifests"])
         current = (read(path) or b"").decode("utf-8", "replace")
         replace(path, render(metrics, self.settings.get("labels") or {}, current).encode(), 0o644)
 

@@ -118,6 +118,22 @@ def gc_record(ended: float, success: bool, deleted_blobs: int, deleted_manifests
     return [{"name": name, "help": text, "value": value} for (name, text), value in zip(GC_RECORD, values)]
 
 
+# What the retention rules of a scheduled run (registry_server_retention_rules) did before it collected, written into
+# the same record, beside the collection's figures.
+RETENTION_RECORD = (
+    ("dockyard_registry_retention_last_run_success",
+     "Whether the retention rules of the last scheduled garbage collection were applied (1) or failed (0)."),
+    ("dockyard_registry_retention_deleted_manifests",
+     "How many manifests the retention rules of the last scheduled garbage collection deleted before it collected."),
+)
+
+
+def retention_record(success: bool, deleted_manifests: int) -> list[dict]:
+    """The metrics of the retention step of a scheduled run: whether it succeeded, and how many manifests it deleted."""
+    values = (bool(success), int(deleted_manifests))
+    return [{"name": name, "help": text, "value": value} for (name, text), value in zip(RETENTION_RECORD, values)]
+
+
 def render(metrics: list[dict], labels: dict, current: str) -> str:
     """The file's text for ``metrics`` (each with ``labels`` added); a value of None or "" keeps the value ``current``
     (the file's text now) holds for the same sample, or leaves the sample out where it holds none."""

@@ -20,6 +20,16 @@ description:
   - Each run writes the record of the last collection to O(record), as the C(gc) entry point does (see
     M(dockyard.registry.registry_metrics), O(dockyard.registry.registry_metrics#module:gc_run)), and appends one JSON
     line with its times, success, the digests it deleted and the bytes it freed, or its error, to O(log).
+  - With O(retention_rules), each run first deletes by digest the tags no rule keeps, as
+    M(dockyard.registry.registry_retention) does, through the registry's API while the registry is still writable (its
+    deletes need it), and only then goes read-only and collects, which frees what the deletes left. The run's record
+    and JSON line carry what retention deleted beside the collection's figures; a run whose retention fails records
+    its failure and does not collect.
+  - The job holds no push account's password. It speaks plain HTTP to the registry container where it is published on
+    the host's loopback (O(loopback_port)), behind the authenticating proxy, with the proxy's internal account
+    (O(internal_username), O(internal_password)), the only account that registry knows. That credential is on the host
+    already, in the proxy's configuration; the module keeps a copy for the job in C(<state_dir>/registry-account)
+    (root, 0600). Root on the registry host owns the storage anyway.
   - The job is the collection's own code (the module_utils it needs), installed under O(state_dir) with the module.
   - An empty O(schedule) removes the job, and stops the cron daemon the module started.
 author:
@@ -33,7 +43,8 @@ attributes:
   diff_mode:
     support: full
     details:
-      - O(readonly_config) is redacted in the diff (it holds the registry's http secret).
+      - O(readonly_config) and the registry account file are redacted in the diff (they hold the registry's http secret
+        and the proxy's internal password).
   idempotent:
     support: full
 options:
@@ -94,6 +105,45 @@ options:
     description: The job's log, one JSON line a run.
     type: path
     default: /var/log/dockyard/registry-gc.log
+  retention_rules:
+    description:
+      - Retention rules each run applies before it collects, as M(dockyard.registry.registry_retention) takes them
+        (O(dockyard.registry.registry_retention#module:rules)). Each repository follows the first rule whose
+        O(retention_rules[].repository) glob matches it; what no rule keeps is deleted by digest.
+      - Checked before anything changes; a wrong rule fails naming it.
+      - Empty (the default) applies no retention.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      repository:
+        description: The repositories the rule applies to, a shell-style glob such as V(team-a/*).
+        type: str
+        required: true
+      keep_newest:
+        description: Keep the tags of this many newest images (by their config's C(created) time).
+        type: int
+      keep_tags:
+        description: Keep the tags that one of these Python regular expressions matches as a whole.
+        type: list
+        elements: str
+      keep_days:
+        description: Keep the tags of images created fewer than this many days ago.
+        type: int
+  loopback_port:
+    description:
+      - The port of the host's loopback (C(127.0.0.1)) where the registry container is published, plain HTTP behind the
+        authenticating proxy; the job applies O(retention_rules) there.
+    type: int
+    default: 15000
+  internal_username:
+    description:
+      - The proxy's internal account, which the registry on O(loopback_port) asks for. Used with O(retention_rules).
+    type: str
+    default: dockyard-proxy
+  internal_password:
+    description: The internal account's password. Required with O(retention_rules).
+    type: str
 notes:
   - Only for a registry whose storage is on the host's disk and that is the only replica of its storage; replicas of a
     shared store are collected together by the C(gc) entry point (C(playbooks/gc.yml)) from the controller.
@@ -111,6 +161,17 @@ EXAMPLES = r"""
     record: /var/lib/prometheus/node-exporter/dockyard-registry-gc.prom
     labels:
       registry: dockyard-registry
+
+- name: Every night, delete the builds no rule keeps, then collect the garbage
+  dockyard.registry.registry_gc_schedule:
+    schedule: 0 2 * * *
+    readonly_config: "{{ lookup('ansible.builtin.template', 'config.yml.j2', template_vars={'registry_server_readonly': true}) }}"
+    retention_rules:
+      - repository: team-a/*
+        keep_tags: ['latest', 'v\d+\.\d+\.\d+']
+        keep_newest: 5
+    loopback_port: 15000
+    internal_password: "{{ registry_internal_password }}"
 
 - name: Remove the schedule
   dockyard.registry.registry_gc_schedule:
@@ -153,6 +214,11 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.dockyard.registry.plugins.module_utils import _gc_job
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention import (
+    RULE_OPTIONS,
+    RetentionRuleError,
+    parse_rules,
+)
 from ansible_collections.dockyard.registry.plugins.module_utils._schedule import ScheduleError, parse
 from ansible_collections.dockyard.registry.plugins.module_utils._service import (
     SERVICE_MANAGER_OPTION,
@@ -220,7 +286,10 @@ def job_sources() -> dict[str, str]:
         if name in found:
             continue
         module = sys.modules.get(name) or __import__(name, fromlist=["_"])
-        source = inspect.getsource(module)
+        try:
+            source = inspect.getsource(module)
+        except OSError:  # an empty file (a package's __init__.py imported from, such as _registry's)
+            source = module.__loader__.get_source(name) or ""
         found[name] = source
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PACKAGE):
@@ -253,6 +322,7 @@ class GcSchedule:
         self.lib = os.path.join(state_dir, "lib")
         self.settings_path = os.path.join(state_dir, "settings.json")
         self.readonly_path = os.path.join(state_dir, "config-readonly.yml")
+        self.account_path = os.path.join(state_dir, "registry-account")
         self.launcher = os.path.join(state_dir, "run")
         name = self.params["name"]
         self.service_unit = f"/etc/systemd/system/{name}.service"
@@ -274,6 +344,7 @@ class GcSchedule:
         if not self.params["readonly_config"]:
             self.module.fail_json(msg="readonly_config is required with a schedule: the registry's configuration "
                                       "with storage.maintenance.readonly enabled")
+        self.check_retention()
         if self.systemd:
             self.check_calendar(schedule)
         else:
@@ -298,6 +369,20 @@ class GcSchedule:
             self.module.fail_json(msg=f"schedule: {schedule.text!r} is not an OnCalendar expression systemd takes: "
                                       f"{(out + err).strip()}")
 
+    def check_retention(self) -> None:
+        rules = self.params["retention_rules"]
+        if not rules:
+            return
+        try:
+            parse_rules(rules)
+        except RetentionRuleError as exc:
+            self.module.fail_json(msg=f"retention_{exc}")
+        if not self.params["internal_password"] or not self.params["internal_username"]:
+            self.module.fail_json(msg="internal_password and internal_username are required with retention_rules: the "
+                                      "proxy's internal account, which the registry on the loopback port asks for")
+        if not 1 <= self.params["loopback_port"] <= 65535:
+            self.module.fail_json(msg=f"loopback_port must be from 1 to 65535, not {self.params['loopback_port']}")
+
     # --- the job ---
 
     def install_job(self) -> None:
@@ -312,16 +397,25 @@ class GcSchedule:
             "data_dir": params["data_dir"], "record": params["record"], "labels": params["labels"],
             "timeout": params["timeout"], "ready_timeout": params["ready_timeout"],
             "lock": os.path.join(params["state_dir"], "lock"),
+            # Retention before the collection: the registry container on loopback, with the proxy's internal account.
+            "retention": {"rules": params["retention_rules"], "registry": f"127.0.0.1:{params['loopback_port']}",
+                          "account": self.account_path} if params["retention_rules"] else None,
         }
         self.files.file(self.settings_path, (json.dumps(settings, indent=2, sort_keys=True) + "\n").encode(), 0o600)
         self.files.file(self.readonly_path, params["readonly_config"].encode(), 0o600, secret=True)
+        if params["retention_rules"]:
+            account = f"{params['internal_username']}:{params['internal_password']}\n"
+            self.files.file(self.account_path, account.encode(), 0o600, secret=True)
+        else:
+            self.files.absent(self.account_path, secret=True)
         launcher = _LAUNCHER.format(python=sys.executable, container=params["container"], lib=self.lib,
                                     package=PACKAGE, settings=self.settings_path)
         self.files.file(self.launcher, launcher.encode(), 0o700)
 
     def job_paths(self) -> list[str]:
         """Every file the job consists of, for its removal."""
-        paths = [self.settings_path, self.readonly_path, self.launcher, os.path.join(self.params["state_dir"], "lock")]
+        paths = [self.settings_path, self.readonly_path, self.account_path, self.launcher,
+                 os.path.join(self.params["state_dir"], "lock")]
         for directory, _subdirectories, names in os.walk(self.lib):
             paths.extend(os.path.join(directory, name) for name in names)
         return paths
@@ -387,7 +481,7 @@ class GcSchedule:
         self.files.absent(service.script)
         self.files.empty_directory_absent(CRON_STATE_DIR)
         for path in self.job_paths():
-            self.files.absent(path, secret=path == self.readonly_path)
+            self.files.absent(path, secret=path in (self.readonly_path, self.account_path))
         for directory, _subdirectories, _names in sorted(os.walk(self.lib), reverse=True):
             self.files.empty_directory_absent(directory)
         self.files.empty_directory_absent(self.params["state_dir"])
@@ -414,6 +508,10 @@ def main() -> None:
             "ready_timeout": {"type": "int", "default": 120},
             "state_dir": {"type": "path", "default": "/var/lib/dockyard/registry-gc"},
             "log": {"type": "path", "default": "/var/log/dockyard/registry-gc.log"},
+            "retention_rules": {"type": "list", "elements": "dict", "default": [], "options": RULE_OPTIONS},
+            "loopback_port": {"type": "int", "default": 15000},
+            "internal_username": {"type": "str", "default": "dockyard-proxy"},
+            "internal_password": {"type": "str", "no_log": True},
             "service_manager": SERVICE_MANAGER_OPTION,
         },
         supports_check_mode=True,

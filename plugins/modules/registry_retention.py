@@ -139,6 +139,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.option
     connection_requirements,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention import (
+    RULE_OPTIONS,
     RetentionRuleError,
     run_retention,
 )
@@ -148,12 +149,7 @@ def argument_spec() -> dict:
     spec = connection_argument_spec()
     spec.update(
         registry={"type": "str", "required": True},
-        rules={"type": "list", "elements": "dict", "required": True, "options": {
-            "repository": {"type": "str", "required": True},
-            "keep_newest": {"type": "int"},
-            "keep_tags": {"type": "list", "elements": "str"},
-            "keep_days": {"type": "int"},
-        }},
+        rules={"type": "list", "elements": "dict", "required": True, "options": RULE_OPTIONS},
         insecure={"type": "bool", "default": False},
     )
     return spec

@@ -41,9 +41,10 @@ EXPECTED = {
     "registry_cache": sorted([*SERVICE_MODULE, "_redis_host.py", "_tls_files.py"]),
     "registry_certificate": sorted([*FILES, "_host.py", "_names.py", "_pki.py", "_validity.py"]),
     "registry_config": sorted([*DOCKER, "_docker_images.py", *FILES, "_host.py", "_package_image.py"]),
-    "registry_gc_schedule": sorted([*FILES, "_digest.py", "_docker_client.py", "_gc.py", "_gc_job.py", "_metrics.py",
-                                    "_registry/__init__.py", "_registry/blobs.py", "_registry/errors.py",
-                                    "_registry/media.py", "_schedule.py", "_service.py", "_validity.py"]),
+    # The job it installs applies retention rules through the registry client before it collects.
+    "registry_gc_schedule": sorted([*FILES, *REFERENCE, *REGISTRY_CLIENT, "_docker_client.py", "_gc.py", "_gc_job.py",
+                                    "_metrics.py", "_registry/blobs.py", "_registry/client.py",
+                                    "_registry/retention.py", "_schedule.py", "_service.py", "_validity.py"]),
     "registry_gc_guard": sorted([*REFERENCE, "_gc.py", "_host.py", "_registry/__init__.py", "_registry/blobs.py",
                                  "_registry/errors.py", "_registry/media.py"]),
     "registry_image": IMAGE,

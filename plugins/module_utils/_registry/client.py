@@ -8,7 +8,8 @@ The client trusts exactly what the Docker daemon on the same host trusts for the
 registry the daemon treats as insecure it does what the daemon does: TLS without verifying the certificate,
 and plain HTTP where the registry does not speak TLS. It first tries TLS that verifies all the same: only a
 verified registry gets the credentials, unless the caller allows an unverified one explicitly, and a password
-never goes over plain HTTP.
+never goes over plain HTTP, but to a registry the caller names on a loopback IP of this host (``loopback_http``),
+whose traffic never leaves the host.
 """
 
 from __future__ import annotations
@@ -41,7 +42,11 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.media 
     MANIFEST_ACCEPT,
     MAX_MANIFEST_BYTES,
 )
-from ansible_collections.dockyard.registry.plugins.module_utils._registry.transport import Deadline, Transport
+from ansible_collections.dockyard.registry.plugins.module_utils._registry.transport import (
+    Deadline,
+    Transport,
+    is_loopback,
+)
 
 DEFAULT_TIMEOUT = 60
 MAX_LIST_BYTES = 4 << 20  # one page of the catalog or of a repository's tags
@@ -70,17 +75,24 @@ class RegistryClient:
     """Manifests and blobs of one registry. Use it as a context manager: it holds a pool of connections.
 
     ``insecure`` treats the registry as the daemon treats one in its ``insecure-registries``;
-    ``credentials_unverified`` lets the credentials go to a registry whose certificate was not verified.
+    ``credentials_unverified`` lets the credentials go to a registry whose certificate was not verified;
+    ``loopback_http`` speaks plain HTTP, credentials included, to a registry on a loopback IP of this host (a
+    registry container published on loopback behind an authenticating proxy), and refuses any other address.
     """
 
     def __init__(self, registry: str, ca_path: str | None = None, timeout: int = DEFAULT_TIMEOUT,
                  insecure: bool = False, credentials: Credentials | None = None,
-                 credentials_unverified: bool = False, trust: Trust | None = None) -> None:
+                 credentials_unverified: bool = False, trust: Trust | None = None, loopback_http: bool = False) -> None:
+        if loopback_http and not is_loopback(registry):
+            raise RegistryError(f"{registry} is not a loopback IP address with a port (such as 127.0.0.1:15000): "
+                                "plain HTTP with credentials goes to the host's own loopback only")
         self.registry, self.timeout, self.insecure = registry, timeout, insecure
         self.credentials, self.credentials_unverified = credentials, credentials_unverified
+        self.loopback_http = loopback_http
         self.trust = trust or Trust.for_registry(registry, ca_path)
-        self.transport = self._transport("https", verify=True)
-        self._settled = not insecure  # an insecure registry's scheme and verification are found on first use
+        self.transport = self._transport("http" if loopback_http else "https", verify=not loopback_http)
+        # An insecure registry's scheme and verification are found on first use.
+        self._settled = loopback_http or not insecure
         self._settling = threading.Lock()
 
     @property
@@ -103,7 +115,7 @@ class RegistryClient:
     def _transport(self, scheme: str, verify: bool) -> Transport:
         return Transport(self.registry, self.trust.context, scheme=scheme, verify=verify, timeout=self.timeout,
                          authorization=self.credentials.basic if self.credentials else None,
-                         credentials_unverified=self.credentials_unverified)
+                         credentials_unverified=self.credentials_unverified, loopback_credentials=self.loopback_http)
 
     # Manifests
 

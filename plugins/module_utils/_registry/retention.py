@@ -26,6 +26,13 @@ from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors
 
 SIGNATURE_TAG = re.compile(r"sha256-([0-9a-f]{64})\.(sig|att|sbom)")
 RULE_KEEPS = ("keep_newest", "keep_tags", "keep_days")
+# A rule's options, as the modules that take rules declare them (registry_retention, registry_gc_schedule).
+RULE_OPTIONS = {
+    "repository": {"type": "str", "required": True},
+    "keep_newest": {"type": "int"},
+    "keep_tags": {"type": "list", "elements": "str"},
+    "keep_days": {"type": "int"},
+}
 
 
 class RetentionRuleError(ValueError):
@@ -110,9 +117,47 @@ def parse_rules(rules) -> list[Rule]:
     if not rules:
         raise RetentionRuleError("rules is empty: give at least one rule (repository, and keep_newest, keep_tags or "
                                  "keep_days); without rules nothing would say what to keep")
+    problems, parsed = _checked(rules, "rules")
+    if problems:
+        raise RetentionRuleError("; ".join(problems) + ". Nothing was deleted.")
+    return parsed
+
+
+def rule_problems(rules, name: str = "rules") -> list[str]:
+    """Why ``rules`` (as a user wrote them: any value) cannot be used, one message each, each naming ``name`` and
+    the rule's option; none for an empty list or None, which set no rules."""
+    if rules is None or rules == []:
+        return []
+    if not isinstance(rules, (list, tuple)):
+        return [f"{name} must be a list of rules, not {type(rules).__name__} {rules!r}"]
+    problems = []
+    for number, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            problems.append(f"{name}[{number}] must be a mapping (repository, and keep_newest, keep_tags or "
+                            f"keep_days), not {rule!r}")
+            continue
+        unknown = sorted(str(key) for key in rule if key not in RULE_OPTIONS)
+        if unknown:
+            problems.append(f"{name}[{number}] has options no rule takes: {', '.join(unknown)} (a rule takes "
+                            f"{', '.join(RULE_OPTIONS)})")
+        if not isinstance(rule.get("keep_tags") or [], (list, tuple)):
+            problems.append(f"{name}[{number}].keep_tags must be a list of regular expressions, not "
+                            f"{rule['keep_tags']!r}")
+        if not isinstance(rule.get("repository") or "", str):
+            problems.append(f"{name}[{number}].repository must be a string (a glob), not {rule['repository']!r}")
+    if problems:
+        return problems
+    # As the modules' argument specs convert them: whole numbers written as strings are numbers.
+    converted = [{**rule, **{key: int(rule[key]) for key in ("keep_newest", "keep_days")
+                             if isinstance(rule.get(key), str) and rule[key].strip().isdigit()}} for rule in rules]
+    return _checked(converted, name)[0]
+
+
+def _checked(rules, name: str) -> tuple[list[str], list[Rule]]:
+    """Every problem of ``rules`` (a list of mappings), naming ``name``, and the rules where there is none."""
     problems, parsed = [], []
     for number, rule in enumerate(rules):
-        where = f"rules[{number}]"
+        where = f"{name}[{number}]"
         repository = rule.get("repository")
         problem = _glob_problem(repository or "")
         if problem:
@@ -132,9 +177,7 @@ def parse_rules(rules) -> list[Rule]:
                 problems.append(f"{where}.keep_tags[{position}] {text!r} is not a valid regular expression: {exc}")
         if not problems:
             parsed.append(Rule(repository, rule.get("keep_newest"), tuple(patterns), rule.get("keep_days")))
-    if problems:
-        raise RetentionRuleError("; ".join(problems) + ". Nothing was deleted.")
-    return parsed
+    return problems, parsed
 
 
 def rule_for(rules: list[Rule], repository: str) -> Rule | None:
@@ -248,9 +291,10 @@ class Retention:
                 plans.append(select(repository, rule, tags, self._manifests(repository, set(tags.values())), self.now))
         return plans
 
-    def delete(self, plans: list[Plan]) -> list[str]:
-        """Delete every digest the plans list, indexes before their platforms; returns what was deleted."""
-        deleted = []
+    def delete(self, plans: list[Plan], deleted: list[str] | None = None) -> list[str]:
+        """Delete every digest the plans list, indexes before their platforms; returns what was deleted. ``deleted``,
+        where given, is the list each deletion is added to as it happens: a run that fails half-way still has it."""
+        deleted = [] if deleted is None else deleted
         for plan in plans:
             for digest in sorted(plan.delete, key=lambda d: (d in plan.listed, d)):
                 if self.client.delete_manifest(plan.repository, digest):

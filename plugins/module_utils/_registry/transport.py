@@ -11,14 +11,17 @@ itself). Every request runs against a deadline, so that a registry that answers 
 task forever, and every answer the collection keeps in memory is read up to a limit.
 
 Credentials go to the registry itself only, never to a host it redirects to, and only over TLS whose
-certificate was verified, unless the caller explicitly allows an unverified one. A redirect from https is followed
-to https only (a plain-HTTP registry the caller chose may redirect to http or https): never a downgrade.
+certificate was verified, unless the caller explicitly allows an unverified one, or over plain HTTP to an address of
+the host's own loopback, where the caller says so (``loopback_credentials``: a registry published on loopback, whose
+traffic never leaves the host). A redirect from https is followed to https only (a plain-HTTP registry the caller
+chose may redirect to http or https): never a downgrade.
 """
 
 from __future__ import annotations
 
 import http.client
 import io
+import ipaddress
 import socket
 import ssl
 import threading
@@ -318,26 +321,40 @@ class Response:
             self.connection.close()
 
 
+def is_loopback(registry: str) -> bool:
+    """Whether ``registry`` (host:port) names an address of the host's loopback by its IP (127.0.0.0/8, ::1); a name
+    such as localhost is not taken: what it resolves to is not this code's to know."""
+    try:
+        return ipaddress.ip_address(urlsplit(f"//{registry}").hostname or "").is_loopback
+    except ValueError:
+        return False
+
+
 class Transport:
     """Requests to one registry: its address, what it is trusted with, and the credentials it may get.
 
     Each thread gets connections of its own (the blob verifier fetches several blobs at once), kept alive
     between requests. ``verify=False`` speaks TLS without checking the certificate, as the daemon does for an
     insecure registry; ``scheme="http"`` speaks plain HTTP. The ``Authorization`` header goes to the registry's
-    own address only, and over verified TLS only unless ``credentials_unverified`` says otherwise.
+    own address only, and over verified TLS only unless ``credentials_unverified`` says otherwise, or, with
+    ``loopback_credentials``, over plain HTTP where the registry's address is a loopback IP.
     """
 
     def __init__(self, registry: str, context_for, *, scheme: str = "https", verify: bool = True,
-                 timeout: float = 60, authorization: str | None = None, credentials_unverified: bool = False) -> None:
+                 timeout: float = 60, authorization: str | None = None, credentials_unverified: bool = False,
+                 loopback_credentials: bool = False) -> None:
         self.registry, self.scheme, self.verify, self.timeout = registry, scheme, verify, timeout
         self._context_for = context_for  # verify -> ssl.SSLContext
         self._authorization, self.credentials_unverified = authorization, credentials_unverified
+        self.loopback_credentials = loopback_credentials and is_loopback(registry)
         self._local = threading.local()
         self._connections: list[Connection] = []
         self._lock = threading.Lock()
 
     @property
     def sends_credentials(self) -> bool:
+        if self.scheme == "http":
+            return bool(self._authorization) and self.loopback_credentials
         return bool(self._authorization) and self.scheme == "https" and (self.verify or self.credentials_unverified)
 
     def url(self, path: str) -> str:
@@ -351,7 +368,7 @@ class Transport:
         for _hop in range(MAX_REDIRECTS + 1):
             split = urlsplit(url)
             send = dict(headers or {})
-            if self.sends_credentials and split.scheme == "https" and split.netloc == self.registry:
+            if self.sends_credentials and split.scheme == self.scheme and split.netloc == self.registry:
                 send["Authorization"] = self._authorization
             response = self._exchange(method, split, send, deadline, url, body)
             location = response.header("Location")

@@ -53,3 +53,24 @@ def test_401_messages_say_what_to_do_without_the_password():
     assert "refused the credentials of user ci" in refused and "s3cret" not in refused
     bearer = unauthorized_message(REGISTRY, "GET", credentials, 'Bearer realm="https://auth.example.com/token"')
     assert "Bearer" in bearer and "HTTP Basic only" in bearer
+
+
+def test_plain_http_carries_credentials_to_a_loopback_ip_only_and_only_when_asked():
+    import pytest
+
+    from ansible_collections.dockyard.registry.plugins.module_utils._registry.client import RegistryClient
+    from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import RegistryError
+
+    credentials = Credentials("dockyard-proxy", "secret", "the test")
+    with RegistryClient("127.0.0.1:15000", credentials=credentials, loopback_http=True) as client:
+        assert client.scheme == "http" and client.transport.sends_credentials
+    with RegistryClient("[::1]:15000", credentials=credentials, loopback_http=True) as client:
+        assert client.transport.sends_credentials
+    # A name (whatever it resolves to) or another address is refused before any request.
+    for registry in ("localhost:15000", "registry.example.com:5000", "10.0.0.5:15000"):
+        with pytest.raises(RegistryError, match="is not a loopback IP address"):
+            RegistryClient(registry, credentials=credentials, loopback_http=True)
+    # Without loopback_http, a registry that speaks plain HTTP never gets them, loopback or not.
+    with RegistryClient("127.0.0.1:15000", credentials=credentials, insecure=True) as client:
+        client.transport = client._transport("http", verify=False)
+        assert not client.transport.sends_credentials

@@ -176,3 +176,38 @@ def test_what_is_kept_keeps_itself_on_a_second_run():
     second = plan_for(rule, remaining, manifests)
     assert second.delete == {}
     assert sorted(remaining) == ["t0", "t1", "t5"]
+
+
+# The check of rules as a user wrote them (the retention_rule_problems filter, before anything changes)
+
+
+@pytest.mark.parametrize("rules, message", [
+    ("keep everything", "registry_server_retention_rules must be a list of rules, not str 'keep everything'"),
+    ({"repository": "*"}, "registry_server_retention_rules must be a list of rules, not dict"),
+    (["team/*"], "registry_server_retention_rules[0] must be a mapping (repository, and keep_newest"),
+    ([{"repository": "*", "keep_last": 3}], "registry_server_retention_rules[0] has options no rule takes: keep_last"),
+    ([{"repository": "*", "keep_tags": "latest"}], "registry_server_retention_rules[0].keep_tags must be a list"),
+    ([{"repository": 5, "keep_newest": 1}], "registry_server_retention_rules[0].repository must be a string"),
+    ([{"repository": "*", "keep_newest": -2}], "registry_server_retention_rules[0].keep_newest must be a whole number"),
+    ([{"repository": "*", "keep_newest": "five"}], "registry_server_retention_rules[0].keep_newest must be a whole"),
+    ([{"repository": "*"}], "registry_server_retention_rules[0] keeps nothing"),
+    ([{"repository": "x", "keep_newest": 1}, {"repository": "[a", "keep_tags": ["("]}],
+     "registry_server_retention_rules[1].repository '[a' is not a valid glob"),
+])
+def test_rules_as_written_are_checked_naming_the_variable(rules, message):
+    from ansible_collections.dockyard.registry.plugins.filter.retention import retention_rule_problems
+
+    problems = retention_rule_problems(rules, "registry_server_retention_rules")
+    assert any(problem.startswith(message) for problem in problems), problems
+
+
+def test_rules_that_can_be_used_and_no_rules_have_no_problems():
+    from ansible_collections.dockyard.registry.plugins.filter.retention import retention_rule_problems
+
+    assert retention_rule_problems([]) == [] and retention_rule_problems(None) == []
+    # Whole numbers written as strings, as the modules' argument specs convert them.
+    assert retention_rule_problems([{"repository": "team/*", "keep_newest": "5", "keep_tags": ["v\\d+"],
+                                     "keep_days": 14}]) == []
+    # Both problems of the second rule at once, each named.
+    both = retention_rule_problems([{"repository": "x", "keep_newest": 1}, {"repository": "[a", "keep_tags": ["("]}])
+    assert [problem.split(" ", maxsplit=1)[0] for problem in both] == ["rules[1].repository", "rules[1].keep_tags[0]"]

@@ -64,3 +64,17 @@ def test_the_job_code_imports_on_a_host_without_ansible(tmp_path):
              "import importlib.util; print(importlib.util.find_spec('ansible') is None)")
     run = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True, check=False)
     assert run.returncode == 0 and run.stdout.strip() == "True", run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"retention_rules": [{"repository": "team/[", "keep_newest": 1}], "internal_password": "a-long-internal-password"},
+     "retention_rules[0].repository 'team/[' is not a valid glob: the [ at position 5 is never closed"),
+    ({"retention_rules": [{"repository": "team/*"}], "internal_password": "a-long-internal-password"},
+     "retention_rules[0] keeps nothing: give keep_newest, keep_tags or keep_days"),
+    ({"retention_rules": [{"repository": "team/*", "keep_newest": 2}]},
+     "internal_password and internal_username are required with retention_rules"),
+])
+def test_retention_rules_the_job_cannot_use_are_refused_before_any_change(tmp_path, job, options, message):
+    run = run_module({**job, "schedule": "30 3 * * 0", "service_manager": "direct", **options}, tmp_path)
+    assert run.get("failed") and run["msg"].startswith(message), run
+    assert not os.path.exists(job["state_dir"])
