@@ -161,8 +161,8 @@ test: test-venv test-deps lint-deps unit-deps docs-deps test-images
 	  | tee $(TEST_LOG_DIR)/fleet.log ); fleet=$$?; \
 	wait $$checks; checks=$$?; \
 	verdict() { [ "$$1" = 0 ] && echo passed || echo "FAILED (exit $$1)"; }; \
-	for lane in checks fleet; do \
-	  [ "$$(eval echo \$$$$lane)" = 0 ] && continue; \
+	for ended in checks=$$checks fleet=$$fleet; do \
+	  lane=$${ended%=*}; [ "$${ended#*=}" = 0 ] && continue; \
 	  echo "==== why the $$lane lane failed: its failure lines, then its last 40 lines ($(TEST_LOG_DIR)/$$lane.log) ===="; \
 	  grep -E "FAILED|ERROR|fatal:|failed=[1-9]|Traceback|^\\[$$lane\\] E " $(TEST_LOG_DIR)/$$lane.log | tail -n 60; \
 	  echo "----"; tail -n 40 $(TEST_LOG_DIR)/$$lane.log; \

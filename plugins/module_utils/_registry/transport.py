@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import http.client
 import io
-import ipaddress
 import socket
 import ssl
 import threading
 import time
 from urllib.parse import urljoin, urlsplit
 
+from ansible_collections.dockyard.registry.plugins.module_utils._names import as_ip
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.errors import (
     CertificateVerifyError,
     PlainHTTPError,
@@ -325,9 +325,10 @@ def is_loopback(registry: str) -> bool:
     """Whether ``registry`` (host:port) names an address of the host's loopback by its IP (127.0.0.0/8, ::1); a name
     such as localhost is not taken: what it resolves to is not this code's to know."""
     try:
-        return ipaddress.ip_address(urlsplit(f"//{registry}").hostname or "").is_loopback
-    except ValueError:
+        address = as_ip(urlsplit(f"//{registry}").hostname)
+    except ValueError:  # an unclosed bracket
         return False
+    return address is not None and address.is_loopback
 
 
 class Transport:
