@@ -112,8 +112,12 @@ def test_backup_copies_the_bucket_encrypted_and_lists_every_tag_without_a_key_in
     assert description["bucket"]["name"] == "registry" and description["bucket"]["objects"] > 0, description["bucket"]
     # Objects the store listed but answered as absent when asked for by key: left out of the copy, and named.
     absent = description["bucket"]["listed_absent"]
-    print(f"\n[ha] backup: {description['bucket']['objects']} objects copied, {len(absent)} listed but absent: {absent[:5]}")
-    assert isinstance(absent, list), absent
+    # Tags whose manifest revision the store answered as absent: the registry could not serve them; not verified.
+    unreadable = description["bucket"]["unreadable_tags"]
+    print(f"\n[ha] backup: {description['bucket']['objects']} objects copied, {len(absent)} listed but absent: "
+          f"{absent[:5]}; tags left out: {unreadable}")
+    assert isinstance(absent, list) and isinstance(unreadable, list), description["bucket"]
+    assert not set(unreadable) & set(description["images"]), description
     assert f"{pushed_image.repository}:{pushed_image.tag}@{pushed_image.digest}" in description["images"]
     assert len(backed_up_images(directory)) == len(description["images"]), description["images"]
     files = sorted(path.name for path in directory.iterdir())
