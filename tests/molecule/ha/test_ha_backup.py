@@ -65,12 +65,13 @@ def objects(fleet, replica: str, remote: str, *, tmp_path: Path) -> list[str]:
     container = fleet.container(replica)
     subprocess.run(["docker", "cp", str(keys), f"{container}:{inside}"], check=True, capture_output=True)
     try:
-        present = rclone(fleet, replica, "lsf", "--files-only", "--no-traverse", "--files-from-raw", inside, remote,
-                         tmp_path=tmp_path)
+        present = rclone(fleet, replica, "lsf", "--recursive", "--files-only", "--no-traverse", "--files-from-raw", inside,
+                         remote, tmp_path=tmp_path)
     finally:
         subprocess.run(["docker", "exec", container, "rm", "-f", inside], check=False, capture_output=True)
         keys.unlink()
     assert present.returncode == 0, present.stderr[-2000:]
+    assert set(present.stdout.splitlines()) <= set(listed.stdout.splitlines()), present.stdout[-2000:]
     return sorted(present.stdout.splitlines())
 
 
