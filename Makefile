@@ -83,10 +83,12 @@ COMPAT_ONLY = $(if $(COMPAT_RELEASES),--only $(COMPAT_RELEASES))
 compat: test-venv lint-deps unit-deps test-images
 	$(BIN)/python tests/compat/run.py $(COMPAT_ONLY)
 
-# tests/unit/plugins/modules/test_registry_cache.py runs Debian's redis-server with the configuration the module writes.
+# tests/unit/plugins/modules/test_registry_cache.py runs Debian's redis-server with the configuration the module writes;
+# tests/unit/test_backup_bucket_listing.py Debian's rclone, as the backup of a bucket does.
 unit-deps: prometheus-deps
 	@/usr/bin/python3 -c 'import cryptography, pytest, yaml' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-cryptography python3-pytest python3-yaml; }
 	@command -v redis-server >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
+	@command -v rclone >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rclone; }
 
 # Debian's prometheus package: tests/unit/test_prometheus.py runs its promtool on the shipped alert rules, and the
 # molecule scenario default its prometheus, which scrapes the deployed registry. Its own service is not started (no

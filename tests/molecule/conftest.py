@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import shlex
 import subprocess
 import uuid
@@ -327,6 +328,27 @@ def push_new_image(fleet: Fleet, repository: str, tag: str, text: str, account: 
     arguments = {"name": f"{fleet.address}/{repository}:{tag}", "source": f"{repository}:{tag}", "state": "pushed",
                  **push_options(fleet, account)}
     return host.ansible("dockyard.registry.registry_image", json.dumps(arguments), check=False)
+
+
+# A tag as backup.json lists it: <repository>:<tag>@<digest>.
+BACKED_UP_TAG = re.compile(r"^(?P<repository>.+):(?P<tag>[^:/@]+)@(?P<digest>sha256:[0-9a-f]{64})$")
+
+
+def recap_changed(run: subprocess.CompletedProcess) -> dict[str, int]:
+    """Each host's changed count in the run's PLAY RECAP."""
+    return {match[1]: int(match[2]) for match in re.finditer(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", run.stdout, re.MULTILINE)}
+
+
+def backed_up_images(backup: Path) -> list[PushedImage]:
+    """Every tag the backup.json of the backup's directory lists, as an image to pull by digest."""
+    images = json.loads((backup / "backup.json").read_text())["images"]
+    return [PushedImage("backup", match["repository"], match["tag"], match["digest"])
+            for match in map(BACKED_UP_TAG.match, images) if match]
+
+
+def pullable(images: list[PushedImage]) -> list[PushedImage]:
+    """Those a Docker daemon pulls: not cosign's signatures and attestations, which are artifacts."""
+    return [image for image in images if not re.fullmatch(r"sha256-[0-9a-f]{64}\.(sig|att|sbom)", image.tag)]
 
 
 def _fleet_or_none() -> Fleet | None:

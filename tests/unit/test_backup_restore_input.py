@@ -36,30 +36,43 @@ RESTORE = """\
 CA = b"-----BEGIN CERTIFICATE-----\nbackup's CA\n-----END CERTIFICATE-----\n"
 
 
-def make_backup(directory: Path) -> Path:
+# The variables of a registry on a store of the user's own (registry_storage s3 without a group registry_store).
+S3 = {"registry_storage": "s3", "registry_s3_endpoint": "https://s3.example.test:8333", "registry_s3_bucket": "mine",
+      "registry_s3_access_key": "ACCESSKEY", "registry_s3_secret_key": "secret"}
+
+
+def make_backup(directory: Path, storage: str = "filesystem") -> Path:
     """A backup's directory as playbooks/backup.yml leaves it (the archives' content does not matter here)."""
     directory.mkdir(parents=True)
     checksums = {}
-    for name in ("storage", "config", "controller"):
+    parts = ["bucket" if storage == "s3" else "storage", "config"]
+    for name in (*parts, "controller"):
         content = f"$ANSIBLE_VAULT;1.1;AES256\n{name}\n".encode()
         (directory / f"{name}.tar.gz.vault").write_bytes(content)
         checksums[name] = hashlib.sha256(content).hexdigest()
-    description = {"format": 1, "created": "2026-12-07T03:00:00+00:00", "host": "registry1", "storage": "filesystem",
-                   "parts": ["storage", "config"], "checksums": checksums, "ca_sha256": hashlib.sha256(CA).hexdigest(),
+    description = {"format": 1, "created": "2026-12-07T03:00:00+00:00", "host": "registry1", "storage": storage,
+                   "parts": parts, "checksums": checksums, "ca_sha256": hashlib.sha256(CA).hexdigest(),
                    "images": ["team/app:1@sha256:" + "0" * 64]}
+    if storage == "s3":
+        description["bucket"] = {"name": "registry", "root_directory": "/registry", "objects": 1,
+                                 "listing_sha256": hashlib.sha256(b"docker/registry/v2/x;1").hexdigest()}
     (directory / "backup.json").write_text(json.dumps(description))
     return directory
 
 
-def run(tmp_path: Path, playbook: str, *extra: str, **variables) -> subprocess.CompletedProcess:
-    """``playbook`` of the collection on one local registry host whose directories are under ``tmp_path``."""
+def run(tmp_path: Path, playbook: str, *extra: str, replicas: int = 1, **variables) -> subprocess.CompletedProcess:
+    """``playbook`` of the collection on local registry hosts (registry2, and registry3... for ``replicas``) whose
+    directories are under ``tmp_path``."""
     host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
             "registry_pki_dir": str(tmp_path / "pki"), "registry_server_data_dir": str(tmp_path / "data"),
             "registry_server_config_dir": str(tmp_path / "etc"), "registry_server_tls_dir": str(tmp_path / "etc" / "tls"),
             "registry_pki_server_dir": str(tmp_path / "etc" / "tls")}
+    names = [f"registry{index + 2}" for index in range(replicas)]
     inventory = tmp_path / "hosts.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"children": {
-        "registry": {"hosts": {"registry2": host}}, "docker_hosts": {"hosts": {"registry2": None}}}}}))
+    groups = {"registry": {"hosts": dict.fromkeys(names, host)}, "docker_hosts": {"hosts": {"registry2": None}}}
+    if replicas > 1:  # replicas share a blob descriptor cache (the host is never reached here)
+        groups["registry_cache"] = {"hosts": {"cache1": {"ansible_connection": "local"}}}
+    inventory.write_text(yaml.safe_dump({"all": {"children": groups}}))
     env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
            "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".collections"), "ANSIBLE_LOCALHOST_WARNING": "0"}
     env.pop("ANSIBLE_VAULT_PASSWORD_FILE", None)
@@ -109,11 +122,26 @@ def test_backup_refuses_to_run_without_a_vault_password_file(tmp_path):
                    tmp_path)
 
 
-def test_backup_refuses_an_object_store_naming_the_tools_to_use(tmp_path, password):
-    result = run(tmp_path, "backup.yml", registry_backup_dir=str(tmp_path / "backups"),
-                 registry_backup_vault_password_file=str(password), registry_storage="s3")
-    assert_refused(result, 'this registry keeps it in "s3". Nothing was changed. Copy the bucket with the object store',
-                   tmp_path)
+def test_backup_of_an_object_store_refuses_a_run_that_leaves_out_a_replica(tmp_path, password):
+    result = run(tmp_path, "backup.yml", "--limit", "registry2", replicas=2, registry_backup_dir=str(tmp_path / "backups"),
+                 registry_backup_vault_password_file=str(password), **S3)
+    assert_refused(result, "The backup of replicas that share an object store needs every replica in the run, so that "
+                   "none takes a push while the bucket is copied; this run leaves out registry3 (--limit). Nothing was "
+                   "changed.", tmp_path)
+    assert not (tmp_path / "backups").exists()
+
+
+def test_backup_of_an_object_store_in_check_mode_says_what_it_would_copy_and_changes_nothing(tmp_path, password):
+    (tmp_path / "pki").mkdir()
+    result = run(tmp_path, "backup.yml", "--check", replicas=2, registry_backup_dir=str(tmp_path / "backups"),
+                 registry_backup_vault_password_file=str(password), **S3)
+    assert result.returncode == 0, said(result)[-3000:]
+    # One replica copies the bucket (the first of the run): one backup.
+    assert said(result).count("Would back up") == 1, said(result)[-3000:]
+    assert (f"Would back up bucket mine (mine/registry, with rclone, every replica read-only), {tmp_path}/etc (its tags "
+            f"listed in the copy) and {tmp_path}/pki on the controller, encrypted, into {tmp_path}/backups."
+            in said(result)), said(result)[-3000:]
+    assert not (tmp_path / "backups").exists()
 
 
 def test_restore_refuses_a_directory_without_a_backup(tmp_path, password):
@@ -162,3 +190,29 @@ def test_backup_in_check_mode_says_what_it_would_take_and_changes_nothing(tmp_pa
     assert (f"Would back up {tmp_path}/data, {tmp_path}/etc (0 tags) and {tmp_path}/pki on the controller, encrypted, "
             f"into {tmp_path}/backups." in said(result)), said(result)[-3000:]
     assert not (tmp_path / "backups").exists()
+
+
+def test_restore_refuses_a_backup_of_another_storage_naming_registry_storage(tmp_path, password, backup):
+    result = run(tmp_path, "restore.yml", registry_restore_from=str(backup),
+                 registry_backup_vault_password_file=str(password), **S3)
+    assert_refused(result, f"The backup in {backup} (registry_restore_from) is not one of s3 storage (registry_storage) in "
+                   "the format of the dockyard.registry.backup playbook: it is one of filesystem storage.", tmp_path)
+
+
+def test_restore_of_an_object_store_refuses_a_run_that_leaves_out_a_replica(tmp_path, password):
+    backup = make_backup(tmp_path / "backups" / "registry1-20261207T030000Z", storage="s3")
+    result = run(tmp_path, "restore.yml", "--limit", "registry2", replicas=2, registry_restore_from=str(backup),
+                 registry_backup_vault_password_file=str(password), **S3)
+    assert_refused(result, "A restore of replicas that share an object store needs every replica in the run; this run "
+                   'leaves out registry3 (--limit). registry_storage is "s3". Nothing was changed.', tmp_path)
+
+
+def test_restore_of_an_object_store_in_check_mode_brings_the_controllers_state_back_once(tmp_path, password):
+    backup = make_backup(tmp_path / "backups" / "registry1-20261207T030000Z", storage="s3")
+    result = run(tmp_path, "restore.yml", "--check", replicas=2, registry_restore_from=str(backup),
+                 registry_backup_vault_password_file=str(password), **S3)
+    assert result.returncode == 0, said(result)[-3000:]
+    # The bucket is the next play's (once the object store runs); the replicas get their configuration each.
+    assert f"registry2] => msg: Would restore controller, config from {backup}." in said(result), said(result)[-3000:]
+    assert f"registry3] => msg: Would restore config from {backup}." in said(result), said(result)[-3000:]
+    assert not (tmp_path / "etc").exists() and not (tmp_path / "pki" / "ca.crt").exists()

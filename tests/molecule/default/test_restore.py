@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import stat
 import subprocess
@@ -18,14 +17,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import PushedImage, assert_pulls_by_digest
+from conftest import assert_pulls_by_digest, backed_up_images, pullable, recap_changed
 
 PLAYBOOKS = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", ".")) / "playbooks"
-TAG = re.compile(r"^(?P<repository>.+):(?P<tag>[^:/@]+)@(?P<digest>sha256:[0-9a-f]{64})$")
-
-
-def recap_changed(run: subprocess.CompletedProcess) -> dict[str, int]:
-    return {match[1]: int(match[2]) for match in re.finditer(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", run.stdout, re.MULTILINE)}
 
 
 @pytest.fixture(scope="module")
@@ -78,18 +72,6 @@ def restores(fleet, backup, restore_inventory) -> list[subprocess.CompletedProce
         assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
         runs.append(run)
     return runs
-
-
-def backed_up_images(backup: Path) -> list[PushedImage]:
-    """Every tag backup.json lists, as an image to pull by digest."""
-    images = json.loads((backup / "backup.json").read_text())["images"]
-    return [PushedImage("backup", match["repository"], match["tag"], match["digest"])
-            for match in map(TAG.match, images) if match]
-
-
-def pullable(images: list[PushedImage]) -> list[PushedImage]:
-    """Those a Docker daemon pulls: not cosign's signatures and attestations, which are artifacts."""
-    return [image for image in images if not re.fullmatch(r"sha256-[0-9a-f]{64}\.(sig|att|sbom)", image.tag)]
 
 
 def test_backup_is_encrypted_private_and_lists_every_tag(fleet, backup, pushed_image):
