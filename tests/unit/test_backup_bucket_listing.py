@@ -80,8 +80,8 @@ class Store(http.server.BaseHTTPRequestHandler):
                 keys.append(key)
         contents = "".join(f"<CommonPrefixes><Prefix>{common}</Prefix></CommonPrefixes>" for common in sorted(prefixes))
         contents += "".join(f"<Contents><Key>{key}</Key><Size>{len(OBJECTS.get(key, b'gone'))}</Size>"
-                           f"<LastModified>2026-12-07T00:00:00.000Z</LastModified><ETag>\"x\"</ETag></Contents>"
-                           for key in keys)
+                            f"<LastModified>2026-12-07T00:00:00.000Z</LastModified><ETag>\"x\"</ETag></Contents>"
+                            for key in keys)
         body = (f'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>{BUCKET}</Name><Prefix>{prefix}</Prefix>'
                 f"<KeyCount>{len(keys) + len(prefixes)}</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>{contents}"
                 "</ListBucketResult>").encode()
