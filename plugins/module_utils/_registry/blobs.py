@@ -251,17 +251,13 @@ class BlobVerifier:
         order = {digest: number for number, digest in enumerate(plan.blobs)}
         failures = []
         with concurrent.futures.ThreadPoolExecutor(min(self.workers, len(blobs)) or 1) as pool:
-            futures = {pool.submit(self._fetch, blob): blob for blob in blobs}
+            futures = {pool.submit(self._judge, blob): blob for blob in blobs}
             for future in concurrent.futures.as_completed(futures):
                 if future.cancelled():
                     continue
-                try:
-                    problem = mismatch(future.result(), self.repository)
-                except RegistryError as exc:
-                    problem = exc
+                problem = future.result()
                 if problem is not None:
                     failures.append((order[futures[future].digest], problem))
-                    self._stop.set()
                     for other in futures:
                         other.cancel()
         if failures:
@@ -276,6 +272,17 @@ class BlobVerifier:
             "bytes": plan.size,
             "seconds": round(time.monotonic() - started, 3),
         }
+
+    def _judge(self, blob: Descriptor) -> Exception | None:
+        """What is wrong with ``blob`` (None: nothing, or not fetched). Judged in the worker itself, so that a failure
+        stops the blobs not yet started at once, not only once the verifying thread hears of it."""
+        try:
+            problem = mismatch(self._fetch(blob), self.repository)
+        except RegistryError as exc:
+            problem = exc
+        if problem is not None:
+            self._stop.set()
+        return problem
 
     def _fetch(self, blob: Descriptor) -> BlobResult | None:
         """The blob's hash and size; a transfer cut short is tried once more.
