@@ -12,7 +12,6 @@ restarts, and what its log says. The SDK client is ``_docker_client``, the image
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import re
 import signal
@@ -26,6 +25,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._docker_client i
     sdk_errors,
 )
 from ansible_collections.dockyard.registry.plugins.module_utils._dockerd import DEFAULT_PIDFILE, dockerd_binary
+from ansible_collections.dockyard.registry.plugins.module_utils._host_survey import docker_answers
 from ansible_collections.dockyard.registry.plugins.module_utils._service import (
     Daemon,
     ServiceError,
@@ -191,17 +191,10 @@ class DaemonProcess:
             self.daemon.launch([dockerd, *args], self._ready(mark))
 
     def answers(self) -> bool:
-        """Whether the daemon answers a ping: on a Unix socket through Ansible's own HTTP client, which needs no
-        library (a first start comes before the Docker SDK is installed), elsewhere through the SDK."""
+        """Whether the daemon answers a ping: on a Unix socket with the host survey's standard-library ping, which
+        needs no library (a first start comes before the Docker SDK is installed), elsewhere through the SDK."""
         if self.docker_host.startswith("unix://"):
-            from ansible.module_utils.urls import open_url  # only where a daemon is awaited: it takes 0.1 s to import
-
-            try:
-                with open_url("http://localhost/_ping", unix_socket=self.docker_host[len("unix://"):], timeout=5,
-                              use_proxy=False) as answer:
-                    return answer.getcode() == 200
-            except (OSError, http.client.HTTPException, ValueError):
-                return False
+            return docker_answers(self.docker_host[len("unix://"):], 5)
         try:
             with api_client(self.docker_host, 5) as client:
                 client.ping()

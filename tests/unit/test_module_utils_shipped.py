@@ -26,7 +26,7 @@ REGISTRY_CLIENT = ["_registry/__init__.py", "_registry/auth.py", "_registry/erro
                    "_registry/transport.py", "_registry/daemon_trust.py"]
 IMAGE = sorted([*DOCKER, *REFERENCE, "_docker_images.py", "_image.py", *REGISTRY_CLIENT,
                 "_registry/blobs.py", "_registry/client.py", "_registry/options.py", "_registry/signatures.py"])
-DAEMON = [*DOCKER, "_daemon_config.py", "_daemon_json.py", "_daemon_keys.py", "_docker_daemon.py", "_dockerd.py",
+DAEMON = [*DOCKER, "_daemon_config.py", "_daemon_json.py", "_daemon_keys.py", "_docker_daemon.py", "_dockerd.py", "_host_survey.py",
           *FILES, "_service.py"]
 # The skeleton of the modules that run a program of their own as a service, and what it takes.
 SERVICE_MODULE = [*FILES, "_host.py", "_service.py", "_service_module.py"]
