@@ -73,6 +73,12 @@ options:
   image:
     description: The image the container must run (name and tag, or ID).
     type: str
+  image_id:
+    description:
+      - The ID (C(sha256:<hex>)) that O(image) must have for the host to count as having it, such as the ID a
+        C(docker save) archive holds for it; a host whose O(image) has another ID lacks the image.
+      - Only with O(image).
+    type: str
   image_package:
     description:
       - The image the container must run is the one M(dockyard.registry.package_image) builds with these options.
@@ -142,7 +148,7 @@ image:
   type: str
   sample: dockyard/registry:2.8.2-ds1-1
 image_present:
-  description: Whether the host has RV(image) (with O(image_package), made by its recipe).
+  description: Whether the host has RV(image) (with O(image_package), made by its recipe; with O(image_id), by that ID).
   returned: when O(container) is given
   type: bool
 """
@@ -180,13 +186,15 @@ def package_image_name(spec: dict) -> str | None:
 
 
 def container_state(docker_host: str, container: str, image: str | None, digest: str,
-                    recipe: str | None = None) -> tuple[bool, bool, bool]:
-    """Whether ``container`` runs; whether the host has ``image`` (made by ``recipe``, where one is given); and whether
-    the container runs that image (by its current ID) with the label ``digest``."""
+                    recipe: str | None = None, image_id: str | None = None) -> tuple[bool, bool, bool]:
+    """Whether ``container`` runs; whether the host has ``image`` (made by ``recipe``, with the ID ``image_id``, where
+    given); and whether the container runs that image (by its current ID) with the label ``digest``."""
     with api_client(docker_host, 30) as client:
         images = DockerImages(client, docker_host)
         wanted = images.inspect(image) if image else None
         if wanted is not None and recipe is not None and recipe_of(wanted) != recipe:
+            wanted = None
+        if wanted is not None and image_id and wanted["Id"] != image_id:
             wanted = None
         try:
             running = client.inspect_container(container)
@@ -211,13 +219,14 @@ def main() -> None:
             "htpasswd": {"type": "str", "default": "", "no_log": True},
             "container": {"type": "str"},
             "image": {"type": "str"},
+            "image_id": {"type": "str"},
             "image_package": {"type": "dict", "options": image_options()},
             "container_settings": {"type": "str", "default": ""},
             "docker_host": {"type": "str", "default": "unix:///var/run/docker.sock"},
         },
         required_if=[("tls", True, ("tls_dir",))],
         mutually_exclusive=[("image", "image_package")],
-        required_by={"image": "container", "image_package": "container"},
+        required_by={"image": "container", "image_package": "container", "image_id": "image"},
         supports_check_mode=True,
     )
     params = module.params
@@ -260,7 +269,8 @@ def main() -> None:
         image = package_image_name(spec) if spec else params["image"]
         try:
             running, present, current = container_state(params["docker_host"], params["container"], image,
-                                                        result["config_digest"], spec["recipe"] if spec else None)
+                                                        result["config_digest"], spec["recipe"] if spec else None,
+                                                        params["image_id"])
             result.update(container_running=running, container_current=current and not files.changed, image=image,
                           image_present=present)
         except DaemonError as exc:

@@ -10,6 +10,7 @@ import json
 import os
 import stat
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -169,4 +170,22 @@ def test_bad_input_fails_before_anything_changes(extra_vars, message, tmp_path):
     assert message in run.output, str(run)
     assert run.changed == 0, str(run)
     assert "PLAY [Issue the registry's certificates]" not in run.output, str(run)
+    assert not fresh_pki.exists()
+
+
+def test_an_archive_without_the_registry_image_fails_before_anything_changes(tmp_path):
+    """registry_image_source archive: the archive's manifest.json, read on the controller, must name registry_image."""
+    archive = tmp_path / "busybox.tar"
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps([{"Config": "0" * 64 + ".json", "RepoTags": ["busybox:latest"], "Layers": []}]))
+    with tarfile.open(archive, "w") as tar:
+        tar.add(manifest, "manifest.json")
+    fresh_pki = tmp_path / "pki"
+    run = run_playbook("playbooks/site.yml", extra_vars={
+        "registry_image_source": "archive", "registry_image_archive": str(archive), "registry_image": "registry:2",
+        "registry_pki_dir": str(fresh_pki)})
+    assert run.returncode != 0, str(run)
+    assert (f"The archive {archive} (registry_image_archive) does not contain the image registry:2 (registry_image). "
+            "It contains: busybox:latest.") in run.output, str(run)
+    assert run.changed == 0, str(run)
     assert not fresh_pki.exists()
