@@ -17,6 +17,7 @@ changes nothing is one process that reads a few files and asks the registry ``GE
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import json
 import os
 
@@ -350,8 +351,8 @@ class HostTrust:
         for runtime in self.runtimes:
             self.result["runtimes"][runtime]["trust"] = [
                 self._trust_report(runtime, address) for address in self.params["addresses"]]
-        probes = []
-        for address in self.params["addresses"]:
+
+        def probe(address: str) -> dict:
             parsed = _names.parse_address(("http://" if not self.params["tls"] else "") + address)
             trust = Trust.for_registry(parsed.name, certs_d=certs_d) if self.params["tls"] else None
             # Without a login to make, the one the daemon would use: what docker login stored for the address.
@@ -360,15 +361,18 @@ class HostTrust:
             outcome = RegistryProbe(parsed, trust, self.params["timeout"], credentials, insecure=insecure,
                                     credentials_unverified=self.params["insecure_send_credentials"],
                                     **({"daemon": daemon} if daemon else {})).run()
-            probe = {key: outcome.get(key) for key in ("registry", "status", "detail", "remedy", "problems")}
+            found = {key: outcome.get(key) for key in ("registry", "status", "detail", "remedy", "problems")}
             if outcome.get("login_role"):
-                probe["login_role"] = outcome["login_role"]
+                found["login_role"] = outcome["login_role"]
             if insecure and outcome["status"] == AUTH_REQUIRED and outcome.get("credentials_withheld"):
                 # The daemon sends the login to an insecure registry; this module does not, unverified.
-                probe.update(status=OK, detail=f"{outcome['detail']}; the login was not checked: the certificate "
+                found.update(status=OK, detail=f"{outcome['detail']}; the login was not checked: the certificate "
                                                "does not verify and insecure_send_credentials is off", remedy="")
-            probes.append(probe)
-        self.result["probe"] = probes
+            return found
+
+        # The addresses at once: each probe mostly waits for the registry (its login costs the server a bcrypt hash).
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(self.params["addresses"]) or 1) as pool:
+            self.result["probe"] = list(pool.map(probe, self.params["addresses"]))
 
     def _probe_certs_dir(self) -> str:
         if detect.DOCKER in self.runtimes:

@@ -37,6 +37,7 @@ extensions) is read from its DER.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime
 import ipaddress
 import mmap
@@ -343,7 +344,12 @@ class _Certificate:
                 self.extensions.setdefault(_oid(der[parts[0][2]:parts[0][3]]), (critical, der[parts[-1][2]:parts[-1][3]]))
         self.signature_algorithm = _signature_algorithm(der, algorithm)
         self.signature_oid = _oid(der[slice(*_children(der, algorithm[2], algorithm[3])[0][2:])])
-        self.parse_error = self._parse_error()
+
+    @functools.cached_property
+    def parse_error(self) -> str:
+        """What Go cannot parse in the certificate (empty where nothing): read when first asked, since a pool of
+        system roots holds a hundred and more certificates of which a chain uses one."""
+        return self._parse_error()
 
     # What cryptography parsed
 
@@ -481,13 +487,18 @@ class _Certificate:
 
 
 class _Pool:
-    """Go's CertPool: certificates by raw subject, each once."""
+    """Go's CertPool: certificates by raw subject, each once.
+
+    Go leaves out a CA it cannot parse; here it is passed over where it would be a parent, so that a pool of a hundred
+    system roots parses only the candidates of a chain. A leaf with the DER of such a CA cannot be parsed either, and
+    is refused before the pool is asked whether it contains it.
+    """
 
     def __init__(self, certificates) -> None:
         self.certificates, self._seen = [], set()
         for certificate in certificates:
-            if certificate.parse_error or certificate.der in self._seen:
-                continue  # Go skips a CA it cannot parse, and adds each certificate once
+            if certificate.der in self._seen:
+                continue  # Go adds each certificate once
             self._seen.add(certificate.der)
             self.certificates.append(certificate)
 
@@ -500,7 +511,7 @@ class _Pool:
         wanted = (authority.key_identifier if authority else None) or b""
         ranked = ([], [], [])
         for candidate in self.certificates:
-            if candidate.raw_subject != child.raw_issuer:
+            if candidate.raw_subject != child.raw_issuer or candidate.parse_error:
                 continue
             subject_key = candidate.extension(x509.SubjectKeyIdentifier)
             have = subject_key.digest if subject_key else b""
