@@ -15,11 +15,12 @@ def timing(median: float) -> dict:
     return {"best": median - 0.1, "median": median, "worst": median + 0.1, "rounds": [median]}
 
 
-def measured(ping: float, site: float, trust: float, cpu_trust: float) -> dict:
+def measured(ping: float, site: float, trust: float, cpu_trust: float, cpu_trust_one: float = 1.0) -> dict:
     return {"converge": {"seconds": 120.0, "changed": 40},
-            "seconds": {"ping": timing(ping), "site": timing(site), "trust": timing(trust)},
-            "cpu": {"ping": 0.9, "site": 4.0, "trust": cpu_trust},
-            "masters_cpu": {"ping": 0.01, "site": 0.05, "trust": 0.02}}
+            "seconds": {"ping": timing(ping), "site": timing(site), "trust": timing(trust),
+                        "trust_one": timing(trust * 0.8)},
+            "cpu": {"ping": 0.9, "site": 4.0, "trust": cpu_trust, "trust_one": cpu_trust_one},
+            "masters_cpu": {"ping": 0.01, "site": 0.05, "trust": 0.02, "trust_one": 0.01}}
 
 
 RESULTS = {
@@ -28,7 +29,7 @@ RESULTS = {
                 "load_average": (0.5, 0.5, 0.5)},
     "load": {"load": (0.4, 0.5, 0.6), "limit": 1.5, "quiet": True, "waited": 0},
     "ssh": {"pipelining": True, "ssh_args": "-C -o ControlMaster=auto -o ControlPersist=60s"},
-    "transports": {"ssh": measured(ping=2.0, site=9.0, trust=4.0, cpu_trust=0.6),
+    "transports": {"ssh": measured(ping=2.0, site=9.0, trust=4.0, cpu_trust=1.4),
                    "docker": measured(ping=1.0, site=8.0, trust=3.0, cpu_trust=3.0)},
 }
 
@@ -42,7 +43,9 @@ def test_figures_are_ratios_against_the_ping_playbook_of_the_same_run():
     figures = bench.figures(RESULTS["transports"]["ssh"])
     assert figures["site"] == 4.5
     assert figures["trust"] == 2.0
-    assert figures["trust_cpu_per_host"] == 0.6 / len(bench.HOSTS)
+    # What a host adds: the run on the three hosts against the run on one, over the two between them.
+    assert figures["trust_cpu_per_host"] == (1.4 - 1.0) / (len(bench.HOSTS) - 1)
+    assert figures["trust_cpu_divided"] == 1.4 / len(bench.HOSTS)
 
 
 def test_every_figure_of_the_report_names_its_transport_and_only_ssh_is_held_to_the_targets():
@@ -59,7 +62,7 @@ def test_every_figure_of_the_report_names_its_transport_and_only_ssh_is_held_to_
 
 
 def test_a_figure_over_its_target_is_reported_not_met():
-    results = {**RESULTS, "transports": {"ssh": measured(ping=1.0, site=8.1, trust=3.4, cpu_trust=1.3)}}
+    results = {**RESULTS, "transports": {"ssh": measured(ping=1.0, site=8.1, trust=3.4, cpu_trust=1.8)}}
     ssh = [row for row in table_rows(bench.report(results)) if row[5]]
     assert [row[6] for row in ssh] == ["NO", "NO", "NO"]
 
