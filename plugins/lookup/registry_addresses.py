@@ -62,6 +62,13 @@ options:
       - V(false) returns the registry hosts' own addresses, those the load balancers send clients to.
     type: bool
     default: true
+  mirrors:
+    description:
+      - Return the C(https://<host>:<port>) URLs of the pull-through mirrors instead, one for each of the hosts whose
+        inventory turns theirs on (C(registry_server_mirror_enabled)), at its C(registry_server_mirror_port) (5001
+        where the inventory gives none) and its first address (O(primary) applies). O(port) and O(tls) are unused.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -76,6 +83,10 @@ EXAMPLES = r"""
 - name: The address the smoke test pushes to, one for each registry host
   ansible.builtin.set_fact:
     smoke_addresses: "{{ query('dockyard.registry.registry_addresses', *groups['registry'], primary=true) }}"
+
+- name: The URL of every pull-through mirror the registry hosts run
+  ansible.builtin.debug:
+    msg: "{{ query('dockyard.registry.registry_addresses', *groups['registry'], mirrors=true, primary=true) }}"
 """
 
 RETURN = r"""
@@ -83,6 +94,7 @@ _raw:
   description:
     - C(host:port) addresses, each once, for all the hosts given, in their order; or, behind load balancers, for
       every load balancer in the group's order.
+    - With O(mirrors), C(https://<host>:<port>) URLs.
   type: list
   elements: str
 """
@@ -90,6 +102,7 @@ _raw:
 import os
 
 from ansible.errors import AnsibleLookupError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.lookup import LookupBase
 
 from ansible_collections.dockyard.registry.plugins.module_utils._names import (
@@ -105,6 +118,7 @@ except ImportError:  # checked where a certificate is read
     x509 = None
 
 LOOKUP = "dockyard.registry.registry_addresses"
+MIRROR_PORT = 5001  # registry_server_mirror_port's default
 
 
 class LookupModule(LookupBase):
@@ -116,24 +130,48 @@ class LookupModule(LookupBase):
             extra = san_entries(self.get_option("names"))
         except ValueError as exc:
             raise AnsibleLookupError(f"{LOOKUP}: names (registry_names): {exc}") from exc
+        if not self.get_option("mirrors"):
+            return self._addresses(terms, variables, extra, pki_dir, self.get_option("port"), self.get_option("tls"))
+        urls = []
+        for host in terms:
+            hostvars = self._hostvars(host, variables)
+            if not boolean(hostvars.get("registry_server_mirror_enabled", False), strict=False):
+                continue
+            port = hostvars.get("registry_server_mirror_port", MIRROR_PORT)
+            if not str(port).isdigit() or not 1 <= int(port) <= 65535:
+                raise AnsibleLookupError(f"{LOOKUP}: registry_server_mirror_port of {host} must be a port from 1 to "
+                                         f"65535, not {port!r}")
+            for address in self._addresses([host], variables, extra, pki_dir, int(port), True):
+                if f"https://{address}" not in urls:
+                    urls.append(f"https://{address}")
+        return urls
+
+    def _addresses(self, terms, variables: dict, extra: list[str], pki_dir: str, port, tls: bool) -> list[str]:
+        """The addresses of the hosts ``terms`` at ``port``, or of the load balancers where clients go through them."""
         addresses = []
         balancers = (variables.get("groups") or {}).get("registry_lb") or []
         balanced = bool(balancers) and self.get_option("balanced")
         for host in balancers if balanced else terms:
-            found = self._host_addresses(host, variables, extra, pki_dir=None if balanced else pki_dir)
+            found = self._host_addresses(host, variables, extra, None if balanced else pki_dir, port, tls)
             for address in found[:1 if self.get_option("primary") else None]:
                 if address not in addresses:
                     addresses.append(address)
         return addresses
 
-    def _host_addresses(self, host: str, variables: dict, extra: list[str], pki_dir: str | None) -> list[str]:
-        """The host's addresses, IP addresses first: those of its certificate kept in ``pki_dir``, or its names."""
+    @staticmethod
+    def _hostvars(host: str, variables: dict):
         hostvars = variables.get("hostvars", {}).get(host)
         if hostvars is None:
             raise AnsibleLookupError(f"{LOOKUP}: {host!r} is not an inventory host")
+        return hostvars
+
+    def _host_addresses(self, host: str, variables: dict, extra: list[str], pki_dir: str | None, port,
+                        tls: bool) -> list[str]:
+        """The host's addresses, IP addresses first: those of its certificate kept in ``pki_dir``, or its names."""
+        hostvars = self._hostvars(host, variables)
         source = f"the names of {host} (inventory name, ansible_host, FQDN and default IPv4 address)"
         sans = None
-        if pki_dir is not None and self.get_option("tls"):
+        if pki_dir is not None and tls:
             try:
                 path = certificate_copy(pki_dir, host)
             except ValueError as exc:
@@ -143,7 +181,7 @@ class LookupModule(LookupBase):
         if sans is None:
             sans = san_entries(host_names(hostvars)) + extra
         try:
-            addresses = client_addresses(sans, self.get_option("port"))
+            addresses = client_addresses(sans, port)
         except ValueError as exc:
             raise AnsibleLookupError(f"{LOOKUP}: {source}: {exc}. No address of it is used; issue the certificate "
                                      "again with valid names.") from exc

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.dockyard.registry.plugins.lookup import registry_addresses
+
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").exists())
 # The collection's public contract: unprefixed, shared by several roles with one meaning and one default.
@@ -80,7 +82,9 @@ def test_variables_guide_table_is_current():
 
 
 def test_trust_finds_the_mirror_on_the_port_registry_server_publishes_it_by_default():
-    # registry_trust reads registry_server_mirror_port from the inventory, and falls back on registry_server's default.
+    # registry_trust finds the mirrors with the registry_addresses lookup, which reads registry_server_mirror_port from
+    # the inventory and falls back on registry_server's default.
     port = load("registry_server", "defaults", "main.yml")["registry_server_mirror_port"]
-    assert f"hostvars[host]['registry_server_mirror_port'] | default({port})" in \
+    assert registry_addresses.MIRROR_PORT == port
+    assert "query('dockyard.registry.registry_addresses', *registry_trust_registry_hosts, mirrors=true" in \
         (ROOT / "roles" / "registry_trust" / "vars" / "main.yml").read_text()

@@ -74,3 +74,30 @@ def test_a_host_name_that_cannot_name_a_file_fails_the_lookup_naming_the_host(tm
     variables = inventory({"../ca": {}}, {"registry": ["../ca"]})
     with pytest.raises(AnsibleLookupError, match=r"the inventory host name '\.\./ca' cannot name"):
         query(variables, "../ca", pki_dir=str(tmp_path))
+
+
+def test_mirrors_are_the_urls_of_the_hosts_that_run_one_each_at_its_port(tmp_path, test_ca):
+    variables = inventory({"registry1": {"registry_server_mirror_enabled": True},
+                           "registry2": {"registry_server_mirror_enabled": "yes", "registry_server_mirror_port": "6001"},
+                           "registry3": {}},
+                          {"registry": ["registry1", "registry2", "registry3"]})
+    for host, address in (("registry1", "10.0.0.1"), ("registry2", "10.0.0.2"), ("registry3", "10.0.0.3")):
+        keep_certificate(test_ca, tmp_path, host, [f"DNS:{host}", f"IP:{address}"])
+    assert query(variables, "registry1", "registry2", "registry3", mirrors=True, primary=True,
+                 pki_dir=str(tmp_path)) == ["https://10.0.0.1:5001", "https://10.0.0.2:6001"]
+    assert query(variables, "registry2", mirrors=True, pki_dir=str(tmp_path)) == [
+        "https://10.0.0.2:6001", "https://registry2:6001"]
+    assert query(variables, "registry3", mirrors=True, pki_dir=str(tmp_path)) == []
+
+
+def test_mirrors_behind_load_balancers_are_reached_through_them():
+    variables = {**HA, "hostvars": {**HA["hostvars"],
+                                    "replica1": {**HA["hostvars"]["replica1"], "registry_server_mirror_enabled": True}}}
+    assert query(variables, "replica1", mirrors=True, primary=True) == ["https://172.31.59.10:5001"]
+
+
+def test_a_mirror_port_that_is_no_port_fails_the_lookup_naming_the_variable_and_host():
+    variables = inventory({"registry1": {"registry_server_mirror_enabled": True, "registry_server_mirror_port": "x"}},
+                          {"registry": ["registry1"]})
+    with pytest.raises(AnsibleLookupError, match=r"registry_server_mirror_port of registry1 must be a port"):
+        query(variables, "registry1", mirrors=True)
