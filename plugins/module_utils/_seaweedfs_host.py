@@ -87,9 +87,31 @@ def leader(masters: list[str], tls: dict) -> str | None:
     return None
 
 
+def wait_writable(masters: list[str], tls: dict, deadline: float) -> None:
+    """Wait until the cluster can take a write: a master assigns a file ID (``/dir/assign``, which a master passes to
+    the leader, and which grows the first volumes). Every port of a store that has just started answers some seconds
+    before that, and a write in between fails (the registry answers a push with 500)."""
+    last = "no master answered"
+    while True:
+        for master in masters:
+            try:
+                status, body = http_json(f"https://{master}/dir/assign", tls)
+            except (OSError, ValueError) as exc:
+                last = f"{master}: {exc}"
+                continue
+            if status == 200 and body.get("fid"):
+                return
+            last = f"{master}: {body.get('error') or f'answered {status}'}"
+        if time.monotonic() > deadline:
+            raise ServiceError(f"the store could not take a write within its timeout: {last}. Are enough volume "
+                               "servers up for the replication (registry_store_replication)?")
+        time.sleep(0.5)
+
+
 def ensure_bucket(module, files: Files, host: str, filer_port: int, binary: str, config_dir: str, tls: dict,
-                  timeout: float) -> bool:
-    """Make the bucket unless the filer lists it; True when it was (or, in check mode, would be) made."""
+                  timeout: float, started: bool = False) -> bool:
+    """Make the bucket unless the filer lists it; True when it was (or, in check mode, would be) made. Where the store
+    was just ``started`` or the bucket made, wait until the store can take a write as well."""
     bucket, masters = module.params["bucket"], module.params["masters"]
     read_key = module.params["jwt_keys"]["filer_read"]
     # The entry itself (directory listings are off in security.toml).
@@ -100,6 +122,8 @@ def ensure_bucket(module, files: Files, host: str, filer_port: int, binary: str,
         try:
             status, _body = http_json(url, tls, token=filer_token(read_key))
             if status == 200:
+                if started and not module.check_mode:
+                    wait_writable(masters, tls, deadline)
                 return False
             if status == 404 and leader(masters, tls):
                 break
@@ -119,6 +143,7 @@ def ensure_bucket(module, files: Files, host: str, filer_port: int, binary: str,
         rc, out, err = module.run_command([binary, f"-config_dir={config_dir}", "shell", f"-master={','.join(masters)}"],
                                           data=f"s3.bucket.create -name {bucket}\n")
         if rc == 0 and "created bucket" in out:
+            wait_writable(masters, tls, deadline)
             return True
         if time.monotonic() > deadline:
             raise ServiceError(f"weed shell could not make the bucket {bucket}: {(out + err).strip()[-2000:]}")
@@ -286,6 +311,7 @@ class SeaweedFSHost(ServiceHost):
                                    ready=ready, user=owner,
                                    before_start=lambda: remove_foreign_sockets(local_sockets(params["ports"]), owner))
         created = ensure_bucket(module, files, host, int(params["ports"]["filer"]), params["binary"],
-                                params["config_dir"], tls, params["timeout"]) if params["bucket"] else False
+                                params["config_dir"], tls, params["timeout"], started=action is not None) \
+            if params["bucket"] else False
         return self.result(action, bucket_created=created,
                            endpoint=f"https://{params['address']}:{params['ports']['s3']}")
