@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 COLLECTION_LINK := .collections/ansible_collections/dockyard/registry
+COLLECTION_DEPS := .collections/ansible_collections/community/docker
 INVENTORY ?= inventories/local/hosts.yml
 DOCS_BUILD := docs/build
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -36,7 +37,13 @@ $(COLLECTION_LINK):
 	mkdir -p $(dir $@)
 	ln -sfn ../../.. $@
 
-venv: $(BIN)/.installed $(COLLECTION_LINK)
+# Beside it, the virtualenv's community.docker, whose plugin utilities a filter of the collection imports: the tools
+# that see .collections alone (the compat releases' unit tests and ansible-test sanity) find it there.
+$(COLLECTION_DEPS): $(BIN)/.installed
+	mkdir -p $(dir $@)
+	ln -sfn "$$($(BIN)/python -c 'import sys, ansible_collections.community.docker as c; sys.stdout.write(list(c.__path__)[0])')" $@
+
+venv: $(BIN)/.installed $(COLLECTION_LINK) $(COLLECTION_DEPS)
 
 test-venv: venv $(BIN)/.test-installed
 

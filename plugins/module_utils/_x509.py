@@ -37,8 +37,8 @@ extensions) is read from its DER.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import datetime
+import functools
 import ipaddress
 import mmap
 import os

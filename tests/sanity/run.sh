@@ -61,5 +61,10 @@ git ls-files -z --cached --others --exclude-standard \
   | tar --null --no-recursion -T - -cf - \
   | tar -xf - -C "$tree"
 
+# The collection whose plugin utilities a filter of the collection imports (make venv links it into .collections),
+# beside the copy, where ansible-test's import and ansible-doc tests look for it.
+mkdir -p "$work/ansible_collections/community"
+cp -rL "$ROOT/.collections/ansible_collections/community/docker" "$work/ansible_collections/community/docker"
+
 cd "$tree"
 PATH="$BIN:$PATH" "$BIN/ansible-test" sanity --local --python "$PYTHON_VERSION" --requirements "$@"
