@@ -109,6 +109,7 @@ from ansible_collections.dockyard.registry.plugins.module_utils._names import (
     certificate_copy,
     client_addresses,
     host_names,
+    port_problem,
     san_entries,
 )
 
@@ -138,9 +139,9 @@ class LookupModule(LookupBase):
             if not boolean(hostvars.get("registry_server_mirror_enabled", False), strict=False):
                 continue
             port = hostvars.get("registry_server_mirror_port", MIRROR_PORT)
-            if not str(port).isdigit() or not 1 <= int(port) <= 65535:
-                raise AnsibleLookupError(f"{LOOKUP}: registry_server_mirror_port of {host} must be a port from 1 to "
-                                         f"65535, not {port!r}")
+            problem = port_problem(port)
+            if problem:
+                raise AnsibleLookupError(f"{LOOKUP}: registry_server_mirror_port of {host}: {problem}")
             for address in self._addresses([host], variables, extra, pki_dir, int(port), True):
                 if f"https://{address}" not in urls:
                     urls.append(f"https://{address}")

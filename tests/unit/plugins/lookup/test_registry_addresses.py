@@ -99,5 +99,6 @@ def test_mirrors_behind_load_balancers_are_reached_through_them():
 def test_a_mirror_port_that_is_no_port_fails_the_lookup_naming_the_variable_and_host():
     variables = inventory({"registry1": {"registry_server_mirror_enabled": True, "registry_server_mirror_port": "x"}},
                           {"registry": ["registry1"]})
-    with pytest.raises(AnsibleLookupError, match=r"registry_server_mirror_port of registry1 must be a port"):
+    with pytest.raises(AnsibleLookupError,
+                       match=r"registry_server_mirror_port of registry1: the port 'x' is not a number from 1 to 65535"):
         query(variables, "registry1", mirrors=True)
