@@ -14,13 +14,13 @@ nothing runs it. An empty schedule removes all of it. Everything is checked befo
 from __future__ import annotations
 
 import ast
-import inspect
+import importlib.util
 import json
 import os
 import shutil
 import sys
+import typing as t
 
-from ansible_collections.dockyard.registry.plugins.module_utils import _gc_job
 from ansible_collections.dockyard.registry.plugins.module_utils._files import Files
 from ansible_collections.dockyard.registry.plugins.module_utils._registry.retention_rules import (
     RetentionRuleError,
@@ -37,6 +37,12 @@ from ansible_collections.dockyard.registry.plugins.module_utils._service import 
 )
 
 PACKAGE = "ansible_collections.dockyard.registry.plugins.module_utils"
+JOB = f"{PACKAGE}._gc_job"
+
+if t.TYPE_CHECKING:
+    # Never run here, yet packed with the module (AnsiballZ follows every import it finds): job_sources reads the job's
+    # code from the module's payload and installs it for the scheduler to run.
+    from ansible_collections.dockyard.registry.plugins.module_utils import _gc_job  # noqa: F401
 CRON_PID = "/run/crond.pid"
 CRON_SERVICE = "dockyard-cron"
 CRON_STATE_DIR = "/var/lib/dockyard/cron"
@@ -84,40 +90,44 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 def job_sources() -> dict[str, str]:
     """The source of :mod:`._gc_job` and of each module of the collection's module_utils it imports (at any depth),
-    by path under the collection's ``plugins/module_utils``: what the job runs with, the code this module carries."""
-    found: dict[str, str] = {}
-    pending = [_gc_job.__name__]
+    by path under the collection's ``plugins/module_utils``: what the job runs with, the code this module carries.
+
+    Read from the module's own payload without running any of it: the job's imports (the Docker SDK among them) are
+    the job's to pay, not every run of this module's.
+    """
+    found: dict[str, tuple[str, bool]] = {}  # module name: its source, and whether it is a package
+    pending = [JOB]
     while pending:
         name = pending.pop()
         if name in found:
             continue
-        module = sys.modules.get(name) or __import__(name, fromlist=["_"])
-        try:
-            source = inspect.getsource(module)
-        except OSError:  # an empty file (a package's __init__.py imported from, such as _registry's)
-            source = module.__loader__.get_source(name) or ""
-        found[name] = source
-        for node in ast.walk(ast.parse(source)):
+        spec = importlib.util.find_spec(name)
+        found[name] = (spec.loader.get_source(name) or "", spec.submodule_search_locations is not None)
+        for node in ast.walk(ast.parse(found[name][0])):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PACKAGE):
                 if node.module != PACKAGE:  # module_utils itself is a namespace package, with no source
                     pending.append(node.module)
-                # "from ...module_utils import _x" imports a module, not a name.
-                pending.extend(f"{node.module}.{alias.name}" for alias in node.names
-                               if f"{node.module}.{alias.name}" in sys.modules)
+                # "from ...module_utils import _x" imports a module, not a name: only a package has modules.
+                if _is_package(node.module):
+                    pending.extend(f"{node.module}.{alias.name}" for alias in node.names
+                                   if importlib.util.find_spec(f"{node.module}.{alias.name}") is not None)
     # The packages between (their __init__.py), so that the job imports them as the module did.
     for name in list(found):
         parts = name[len(PACKAGE) + 1:].split(".")[:-1]
         for depth in range(1, len(parts) + 1):
             package = ".".join([PACKAGE, *parts[:depth]])
-            if package not in found and package in sys.modules:
-                found[package] = sys.modules[package].__loader__.get_source(package) or ""
+            if package not in found:
+                found[package] = (importlib.util.find_spec(package).loader.get_source(package) or "", True)
     paths = {}
-    for name, source in found.items():
-        module = sys.modules[name]
+    for name, (source, is_package) in found.items():
         relative = name[len(PACKAGE) + 1:].replace(".", "/")
-        is_package = os.path.basename(getattr(module, "__file__", "") or "") == "__init__.py"
         paths[f"{relative}/__init__.py" if is_package else f"{relative}.py"] = source
     return dict(sorted(paths.items()))
+
+
+def _is_package(name: str) -> bool:
+    spec = importlib.util.find_spec(name)
+    return spec is not None and spec.submodule_search_locations is not None
 
 
 class GcSchedule:
