@@ -28,7 +28,6 @@ from ansible.module_utils.common.validation import check_type_list
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki
 from ansible_collections.dockyard.registry.plugins.module_utils._files import read, stage
 from ansible_collections.dockyard.registry.plugins.module_utils._names import (
     certificate_copy,
@@ -87,6 +86,10 @@ class ActionModule(ActionBase):
 
     def _issue(self, args: dict, controller: dict, task_vars: dict) -> dict:
         """Judge on the host; sign on the controller where a certificate is due; install it on the host."""
+        # Imported here: the strategy loads this plugin for every task that names it, skipped or not, and a play whose
+        # hosts issue nothing (the mirror's client certificates turned off) need not import cryptography for it.
+        from ansible_collections.dockyard.registry.plugins.module_utils import _pki as pki  # pylint: disable=import-outside-toplevel
+
         ca_dir = controller["ca_dir"]
         current, upcoming = read(os.path.join(ca_dir, "ca.crt")), read(os.path.join(ca_dir, "ca-next.crt"))
         if current is None:

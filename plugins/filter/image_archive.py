@@ -7,22 +7,25 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.community.docker.plugins.module_utils.image_archive import (
-    ImageArchiveInvalidException,
-    api_image_id,
-    load_archived_image_manifest,
-)
-
 from ansible_collections.dockyard.registry.plugins.module_utils._reference import ReferenceFormatError, parse_reference
 from ansible_collections.dockyard.registry.plugins.plugin_utils._filters import filter_errors
+
+
+def _reader():
+    """community.docker's reader of archives, imported where an archive is read: a task that uses any of the
+    collection's filters loads this file, and most read no archive."""
+    from ansible_collections.community.docker.plugins.module_utils import image_archive  # pylint: disable=import-outside-toplevel
+
+    return image_archive
 
 
 def _entries(path: str) -> list:
     """The images of the archive at ``path`` (community.docker reads its manifest.json), or ValueError."""
     path = os.path.expanduser(path)
+    reader = _reader()
     try:
-        entries = load_archived_image_manifest(path)
-    except ImageArchiveInvalidException as exc:
+        entries = reader.load_archived_image_manifest(path)
+    except reader.ImageArchiveInvalidException as exc:
         raise ValueError(f"{path} is not an archive of `docker save`: {exc}") from exc
     if entries is None:
         raise ValueError(f"{path} is not a file")
@@ -43,7 +46,7 @@ def archived_image_id(path: str, image: str) -> str:
     wanted = _tagged(image)
     for entry in _entries(path):
         if wanted and wanted in {_tagged(tag) for tag in entry.repo_tags or []}:
-            return api_image_id(entry.image_id)
+            return _reader().api_image_id(entry.image_id)
     return ""
 
 

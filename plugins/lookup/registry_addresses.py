@@ -113,11 +113,6 @@ from ansible_collections.dockyard.registry.plugins.module_utils._names import (
     san_entries,
 )
 
-try:
-    from cryptography import x509
-except ImportError:  # checked where a certificate is read
-    x509 = None
-
 LOOKUP = "dockyard.registry.registry_addresses"
 MIRROR_PORT = 5001  # registry_server_mirror_port's default
 
@@ -192,9 +187,12 @@ class LookupModule(LookupBase):
     def _certificate_sans(path: str) -> list[str] | None:
         if not os.path.isfile(path):
             return None
-        if x509 is None:
+        # Imported here, where a certificate is read: a lookup for the mirrors' URLs reads none.
+        try:
+            from cryptography import x509  # pylint: disable=import-outside-toplevel
+        except ImportError:
             raise AnsibleLookupError(f"{LOOKUP} needs the Python library cryptography on the controller to read the "
-                                     "registry's certificate")
+                                     "registry's certificate") from None
         with open(path, "rb") as pem:
             certificate = x509.load_pem_x509_certificate(pem.read())
         try:
