@@ -101,8 +101,7 @@ def job_sources() -> dict[str, str]:
         name = pending.pop()
         if name in found:
             continue
-        spec = importlib.util.find_spec(name)
-        found[name] = (spec.loader.get_source(name) or "", spec.submodule_search_locations is not None)
+        found[name] = _source(name)
         for node in ast.walk(ast.parse(found[name][0])):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PACKAGE):
                 if node.module != PACKAGE:  # module_utils itself is a namespace package, with no source
@@ -117,12 +116,20 @@ def job_sources() -> dict[str, str]:
         for depth in range(1, len(parts) + 1):
             package = ".".join([PACKAGE, *parts[:depth]])
             if package not in found:
-                found[package] = (importlib.util.find_spec(package).loader.get_source(package) or "", True)
+                found[package] = _source(package)
     paths = {}
     for name, (source, is_package) in found.items():
         relative = name[len(PACKAGE) + 1:].replace(".", "/")
         paths[f"{relative}/__init__.py" if is_package else f"{relative}.py"] = source
     return dict(sorted(paths.items()))
+
+
+def _source(name: str) -> tuple[str, bool]:
+    """The source of the module ``name``, read by its loader without running it, and whether it is a package."""
+    spec = importlib.util.find_spec(name)
+    source = spec.loader.get_source(name) or ""
+    # Ansible's collection loader (on the controller) gives bytes where the import protocol says str.
+    return source.decode() if isinstance(source, bytes) else source, spec.submodule_search_locations is not None
 
 
 def _is_package(name: str) -> bool:
