@@ -85,17 +85,26 @@ def run_checks(checks: list[Check], evaluate: t.Callable[[t.Any], bool],
     """Every check whose ``when`` conditions all hold, evaluated in full: the failures, and how many checks applied.
 
     ``evaluate`` evaluates one condition, ``render`` templates the message of a failed check. A check whose
-    conditions cannot be evaluated (an error) counts as failed, its message saying why.
+    conditions cannot be evaluated (an error) counts as failed, its message saying why. A condition that several
+    checks share (a guard such as "the accounts are well formed") is evaluated once: the variables do not change
+    between the checks of one task, and each evaluation templates every variable it names again.
     """
     failures = []
     applied = 0
+    evaluated: dict[t.Any, bool] = {}
+
+    def holds(condition: t.Any) -> bool:
+        if condition not in evaluated:
+            evaluated[condition] = evaluate(condition)
+        return evaluated[condition]
+
     for check in checks:
         condition = None
         counted = False
         try:
             applies = True
             for condition in check.when:
-                if not evaluate(condition):
+                if not holds(condition):
                     applies = False
                     break
             if not applies:
@@ -103,7 +112,7 @@ def run_checks(checks: list[Check], evaluate: t.Callable[[t.Any], bool],
             applied += 1
             counted = True
             for condition in check.that:
-                if not evaluate(condition):
+                if not holds(condition):
                     failures.append(Failure(msg=_render(render, check.msg), assertion=condition))
                     break
         except AnsibleError as exc:

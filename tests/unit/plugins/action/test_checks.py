@@ -103,6 +103,24 @@ def test_a_check_applies_only_where_all_its_when_conditions_hold():
     assert failures == [Failure("applies", "False")]
 
 
+def test_a_condition_several_checks_share_is_evaluated_once():
+    calls = []
+    evaluate = evaluator(VARIABLES)
+
+    def counting(condition):
+        calls.append(condition)
+        return evaluate(condition)
+
+    checks = normalize_checks([
+        {"when": "cost >= 4", "that": "port > 65535", "msg": "first"},
+        {"when": ["cost >= 4", "mode == 'archive'"], "that": "port > 65535", "msg": "second"},
+        {"that": ["cost >= 4", "mode == 'pull'"], "msg": "third {mode}"},
+    ])
+    failures, applied = run_checks(checks, counting, render)
+    assert (applied, [failure.msg for failure in failures]) == (3, ["third archive"])
+    assert calls == ["cost >= 4", "port > 65535", "mode == 'archive'", "mode == 'pull'"]
+
+
 def test_all_passing_checks_fail_nothing():
     checks = normalize_checks([{"that": "port > 0", "msg": "m"}, {"when": "False", "that": "False", "msg": "m"}])
     assert run_checks(checks, evaluator(VARIABLES), render) == ([], 1)
