@@ -43,6 +43,7 @@ if t.TYPE_CHECKING:
     # Never run here, yet packed with the module (AnsiballZ follows every import it finds): job_sources reads the job's
     # code from the module's payload and installs it for the scheduler to run.
     from ansible_collections.dockyard.registry.plugins.module_utils import _gc_job  # noqa: F401
+
 CRON_PID = "/run/crond.pid"
 CRON_SERVICE = "dockyard-cron"
 CRON_STATE_DIR = "/var/lib/dockyard/cron"
@@ -95,46 +96,51 @@ def job_sources() -> dict[str, str]:
     Read from the module's own payload without running any of it: the job's imports (the Docker SDK among them) are
     the job's to pay, not every run of this module's.
     """
-    found: dict[str, tuple[str, bool]] = {}  # module name: its source, and whether it is a package
+    specs: dict[str, t.Any] = {}  # each name looked up once: most are imported by several of the job's modules
+
+    def spec(name: str):
+        if name not in specs:
+            specs[name] = importlib.util.find_spec(name)
+        return specs[name]
+
+    def is_package(name: str) -> bool:
+        return spec(name) is not None and spec(name).submodule_search_locations is not None
+
+    found: dict[str, str] = {}
     pending = [JOB]
     while pending:
         name = pending.pop()
         if name in found:
             continue
-        found[name] = _source(name)
-        for node in ast.walk(ast.parse(found[name][0])):
+        found[name] = _source(spec(name), name)
+        for node in ast.walk(ast.parse(found[name])):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(PACKAGE):
                 if node.module != PACKAGE:  # module_utils itself is a namespace package, with no source
                     pending.append(node.module)
-                # "from ...module_utils import _x" imports a module, not a name: only a package has modules.
-                if _is_package(node.module):
+                # "from ...module_utils import _x" imports a module, not a name: only a package has modules (and
+                # looking a name up inside a module would run that module).
+                if is_package(node.module):
                     pending.extend(f"{node.module}.{alias.name}" for alias in node.names
-                                   if importlib.util.find_spec(f"{node.module}.{alias.name}") is not None)
+                                   if spec(f"{node.module}.{alias.name}") is not None)
     # The packages between (their __init__.py), so that the job imports them as the module did.
     for name in list(found):
         parts = name[len(PACKAGE) + 1:].split(".")[:-1]
         for depth in range(1, len(parts) + 1):
             package = ".".join([PACKAGE, *parts[:depth]])
             if package not in found:
-                found[package] = _source(package)
+                found[package] = _source(spec(package), package)
     paths = {}
-    for name, (source, is_package) in found.items():
+    for name, source in found.items():
         relative = name[len(PACKAGE) + 1:].replace(".", "/")
-        paths[f"{relative}/__init__.py" if is_package else f"{relative}.py"] = source
+        paths[f"{relative}/__init__.py" if is_package(name) else f"{relative}.py"] = source
     return dict(sorted(paths.items()))
 
 
-def _source(name: str) -> tuple[str, bool]:
-    """The source of the module ``name``, read by its loader without running it, and whether it is a package."""
-    spec = importlib.util.find_spec(name)
+def _source(spec, name: str) -> str:
+    """The source of the module ``name`` (found as ``spec``), read by its loader without running it."""
     source = spec.loader.get_source(name) or ""
     # Ansible's collection loader (on the controller) gives bytes where the import protocol says str.
-    return source.decode() if isinstance(source, bytes) else source, spec.submodule_search_locations is not None
-
-
-def _is_package(name: str) -> bool:
-    spec = importlib.util.find_spec(name)
-    return spec is not None and spec.submodule_search_locations is not None
+    return source.decode() if isinstance(source, bytes) else source
 
 
 class GcSchedule:
