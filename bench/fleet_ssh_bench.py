@@ -18,7 +18,10 @@ their hosts so.
 
 Each transport: ``site.yml`` converges the fleet first (timed for information, not a target), then each round runs,
 in turn, ``bench/ping.yml`` (the baseline), a ``site.yml`` re-run, a ``trust.yml`` re-run and a ``trust.yml`` re-run
-on ``fleet-3`` alone (each must report ``changed=0`` on every host it runs on). The figures are ratios of medians
+on ``fleet-3`` alone, then two floors of ``trust.yml``, each on the three hosts and on ``fleet-3`` alone, for
+information: ``bench/trust_module.yml`` (the ``registry_trust`` role's module call alone) and ``bench/trust_role.yml``
+(the role in one play: the argument-spec check, the variable checks and the module call, without the play that sorts
+the hosts into batches). Each run must report ``changed=0`` on every host it runs on. The figures are ratios of medians
 against the baseline measured in the same rounds; controller CPU is the user + system seconds of the
 ``ansible-playbook`` tree (``getrusage(RUSAGE_CHILDREN)``, the ``ssh`` or ``docker`` clients of its connections
 included) plus, over SSH, what the connection masters (which outlive the run that started them) used during the run;
@@ -59,10 +62,14 @@ from _bench import (
 )
 
 PLAYBOOKS = {"site": ROOT / "playbooks" / "site.yml", "trust": ROOT / "playbooks" / "trust.yml",
-             "ping": ROOT / "bench" / "ping.yml"}
-# The trust.yml re-run on one host (--limit), against which the three hosts' run gives the controller's CPU a host.
+             "ping": ROOT / "bench" / "ping.yml",
+             # Two floors of trust.yml, for information: the role's module call alone, and the role in one play.
+             "trust_module": ROOT / "bench" / "trust_module.yml", "trust_role": ROOT / "bench" / "trust_role.yml"}
+# The trust.yml re-run on one host (--limit), against which the three hosts' run gives the controller's CPU a host;
+# the floors' likewise. A run named <playbook>_one is that playbook's run on ONE_HOST alone.
 ONE_HOST = "fleet-3"
-RUNS = ("ping", "site", "trust", "trust_one")
+PER_HOST = ("trust", "trust_module", "trust_role")
+RUNS = ("ping", "site", *(f"{name}{suffix}" for name in PER_HOST for suffix in ("", "_one")))
 RESOURCES = ROOT / "molecule" / "resources"
 REGISTRY_ARCHIVE = ROOT / ".cache" / "molecule" / "registry-image.tar"
 SCENARIO = "bench-fleet-ssh"  # the label create.yml puts on the containers and the network
@@ -210,9 +217,9 @@ def measure(fleet: Fleet, transport: str, rounds: int) -> dict:
     for number in range(rounds):
         for name in RUNS:
             wait_for_quiet()
-            if name == "trust_one":
-                result, masters, recap = fleet.playbook(PLAYBOOKS["trust"], transport, "--limit", ONE_HOST,
-                                                        hosts=(ONE_HOST,))
+            if name.endswith("_one"):
+                result, masters, recap = fleet.playbook(PLAYBOOKS[name.removesuffix("_one")], transport, "--limit",
+                                                        ONE_HOST, hosts=(ONE_HOST,))
             else:
                 result, masters, recap = fleet.playbook(PLAYBOOKS[name], transport)
             changed = {host: figures["changed"] for host, figures in recap.items() if figures["changed"]}
@@ -226,7 +233,9 @@ def measure(fleet: Fleet, transport: str, rounds: int) -> dict:
               f"site.yml re-run {timings['site'].rounds[-1]:.2f} s, "
               f"trust.yml re-run {timings['trust'].rounds[-1]:.2f} s;"
               f" controller CPU-s ping {cpu['ping'][-1]:.2f}, site {cpu['site'][-1]:.2f}, "
-              f"trust {cpu['trust'][-1]:.2f}, trust on {ONE_HOST} {cpu['trust_one'][-1]:.2f}", flush=True)
+              f"trust {cpu['trust'][-1]:.2f}, trust on {ONE_HOST} {cpu['trust_one'][-1]:.2f}; floors: module call "
+              f"{timings['trust_module'].rounds[-1]:.2f} s, role in one play {timings['trust_role'].rounds[-1]:.2f} s",
+              flush=True)
     return {"converge": converge, "seconds": {name: timings[name].as_dict() for name in RUNS},
             "cpu": {name: round(statistics.median(values), 3) for name, values in cpu.items()},
             "masters_cpu": {name: round(statistics.median(values), 3) for name, values in masters_cpu.items()}}
@@ -236,11 +245,16 @@ def figures(data: dict) -> dict:
     """The ratios of medians against the ping playbook, and the controller's CPU-seconds per host: what each host
     beyond ONE_HOST adds to a trust.yml re-run (the run's start-up and each module's packing are paid once a run,
     whatever the number of hosts); the run's CPU divided by its hosts, for information."""
-    median = {name: data["seconds"][name]["median"] for name in PLAYBOOKS}
+    median = {name: data["seconds"][name]["median"] for name in PLAYBOOKS if name in data["seconds"]}
     cpu = data["cpu"]
-    return {"site": median["site"] / median["ping"], "trust": median["trust"] / median["ping"],
-            "trust_cpu_per_host": (cpu["trust"] - cpu["trust_one"]) / (len(HOSTS) - 1),
-            "trust_cpu_divided": cpu["trust"] / len(HOSTS), "ping_cpu_divided": cpu["ping"] / len(HOSTS)}
+    found = {"site": median["site"] / median["ping"],
+             "trust_cpu_divided": cpu["trust"] / len(HOSTS), "ping_cpu_divided": cpu["ping"] / len(HOSTS)}
+    # The floors are in the results measured since they were added.
+    for name in PER_HOST:
+        if name in median:
+            found[name] = median[name] / median["ping"]
+            found[f"{name}_cpu_per_host"] = (cpu[name] - cpu[f"{name}_one"]) / (len(HOSTS) - 1)
+    return found
 
 
 def verdict(transport: str, key: str, value: float) -> tuple[str, str]:
@@ -271,7 +285,10 @@ def report(results: dict) -> str:
          "for information, the targets are for SSH. Each transport: `site.yml` converges first, then "
          f"{results['rounds']} rounds of, in turn, `bench/ping.yml` (the baseline: one `debug` and one "
          "`ansible.builtin.ping` task), a `site.yml` re-run, a `trust.yml` re-run and a `trust.yml` re-run on "
-         f"`{ONE_HOST}` alone (`--limit`), each re-run `changed=0` on every host it runs on; each run starts after a "
+         f"`{ONE_HOST}` alone (`--limit`), then, for information, two floors of `trust.yml` on the three hosts and on "
+         f"`{ONE_HOST}` alone: `bench/trust_module.yml` (the `registry_trust` role's module call alone, with the "
+         "role's variables) and `bench/trust_role.yml` (the role in one play, without the play that sorts the hosts "
+         "into batches); each re-run `changed=0` on every host it runs on; each run starts after a "
          "quiet second (or 20 s of waiting). Seconds: median (min–max) of the "
          "rounds; ratios: of the medians, measured in the same run. Controller CPU: user + system seconds of the "
          "`ansible-playbook` tree (`getrusage(RUSAGE_CHILDREN)`, its `ssh` or `docker` clients included) plus, over "
@@ -298,6 +315,16 @@ def report(results: dict) -> str:
                      f"({data['cpu']['trust']:.2f} for {len(HOSTS)} hosts, {data['cpu']['trust_one']:.2f} for "
                      f"`{ONE_HOST}` alone, the difference over {len(HOSTS) - 1} hosts) | | "
                      f"| {figure['trust_cpu_per_host']:.2f} | {target} | {met} |")
+        floors = (("trust_module", "the role's module call alone", "`bench/trust_module.yml`"),
+                  ("trust_role", "the role in one play", ("`bench/trust_role.yml`: Ansible's argument-spec check, "
+                                                          "the variable checks, the module call; no batching play")))
+        for name, what, how in floors:
+            if name in figure:
+                lines.append(f"| {label} | floor of `trust.yml`, for information: {what} ({how}) / `ping` playbook "
+                             f"| {spread(data['seconds'][name])} | {ping} | {figure[name]:.1f}× | | |")
+                lines.append(f"| {label} | floor of `trust.yml`, for information: controller CPU-s per host of {what} "
+                             f"({data['cpu'][name]:.2f} for {len(HOSTS)} hosts, {data['cpu'][name + '_one']:.2f} for "
+                             f"`{ONE_HOST}` alone) | | | {figure[name + '_cpu_per_host']:.2f} | | |")
         lines.append(f"| {label} | the same run's CPU divided by its {len(HOSTS)} hosts, start-up included, for "
                      f"information (`ping` playbook {figure['ping_cpu_divided']:.2f} a host) | | "
                      f"| {figure['trust_cpu_divided']:.2f} | | |")

@@ -84,3 +84,20 @@ def test_the_two_inventories_differ_only_in_how_the_hosts_are_reached(tmp_path):
     assert {name: host["ansible_host"] for name, host in hosts.items()} == {
         name: address for name, (_image, _release, address) in bench.HOSTS.items()}
     assert {release for _image, release, _address in bench.HOSTS.values()} == {"12", "13"}
+
+
+def test_the_floors_of_trust_yml_are_figures_for_information_beside_the_targets():
+    data = measured(ping=2.0, site=9.0, trust=4.0, cpu_trust=1.4)
+    data["seconds"].update(trust_module=timing(3.0), trust_module_one=timing(2.5), trust_role=timing(3.8),
+                           trust_role_one=timing(3.0))
+    data["cpu"].update(trust_module=1.2, trust_module_one=1.0, trust_role=1.5, trust_role_one=1.0)
+    figures = bench.figures(data)
+    assert figures["trust_module"] == 1.5 and figures["trust_role"] == 1.9
+    assert figures["trust_module_cpu_per_host"] == (1.2 - 1.0) / (len(bench.HOSTS) - 1)
+    assert figures["trust_role_cpu_per_host"] == (1.5 - 1.0) / (len(bench.HOSTS) - 1)
+    rows = table_rows(bench.report({**RESULTS, "transports": {"ssh": data}}))
+    floors = [row for row in rows if row[1].startswith("floor of `trust.yml`")]
+    assert [(row[4], row[5], row[6]) for row in floors] == [
+        ("1.5×", "", ""), ("0.10", "", ""), ("1.9×", "", ""), ("0.25", "", "")]
+    # The targets' rows are those of results measured before the floors were added.
+    assert [row[6] for row in rows if row[5]] == ["yes", "yes", "yes"]
