@@ -16,18 +16,18 @@ The same three hosts are then reached with ``community.docker.docker`` (``docker
 the connection differs) for the same measurements, for information: molecule and ``bench/fleet_bench.py`` reach
 their hosts so.
 
-Each transport: ``site.yml`` converges the fleet first (timed for information, not a target), then each round runs,
-in turn, ``bench/ping.yml`` (the baseline), a ``site.yml`` re-run, a ``trust.yml`` re-run and a ``trust.yml`` re-run
-on ``fleet-3`` alone, then two floors of ``trust.yml``, each on the three hosts and on ``fleet-3`` alone, for
+Each transport: ``site.yml`` converges the fleet first (timed for information, not a target), then each round runs, in
+turn, ``bench/ping.yml`` (the baseline), a ``site.yml`` re-run, a ``trust.yml`` re-run and a ``trust.yml`` re-run on
+``fleet-3`` alone, then two floors of ``trust.yml``, each on the three hosts and on ``fleet-3`` alone, for
 information: ``bench/trust_module.yml`` (the ``registry_trust`` role's module call alone) and ``bench/trust_role.yml``
-(the role in one play: the argument-spec check, the variable checks and the module call, without the play that sorts
-the hosts into batches). Each run must report ``changed=0`` on every host it runs on. The figures are ratios of medians
-against the baseline measured in the same rounds; controller CPU is the user + system seconds of the
-``ansible-playbook`` tree (``getrusage(RUSAGE_CHILDREN)``, the ``ssh`` or ``docker`` clients of its connections
-included) plus, over SSH, what the connection masters (which outlive the run that started them) used during the run;
-per host, it is what the run on the three hosts takes more than the run on ``fleet-3`` alone, over the two hosts
-between them (the start-up of ``ansible-playbook`` and the packing of each module are paid once a run). Results:
-``bench/output/fleet-ssh.json`` and the ``fleet-ssh`` section of ``bench/RESULTS.md``.
+(the role in one play: the argument-spec check, the variable checks, the module call and the two tasks skipped there,
+without the play that sorts the hosts into batches). Each run must report ``changed=0`` on every host it runs on. The
+figures are ratios of medians against the baseline measured in the same rounds; controller CPU is the user + system
+seconds of the ``ansible-playbook`` tree (``getrusage(RUSAGE_CHILDREN)``, the ``ssh`` or ``docker`` clients of its
+connections included) plus, over SSH, what the connection masters (which outlive the run that started them) used
+during the run; per host, it is what the run on the three hosts takes more than the run on ``fleet-3`` alone, over the
+two hosts between them (the start-up of ``ansible-playbook`` and the packing of each module are paid once a run).
+Results: ``bench/output/fleet-ssh.json`` and the ``fleet-ssh`` section of ``bench/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -317,7 +317,8 @@ def report(results: dict) -> str:
                      f"| {figure['trust_cpu_per_host']:.2f} | {target} | {met} |")
         floors = (("trust_module", "the role's module call alone", "`bench/trust_module.yml`"),
                   ("trust_role", "the role in one play", ("`bench/trust_role.yml`: Ansible's argument-spec check, "
-                                                          "the variable checks, the module call; no batching play")))
+                                                          "the variable checks, the module call, and the two tasks "
+                                                          "skipped here; no batching play")))
         for name, what, how in floors:
             if name in figure:
                 lines.append(f"| {label} | floor of `trust.yml`, for information: {what} ({how}) / `ping` playbook "
