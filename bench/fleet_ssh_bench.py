@@ -63,12 +63,16 @@ from _bench import (
 
 PLAYBOOKS = {"site": ROOT / "playbooks" / "site.yml", "trust": ROOT / "playbooks" / "trust.yml",
              "ping": ROOT / "bench" / "ping.yml",
-             # Two floors of trust.yml, for information: the role's module call alone, and the role in one play.
              "trust_module": ROOT / "bench" / "trust_module.yml", "trust_role": ROOT / "bench" / "trust_role.yml"}
+# Two floors of trust.yml, for information: what each of their playbooks runs.
+FLOORS = {"trust_module": ("the role's module call alone", "`bench/trust_module.yml`"),
+          "trust_role": ("the role in one play", ("`bench/trust_role.yml`: Ansible's argument-spec check, the "
+                                                  "variable checks, the module call, and the two tasks skipped "
+                                                  "here; no batching play"))}
 # The trust.yml re-run on one host (--limit), against which the three hosts' run gives the controller's CPU a host;
 # the floors' likewise. A run named <playbook>_one is that playbook's run on ONE_HOST alone.
 ONE_HOST = "fleet-3"
-PER_HOST = ("trust", "trust_module", "trust_role")
+PER_HOST = ("trust", *FLOORS)
 RUNS = ("ping", "site", *(f"{name}{suffix}" for name in PER_HOST for suffix in ("", "_one")))
 RESOURCES = ROOT / "molecule" / "resources"
 REGISTRY_ARCHIVE = ROOT / ".cache" / "molecule" / "registry-image.tar"
@@ -265,6 +269,21 @@ def verdict(transport: str, key: str, value: float) -> tuple[str, str]:
     return f"<= {TARGETS[key]:g}{unit}", "yes" if value <= TARGETS[key] else "NO"
 
 
+def per_host_rows(transport: str, label: str, data: dict, figure: dict, name: str, what: str, how: str) -> list:
+    """The two rows of a run measured on every host and on ONE_HOST alone (``what``, described by ``how``): its time
+    against the ping playbook's, and what a host adds to the controller's CPU; a floor (in FLOORS) has no target."""
+    floor = "floor of `trust.yml`, for information: " if name in FLOORS else ""
+    per_host = f"{name}_cpu_per_host"
+    ratio_target, ratio_met = ("", "") if floor else verdict(transport, name, figure[name])
+    cpu_target, cpu_met = ("", "") if floor else verdict(transport, per_host, figure[per_host])
+    ratio = (f"| {label} | {floor}{what}{how} / `ping` playbook, same hosts | {spread(data['seconds'][name])} "
+             f"| {spread(data['seconds']['ping'])} | {figure[name]:.1f}× | {ratio_target} | {ratio_met} |")
+    cpu = (f"| {label} | {floor}controller CPU-s per host, {what}: what a host adds ({data['cpu'][name]:.2f} for "
+           f"{len(HOSTS)} hosts, {data['cpu'][name + '_one']:.2f} for `{ONE_HOST}` alone, the difference over "
+           f"{len(HOSTS) - 1} hosts) | | | {figure[per_host]:.2f} | {cpu_target} | {cpu_met} |")
+    return [ratio, cpu]
+
+
 def report(results: dict) -> str:
     info, load, ssh = results["machine"], results["load"], results["ssh"]
     releases = ", ".join(f"`{host}` Debian {release}" for host, (_image, release, _address) in HOSTS.items())
@@ -307,25 +326,10 @@ def report(results: dict) -> str:
         target, met = verdict(transport, "site", figure["site"])
         lines.append(f"| {label} | `site.yml` re-run / `ping` playbook, same hosts | {spread(data['seconds']['site'])} "
                      f"| {ping} | {figure['site']:.1f}× | {target} | {met} |")
-        target, met = verdict(transport, "trust", figure["trust"])
-        lines.append(f"| {label} | `trust.yml` re-run / `ping` playbook, same hosts "
-                     f"| {spread(data['seconds']['trust'])} | {ping} | {figure['trust']:.1f}× | {target} | {met} |")
-        target, met = verdict(transport, "trust_cpu_per_host", figure["trust_cpu_per_host"])
-        lines.append(f"| {label} | controller CPU-s per host of a `trust.yml` re-run: what a host adds "
-                     f"({data['cpu']['trust']:.2f} for {len(HOSTS)} hosts, {data['cpu']['trust_one']:.2f} for "
-                     f"`{ONE_HOST}` alone, the difference over {len(HOSTS) - 1} hosts) | | "
-                     f"| {figure['trust_cpu_per_host']:.2f} | {target} | {met} |")
-        floors = (("trust_module", "the role's module call alone", "`bench/trust_module.yml`"),
-                  ("trust_role", "the role in one play", ("`bench/trust_role.yml`: Ansible's argument-spec check, "
-                                                          "the variable checks, the module call, and the two tasks "
-                                                          "skipped here; no batching play")))
-        for name, what, how in floors:
+        lines += per_host_rows(transport, label, data, figure, "trust", "`trust.yml` re-run", "")
+        for name, (what, how) in FLOORS.items():
             if name in figure:
-                lines.append(f"| {label} | floor of `trust.yml`, for information: {what} ({how}) / `ping` playbook "
-                             f"| {spread(data['seconds'][name])} | {ping} | {figure[name]:.1f}× | | |")
-                lines.append(f"| {label} | floor of `trust.yml`, for information: controller CPU-s per host of {what} "
-                             f"({data['cpu'][name]:.2f} for {len(HOSTS)} hosts, {data['cpu'][name + '_one']:.2f} for "
-                             f"`{ONE_HOST}` alone) | | | {figure[name + '_cpu_per_host']:.2f} | | |")
+                lines += per_host_rows(transport, label, data, figure, name, what, f" ({how})")
         lines.append(f"| {label} | the same run's CPU divided by its {len(HOSTS)} hosts, start-up included, for "
                      f"information (`ping` playbook {figure['ping_cpu_divided']:.2f} a host) | | "
                      f"| {figure['trust_cpu_divided']:.2f} | | |")
