@@ -55,8 +55,10 @@ def started(host):
 
 
 def wait_for_name(pid, name):
+    """Until ``pid`` runs ``name`` with its arguments in place: the kernel names the process before it maps the new
+    program's command line, and /proc/<pid>/cmdline reads empty in between."""
     deadline = time.monotonic() + 10
-    while process_name(pid) != name:  # the shell that execs it, until then
+    while process_name(pid) != name or not command_line(pid):  # the shell that execs it, until then
         assert time.monotonic() < deadline, f"{pid} did not become {name}"
         time.sleep(0.02)
 
